@@ -1,0 +1,286 @@
+"""The sequence language's typed model (v1).
+
+A sequence is data: enrollment rules, exit rules, a send window and a list of steps, each
+step being exactly one of ``email``, ``wait``, ``branch``, ``goto`` or ``end``. Structural
+checks that need the whole sequence (goto targets, reachability, loops) live in
+``engine.spec.validate`` so these models stay simple and serialisable.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+
+from engine.spec.conditions import Condition, EventCondition, SpecModel
+from engine.spec.durations import Duration
+
+STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+STEP_ID_HINT = "use lowercase letters, digits, '-' and '_', like 'case-study'"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+STEP_KINDS = ("email", "wait", "branch", "goto", "end")
+
+
+def _check_step_id(value: str) -> str:
+    if not STEP_ID.match(value):
+        raise ValueError(f"bad step id {value!r}: {STEP_ID_HINT}")
+    return value
+
+
+def parse_days(value: Any) -> tuple[int, ...]:
+    """``mon-fri``, ``mon,wed,fri``, ``daily``, ``weekends`` or a list -> weekday numbers."""
+    if isinstance(value, list | tuple):
+        parts = [str(v).strip().lower() for v in value]
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("daily", "every day", "all"):
+            return tuple(range(7))
+        if text == "weekdays":
+            return tuple(range(5))
+        if text == "weekends":
+            return (5, 6)
+        parts = [p.strip() for p in text.split(",")]
+    else:
+        raise ValueError(f"bad days {value!r}: write e.g. 'mon-fri', 'mon,wed,fri' or 'daily'")
+    days: set[int] = set()
+    for part in parts:
+        ends = [p.strip()[:3] for p in part.split("-")]
+        if len(ends) > 2 or any(e not in WEEKDAYS for e in ends):
+            raise ValueError(
+                f"bad day {part!r}: use mon, tue, wed, thu, fri, sat, sun or a range like mon-fri"
+            )
+        start, end = WEEKDAYS.index(ends[0]), WEEKDAYS.index(ends[-1])
+        span = range(start, end + 1) if start <= end else [*range(start, 7), *range(0, end + 1)]
+        days.update(span)
+    return tuple(sorted(days))
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name like 'Europe/Berlin' or "
+            "'America/New_York'"
+        ) from None
+    return value
+
+
+class SendWindow(SpecModel):
+    """When emails may go out, in the prospect's local time unless a zone is named."""
+
+    days: tuple[int, ...] = Field(
+        default=tuple(range(5)), description="Weekdays (0=Monday); written 'mon-fri'."
+    )
+    from_: time = Field(time(9, 0), alias="from", description="Earliest local send time.")
+    to: time = Field(time(17, 0), description="Latest local send time (exclusive).")
+    timezone: str = Field(
+        "prospect",
+        description="'prospect' (their own zone, else the default) or an IANA zone name.",
+    )
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _days(cls, v: Any) -> Any:
+        if isinstance(v, tuple | list) and all(isinstance(d, int) for d in v):
+            return tuple(v)
+        return parse_days(v)
+
+    @field_validator("from_", "to", mode="before")
+    @classmethod
+    def _time(cls, v: Any) -> Any:
+        if isinstance(v, int):  # YAML 1.1 reads 09:00 unquoted as the sexagesimal 540
+            return time(v // 60 % 24, v % 60)
+        if isinstance(v, str) and not re.match(r"^\d{1,2}:\d{2}(:\d{2})?$", v.strip()):
+            raise ValueError(f"bad time {v!r}: write 24-hour 'HH:MM', like \"09:00\"")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        return v if v == "prospect" else check_timezone(v)
+
+    @model_validator(mode="after")
+    def _order(self) -> SendWindow:
+        if not self.days:
+            raise ValueError("send window has no days")
+        if self.from_ >= self.to:
+            raise ValueError(
+                f"send window 'from' ({self.from_:%H:%M}) must be before 'to' ({self.to:%H:%M})"
+            )
+        return self
+
+
+class Sender(SpecModel):
+    name: str | None = Field(None, description="Display name, e.g. 'Dana at Acme'.")
+    email: str = Field(description="Address mail comes from.", pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class Enroll(SpecModel):
+    when: Condition = Field(description="Who enters this sequence.")
+    reenroll_after: Duration | Literal["never"] = Field(  # type: ignore[valid-type]
+        "never", description="How long after leaving a prospect may enter again, or 'never'."
+    )
+    priority: int = Field(0, description="Higher wins when several sequences match.")
+
+
+class EmailStep(SpecModel):
+    id: str | None = Field(None, description="Step id; needed to goto or refer to it.")
+    email: str = Field(description="Template key: templates/<key>.mjml.")
+    subject: str = Field(description="Subject line (Jinja: {{ prospect.first_name }}).")
+    preheader: str | None = Field(None, description="Preview text shown after the subject.")
+    sender: Sender | None = Field(None, alias="from", description="Overrides the sequence's.")
+
+    _id = field_validator("id")(classmethod(lambda cls, v: v if v is None else _check_step_id(v)))
+
+    @field_validator("email")
+    @classmethod
+    def _template_key(cls, v: str) -> str:
+        if not re.match(r"^[a-z0-9][a-z0-9_/-]*$", v) or ".." in v or v.endswith("/"):
+            raise ValueError(
+                f"bad template key {v!r}: name it like 'price/value-recap' "
+                "(templates/price/value-recap.mjml, without the extension)"
+            )
+        return v
+
+
+class WaitUntil(SpecModel):
+    up_to: Duration = Field(description="Longest wait.")  # type: ignore[valid-type]
+    until: EventCondition = Field(description="Stop waiting as soon as this event happens.")
+
+
+class WaitStep(SpecModel):
+    id: str | None = Field(None, description="Step id.")
+    wait: Duration | WaitUntil = Field(description="'4d', or {up_to: 10d, until: {event: ...}}.")  # type: ignore[valid-type]
+
+    _id = field_validator("id")(classmethod(lambda cls, v: v if v is None else _check_step_id(v)))
+
+
+class BranchArm(SpecModel):
+    if_: Condition = Field(alias="if", description="Condition for this arm.")
+    goto: str = Field(description="Step to continue at when the condition holds.")
+
+
+class BranchElse(SpecModel):
+    else_: str = Field(alias="else", description="Step to continue at when no arm holds.")
+
+
+def _arm_kind(value: Any) -> str | None:
+    if isinstance(value, BranchArm | BranchElse):
+        return "else" if isinstance(value, BranchElse) else "if"
+    if isinstance(value, dict):
+        return "else" if "else" in value else "if"
+    return None
+
+
+Arm = Annotated[
+    Annotated[BranchArm, Tag("if")] | Annotated[BranchElse, Tag("else")],
+    Discriminator(_arm_kind),
+]
+
+
+class BranchStep(SpecModel):
+    id: str | None = Field(None, description="Step id.")
+    branch: list[Arm] = Field(min_length=1, description="Arms tried in order; 'else' last.")
+
+    _id = field_validator("id")(classmethod(lambda cls, v: v if v is None else _check_step_id(v)))
+
+    @model_validator(mode="after")
+    def _else_last(self) -> BranchStep:
+        for i, arm in enumerate(self.branch):
+            if isinstance(arm, BranchElse) and i != len(self.branch) - 1:
+                raise ValueError("'else' must be the last arm of a branch")
+        return self
+
+    @property
+    def arms(self) -> list[BranchArm]:
+        return [a for a in self.branch if isinstance(a, BranchArm)]
+
+    @property
+    def otherwise(self) -> str | None:
+        last = self.branch[-1]
+        return last.else_ if isinstance(last, BranchElse) else None
+
+
+class GotoStep(SpecModel):
+    id: str | None = Field(None, description="Step id.")
+    goto: str = Field(description="Step to jump to.")
+
+    _id = field_validator("id")(classmethod(lambda cls, v: v if v is None else _check_step_id(v)))
+
+
+class EndStep(SpecModel):
+    id: str | None = Field(None, description="Step id.")
+    end: str = Field("completed", description="Why the sequence ends here (shown in reports).")
+
+    _id = field_validator("id")(classmethod(lambda cls, v: v if v is None else _check_step_id(v)))
+
+    @field_validator("end", mode="before")
+    @classmethod
+    def _reason(cls, v: Any) -> Any:
+        return "completed" if v is True or v is None else v
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, EmailStep | WaitStep | BranchStep | GotoStep | EndStep):
+        return {
+            EmailStep: "email",
+            WaitStep: "wait",
+            BranchStep: "branch",
+            GotoStep: "goto",
+            EndStep: "end",
+        }[type(value)]
+    if isinstance(value, dict):
+        kinds = [k for k in STEP_KINDS if k in value]
+        if len(kinds) == 1:
+            return kinds[0]
+    return None
+
+
+Step = Annotated[
+    Annotated[EmailStep, Tag("email")]
+    | Annotated[WaitStep, Tag("wait")]
+    | Annotated[BranchStep, Tag("branch")]
+    | Annotated[GotoStep, Tag("goto")]
+    | Annotated[EndStep, Tag("end")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="step",
+        custom_error_message="a step needs exactly one of: email, wait, branch, goto, end",
+    ),
+]
+
+
+class SequenceSpec(SpecModel):
+    """One nurture sequence, as validated from YAML (or from its stored JSON)."""
+
+    key: str = Field(description="Stable identifier, e.g. 'lost-on-price'.")
+    name: str = Field(description="Human name shown in the UI.")
+    description: str | None = Field(None, description="What the sequence is for.")
+    enroll: Enroll = Field(description="Enrollment rules.")
+    exit_when: Condition | None = Field(None, description="Leave as soon as this holds.")
+    send_window: SendWindow = Field(default_factory=SendWindow, description="Sane hours.")
+    sender: Sender | None = Field(None, alias="from", description="Default From for emails.")
+    reply_to: str | None = Field(None, description="Reply-To address for every email.")
+    steps: list[Step] = Field(min_length=1, description="What happens, in order.")
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not STEP_ID.match(v):
+            raise ValueError(f"bad sequence key {v!r}: {STEP_ID_HINT}")
+        return v
+
+    def step_ids(self) -> list[str]:
+        """Each step's id; steps without one get ``step-<n>`` (1-based position)."""
+        return [step.id or f"step-{i + 1}" for i, step in enumerate(self.steps)]
+
+    def index_of(self, step_id: str) -> int:
+        return self.step_ids().index(step_id)
+
+    def to_json(self) -> dict[str, Any]:
+        """The canonical stored form; ``SequenceSpec.model_validate`` reads it back."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
