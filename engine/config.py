@@ -1,0 +1,80 @@
+"""Configuration: one ``Settings`` object, read from ``NURTURE_*`` variables when asked.
+
+Nothing here connects to anything; defaults make a laptop run need no service at all
+(SQLite file, in-process queue, emails kept in the local outbox).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_dir(name: str) -> Path:
+    """Prefer ./<name> (an operator's own content), else the shipped examples."""
+    local = Path.cwd() / name
+    return local if local.is_dir() else PROJECT_ROOT / name
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///nurture.sqlite3"
+    redis_url: str | None = None
+    smtp_url: str | None = None
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    base_url: str = "http://127.0.0.1:8000"
+    sequences_dir: Path = field(default_factory=lambda: _default_dir("sequences"))
+    templates_dir: Path = field(default_factory=lambda: _default_dir("templates"))
+    default_timezone: str = "UTC"
+    tick_interval_seconds: float = 30.0
+    tick_batch_size: int = 500
+    mail_from: str = "Nurture <nurture@localhost>"
+    postal_address: str = "Nurture Inc., 1 Example Street, Springfield"
+    frequency_cap: int = 2
+    frequency_window_days: int = 7
+    send_rate_per_domain: float = 10.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Build settings from ``NURTURE_*`` variables; unset ones keep their defaults."""
+        env = dict(os.environ if environ is None else environ)
+        base = cls()
+        values: dict[str, object] = {}
+        for name in cls.__dataclass_fields__:
+            raw = env.get(f"NURTURE_{name.upper()}")
+            if raw is None or raw == "":
+                continue
+            current = getattr(base, name)
+            if isinstance(current, Path):
+                values[name] = Path(raw)
+            elif isinstance(current, bool):
+                values[name] = raw.lower() in ("1", "true", "yes", "on")
+            elif isinstance(current, int) and not isinstance(current, bool):
+                values[name] = _number(name, raw, int)
+            elif isinstance(current, float):
+                values[name] = _number(name, raw, float)
+            else:
+                values[name] = raw
+        return replace(base, **values)  # type: ignore[arg-type]
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def is_embedded(self) -> bool:
+        """No Redis configured: jobs run on the in-process queue."""
+        return not self.redis_url
+
+
+def _number(name: str, raw: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(
+            f"NURTURE_{name.upper()}={raw!r} is not a {kind.__name__}; set a number"
+        ) from None
