@@ -1,0 +1,154 @@
+"""Evaluate spec conditions against ``Facts``; explain which part matched.
+
+Comparisons are forgiving where CRM data is messy (case-insensitive text, numbers held as
+strings, dates vs datetimes) and strict where a wrong guess would mis-send: a value that
+cannot be compared makes the comparison false, never an exception in the tick.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from engine.core.facts import EventFact, Facts
+from engine.spec.conditions import AllOf, AnyOf, Condition, EventCondition, FieldCondition, NotOf
+
+
+def evaluate(cond: Condition, facts: Facts) -> bool:
+    """True when ``cond`` holds for ``facts``."""
+    return explain(cond, facts) is not None
+
+
+def explain(cond: Condition, facts: Facts) -> str | None:
+    """A short human reason when ``cond`` holds (for timelines and exit reasons), else None."""
+    if isinstance(cond, AllOf):
+        reasons = [explain(c, facts) for c in cond.all]
+        return None if any(r is None for r in reasons) else " and ".join(map(str, reasons))
+    if isinstance(cond, AnyOf):
+        for c in cond.any:
+            reason = explain(c, facts)
+            if reason is not None:
+                return reason
+        return None
+    if isinstance(cond, NotOf):
+        return None if evaluate(cond.not_, facts) else f"not ({describe(cond.not_)})"
+    if isinstance(cond, FieldCondition):
+        return describe(cond) if _field_holds(cond, facts) else None
+    if isinstance(cond, EventCondition):
+        hits = matching_events(cond, facts)
+        return describe(cond) if len(hits) >= cond.min_count else None
+    raise TypeError(f"not a condition: {cond!r}")
+
+
+def describe(cond: Condition) -> str:
+    """Render a condition compactly, the way a marketer would say it."""
+    if isinstance(cond, AllOf):
+        return " and ".join(f"({describe(c)})" for c in cond.all)
+    if isinstance(cond, AnyOf):
+        return " or ".join(f"({describe(c)})" for c in cond.any)
+    if isinstance(cond, NotOf):
+        return f"not ({describe(cond.not_)})"
+    if isinstance(cond, FieldCondition):
+        return f"{cond.field} {cond.operator} {cond.operand!r}"
+    filters = "".join(f" {k}={v}" for k, v in sorted(cond.where.items()))
+    scope = f" since {cond.since}" if cond.since else ""
+    count = f" x{cond.min_count}" if cond.min_count > 1 else ""
+    return f"{cond.event}{filters}{scope}{count}"
+
+
+def matching_events(cond: EventCondition, facts: Facts) -> list[EventFact]:
+    """Human events of the right type, inside the window, whose data match the filters."""
+    if cond.since is not None:
+        start = facts.step_log.get(cond.since)
+        if start is None:  # the step has not run yet: nothing can have happened "since"
+            return []
+    elif cond.within is not None:
+        start = facts.now - cond.within
+    else:
+        start = facts.window_start
+    return [
+        e
+        for e in facts.events
+        if e.type == cond.event
+        and not e.machine
+        and e.occurred_at <= facts.now
+        and (start is None or e.occurred_at >= start)
+        and all(_glob(e.data.get(k), pattern) for k, pattern in cond.where.items())
+    ]
+
+
+def _glob(value: Any, pattern: str) -> bool:
+    if value is None:
+        return False
+    return fnmatch.fnmatchcase(str(value).lower(), pattern.lower())
+
+
+def _field_holds(cond: FieldCondition, facts: Facts) -> bool:
+    value = facts.field_value(cond.field)
+    op, operand = cond.operator, cond.operand
+    if op == "exists":
+        present = value is not None and value != "" and value != []
+        return present is operand
+    if op in ("eq", "ne"):
+        same = _equal(value, operand)
+        return same if op == "eq" else not same
+    if op in ("in", "not_in"):
+        member = any(_equal(value, item) for item in operand)
+        return member if op == "in" else not member
+    return _ordered(value, operand, op)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, str) and isinstance(b, str):
+        return a.strip().casefold() == b.strip().casefold()
+    na, nb = _number(a), _number(b)
+    if na is not None and nb is not None:
+        return na == nb
+    da, db = _moment(a), _moment(b)
+    if da is not None and db is not None:
+        return da == db
+    return str(a).casefold() == str(b).casefold()
+
+
+def _ordered(value: Any, operand: Any, op: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(operand, date | datetime):
+        left, right = _moment(value), _moment(operand)
+    else:
+        left, right = _number(value), _number(operand)  # type: ignore[assignment]
+    if left is None or right is None:
+        return False
+    return {
+        "gt": left > right,
+        "lt": left < right,
+        "gte": left >= right,
+        "lte": left <= right,
+    }[op]
+
+
+def _number(value: Any) -> Decimal | None:
+    if isinstance(value, bool | date | datetime):
+        return None
+    try:
+        return Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _moment(value: Any) -> datetime | None:
+    """Dates compare as midnight UTC; naive datetimes are taken as UTC."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            return _moment(datetime.fromisoformat(value.strip()))
+        except ValueError:
+            return None
+    return None

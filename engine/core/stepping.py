@@ -1,0 +1,256 @@
+"""Advance one enrollment through its sequence: the heart of the rules engine.
+
+``advance`` runs steps from the cursor until the enrollment must wait or ends. It is
+deterministic in (spec, state, facts, now), which is what makes simulation, property tests
+and crash-safe retries possible: running it twice on the same inputs decides the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from engine.core.conditions import describe, explain
+from engine.core.decisions import Exit, ExitKind, SendEmail, TraceEntry, WakeAt
+from engine.core.facts import EventFact, Facts
+from engine.spec.sequence import (
+    BranchStep,
+    EmailStep,
+    EndStep,
+    GotoStep,
+    SequenceSpec,
+    WaitStep,
+    WaitUntil,
+)
+
+
+class SequenceLoopError(RuntimeError):
+    """A sequence ran too many steps without waiting (validation should have caught it)."""
+
+
+@dataclass(frozen=True)
+class EnrollmentState:
+    """Where an enrollment is: the next step, how often each step ran, and when.
+
+    ``step_log`` keeps the time each step *last* ran, which is what ``since: <step>`` means.
+    ``wait_started_at`` is set while parked on a wait step.
+    """
+
+    enrolled_at: datetime
+    cursor: int = 0
+    visits: Mapping[str, int] = field(default_factory=dict)
+    step_log: Mapping[str, datetime] = field(default_factory=dict)
+    wait_started_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON kept in ``enrollments.state`` (cursor and enrolled_at have columns)."""
+        return {
+            "visits": dict(self.visits),
+            "step_log": {k: v.isoformat() for k, v in self.step_log.items()},
+            "wait_started_at": self.wait_started_at.isoformat() if self.wait_started_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, cursor: int, enrolled_at: datetime) -> Any:
+        waited = data.get("wait_started_at")
+        return cls(
+            enrolled_at=enrolled_at,
+            cursor=cursor,
+            visits=dict(data.get("visits") or {}),
+            step_log={
+                k: datetime.fromisoformat(v) for k, v in (data.get("step_log") or {}).items()
+            },
+            wait_started_at=datetime.fromisoformat(waited) if waited else None,
+        )
+
+
+@dataclass(frozen=True)
+class Advance:
+    """The result of one ``advance``: new state, emails to write, and what happens next."""
+
+    state: EnrollmentState
+    emails: tuple[SendEmail, ...]
+    outcome: WakeAt | Exit
+    trace: tuple[TraceEntry, ...]
+
+    @property
+    def exited(self) -> bool:
+        return isinstance(self.outcome, Exit)
+
+
+def check_exit(
+    spec: SequenceSpec,
+    state: EnrollmentState,
+    prospect: Mapping[str, Any],
+    events: Sequence[EventFact],
+    now: datetime,
+) -> str | None:
+    """Why the sequence's ``exit_when`` holds now, or None. Exits win over any step."""
+    if spec.exit_when is None:
+        return None
+    facts = Facts(prospect, events, now, window_start=state.enrolled_at, step_log=state.step_log)
+    return explain(spec.exit_when, facts)
+
+
+def advance(
+    spec: SequenceSpec,
+    state: EnrollmentState,
+    prospect: Mapping[str, Any],
+    events: Sequence[EventFact],
+    now: datetime,
+) -> Advance:
+    """Run the enrollment forward to its next wait or its end.
+
+    Exit conditions are checked first, so a reply that arrived a second before an email
+    step stops that email. Every email step reached is returned; none is ever skipped.
+    """
+    run = _Run(spec, state, prospect, events, now)
+    return run.go()
+
+
+class _Run:
+    """One advance's mutable scratchpad; the public surface stays a pure function."""
+
+    def __init__(
+        self,
+        spec: SequenceSpec,
+        state: EnrollmentState,
+        prospect: Mapping[str, Any],
+        events: Sequence[EventFact],
+        now: datetime,
+    ) -> None:
+        self.spec, self.prospect, self.events, self.now = spec, prospect, events, now
+        self.ids = spec.step_ids()
+        self.cursor = state.cursor
+        self.visits = dict(state.visits)
+        self.step_log = dict(state.step_log)
+        self.wait_started_at = state.wait_started_at
+        self.enrolled_at = state.enrolled_at
+        self.emails: list[SendEmail] = []
+        self.trace: list[TraceEntry] = []
+
+    def state(self) -> EnrollmentState:
+        return EnrollmentState(
+            enrolled_at=self.enrolled_at,
+            cursor=self.cursor,
+            visits=self.visits,
+            step_log=self.step_log,
+            wait_started_at=self.wait_started_at,
+        )
+
+    def facts(self, window_start: datetime | None) -> Facts:
+        return Facts(self.prospect, self.events, self.now, window_start, self.step_log)
+
+    def finish(self, outcome: WakeAt | Exit) -> Advance:
+        return Advance(self.state(), tuple(self.emails), outcome, tuple(self.trace))
+
+    def note(self, step_id: str | None, kind: str, detail: str) -> None:
+        self.trace.append(TraceEntry(self.now, step_id, kind, detail))
+
+    def exit(self, kind: ExitKind, reason: str, step_id: str | None = None) -> Advance:
+        self.note(step_id, "exit" if kind is ExitKind.EXITED else "end", reason)
+        self.wait_started_at = None
+        return self.finish(Exit(kind, reason))
+
+    def go(self) -> Advance:
+        reason = check_exit(self.spec, self.state(), self.prospect, self.events, self.now)
+        if reason is not None:
+            return self.exit(ExitKind.EXITED, f"exit condition: {reason}")
+        # Without a wait, a valid sequence visits each step at most once per advance.
+        budget = 2 * len(self.spec.steps) + 2
+        while budget > 0:
+            budget -= 1
+            if self.cursor >= len(self.spec.steps):
+                return self.exit(ExitKind.COMPLETED, "completed")
+            outcome = self.step(self.spec.steps[self.cursor], self.ids[self.cursor])
+            if outcome is not None:
+                return outcome
+        raise SequenceLoopError(
+            f"sequence {self.spec.key!r} ran {2 * len(self.spec.steps) + 2} steps without a wait"
+        )
+
+    def enter(self, step_id: str) -> None:
+        self.visits[step_id] = self.visits.get(step_id, 0) + 1
+        self.step_log[step_id] = self.now
+
+    def jump(self, target: str) -> None:
+        self.cursor = self.ids.index(target)
+
+    def step(self, step: Any, step_id: str) -> Advance | None:
+        """Execute one step; return an Advance when the run must stop here."""
+        if isinstance(step, WaitStep):
+            return self.wait(step, step_id)
+        self.enter(step_id)
+        if isinstance(step, EmailStep):
+            self.emails.append(
+                SendEmail(step_id, step.email, step.subject, self.visits[step_id], step.preheader)
+            )
+            self.note(step_id, "email", f"send {step.email} (#{self.visits[step_id]})")
+            self.cursor += 1
+        elif isinstance(step, BranchStep):
+            self.branch(step, step_id)
+        elif isinstance(step, GotoStep):
+            self.note(step_id, "goto", f"go to {step.goto}")
+            self.jump(step.goto)
+        elif isinstance(step, EndStep):
+            self.cursor = len(self.spec.steps)
+            reason = "completed" if step.end == "completed" else f"completed: {step.end}"
+            return self.exit(ExitKind.COMPLETED, reason, step_id)
+        return None
+
+    def branch(self, step: BranchStep, step_id: str) -> None:
+        facts = self.facts(self.enrolled_at)
+        for arm in step.arms:
+            why = explain(arm.if_, facts)
+            if why is not None:
+                self.note(step_id, "branch", f"{why} -> {arm.goto}")
+                self.jump(arm.goto)
+                return
+        if step.otherwise is not None:
+            self.note(step_id, "branch", f"no condition held -> {step.otherwise}")
+            self.jump(step.otherwise)
+        else:
+            self.note(step_id, "branch", "no condition held -> next step")
+            self.cursor += 1
+
+    def wait(self, step: WaitStep, step_id: str) -> Advance | None:
+        if self.wait_started_at is None:
+            self.enter(step_id)
+            self.wait_started_at = self.now
+        started = self.wait_started_at
+        if isinstance(step.wait, WaitUntil):
+            due = started + step.wait.up_to
+            why = explain(step.wait.until, self.facts(started))
+            if why is not None:
+                return self.resume(step_id, f"{why} happened")
+            if self.now >= due:
+                return self.resume(step_id, f"no {describe(step.wait.until)} within the wait")
+            return self.park(
+                step_id, due, f"until {describe(step.wait.until)} or {due:%Y-%m-%d %H:%M}"
+            )
+        due = started + step.wait
+        if self.now >= due:
+            return self.resume(step_id, "wait over")
+        return self.park(step_id, due, f"wait until {due:%Y-%m-%d %H:%M}")
+
+    def park(self, step_id: str, due: datetime, reason: str) -> Advance:
+        if not self.trace or self.trace[-1].kind != "wait" or self.trace[-1].step_id != step_id:
+            self.note(step_id, "wait", reason)
+        return self.finish(WakeAt(due, reason))
+
+    def resume(self, step_id: str, reason: str) -> None:
+        self.note(step_id, "waited", reason)
+        self.wait_started_at = None
+        self.cursor += 1
+        return None
+
+
+def start_state(now: datetime) -> EnrollmentState:
+    """A fresh enrollment's state: at the first step, nothing run yet."""
+    return EnrollmentState(enrolled_at=now)
+
+
+def with_cursor(state: EnrollmentState, cursor: int) -> EnrollmentState:
+    return replace(state, cursor=cursor, wait_started_at=None)
