@@ -1,0 +1,87 @@
+"""Record events (engagement and CRM changes) and let the active nurture react at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from engine.exceptions import InvalidInputError, NotFoundError
+from engine.services.loading import events_by_prospect
+from engine.services.nurture import StepReport, reconsider
+from engine.services.schemas import EventInput, parse_input
+from engine.store import Event, Prospect, UnitOfWork
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    event_id: int
+    duplicate: bool
+    report: StepReport
+
+
+def record_event(
+    uow: UnitOfWork, payload: EventInput | dict[str, Any], now: datetime
+) -> RecordResult:
+    """Store one event exactly once (per idempotency key) and re-evaluate the prospect.
+
+    A retried webhook delivery carries the same idempotency key; the unique index makes the
+    second insert fail, and the caller gets the first event back as a duplicate.
+    """
+    data = payload if isinstance(payload, EventInput) else parse_input(EventInput, payload)
+    with uow:
+        session = uow.session
+        if data.idempotency_key:
+            existing = _by_key(uow, data.idempotency_key)
+            if existing is not None:
+                return RecordResult(existing, True, StepReport())
+        prospect = _prospect(uow, data)
+        event = Event(
+            prospect_id=prospect.id,
+            type=data.type,
+            occurred_at=data.occurred_at or now,
+            received_at=now,
+            data=data.data,
+            message_id=data.message_id,
+            machine=data.machine,
+            machine_reason=data.machine_reason,
+            idempotency_key=data.idempotency_key,
+            source=data.source,
+        )
+        try:
+            with session.begin_nested():
+                session.add(event)
+        except IntegrityError:
+            if data.idempotency_key:
+                existing = _by_key(uow, data.idempotency_key)
+                if existing is not None:
+                    return RecordResult(existing, True, StepReport())
+            raise
+        events = events_by_prospect(session, [prospect.id]).get(prospect.id, [])
+        report = reconsider(session, prospect, events, now)
+        uow.commit()
+        return RecordResult(event.id, False, report)
+
+
+def _by_key(uow: UnitOfWork, key: str) -> int | None:
+    return uow.session.scalars(select(Event.id).where(Event.idempotency_key == key)).first()
+
+
+def _prospect(uow: UnitOfWork, data: EventInput) -> Prospect:
+    session = uow.session
+    if data.prospect_id is not None:
+        stmt = select(Prospect).where(Prospect.id == data.prospect_id)
+    elif data.email:
+        stmt = select(Prospect).where(Prospect.email == data.email)
+    else:
+        raise InvalidInputError("an event needs 'prospect_id' or 'email'")
+    if uow.is_postgres:  # serialise events of one prospect: scoring and exits see all of them
+        stmt = stmt.with_for_update()
+    prospect = session.scalars(stmt).first()
+    if prospect is None:
+        who = data.prospect_id if data.prospect_id is not None else data.email
+        raise NotFoundError(f"no prospect {who!r}: create it with POST /api/v1/prospects first")
+    return prospect

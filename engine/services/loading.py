@@ -1,0 +1,83 @@
+"""Turn rows into the core's plain facts, and cache immutable specs.
+
+Sequence versions never change once written, so their parsed specs are cached by version
+id: the tick would otherwise re-validate the same JSON for every enrollment it advances.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.core.enrollment import SequenceOption
+from engine.core.facts import EventFact
+from engine.spec.sequence import SequenceSpec
+from engine.store import Event, Prospect, Sequence, SequenceVersion
+
+_SPEC_CACHE: dict[int, SequenceSpec] = {}
+_SPEC_CACHE_LIMIT = 4096
+
+
+def spec_of(version: SequenceVersion) -> SequenceSpec:
+    """The validated spec of a version (parsed once per process)."""
+    spec = _SPEC_CACHE.get(version.id)
+    if spec is None:
+        if len(_SPEC_CACHE) >= _SPEC_CACHE_LIMIT:
+            _SPEC_CACHE.clear()
+        spec = _SPEC_CACHE[version.id] = SequenceSpec.model_validate(version.spec)
+    return spec
+
+
+def prospect_facts(prospect: Prospect) -> dict[str, Any]:
+    """The fields conditions can read, under the names the language uses."""
+    return {
+        "email": prospect.email,
+        "first_name": prospect.first_name,
+        "last_name": prospect.last_name,
+        "company": prospect.company,
+        "title": prospect.title,
+        "country": prospect.country,
+        "timezone": prospect.timezone,
+        "status": prospect.status,
+        "lost_reason": prospect.lost_reason,
+        "lost_at": prospect.lost_at,
+        "deal_size": prospect.deal_size,
+        "owner": prospect.owner_email,
+        "source": prospect.source,
+        "created_at": prospect.created_at,
+        "status_changed_at": prospect.status_changed_at,
+        "attributes": dict(prospect.attributes or {}),
+    }
+
+
+def events_by_prospect(session: Session, prospect_ids: Iterable[int]) -> dict[int, list[EventFact]]:
+    """All events of these prospects, oldest first, in one query."""
+    ids = list(set(prospect_ids))
+    found: dict[int, list[EventFact]] = defaultdict(list)
+    if not ids:
+        return found
+    rows = session.execute(
+        select(
+            Event.prospect_id, Event.id, Event.type, Event.occurred_at, Event.data, Event.machine
+        )
+        .where(Event.prospect_id.in_(ids))
+        .order_by(Event.occurred_at, Event.id)
+    )
+    for prospect_id, event_id, type_, occurred_at, data, machine in rows:
+        found[prospect_id].append(EventFact(type_, occurred_at, data or {}, machine, event_id))
+    return found
+
+
+def active_options(session: Session) -> list[SequenceOption]:
+    """Every active sequence's current version: what a prospect could be enrolled in."""
+    rows = session.execute(
+        select(Sequence.id, SequenceVersion)
+        .join(SequenceVersion, SequenceVersion.id == Sequence.current_version_id)
+        .where(Sequence.active.is_(True))
+        .order_by(Sequence.key)
+    )
+    return [SequenceOption(seq_id, version.id, spec_of(version)) for seq_id, version in rows]

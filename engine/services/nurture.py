@@ -1,0 +1,237 @@
+"""Carry out the core's decisions on rows: enroll, advance, exit, write outbox rows.
+
+Called by every use case that can change what a prospect's nurture should do (an upsert,
+an event, the tick), inside the caller's transaction, so one rule has one implementation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.core.decisions import Exit, ExitKind, WakeAt
+from engine.core.enrollment import (
+    ActiveEnrollment,
+    EnrollDecision,
+    PastEnrollment,
+    choose_enrollment,
+)
+from engine.core.facts import EventFact
+from engine.core.stepping import Advance, EnrollmentState, advance, start_state
+from engine.services.loading import active_options, prospect_facts, spec_of
+from engine.store import (
+    Enrollment,
+    EnrollmentStatus,
+    Message,
+    MessageStatus,
+    Prospect,
+    SequenceVersion,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepReport:
+    """What one pass over an enrollment did; summed into tick and API reports."""
+
+    advanced: int = 0
+    emails_queued: int = 0
+    exited: int = 0
+    enrolled: int = 0
+    message_ids: list[int] = field(default_factory=list)
+
+    def add(self, other: StepReport) -> None:
+        self.advanced += other.advanced
+        self.emails_queued += other.emails_queued
+        self.exited += other.exited
+        self.enrolled += other.enrolled
+        self.message_ids += other.message_ids
+
+
+def state_of(enrollment: Enrollment) -> EnrollmentState:
+    return EnrollmentState.from_json(
+        enrollment.state or {}, cursor=enrollment.cursor, enrolled_at=enrollment.enrolled_at
+    )
+
+
+def step_enrollment(
+    session: Session,
+    enrollment: Enrollment,
+    prospect: Prospect,
+    events: Seq[EventFact],
+    now: datetime,
+) -> StepReport:
+    """Advance one active enrollment and persist the outcome (no commit: caller's unit)."""
+    spec = spec_of(_version(session, enrollment))
+    result = advance(spec, state_of(enrollment), prospect_facts(prospect), events, now)
+    report = StepReport(advanced=1)
+    for email in result.emails:
+        message = Message(
+            enrollment_id=enrollment.id,
+            prospect_id=prospect.id,
+            sequence_version_id=enrollment.sequence_version_id,
+            step_id=email.step_id,
+            iteration=email.iteration,
+            template_key=email.template,
+            subject=email.subject,
+            status=MessageStatus.QUEUED,
+            not_before=now,
+            created_at=now,
+        )
+        session.add(message)
+        session.flush([message])
+        report.emails_queued += 1
+        report.message_ids.append(message.id)
+    _apply(enrollment, result, now)
+    if isinstance(result.outcome, Exit):
+        report.exited = 1
+    return report
+
+
+def _version(session: Session, enrollment: Enrollment) -> SequenceVersion:
+    """The enrollment's version, from the identity map when the tick preloaded it."""
+    version = session.get(SequenceVersion, enrollment.sequence_version_id)
+    if version is None:  # impossible with the foreign key; say so clearly if it happens
+        raise LookupError(f"enrollment {enrollment.id}: version {enrollment.sequence_version_id}")
+    return version
+
+
+def _apply(enrollment: Enrollment, result: Advance, now: datetime) -> None:
+    enrollment.cursor = result.state.cursor
+    enrollment.state = result.state.to_json()
+    enrollment.updated_at = now
+    if isinstance(result.outcome, WakeAt):
+        enrollment.next_run_at = result.outcome.at
+        return
+    end_enrollment(
+        enrollment,
+        EnrollmentStatus.COMPLETED
+        if result.outcome.kind is ExitKind.COMPLETED
+        else EnrollmentStatus.EXITED,
+        result.outcome.reason,
+        now,
+    )
+
+
+def end_enrollment(
+    enrollment: Enrollment, status: EnrollmentStatus, reason: str, now: datetime
+) -> None:
+    """Close an enrollment and cancel its unsent mail: nothing goes out after an exit."""
+    enrollment.status = status
+    enrollment.exit_reason = reason
+    enrollment.ended_at = now
+    enrollment.next_run_at = None
+    enrollment.updated_at = now
+    session = Session.object_session(enrollment)
+    if session is None:
+        return
+    for message in session.scalars(
+        select(Message).where(
+            Message.enrollment_id == enrollment.id, Message.status == MessageStatus.QUEUED
+        )
+    ):
+        message.status = MessageStatus.CANCELLED
+        message.last_error = f"enrollment ended: {reason}"
+
+
+def active_enrollment(session: Session, prospect_id: int, *, lock: bool) -> Enrollment | None:
+    """The prospect's active enrollment; ``lock`` takes a row lock on PostgreSQL so an event
+    and the tick cannot advance it at the same time (the optimistic version guards SQLite)."""
+    stmt = select(Enrollment).where(
+        Enrollment.prospect_id == prospect_id, Enrollment.status == EnrollmentStatus.ACTIVE
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def reconsider(
+    session: Session, prospect: Prospect, events: Seq[EventFact], now: datetime
+) -> StepReport:
+    """Re-evaluate a prospect after its data or events changed.
+
+    First the active enrollment is advanced (so exit conditions win at once), then the
+    enrollment rules decide whether the prospect should (now) be in a sequence.
+    """
+    report = StepReport()
+    active = active_enrollment(session, prospect.id, lock=True)
+    if active is not None:
+        report.add(step_enrollment(session, active, prospect, events, now))
+        if active.status != EnrollmentStatus.ACTIVE:
+            active = None
+    decision = _decide(session, prospect, events, active, now)
+    if decision is None:
+        return report
+    if active is not None and decision.supersedes == active.id:
+        end_enrollment(
+            active,
+            EnrollmentStatus.SUPERSEDED,
+            f"superseded by {decision.option.spec.key}",
+            now,
+        )
+        session.flush()
+    report.add(enroll(session, prospect, decision, events, now))
+    return report
+
+
+def _decide(
+    session: Session,
+    prospect: Prospect,
+    events: Seq[EventFact],
+    active: Enrollment | None,
+    now: datetime,
+) -> EnrollDecision | None:
+    options = active_options(session)
+    if not options:
+        return None
+    history = [
+        PastEnrollment(seq_id, ended_at)
+        for seq_id, ended_at in session.execute(
+            select(Enrollment.sequence_id, Enrollment.ended_at).where(
+                Enrollment.prospect_id == prospect.id,
+                Enrollment.status != EnrollmentStatus.ACTIVE,
+            )
+        )
+    ]
+    current = None
+    if active is not None:
+        current = ActiveEnrollment(
+            active.id, active.sequence_id, spec_of(_version(session, active)).enroll.priority
+        )
+    return choose_enrollment(prospect_facts(prospect), events, options, history, current, now)
+
+
+def enroll(
+    session: Session,
+    prospect: Prospect,
+    decision: EnrollDecision,
+    events: Seq[EventFact],
+    now: datetime,
+) -> StepReport:
+    """Create the enrollment and run it to its first wait (the first email is queued now)."""
+    state = start_state(now)
+    enrollment = Enrollment(
+        prospect_id=prospect.id,
+        sequence_id=decision.option.sequence_id,
+        sequence_version_id=decision.option.version_id,
+        status=EnrollmentStatus.ACTIVE,
+        cursor=state.cursor,
+        state=state.to_json(),
+        next_run_at=now,
+        enrolled_at=now,
+        updated_at=now,
+    )
+    session.add(enrollment)
+    session.flush([enrollment])
+    log.info(
+        "enrolled prospect %s in %s: %s", prospect.id, decision.option.spec.key, decision.reason
+    )
+    report = step_enrollment(session, enrollment, prospect, events, now)
+    report.enrolled += 1
+    return report

@@ -1,0 +1,180 @@
+"""Sequence use cases: sync YAML files into immutable versions, list what is live.
+
+Every saved change is a new version row; running enrollments keep the version they started
+on, so editing a live sequence never changes what an in-flight prospect receives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from engine.exceptions import NotFoundError
+from engine.spec.errors import SpecError, SpecProblem
+from engine.spec.loader import parse_sequence
+from engine.spec.sequence import SequenceSpec
+from engine.spec.validate import TemplateCatalog
+from engine.store import Sequence, SequenceVersion, UnitOfWork
+
+SCORING_FILES = ("scoring.yaml", "scoring.yml")
+
+
+@dataclass
+class SyncReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    problems: list[SpecProblem] = field(default_factory=list)
+
+
+def sequence_files(paths: list[Path]) -> list[Path]:
+    """Sequence YAML files among ``paths`` (directories expanded; scoring files excluded)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+        else:
+            found.append(path)
+    return [p for p in found if p.name not in SCORING_FILES]
+
+
+def save_version(
+    uow: UnitOfWork,
+    source: str,
+    filename: str,
+    templates: TemplateCatalog | None,
+    now: datetime,
+    author: str | None = None,
+) -> tuple[SequenceVersion, bool]:
+    """Validate ``source`` and store it as the sequence's new current version.
+
+    Returns ``(version, created)``; an unchanged source returns the current version and
+    ``False``. Raises ``SpecError`` without touching the database when it is invalid.
+    """
+    spec = parse_sequence(source, filename, templates)
+    checksum = hashlib.sha256(source.encode()).hexdigest()
+    with uow:
+        session = uow.session
+        sequence = session.scalars(select(Sequence).where(Sequence.key == spec.key)).first()
+        if sequence is None:
+            sequence = Sequence(key=spec.key, name=spec.name, created_at=now, updated_at=now)
+            session.add(sequence)
+            session.flush([sequence])
+        current = (
+            session.get(SequenceVersion, sequence.current_version_id)
+            if sequence.current_version_id
+            else None
+        )
+        if current is not None and current.checksum == checksum:
+            return current, False
+        number = (
+            session.scalar(
+                select(func.max(SequenceVersion.version)).where(
+                    SequenceVersion.sequence_id == sequence.id
+                )
+            )
+            or 0
+        ) + 1
+        version = SequenceVersion(
+            sequence_id=sequence.id,
+            version=number,
+            source=source,
+            spec=spec.to_json(),
+            checksum=checksum,
+            created_at=now,
+            created_by=author,
+        )
+        session.add(version)
+        session.flush([version])
+        sequence.current_version_id = version.id
+        sequence.name = spec.name
+        sequence.updated_at = now
+        uow.commit()
+        return version, True
+
+
+def sync_sequences(
+    uow_factory: Callable[[], UnitOfWork],
+    paths: list[Path],
+    templates: TemplateCatalog | None,
+    now: datetime,
+) -> SyncReport:
+    """Load every sequence file; store a new version for each one that changed.
+
+    Invalid files are reported and skipped: one broken draft must not block the others.
+    """
+    report = SyncReport()
+    for path in sequence_files(paths):
+        try:
+            source = path.read_text(encoding="utf-8")
+            version, created = save_version(uow_factory(), source, str(path), templates, now)
+        except SpecError as exc:
+            report.problems += exc.problems
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            report.problems.append(SpecProblem(str(path), None, f"cannot read: {exc}"))
+            continue
+        key = SequenceSpec.model_validate(version.spec).key
+        if not created:
+            report.unchanged.append(key)
+        elif version.version == 1:
+            report.created.append(key)
+        else:
+            report.updated.append(key)
+    return report
+
+
+@dataclass(frozen=True)
+class SequenceSummary:
+    id: int
+    key: str
+    name: str
+    active: bool
+    version: int | None
+    versions: int
+
+
+def list_sequences(uow: UnitOfWork) -> list[SequenceSummary]:
+    with uow:
+        session = uow.session
+        counts = dict(
+            session.execute(
+                select(SequenceVersion.sequence_id, func.count()).group_by(
+                    SequenceVersion.sequence_id
+                )
+            ).all()
+        )
+        out = []
+        for seq in session.scalars(select(Sequence).order_by(Sequence.key)):
+            current = (
+                session.get(SequenceVersion, seq.current_version_id)
+                if seq.current_version_id
+                else None
+            )
+            out.append(
+                SequenceSummary(
+                    seq.id,
+                    seq.key,
+                    seq.name,
+                    seq.active,
+                    current.version if current else None,
+                    counts.get(seq.id, 0),
+                )
+            )
+        return out
+
+
+def set_active(uow: UnitOfWork, key: str, active: bool, now: datetime) -> None:
+    """Pause or resume enrolling into a sequence (running enrollments continue)."""
+    with uow:
+        seq = uow.session.scalars(select(Sequence).where(Sequence.key == key)).first()
+        if seq is None:
+            raise NotFoundError(f"no sequence {key!r}")
+        seq.active = active
+        seq.updated_at = now
+        uow.commit()
