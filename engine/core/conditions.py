@@ -135,9 +135,11 @@ def _number(value: Any) -> Decimal | None:
     if isinstance(value, bool | date | datetime):
         return None
     try:
-        return Decimal(str(value).strip())
+        number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         return None
+    # "NaN" from a CRM is not a number to compare: ordering a NaN Decimal raises.
+    return None if number.is_nan() else number
 
 
 def _moment(value: Any) -> datetime | None:
