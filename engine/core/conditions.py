@@ -60,14 +60,15 @@ def describe(cond: Condition) -> str:
 
 def matching_events(cond: EventCondition, facts: Facts) -> list[EventFact]:
     """Human events of the right type, inside the window, whose data match the filters."""
+    bounds: list[datetime] = []
     if cond.since is not None:
-        start = facts.step_log.get(cond.since)
-        if start is None:  # the step has not run yet: nothing can have happened "since"
+        ran = facts.step_log.get(cond.since)
+        if ran is None:  # the step has not run yet: nothing can have happened "since"
             return []
-    elif cond.within is not None:
-        start = facts.now - cond.within
-    else:
-        start = facts.window_start
+        bounds.append(ran)
+    if cond.within is not None:
+        bounds.append(facts.now - cond.within)
+    start = max(bounds) if bounds else facts.window_start
     return [
         e
         for e in facts.events
