@@ -222,7 +222,12 @@ class _Run:
         started = self.wait_started_at
         if isinstance(step.wait, WaitUntil):
             due = started + step.wait.up_to
-            why = explain(step.wait.until, self.facts(started))
+            # Only events after the wait began end it: one stamped with the very instant it
+            # started (the event that just ended the previous wait of a goto loop) would end
+            # this one at once and spin the loop into SequenceLoopError.
+            during = [e for e in self.events if e.occurred_at > started]
+            facts = Facts(self.prospect, during, self.now, started, self.step_log)
+            why = explain(step.wait.until, facts)
             if why is not None:
                 return self.resume(step_id, f"{why} happened")
             if self.now >= due:
