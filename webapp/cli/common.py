@@ -1,0 +1,40 @@
+"""What every command needs: settings, a clock, units of work, the template catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cache
+
+import click
+
+from engine.config import Settings
+
+
+@cache
+def settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def uow_factory(migrate: bool = True) -> Callable[[], object]:
+    """Units of work on the configured database (migrated first: commands just work)."""
+    from engine.store import UnitOfWork, make_engine, make_session_factory, upgrade
+
+    url = settings().database_url
+    if migrate:
+        upgrade(url)
+    factory = make_session_factory(make_engine(url))
+    return lambda: UnitOfWork(factory)
+
+
+def templates():  # type: ignore[no-untyped-def]
+    from engine.mail.catalog import FileTemplateCatalog
+
+    return FileTemplateCatalog(settings().templates_dir)

@@ -1,0 +1,85 @@
+"""``nurture init|up|worker|scheduler``: running the engine, from a laptop to production."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import click
+
+from webapp.cli import common
+
+
+@click.command("init")
+@click.option("--no-sync", is_flag=True, help="Only migrate; do not load sequences.")
+def init_command(no_sync: bool) -> None:
+    """Create or upgrade the database, then load the sequences folder."""
+    from engine.services.sequences import sync_sequences
+    from engine.store import current_revision
+
+    settings = common.settings()
+    factory = common.uow_factory(migrate=True)
+    click.echo(f"database ready at revision {current_revision(settings.database_url)}")
+    if no_sync:
+        return
+    report = sync_sequences(factory, [settings.sequences_dir], common.templates(), common.now())  # type: ignore[arg-type]
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    click.echo(
+        f"sequences: {len(report.created)} created, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged"
+    )
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        click.echo(f"received signal {signum}: shutting down", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+@click.command("up")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def up_command(host: str, port: int) -> None:
+    """Run everything in one process: web app, scheduler and an in-process worker."""
+    from webapp.app import serve_all_in_one
+
+    settings = common.settings()
+    init_command.callback(no_sync=False)  # type: ignore[misc]
+    click.echo(f"Nurture is up on http://{host}:{port}/ (health: /healthz); Ctrl-C stops it")
+    serve_all_in_one(settings, host, port, _stop_on_signals())
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+def worker_command(burst: bool) -> None:
+    """Run an RQ worker on NURTURE_REDIS_URL (several may run, on several hosts)."""
+    from workers.worker import run_rq_worker
+
+    settings = common.settings()
+    if not settings.redis_url:
+        raise click.ClickException(
+            "NURTURE_REDIS_URL is not set: RQ workers need Redis. On a laptop, `nurture up` "
+            "runs an in-process worker instead."
+        )
+    run_rq_worker(settings, burst=burst)
+
+
+@click.command("scheduler")
+@click.option(
+    "--interval", type=float, default=None, help="Seconds between ticks (default: settings)."
+)
+def scheduler_command(interval: float | None) -> None:
+    """Enqueue the periodic tick (run one per deployment; extra ones are harmless)."""
+    from workers.runtime import Runtime
+    from workers.scheduler import run_scheduler
+
+    settings = common.settings()
+    runtime = Runtime.from_settings(settings)
+    run_scheduler(runtime, interval or settings.tick_interval_seconds, _stop_on_signals())
