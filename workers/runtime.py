@@ -1,0 +1,141 @@
+"""The runtime: everything a job, the scheduler or the web app needs, built from ``Settings``.
+
+One object holds the database engine, the session factory, the job queue and the clock, so
+they are built once per process, explicitly, and never at import time.
+
+Job functions are a special case. RQ imports them by dotted path in a worker process and
+calls them with ids only (JSON cannot carry an engine), so they cannot be handed a runtime;
+they call ``current_runtime()`` instead. Which runtime that is, in order:
+
+1. inside a job run by an ``InProcessJobQueue``: the runtime that owns that queue (bound to
+   the worker thread through ``runtime_scope``), so laptop mode and tests use their own
+   database, not whatever the environment says;
+2. the process runtime set by ``install_runtime`` (``run_rq_worker`` configures the
+   settings it was given, tests may install one of their own);
+3. otherwise one built on first call from ``Settings.from_env()``: a plain
+   ``rq worker -S workers.serialization.JobSerializer`` process configures itself from
+   ``NURTURE_*`` variables like every other entry point.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from engine.clock import Clock, SystemClock
+from engine.config import Settings
+from workers.queue import InProcessJobQueue, JobQueue, make_queue
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from engine.store import UnitOfWork
+
+__all__ = [
+    "Runtime",
+    "configure_process",
+    "current_runtime",
+    "install_runtime",
+    "runtime_scope",
+]
+
+
+@dataclass
+class Runtime:
+    """A process's wiring: settings, database, job queue and clock, built once."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    queue: JobQueue
+    clock: Clock = field(default_factory=SystemClock)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        queue: JobQueue | None = None,
+        clock: Clock | None = None,
+    ) -> Runtime:
+        """Build the wiring for ``settings``. Connects to nothing: engines and Redis clients
+        open connections on first use."""
+        from engine.store import make_engine, make_session_factory
+
+        engine = make_engine(settings.database_url)
+        runtime = cls(
+            settings=settings,
+            engine=engine,
+            session_factory=make_session_factory(engine),
+            queue=queue if queue is not None else make_queue(settings),
+            clock=clock if clock is not None else SystemClock(),
+        )
+        if isinstance(runtime.queue, InProcessJobQueue) and runtime.queue.job_context is None:
+            runtime.queue.job_context = lambda: runtime_scope(runtime)
+        return runtime
+
+    def uow(self) -> UnitOfWork:
+        """A fresh unit of work; services take ``runtime.uow`` as their ``uow_factory``."""
+        from engine.store import UnitOfWork
+
+        return UnitOfWork(self.session_factory)
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Stop the queue (waiting up to ``timeout`` s for a running in-process job) and
+        close pooled database connections."""
+        self.queue.close(timeout)
+        self.engine.dispose()
+
+
+_lock = threading.Lock()
+_thread_runtime = threading.local()
+_process_runtime: Runtime | None = None
+_process_settings: Settings | None = None
+
+
+def current_runtime() -> Runtime:
+    """The runtime a job function should use (see the module docstring for which)."""
+    bound = getattr(_thread_runtime, "runtime", None)
+    if bound is not None:
+        return bound
+    global _process_runtime
+    with _lock:
+        if _process_runtime is None:
+            settings = _process_settings if _process_settings is not None else Settings.from_env()
+            _process_runtime = Runtime.from_settings(settings)
+        return _process_runtime
+
+
+def configure_process(settings: Settings | None) -> None:
+    """Make the process runtime build from ``settings`` (``None``: from the environment).
+
+    Lazy on purpose: an RQ worker forks a work horse per job, and a database pool opened in
+    the parent before the fork must not be shared with the children.
+    """
+    global _process_settings, _process_runtime
+    with _lock:
+        _process_settings = settings
+        _process_runtime = None
+
+
+def install_runtime(runtime: Runtime | None) -> Runtime | None:
+    """Set (or with ``None`` clear) the process runtime; return the previous one."""
+    global _process_runtime
+    with _lock:
+        previous, _process_runtime = _process_runtime, runtime
+        return previous
+
+
+@contextmanager
+def runtime_scope(runtime: Runtime) -> Iterator[Runtime]:
+    """Within the block, ``current_runtime()`` on this thread returns ``runtime``."""
+    previous = getattr(_thread_runtime, "runtime", None)
+    _thread_runtime.runtime = runtime
+    try:
+        yield runtime
+    finally:
+        _thread_runtime.runtime = previous
