@@ -1,0 +1,10 @@
+"""WSGI entry point: ``gunicorn wsgi:app``.
+
+The only module that builds an app at import, because a WSGI server imports a module and
+looks up a name; everything else calls ``create_app`` with its own settings.
+"""
+
+from engine.config import Settings
+from webapp import create_app
+
+app = create_app(Settings.from_env())
