@@ -57,7 +57,8 @@ def serve_all_in_one(
     owns signal handling. ``on_ready`` receives the base URL once the socket is listening
     (useful with ``port=0``). On the way out it stops accepting requests, stops the
     scheduler, lets the running job finish (up to ``SHUTDOWN_GRACE_SECONDS``) and closes the
-    database pool; whatever was still queued is re-driven by the next tick.
+    database pool; whatever was still queued is re-driven by the next tick. If the port is
+    taken, Werkzeug prints why and raises ``SystemExit(1)``.
     """
     from werkzeug.serving import make_server
 
@@ -67,7 +68,11 @@ def serve_all_in_one(
     app = create_app(settings)
     runtime = get_runtime(app)
     stop = stop_event if stop_event is not None else threading.Event()
-    server = make_server(host, port, app, threaded=True)
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except BaseException:  # SystemExit when the port is taken: release the pool anyway
+        runtime.close()
+        raise
     base_url = f"http://{host}:{server.server_port}"
     web = threading.Thread(target=server.serve_forever, name="nurture-web", daemon=True)
     scheduler = threading.Thread(
@@ -91,9 +96,11 @@ def serve_all_in_one(
         finally:
             stop.set()
             log.info("shutting down")
-            server.shutdown()
+            if web.is_alive():  # shutdown() waits for serve_forever: never call it without
+                server.shutdown()
             server.server_close()
-            scheduler.join(SHUTDOWN_GRACE_SECONDS)
+            if scheduler.ident is not None:
+                scheduler.join(SHUTDOWN_GRACE_SECONDS)
             runtime.close(SHUTDOWN_GRACE_SECONDS)
 
 
