@@ -21,9 +21,21 @@ from pydantic import (
 
 from engine.spec.catalog import EVENT_TYPES, check_event_type, check_field, suggest
 from engine.spec.durations import Duration
+from engine.spec.errors import SpecValueError
 
 Scalar = str | int | float | bool | date | datetime | None
 FIELD_OPERATORS = ("eq", "ne", "in", "not_in", "exists", "gt", "lt", "gte", "lte")
+# What people write instead of an operator, for a better "did you mean".
+_OPERATOR_SYNONYMS = {
+    "equals": "eq",
+    "is": "eq",
+    "is_not": "ne",
+    "not_equals": "ne",
+    "one_of": "in",
+    "none_of": "not_in",
+    "greater_than": "gt",
+    "less_than": "lt",
+}
 
 
 class SpecModel(BaseModel):
@@ -53,14 +65,32 @@ class FieldCondition(SpecModel):
     def _one_operator(cls, data: Any) -> Any:
         if isinstance(data, dict):
             ops = [k for k in data if k in FIELD_OPERATORS or k == "in_"]
+            unknown = [k for k in data if k not in FIELD_OPERATORS and k not in ("field", "in_")]
+            if not ops and unknown:
+                # A misspelt operator ('equals', 'in_list') is the likely cause: name it.
+                key = unknown[0]
+                synonym = _OPERATOR_SYNONYMS.get(str(key).lower())
+                hint = (
+                    f" (did you mean {synonym!r}?)"
+                    if synonym
+                    else suggest(str(key), FIELD_OPERATORS)
+                )
+                raise SpecValueError(
+                    f"unknown operator {key!r}{hint}; "
+                    f"a field condition takes one of: {', '.join(FIELD_OPERATORS)}",
+                    at=(key,),
+                )
             if len(ops) != 1:
-                raise ValueError(
+                raise SpecValueError(
                     f"a field condition needs exactly one operator ({', '.join(FIELD_OPERATORS)})"
-                    f", got {ops or 'none'}"
+                    f", got {', '.join(ops) if ops else 'none'}"
+                    + (": split it into several conditions under 'all'" if ops else ""),
+                    at=(ops[1],) if len(ops) > 1 else (),
                 )
             if ops[0] in ("eq", "ne") and data[ops[0]] is None:
-                raise ValueError(
-                    f"'{ops[0]}: null' is ambiguous: write 'exists: false' (or true) instead"
+                raise SpecValueError(
+                    f"'{ops[0]}: null' is ambiguous: write 'exists: false' (or true) instead",
+                    at=(ops[0],),
                 )
         return data
 
@@ -107,25 +137,38 @@ class EventCondition(SpecModel):
         if not extra:
             return data
         event = data.get("event")
-        allowed = EVENT_TYPES.get(event, frozenset()) if isinstance(event, str) else frozenset()
+        if not isinstance(event, str) or event not in EVENT_TYPES:
+            # The event itself is wrong: let its own validator say so (with a suggestion)
+            # rather than blaming filters that may be fine for the intended event.
+            return {k: v for k, v in data.items() if k in own}
+        allowed = EVENT_TYPES[event]
         for key, value in extra.items():
             if key not in allowed:
-                hint = suggest(key, sorted(allowed | own))
-                raise ValueError(
+                hint = suggest(str(key), sorted(allowed | own))
+                raise SpecValueError(
                     f"unknown key {key!r} for event {event!r}{hint}; filters allowed here: "
-                    f"{', '.join(sorted(allowed)) or 'none'}"
+                    f"{', '.join(sorted(allowed)) or 'none'}",
+                    at=(key,),
                 )
-            if not isinstance(value, str | int | float):
-                raise ValueError(f"filter {key!r} must be a text pattern, got {value!r}")
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise SpecValueError(
+                    f"filter {key!r} must be a text pattern, got {value!r}", at=(key,)
+                )
         merged = dict(data.get("where") or {})
         merged.update({k: str(v) for k, v in extra.items()})
         return {k: v for k, v in data.items() if k in own} | {"where": merged}
 
     @model_validator(mode="after")
     def _known_filters(self) -> EventCondition:
-        unknown = set(self.where) - EVENT_TYPES[self.event]
+        allowed = EVENT_TYPES[self.event]
+        unknown = sorted(set(self.where) - allowed)
         if unknown:
-            raise ValueError(f"event {self.event!r} has no data key(s) {sorted(unknown)}")
+            raise SpecValueError(
+                f"event {self.event!r} has no data key {unknown[0]!r}"
+                f"{suggest(unknown[0], allowed)}; filters allowed here: "
+                f"{', '.join(sorted(allowed)) or 'none'}",
+                at=("where", unknown[0]),
+            )
         return self
 
 

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from engine.spec.conditions import EventCondition, SpecModel
 from engine.spec.durations import Duration
+from engine.spec.errors import SpecValueError
 from engine.spec.sequence import SendWindow
 
 
@@ -27,11 +28,24 @@ class ScoreRule(EventCondition):
     @model_validator(mode="after")
     def _points(self) -> ScoreRule:
         if self.points == 0:
-            raise ValueError("a rule with 0 points does nothing: remove it or give it points")
-        if self.since is not None or self.within is not None or self.min_count != 1:
-            raise ValueError("scoring rules take no 'since', 'within' or 'min_count'")
+            raise SpecValueError(
+                "a rule with 0 points does nothing: remove it or give it points", at=("points",)
+            )
+        for key, set_ in (
+            ("since", self.since is not None),
+            ("within", self.within is not None),
+            ("min_count", self.min_count != 1),
+        ):
+            if set_:
+                raise SpecValueError(
+                    f"scoring rules take no {key!r}: every matching event scores, and "
+                    "half_life already makes old events count less",
+                    at=(key,),
+                )
         if self.daily_cap is not None and self.points < 0:
-            raise ValueError("daily_cap only applies to positive points")
+            raise SpecValueError(
+                "daily_cap only applies to positive points: remove it", at=("daily_cap",)
+            )
         return self
 
     @property

@@ -17,6 +17,7 @@ from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from engine.spec.conditions import Condition, EventCondition, SpecModel
 from engine.spec.durations import Duration
+from engine.spec.errors import SpecValueError
 
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 STEP_ID_HINT = "use lowercase letters, digits, '-' and '_', like 'case-study'"
@@ -85,17 +86,27 @@ class SendWindow(SpecModel):
     @field_validator("days", mode="before")
     @classmethod
     def _days(cls, v: Any) -> Any:
-        if isinstance(v, tuple | list) and all(isinstance(d, int) for d in v):
-            return tuple(v)
+        if isinstance(v, tuple | list) and all(
+            isinstance(d, int) and not isinstance(d, bool) for d in v
+        ):
+            bad = [d for d in v if not 0 <= d <= 6]
+            if bad:
+                raise ValueError(f"bad weekday number {bad[0]!r}: use 0 (Monday) to 6 (Sunday)")
+            return tuple(sorted(set(v)))
         return parse_days(v)
 
     @field_validator("from_", "to", mode="before")
     @classmethod
     def _time(cls, v: Any) -> Any:
-        if isinstance(v, int):  # YAML 1.1 reads 09:00 unquoted as the sexagesimal 540
+        if isinstance(v, int) and not isinstance(v, bool):
+            # YAML 1.1 loaders read 9:00 unquoted as the sexagesimal 540.
             return time(v // 60 % 24, v % 60)
-        if isinstance(v, str) and not re.match(r"^\d{1,2}:\d{2}(:\d{2})?$", v.strip()):
-            raise ValueError(f"bad time {v!r}: write 24-hour 'HH:MM', like \"09:00\"")
+        if isinstance(v, str):
+            # Parsed here rather than by pydantic, which refuses a one-digit hour ("9:00").
+            m = re.match(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$", v.strip())
+            if not m or int(m[1]) > 23 or int(m[2]) > 59 or int(m[3] or 0) > 59:
+                raise ValueError(f"bad time {v!r}: write 24-hour 'HH:MM', like \"09:00\"")
+            return time(int(m[1]), int(m[2]), int(m[3] or 0))
         return v
 
     @field_validator("timezone")
@@ -106,10 +117,11 @@ class SendWindow(SpecModel):
     @model_validator(mode="after")
     def _order(self) -> SendWindow:
         if not self.days:
-            raise ValueError("send window has no days")
+            raise SpecValueError("send window has no days", at=("days",))
         if self.from_ >= self.to:
-            raise ValueError(
-                f"send window 'from' ({self.from_:%H:%M}) must be before 'to' ({self.to:%H:%M})"
+            raise SpecValueError(
+                f"send window 'from' ({self.from_:%H:%M}) must be before 'to' ({self.to:%H:%M})",
+                at=("from",),
             )
         return self
 
@@ -178,7 +190,13 @@ def _arm_kind(value: Any) -> str | None:
 
 Arm = Annotated[
     Annotated[BranchArm, Tag("if")] | Annotated[BranchElse, Tag("else")],
-    Discriminator(_arm_kind),
+    Discriminator(
+        _arm_kind,
+        custom_error_type="branch_arm",
+        custom_error_message=(
+            "a branch arm is a mapping: {if: <condition>, goto: <step>} or {else: <step>}"
+        ),
+    ),
 ]
 
 
@@ -192,7 +210,10 @@ class BranchStep(SpecModel):
     def _else_last(self) -> BranchStep:
         for i, arm in enumerate(self.branch):
             if isinstance(arm, BranchElse) and i != len(self.branch) - 1:
-                raise ValueError("'else' must be the last arm of a branch")
+                raise SpecValueError(
+                    "'else' must be the last arm of a branch: arms after it could never run",
+                    at=("branch", i),
+                )
         return self
 
     @property
@@ -266,6 +287,15 @@ class SequenceSpec(SpecModel):
     sender: Sender | None = Field(None, alias="from", description="Default From for emails.")
     reply_to: str | None = Field(None, description="Reply-To address for every email.")
     steps: list[Step] = Field(min_length=1, description="What happens, in order.")
+
+    @field_validator("reply_to")
+    @classmethod
+    def _reply_to(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[^@\s]+@[^@\s]+$", v):
+            raise ValueError(
+                f"bad reply_to address {v!r}: write one address, like sales@example.com"
+            )
+        return v
 
     @field_validator("key")
     @classmethod
