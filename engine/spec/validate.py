@@ -1,0 +1,451 @@
+"""Checks that need a whole sequence (or scoring file), beyond what each model sees alone.
+
+The pydantic models accept or refuse one value at a time; a sequence can still be wrong as a
+whole: a goto to a step that does not exist, a step no path reaches, a loop that would mail
+someone back-to-back, a template nobody created. These checks run on a validated spec and
+return ``(data path, message)`` pairs so the loader can attach the YAML line of each one,
+while the web editor (which has no YAML) can still show the messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from engine.spec.catalog import suggest
+from engine.spec.conditions import AllOf, AnyOf, Condition, EventCondition, NotOf
+from engine.spec.errors import DataPath, step_label
+from engine.spec.scoring import ScoringSpec
+from engine.spec.sequence import (
+    BranchArm,
+    BranchElse,
+    BranchStep,
+    EmailStep,
+    EndStep,
+    GotoStep,
+    SequenceSpec,
+    WaitStep,
+    WaitUntil,
+)
+
+Finding = tuple[DataPath, str]
+
+# Step positions in the control-flow graph; END is "the sequence is over".
+END = -1
+
+# Events every prospect gets whatever they do: points for them would hand back everyone.
+_NOT_ENGAGEMENT = frozenset({"email.sent", "email.delivered"})
+
+
+class TemplateCatalog(Protocol):
+    """What validation needs to know about email templates, without reading files itself.
+
+    ``engine.mail.catalog.FileTemplateCatalog`` is the real one; keeping this a protocol
+    keeps ``engine.spec`` free of Jinja, MJML and the file system.
+    """
+
+    def exists(self, key: str) -> bool:
+        """True when the template ``key`` (e.g. ``price/value-recap``) exists."""
+        ...
+
+    def check_text(self, text: str) -> str | None:
+        """Check a Jinja snippet (a subject line); return a message if it is broken."""
+        ...
+
+    def check_template(self, key: str) -> list[str]:
+        """Check the template file itself (Jinja and MJML); return its errors."""
+        ...
+
+
+def validate_sequence(spec: SequenceSpec, templates: TemplateCatalog | None) -> list[Finding]:
+    """Every whole-sequence problem of ``spec``, each with the data path it belongs to.
+
+    ``templates=None`` skips the template checks (for callers with no template folder,
+    e.g. validating a sequence pasted into the API before its templates are uploaded).
+    """
+    findings: list[Finding] = []
+    ids = spec.step_ids()
+    findings += _check_step_ids(spec)
+    targets = _check_targets(spec, ids)
+    findings += targets
+    findings += _check_since(spec, ids)
+    graph = _graph(spec)
+    if not targets:  # with a jump to nowhere, "unreachable" would mostly be an echo of it
+        findings += _check_reachable(spec, graph)
+    findings += _check_loops(spec, graph)
+    if templates is not None:
+        findings += _check_templates(spec, templates)
+    # Sequence-level findings first, then step by step, as the file reads.
+    return sorted(findings, key=lambda f: f[0][1] + 1 if f[0][:1] == ("steps",) else 0)
+
+
+def validate_scoring(spec: ScoringSpec) -> list[Finding]:
+    """Scoring problems no single rule can see: duplicates and points for non-engagement."""
+    findings: list[Finding] = []
+    seen: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+    for i, rule in enumerate(spec.rules):
+        signature = (rule.event, tuple(sorted(rule.where.items())))
+        if signature in seen:
+            first = seen[signature]
+            findings.append(
+                (
+                    ("rules", i),
+                    f"rule {i + 1} ({rule.label}) matches exactly the same events as rule "
+                    f"{first + 1}: every such event would score twice; merge them into one "
+                    "rule or give this one a different filter",
+                )
+            )
+        else:
+            seen[signature] = i
+        if rule.event in _NOT_ENGAGEMENT and rule.points > 0:
+            findings.append(
+                (
+                    ("rules", i, "event"),
+                    f"rule {i + 1} ({rule.label}) gives points for {rule.event!r}, which every "
+                    "prospect gets without doing anything: score what people do instead "
+                    "(email.opened, email.clicked, page.visited, ...)",
+                )
+            )
+    for i, cond in enumerate(spec.fast_track):
+        if cond.since is not None:
+            findings.append(
+                (
+                    ("fast_track", i, "since"),
+                    f"fast_track {i + 1} ({cond.event}) uses 'since', but scoring belongs to no "
+                    "sequence step: use 'within' or remove it",
+                )
+            )
+    return findings
+
+
+# --- step ids and references ---------------------------------------------------------
+
+
+def _check_step_ids(spec: SequenceSpec) -> list[Finding]:
+    findings: list[Finding] = []
+    first_at: dict[str, int] = {}
+    auto = {f"step-{i + 1}": i for i, step in enumerate(spec.steps) if step.id is None}
+    for i, step in enumerate(spec.steps):
+        if step.id is None:
+            continue
+        if step.id in first_at:
+            findings.append(
+                (
+                    ("steps", i, "id"),
+                    f"{step_label(i, step)}: the id {step.id!r} is already used by step "
+                    f"{first_at[step.id] + 1}: give each step its own id",
+                )
+            )
+        elif step.id in auto:
+            findings.append(
+                (
+                    ("steps", i, "id"),
+                    f"{step_label(i, step)}: the id {step.id!r} is the automatic name of "
+                    f"step {auto[step.id] + 1}, which has no id: choose another id",
+                )
+            )
+        else:
+            first_at[step.id] = i
+    return findings
+
+
+def _targets(step: object) -> Iterator[tuple[DataPath, str, str]]:
+    """(path inside the step, target step id, what refers to it) for every jump."""
+    if isinstance(step, GotoStep):
+        yield ("goto",), step.goto, "goto"
+    elif isinstance(step, BranchStep):
+        for j, arm in enumerate(step.branch):
+            if isinstance(arm, BranchArm):
+                yield ("branch", j, "goto"), arm.goto, "goto"
+            elif isinstance(arm, BranchElse):
+                yield ("branch", j, "else"), arm.else_, "else"
+
+
+def _unknown_step(name: str, ids: list[str]) -> str:
+    hint = suggest(name, ids)
+    return hint if hint else f"; the steps are: {', '.join(ids)}"
+
+
+def _check_targets(spec: SequenceSpec, ids: list[str]) -> list[Finding]:
+    findings: list[Finding] = []
+    for i, step in enumerate(spec.steps):
+        for path, target, word in _targets(step):
+            if target not in ids:
+                findings.append(
+                    (
+                        ("steps", i, *path),
+                        f"{step_label(i, step)}: {word} {target!r} names no step"
+                        f"{_unknown_step(target, ids)}",
+                    )
+                )
+    return findings
+
+
+def iter_event_conditions(
+    cond: Condition, path: DataPath
+) -> Iterator[tuple[DataPath, EventCondition]]:
+    """Every event condition in a tree with its data path (YAML keys, not field names)."""
+    if isinstance(cond, AllOf):
+        for k, c in enumerate(cond.all):
+            yield from iter_event_conditions(c, (*path, "all", k))
+    elif isinstance(cond, AnyOf):
+        for k, c in enumerate(cond.any):
+            yield from iter_event_conditions(c, (*path, "any", k))
+    elif isinstance(cond, NotOf):
+        yield from iter_event_conditions(cond.not_, (*path, "not"))
+    elif isinstance(cond, EventCondition):
+        yield path, cond
+
+
+def _sequence_conditions(spec: SequenceSpec) -> Iterator[tuple[DataPath, EventCondition, str]]:
+    """Event conditions with their path and a label for the place they appear in."""
+    for p, c in iter_event_conditions(spec.enroll.when, ("enroll", "when")):
+        yield p, c, "enroll.when"
+    if spec.exit_when is not None:
+        for p, c in iter_event_conditions(spec.exit_when, ("exit_when",)):
+            yield p, c, "exit_when"
+    for i, step in enumerate(spec.steps):
+        label = step_label(i, step)
+        if isinstance(step, BranchStep):
+            for j, arm in enumerate(step.arms):
+                for p, c in iter_event_conditions(arm.if_, ("steps", i, "branch", j, "if")):
+                    yield p, c, label
+        elif isinstance(step, WaitStep) and isinstance(step.wait, WaitUntil):
+            yield ("steps", i, "wait", "until"), step.wait.until, label
+
+
+def _check_since(spec: SequenceSpec, ids: list[str]) -> list[Finding]:
+    findings: list[Finding] = []
+    for path, cond, label in _sequence_conditions(spec):
+        if cond.since is None:
+            continue
+        where = (*path, "since")
+        if path[:1] == ("enroll",):
+            findings.append(
+                (
+                    where,
+                    f"{label}: 'since: {cond.since}' cannot be used to enroll: the prospect is "
+                    "not in the sequence yet; use 'within' (e.g. within: 30d) instead",
+                )
+            )
+        elif cond.since not in ids:
+            findings.append(
+                (
+                    where,
+                    f"{label}: since {cond.since!r} names no step{_unknown_step(cond.since, ids)}",
+                )
+            )
+        else:
+            target = spec.steps[ids.index(cond.since)]
+            if not isinstance(target, EmailStep):
+                emails = [ids[k] for k, s in enumerate(spec.steps) if isinstance(s, EmailStep)]
+                findings.append(
+                    (
+                        where,
+                        f"{label}: since {cond.since!r} must name an email step, but "
+                        f"{cond.since!r} is a {type(target).__name__.removesuffix('Step').lower()}"
+                        f" step; email steps: {', '.join(emails) or 'none'}",
+                    )
+                )
+    return findings
+
+
+# --- control flow -----------------------------------------------------------------------
+
+
+def _graph(spec: SequenceSpec) -> dict[int, list[int]]:
+    """Step index -> the steps that may run next (END when the sequence stops there)."""
+    ids = spec.step_ids()
+    index = {sid: k for k, sid in reversed(list(enumerate(ids)))}  # first wins on duplicates
+    last = len(spec.steps) - 1
+
+    def following(i: int) -> int:
+        return i + 1 if i < last else END
+
+    graph: dict[int, list[int]] = {}
+    for i, step in enumerate(spec.steps):
+        nxt: list[int] = []
+        if isinstance(step, EmailStep | WaitStep):
+            nxt.append(following(i))
+        elif isinstance(step, GotoStep):
+            if step.goto in index:
+                nxt.append(index[step.goto])
+        elif isinstance(step, BranchStep):
+            nxt += [index[a.goto] for a in step.arms if a.goto in index]
+            otherwise = step.otherwise
+            if otherwise is None:
+                nxt.append(following(i))
+            elif otherwise in index:
+                nxt.append(index[otherwise])
+        elif isinstance(step, EndStep):
+            pass
+        graph[i] = list(dict.fromkeys(nxt))
+    return graph
+
+
+def _check_reachable(spec: SequenceSpec, graph: dict[int, list[int]]) -> list[Finding]:
+    seen = {0}
+    todo = [0]
+    while todo:
+        for nxt in graph[todo.pop()]:
+            if nxt != END and nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    findings: list[Finding] = []
+    i = 0
+    while i < len(spec.steps):
+        if i in seen:
+            i += 1
+            continue
+        run = i
+        while run + 1 < len(spec.steps) and run + 1 not in seen:
+            run += 1
+        after = run - i
+        also = ""
+        if after:
+            steps = "step" if after == 1 else f"{after} steps"
+            also = f" (nor can the {steps} after it)"
+        before = _describe_stop(spec, i - 1) if i > 0 else ""
+        findings.append(
+            (
+                ("steps", i),
+                f"{step_label(i, spec.steps[i])} can never run{also}: {before}no goto, branch "
+                "or else leads to it; jump to it from somewhere, or delete it",
+            )
+        )
+        i = run + 1
+    return findings
+
+
+def _describe_stop(spec: SequenceSpec, i: int) -> str:
+    """Why the step before an unreachable one does not fall through into it."""
+    step = spec.steps[i]
+    label = step_label(i, step)
+    if isinstance(step, EndStep):
+        return f"{label} before it ends the sequence, and "
+    if isinstance(step, GotoStep):
+        return f"{label} before it always jumps away, and "
+    if isinstance(step, BranchStep) and step.otherwise is not None:
+        return f"{label} before it always jumps away (it has an 'else'), and "
+    return ""
+
+
+def _check_loops(spec: SequenceSpec, graph: dict[int, list[int]]) -> list[Finding]:
+    """A cycle with no wait step in it would send its emails back-to-back, forever.
+
+    Removing the wait steps from the graph leaves exactly the cycles without a wait; each
+    strongly connected component that still has a cycle is one such loop.
+    """
+    waits = {i for i, s in enumerate(spec.steps) if isinstance(s, WaitStep)}
+    sub = {i: [n for n in nxt if n != END and n not in waits] for i, nxt in graph.items()}
+    sub = {i: nxt for i, nxt in sub.items() if i not in waits}
+    findings: list[Finding] = []
+    for component in _strongly_connected(sub):
+        members = sorted(component)
+        if len(members) == 1 and members[0] not in sub[members[0]]:
+            continue
+        # Point at the jump that closes the loop: the last member jumping back into it.
+        closer, path = _loop_closer(spec, members)
+        names = " -> ".join(repr(spec.step_ids()[k]) for k in members)
+        findings.append(
+            (
+                ("steps", closer, *path),
+                f"{step_label(closer, spec.steps[closer])}: this jump makes a loop without a "
+                f"wait ({names}): a prospect would get these emails back-to-back; "
+                "add a wait step inside the loop",
+            )
+        )
+    return findings
+
+
+def _loop_closer(spec: SequenceSpec, members: list[int]) -> tuple[int, DataPath]:
+    ids = spec.step_ids()
+    inside = set(members)
+    for i in reversed(members):
+        for path, target, _ in _targets(spec.steps[i]):
+            if target in ids and ids.index(target) in inside and ids.index(target) <= i:
+                return i, path
+    return members[-1], ()
+
+
+def _strongly_connected(graph: dict[int, list[int]]) -> list[set[int]]:
+    """Tarjan's algorithm, iteratively (a long sequence must not hit the recursion limit)."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    stack: list[int] = []
+    on_stack: set[int] = set()
+    out: list[set[int]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, pos = work.pop()
+            if pos == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            recurse = False
+            for k in range(pos, len(graph[node])):
+                nxt = graph[node][k]
+                if nxt not in index:
+                    work.append((node, k + 1))
+                    work.append((nxt, 0))
+                    recurse = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            if recurse:
+                continue
+            if low[node] == index[node]:
+                component: set[int] = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                out.append(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return out
+
+
+# --- templates --------------------------------------------------------------------------
+
+
+def _check_templates(spec: SequenceSpec, templates: TemplateCatalog) -> list[Finding]:
+    findings: list[Finding] = []
+    checked: dict[str, list[str]] = {}
+    for i, step in enumerate(spec.steps):
+        if not isinstance(step, EmailStep):
+            continue
+        label = step_label(i, step)
+        if not templates.exists(step.email):
+            findings.append(
+                (
+                    ("steps", i, "email"),
+                    f"{label}: template {step.email!r} not found: create "
+                    f"templates/{step.email}.mjml",
+                )
+            )
+        else:
+            if step.email not in checked:
+                checked[step.email] = templates.check_template(step.email)
+            for error in checked[step.email]:
+                findings.append(
+                    (("steps", i, "email"), f"{label}: template {step.email!r}: {error}")
+                )
+        for key in ("subject", "preheader"):
+            text = getattr(step, key)
+            if text is None:
+                continue
+            error = templates.check_text(text)
+            if error:
+                findings.append(
+                    (("steps", i, key), f"{label}: bad Jinja in {key} {text!r}: {error}")
+                )
+    return findings
