@@ -1,0 +1,175 @@
+"""FileTemplateCatalog: the template checks validation relies on, on real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.mail.catalog import FileTemplateCatalog, TemplateError
+from tests.unit.spec_helpers import VALID, sequence_problems
+
+HEAD = '<mj-attributes><mj-all font-family="Helvetica, Arial" /></mj-attributes>'
+FOOTER = (
+    "<mj-section><mj-column><mj-text>{{ sender.company }}, {{ sender.postal_address }}"
+    ' <a href="{{ unsubscribe_url }}">Unsubscribe</a></mj-text></mj-column></mj-section>'
+)
+
+
+def page(body: str) -> str:
+    return (
+        "<mjml>\n"
+        "  <mj-head>\n"
+        '    <mj-include path="_partials/head.mjml" />\n'
+        "  </mj-head>\n"
+        "  <mj-body>\n"
+        "    <mj-section><mj-column>\n"
+        f"      {body}\n"
+        "    </mj-column></mj-section>\n"
+        '    <mj-include path="_partials/footer.mjml" />\n'
+        "  </mj-body>\n"
+        "</mjml>\n"
+    )
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "_partials").mkdir()
+    (tmp_path / "_partials" / "head.mjml").write_text(HEAD)
+    (tmp_path / "_partials" / "footer.mjml").write_text(FOOTER)
+    (tmp_path / "price").mkdir()
+    return tmp_path
+
+
+def write(root: Path, key: str, source: str) -> None:
+    (root / f"{key}.mjml").write_text(source)
+
+
+def test_a_good_template_compiles_with_its_partials_and_keeps_the_jinja(root: Path) -> None:
+    write(root, "price/ok", page('<mj-text>Hi {{ prospect.first_name or "there" }}</mj-text>'))
+    catalog = FileTemplateCatalog(root)
+
+    assert catalog.exists("price/ok")
+    assert not catalog.exists("price/missing")
+    assert catalog.check_template("price/ok") == []
+    html = catalog.compile("price/ok")
+    assert '{{ prospect.first_name or "there" }}' in html
+    assert "{{ unsubscribe_url }}" in html
+    assert "Helvetica" in html
+
+
+def test_keys_cannot_leave_the_root(root: Path) -> None:
+    catalog = FileTemplateCatalog(root)
+
+    assert not catalog.exists("../etc/passwd")
+    assert not catalog.exists("/etc/passwd")
+
+
+def test_bad_jinja_in_the_template_names_file_and_line(root: Path) -> None:
+    write(root, "price/bad", page("<mj-text>Hi {{ prospect.first_name }</mj-text>"))
+
+    assert FileTemplateCatalog(root).check_template("price/bad") == [
+        f"{root}/price/bad.mjml:7: unexpected '}}': check that every {{{{ has its }}}} and "
+        "every {% its %}"
+    ]
+
+
+def test_unknown_variables_are_caught_before_sending(root: Path) -> None:
+    write(root, "price/var", page("<mj-text>Hi {{ first_name }}</mj-text>"))
+
+    assert FileTemplateCatalog(root).check_template("price/var") == [
+        f"{root}/price/var.mjml: unknown variable 'first_name' (did you mean "
+        "'prospect.first_name'?); templates can use base_url, owner, preheader, prospect, "
+        "sender, subject, unsubscribe_url"
+    ]
+
+
+def test_include_outside_the_root_is_refused(root: Path) -> None:
+    write(root, "price/escape", page('<mj-include path="../secrets.mjml" />'))
+
+    errors = FileTemplateCatalog(root).check_template("price/escape")
+
+    assert errors == [
+        f"{root}/price/escape.mjml: mj-include path '../secrets.mjml' must stay inside the "
+        "templates folder (write it relative to it, like '_partials/footer.mjml', without '..')"
+    ]
+
+
+def test_missing_include_says_what_to_create(root: Path) -> None:
+    write(root, "price/noinc", page('<mj-include path="_partials/cta.mjml" />'))
+
+    assert FileTemplateCatalog(root).check_template("price/noinc") == [
+        f"{root}/price/noinc.mjml: mj-include '_partials/cta.mjml' not found: create "
+        f"{root}/_partials/cta.mjml"
+    ]
+
+
+def test_bad_jinja_in_a_partial_names_the_partial(root: Path) -> None:
+    (root / "_partials" / "footer.mjml").write_text(FOOTER + "{% if x %}")
+    write(root, "price/ok", page("<mj-text>Hi</mj-text>"))
+
+    (error,) = FileTemplateCatalog(root).check_template("price/ok")
+
+    assert error.startswith(f"{root}/_partials/footer.mjml:1: Unexpected end of template")
+
+
+def test_broken_mjml_is_explained(root: Path) -> None:
+    write(root, "price/broken", page("<mj-text>Hi"))
+
+    assert FileTemplateCatalog(root).check_template("price/broken") == [
+        f"{root}/price/broken.mjml: MJML: unexpected end of stream in root template: check "
+        "that every <mj-...> tag is closed and nested right"
+    ]
+
+
+def test_a_template_without_the_legal_footer_is_refused(root: Path) -> None:
+    source = page("<mj-text>Hi</mj-text>").replace(
+        '    <mj-include path="_partials/footer.mjml" />\n', ""
+    )
+    write(root, "price/nofooter", source)
+
+    assert FileTemplateCatalog(root).check_template("price/nofooter") == [
+        f"{root}/price/nofooter.mjml: no an unsubscribe link ({{{{ unsubscribe_url }}}}): "
+        "include _partials/footer.mjml in <mj-body>",
+        f"{root}/price/nofooter.mjml: no the sender's postal address "
+        "({{ sender.postal_address }}): include _partials/footer.mjml in <mj-body>",
+    ]
+
+
+def test_compile_raises_with_every_error(root: Path) -> None:
+    write(root, "price/two", page("<mj-text>{{ a }} {{ b }}</mj-text>"))
+
+    with pytest.raises(TemplateError) as caught:
+        FileTemplateCatalog(root).compile("price/two")
+
+    assert len(caught.value.errors) == 2
+
+
+def test_check_text_for_subject_lines(root: Path) -> None:
+    catalog = FileTemplateCatalog(root)
+
+    assert catalog.check_text("{{ prospect.first_name or 'Hi' }}, what teams saved") is None
+    assert catalog.check_text("{{ prospect.first_name }, hi") == (
+        "unexpected '}': check that every {{ has its }} and every {% its %}"
+    )
+    assert catalog.check_text("{{ x | shout }}") == "No filter named 'shout'"
+    assert catalog.check_text("one\n{% if prospect.company %}") is not None
+
+
+def test_sequence_validation_uses_the_real_catalog(root: Path) -> None:
+    for key in ("price/value-recap", "price/case-study"):
+        write(root, key, page("<mj-text>Hi</mj-text>"))
+    write(root, "price/budget-check-in", page("<mj-text>{{ prospct.company }}</mj-text>"))
+    text = VALID.replace(
+        '    subject: "{{ prospect.first_name }}, what teams like yours saved"',
+        '    subject: "{{ prospect.first_name }, what teams like yours saved"',
+    )
+
+    assert sequence_problems(text, FileTemplateCatalog(root)) == [
+        "seq.yaml:13: step 'value-recap': bad Jinja in subject '{{ prospect.first_name }, what "
+        "teams like yours saved': unexpected '}': check that every {{ has its }} and every "
+        "{% its %}",
+        f"seq.yaml:25: step 'nudge': template 'price/budget-check-in': {root}/price/"
+        "budget-check-in.mjml: unknown variable 'prospct' (did you mean 'prospect'?); templates "
+        "can use base_url, owner, preheader, prospect, sender, subject, unsubscribe_url",
+    ]
