@@ -1,0 +1,74 @@
+"""Enrollments: one prospect walking through one sequence version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import ForeignKey, Index, Integer, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from engine.store.base import Base, BigId, StringEnum, utcnow
+from engine.store.enums import EnrollmentStatus
+
+if TYPE_CHECKING:
+    from engine.store.prospects import Prospect
+    from engine.store.sequences import Sequence, SequenceVersion
+
+_ACTIVE = text("status = 'active'")
+
+
+class Enrollment(Base):
+    """Where a prospect is in a sequence and when the tick should look at it next.
+
+    ``cursor`` is the index of the next step; ``state`` is the core's own bookkeeping
+    (wait deadlines, branch history) as JSON. ``lock_version`` makes concurrent advances
+    safe: every UPDATE is ``WHERE lock_version = <the version loaded>``, so when two
+    processes advance the same row, the second flush raises ``StaleDataError`` instead of
+    silently overwriting the first (e.g. sending a step twice).
+    """
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        # The database itself guarantees one active nurture per prospect, whatever races
+        # the services lose; ended enrollments are kept as history, any number of them.
+        Index(
+            "uq_enrollments_prospect_id_active",
+            "prospect_id",
+            unique=True,
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
+        # The tick's query: active rows whose next_run_at has passed.
+        Index("ix_enrollments_status_next_run_at", "status", "next_run_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    prospect_id: Mapped[int] = mapped_column(BigId, ForeignKey("prospects.id"), index=True)
+    sequence_id: Mapped[int] = mapped_column(BigId, ForeignKey("sequences.id"), index=True)
+    sequence_version_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("sequence_versions.id"), index=True
+    )
+    status: Mapped[EnrollmentStatus] = mapped_column(
+        StringEnum(EnrollmentStatus), default=EnrollmentStatus.ACTIVE
+    )
+    cursor: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    next_run_at: Mapped[datetime | None]
+    enrolled_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    exit_reason: Mapped[str | None] = mapped_column(Text)
+    lock_version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    prospect: Mapped[Prospect] = relationship(lazy="raise_on_sql")
+    sequence: Mapped[Sequence] = relationship(lazy="raise_on_sql")
+    version: Mapped[SequenceVersion] = relationship(lazy="raise_on_sql")
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+    def __repr__(self) -> str:
+        return (
+            f"<Enrollment {self.id} prospect={self.prospect_id} "
+            f"sequence={self.sequence_id} {self.status} cursor={self.cursor}>"
+        )

@@ -1,0 +1,59 @@
+"""Handoffs: a re-engaged prospect handed back to sales, and what sales decided."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from engine.store.base import Base, BigId, StringEnum, utcnow
+from engine.store.enums import HandoffStatus
+
+if TYPE_CHECKING:
+    from engine.store.enrollments import Enrollment
+    from engine.store.messages import Message
+    from engine.store.prospects import Prospect
+    from engine.store.sequences import Sequence
+
+
+class Handoff(Base):
+    """One handoff with its context snapshot and the sales decision.
+
+    ``context`` is frozen at creation (score path, events, last touches, suggested opener)
+    so the alert shows why *then*, even after the score decays. ``sequence_id`` and
+    ``message_id`` attribute the lead (and the accept/reject feedback) to what produced it.
+    """
+
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        # The inbox ("open") and the SLA sweep ("open and due before now").
+        Index("ix_handoffs_status_due_at", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    prospect_id: Mapped[int] = mapped_column(BigId, ForeignKey("prospects.id"), index=True)
+    enrollment_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("enrollments.id"))
+    sequence_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("sequences.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("messages.id"))
+    status: Mapped[HandoffStatus] = mapped_column(
+        StringEnum(HandoffStatus), default=HandoffStatus.OPEN
+    )
+    score: Mapped[float] = mapped_column(Float)
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(320))  # who decided (email)
+    reject_reason: Mapped[str | None] = mapped_column(String(200))
+    comment: Mapped[str | None] = mapped_column(Text)
+    escalated_at: Mapped[datetime | None]
+
+    prospect: Mapped[Prospect] = relationship(lazy="raise_on_sql")
+    enrollment: Mapped[Enrollment | None] = relationship(lazy="raise_on_sql")
+    sequence: Mapped[Sequence | None] = relationship(lazy="raise_on_sql")
+    message: Mapped[Message | None] = relationship(lazy="raise_on_sql")
+
+    def __repr__(self) -> str:
+        return f"<Handoff {self.id} prospect={self.prospect_id} {self.status}>"

@@ -1,0 +1,70 @@
+"""The outbox: every email is a row here before it is a job, and only ever one row."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from engine.store.base import Base, BigId, StringEnum, utcnow
+from engine.store.enums import MessageStatus
+
+if TYPE_CHECKING:
+    from engine.store.enrollments import Enrollment
+    from engine.store.prospects import Prospect
+    from engine.store.sequences import SequenceVersion
+
+
+class Message(Base):
+    """One email to one prospect for one step (and loop iteration) of one enrollment.
+
+    The unique ``(enrollment_id, step_id, iteration)`` is what makes "never twice" hold
+    when a tick is retried, a job is redelivered or two schedulers race: the second insert
+    fails instead of queueing a second email. ``claimed_at``/``lease_expires_at`` let a
+    worker claim a row for sending; a lease that expires (a SIGKILLed worker) makes the row
+    claimable again.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("enrollment_id", "step_id", "iteration"),
+        # The sender's query: queued rows whose not_before has passed.
+        Index("ix_messages_status_not_before", "status", "not_before"),
+        # The frequency cap: what was sent to this prospect lately.
+        Index("ix_messages_prospect_id_sent_at", "prospect_id", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    enrollment_id: Mapped[int] = mapped_column(BigId, ForeignKey("enrollments.id"))
+    prospect_id: Mapped[int] = mapped_column(BigId, ForeignKey("prospects.id"))
+    sequence_version_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("sequence_versions.id"), index=True
+    )
+    step_id: Mapped[str] = mapped_column(String(64))
+    iteration: Mapped[int] = mapped_column(Integer, default=0)
+    template_key: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(Text)  # Jinja source, rendered at send time
+    status: Mapped[MessageStatus] = mapped_column(
+        StringEnum(MessageStatus), default=MessageStatus.QUEUED
+    )
+    not_before: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None]
+    # The Message-ID header we sent, to tie bounces and replies back to this row.
+    smtp_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    enrollment: Mapped[Enrollment] = relationship(lazy="raise_on_sql")
+    prospect: Mapped[Prospect] = relationship(lazy="raise_on_sql")
+    version: Mapped[SequenceVersion] = relationship(lazy="raise_on_sql")
+
+    def __repr__(self) -> str:
+        return (
+            f"<Message {self.id} enrollment={self.enrollment_id} step={self.step_id!r}"
+            f"#{self.iteration} {self.status}>"
+        )
