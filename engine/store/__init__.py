@@ -1,0 +1,84 @@
+"""The store: SQLAlchemy models split by aggregate, the unit of work and migrations.
+
+Relationships are declared ``lazy="raise_on_sql"``: reading one that is not loaded yet (and
+not already in the session) raises instead of quietly running a query per row; load what
+a service needs with ``selectinload``/``joinedload`` or query it explicitly.
+"""
+
+from engine.store.base import (
+    Base,
+    EmailAddress,
+    StringEnum,
+    UTCDateTime,
+    normalize_email,
+    utcnow,
+)
+from engine.store.database import make_engine, make_session_factory, normalize_url
+from engine.store.enrollments import Enrollment
+from engine.store.enums import (
+    EnrollmentStatus,
+    HandoffStatus,
+    MessageStatus,
+    SuppressionReason,
+    UserRole,
+)
+from engine.store.events import Event
+from engine.store.exceptions import (
+    ImmutableRowError,
+    MigrationError,
+    StoreError,
+    UnitOfWorkError,
+)
+from engine.store.handoffs import Handoff
+from engine.store.messages import Message
+from engine.store.migrate import (
+    check_models_match,
+    current_revision,
+    downgrade,
+    head_revision,
+    upgrade,
+)
+from engine.store.prospects import Prospect
+from engine.store.scoring import ScoreEntry
+from engine.store.sequences import Sequence, SequenceVersion
+from engine.store.suppressions import Suppression
+from engine.store.uow import UnitOfWork
+from engine.store.users import ApiToken, User
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "EmailAddress",
+    "Enrollment",
+    "EnrollmentStatus",
+    "Event",
+    "Handoff",
+    "HandoffStatus",
+    "ImmutableRowError",
+    "Message",
+    "MessageStatus",
+    "MigrationError",
+    "Prospect",
+    "ScoreEntry",
+    "Sequence",
+    "SequenceVersion",
+    "StoreError",
+    "StringEnum",
+    "Suppression",
+    "SuppressionReason",
+    "UTCDateTime",
+    "UnitOfWork",
+    "UnitOfWorkError",
+    "User",
+    "UserRole",
+    "check_models_match",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "make_engine",
+    "make_session_factory",
+    "normalize_email",
+    "normalize_url",
+    "upgrade",
+    "utcnow",
+]
