@@ -45,6 +45,12 @@ class StepReport:
     exited: int = 0
     enrolled: int = 0
     message_ids: list[int] = field(default_factory=list)
+    new_messages: list[Message] = field(default_factory=list, repr=False)
+
+    def collect_ids(self) -> None:
+        """After a flush: record the ids of the outbox rows written (for the send jobs)."""
+        self.message_ids += [m.id for m in self.new_messages]
+        self.new_messages.clear()
 
     def add(self, other: StepReport) -> None:
         self.advanced += other.advanced
@@ -52,6 +58,7 @@ class StepReport:
         self.exited += other.exited
         self.enrolled += other.enrolled
         self.message_ids += other.message_ids
+        self.new_messages += other.new_messages
 
 
 def state_of(enrollment: Enrollment) -> EnrollmentState:
@@ -60,21 +67,28 @@ def state_of(enrollment: Enrollment) -> EnrollmentState:
     )
 
 
-def step_enrollment(
+def plan_step(
     session: Session,
     enrollment: Enrollment,
     prospect: Prospect,
     events: Seq[EventFact],
     now: datetime,
-) -> StepReport:
-    """Advance one active enrollment and persist the outcome (no commit: caller's unit)."""
+) -> Advance:
+    """Decide an enrollment's next move without changing anything (may raise on bad data)."""
     spec = spec_of(_version(session, enrollment))
-    result = advance(spec, state_of(enrollment), prospect_facts(prospect), events, now)
+    return advance(spec, state_of(enrollment), prospect_facts(prospect), events, now)
+
+
+def apply_step(
+    session: Session, enrollment: Enrollment, result: Advance, now: datetime
+) -> StepReport:
+    """Write a planned step: outbox rows, new state, or the exit. Flushing is the caller's:
+    the tick flushes a whole batch at once (one round trip per table, not per row)."""
     report = StepReport(advanced=1)
     for email in result.emails:
         message = Message(
             enrollment_id=enrollment.id,
-            prospect_id=prospect.id,
+            prospect_id=enrollment.prospect_id,
             sequence_version_id=enrollment.sequence_version_id,
             step_id=email.step_id,
             iteration=email.iteration,
@@ -85,12 +99,27 @@ def step_enrollment(
             created_at=now,
         )
         session.add(message)
-        session.flush([message])
         report.emails_queued += 1
-        report.message_ids.append(message.id)
+        report.new_messages.append(message)
     _apply(enrollment, result, now)
     if isinstance(result.outcome, Exit):
         report.exited = 1
+    return report
+
+
+def step_enrollment(
+    session: Session,
+    enrollment: Enrollment,
+    prospect: Prospect,
+    events: Seq[EventFact],
+    now: datetime,
+) -> StepReport:
+    """Advance one active enrollment and persist the outcome (no commit: caller's unit)."""
+    report = apply_step(
+        session, enrollment, plan_step(session, enrollment, prospect, events, now), now
+    )
+    session.flush()
+    report.collect_ids()
     return report
 
 
@@ -228,7 +257,7 @@ def enroll(
         updated_at=now,
     )
     session.add(enrollment)
-    session.flush([enrollment])
+    session.flush()
     log.info(
         "enrolled prospect %s in %s: %s", prospect.id, decision.option.spec.key, decision.reason
     )

@@ -64,7 +64,7 @@ def save_version(
         if sequence is None:
             sequence = Sequence(key=spec.key, name=spec.name, created_at=now, updated_at=now)
             session.add(sequence)
-            session.flush([sequence])
+            session.flush()
         current = (
             session.get(SequenceVersion, sequence.current_version_id)
             if sequence.current_version_id
@@ -90,7 +90,7 @@ def save_version(
             created_by=author,
         )
         session.add(version)
-        session.flush([version])
+        session.flush()
         sequence.current_version_id = version.id
         sequence.name = spec.name
         sequence.updated_at = now

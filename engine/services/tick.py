@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from engine.services.loading import events_by_prospect
-from engine.services.nurture import StepReport, step_enrollment
+from engine.services.nurture import StepReport, apply_step, plan_step
 from engine.store import Enrollment, EnrollmentStatus, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -74,23 +74,27 @@ def _batch(uow: UnitOfWork, now: datetime, batch_size: int, report: TickReport) 
         if not rows:
             return 0
         events = events_by_prospect(session, [e.prospect_id for e in rows])
+        batch = StepReport()
         for enrollment in rows:
             try:
-                with session.begin_nested():
-                    step = step_enrollment(
-                        session,
-                        enrollment,
-                        enrollment.prospect,
-                        events.get(enrollment.prospect_id, []),
-                        now,
-                    )
-                report.add(step)
+                planned = plan_step(
+                    session,
+                    enrollment,
+                    enrollment.prospect,
+                    events.get(enrollment.prospect_id, []),
+                    now,
+                )
             except Exception as exc:  # one broken enrollment must not stall everyone else
                 log.exception("enrollment %s failed to advance", enrollment.id)
                 report.errors += 1
                 report.error_ids.append(enrollment.id)
                 enrollment.next_run_at = now + ERROR_RETRY
                 enrollment.state = {**(enrollment.state or {}), "error": str(exc)[:500]}
+                continue
+            batch.add(apply_step(session, enrollment, planned, now))
+        session.flush()
+        batch.collect_ids()
+        report.add(batch)
         uow.commit()
         report.batches += 1
         return len(rows)
