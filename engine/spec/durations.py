@@ -26,6 +26,8 @@ def parse_duration(value: object) -> timedelta:
         if value <= timedelta(0):
             raise ValueError(f"duration must be positive, got {value}")
         return value
+    if value is None:
+        raise ValueError(f"the duration is missing: {DURATION_HINT}")
     if not isinstance(value, str) or not _WHOLE.match(value.lower()):
         raise ValueError(f"bad duration {value!r}: {DURATION_HINT}")
     seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(value.lower()))

@@ -14,10 +14,12 @@ Scalars follow YAML 1.2 rather than PyYAML's YAML 1.1 defaults: ``no``/``off`` s
 
 from __future__ import annotations
 
+import difflib
 import re
 import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -34,7 +36,7 @@ from engine.spec.errors import (
     step_label,
 )
 from engine.spec.scoring import ScoringSpec
-from engine.spec.sequence import SequenceSpec
+from engine.spec.sequence import STEP_ID, SequenceSpec
 from engine.spec.validate import TemplateCatalog, validate_scoring, validate_sequence
 
 __all__ = [
@@ -100,6 +102,16 @@ _YAML_PLAIN = (
     (
         "did not find expected ','",
         "in a [...] or {...} list, separate the items with commas and close the bracket",
+    ),
+    (
+        "expected ',' or",
+        "in a [...] or {...} list, separate the items with commas and close the bracket; "
+        "put a value that contains ':' or '-' in quotes",
+    ),
+    ("expected the node content", "a value is missing here"),
+    (
+        "sequence entries are not allowed here",
+        "a list item ('- ...') cannot go here: check the indentation",
     ),
     ("while scanning an alias", "a value starts with '*': put it in quotes, like \"*pricing\""),
     ("found undefined alias", "a value starts with '*': put it in quotes, like \"*pricing\""),
@@ -400,7 +412,9 @@ def _join_or(words: list[str]) -> str:
 
 
 def _quote(value: Any) -> str:
-    text = repr(value)
+    if value is None:
+        return "nothing"
+    text = repr(value.isoformat()) if isinstance(value, date) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -537,9 +551,13 @@ def _describe(item: _Located) -> str:
         return f"expected a list, like [a, b], got {_quote(value)}"
     if kind == "literal_error":
         return f"expected {ctx.get('expected')}, got {_quote(value)}"
+    if kind == "string_type":
+        # YAML reads 2024-01-01, 3 or true as non-text; quotes make them text.
+        quote = isinstance(value, int | float | date)
+        return f"expected text, got {_quote(value)}" + (": put it in quotes" if quote else "")
     if kind in _TYPE_MISMATCH:
-        word = next((w for k, w in _LABEL_WORDS.items() if kind.startswith(k + "_")), "")
-        return f"expected {word or 'another kind of value'}, got {_quote(value)}"
+        described = _LABEL_WORDS.get(kind.split("_")[0], "another kind of value")
+        return f"expected {described}, got {_quote(value)}"
     text = re.sub(r"\s*\[?(For further information visit )?https?://\S+\]?", "", error["msg"])
     return f"{text}, got {_quote(value)}"
 
@@ -589,9 +607,8 @@ def _line_of(path: DataPath, lines: LineMap) -> int | None:
 
 
 def _model_problems(
-    model: type[BaseModel], exc: ValidationError, data: Any, lines: LineMap, filename: str
+    located: list[_Located], data: Any, lines: LineMap, filename: str
 ) -> list[SpecProblem]:
-    located = [_locate(model, data, err) for err in exc.errors()]
     kept = _resolve_unions(located)
     # A misspelt required key shows up twice (unknown 'subjet', missing 'subject'): keep one.
     guessed = set()
@@ -655,7 +672,13 @@ def _parse(
     try:
         spec = model.model_validate(data)
     except ValidationError as exc:
-        parsed.problems += _model_problems(model, exc, data, lines, filename)
+        located = [_locate(model, data, err) for err in exc.errors()]
+        parsed.problems += _model_problems(located, data, lines, filename)
+        if model is SequenceSpec:
+            # Still check the flow (gotos, reachability, loops) of what could be read, so a
+            # marketer sees the typo in a goto together with the bad duration two lines up.
+            for path, message in _flow_findings(data, located, templates):
+                parsed.problems.append(SpecProblem(filename, _line_of(path, lines), message))
         parsed.problems.sort(key=lambda p: p.line or 0)
         return parsed
     if isinstance(spec, SequenceSpec):
@@ -668,6 +691,100 @@ def _parse(
     if not parsed.problems:
         parsed.spec = spec
     return parsed
+
+
+_PLACEHOLDER_ENROLL = {"when": {"field": "status", "exists": True}}
+_FLOW_KEYS = ("goto", "branch", "id")  # findings about these survive a step's repair
+
+
+def _flow_findings(
+    data: dict[Any, Any], located: list[_Located], templates: TemplateCatalog | None
+) -> list[tuple[DataPath, str]]:
+    """Semantic findings for a sequence that failed validation, from a repaired copy.
+
+    Each broken part is swapped for a stand-in that keeps what the flow checks need (a
+    step's kind, id and jump targets); findings that would be about a stand-in's invented
+    content are dropped. If the file is too broken to repair, there are no findings.
+    """
+    bad_top: set[Any] = set()
+    bad_steps: set[int] = set()
+    for item in located:
+        path = item.path
+        if not path:
+            return []
+        if path[0] != "steps":
+            bad_top.add(path[0])
+        elif len(path) >= 2 and isinstance(path[1], int):
+            bad_steps.add(path[1])
+        else:
+            return []
+    steps = data.get("steps")
+    if not isinstance(steps, list):
+        return []
+    for i in bad_steps:
+        step_id = steps[i].get("id") if isinstance(steps[i], dict) else None
+        if step_id is not None and not (isinstance(step_id, str) and STEP_ID.match(step_id)):
+            return []  # references to the unreadable id would all look broken
+    repaired = {k: v for k, v in data.items() if k not in bad_top}
+    for key, default in (("key", "placeholder"), ("name", "placeholder")):
+        repaired.setdefault(key, default)
+    repaired.setdefault("enroll", _PLACEHOLDER_ENROLL)
+    repaired["steps"] = [
+        _stand_in(step) if i in bad_steps else step for i, step in enumerate(steps)
+    ]
+    try:
+        spec = SequenceSpec.model_validate(repaired)
+    except ValidationError:
+        return []
+    # A stand-in's label may claim a kind the author did not write ("step 9 (wait)").
+    relabel = {
+        step_label(i, spec.steps[i]): step_label(i, steps[i])
+        for i in bad_steps
+        if step_label(i, spec.steps[i]) != step_label(i, steps[i])
+    }
+    findings = []
+    for path, message in validate_sequence(spec, templates):
+        invented_content = len(path) > 2 and path[0] == "steps" and path[1] in bad_steps
+        if invented_content and path[2] not in _FLOW_KEYS:
+            continue
+        for invented, written in relabel.items():
+            message = message.replace(invented, written)
+        findings.append((path, message))
+    return findings
+
+
+def _stand_in(raw: Any) -> dict[str, Any]:
+    """A valid step of the same kind, id and jump targets as the broken ``raw`` step."""
+    if not isinstance(raw, dict):
+        return {"wait": "1d"}
+    step_id = raw.get("id")
+    base: dict[str, Any] = (
+        {"id": step_id} if isinstance(step_id, str) and STEP_ID.match(step_id) else {}
+    )
+    kinds = [k for k in STEP_KINDS if k in raw]
+    if not kinds:  # a misspelt kind ('emial'): guess it, so 'since' references still fit
+        kinds = [m for key in raw for m in difflib.get_close_matches(str(key), STEP_KINDS, 1)]
+        if "subject" in raw:
+            kinds = ["email"]
+    kind = kinds[0] if len(kinds) == 1 else None
+    if kind == "email":
+        return base | {"email": "placeholder", "subject": "placeholder"}
+    if kind == "goto" and isinstance(raw.get("goto"), str):
+        return base | {"goto": raw["goto"]}
+    if kind == "end":
+        return base | {"end": "completed"}
+    if kind == "branch" and isinstance(raw.get("branch"), list) and raw["branch"]:
+        arms: list[dict[str, Any]] = []
+        for arm in raw["branch"]:
+            if isinstance(arm, dict) and isinstance(arm.get("else"), str):
+                arms.append({"else": arm["else"]})
+            elif isinstance(arm, dict) and isinstance(arm.get("goto"), str):
+                arms.append({"if": {"event": "email.sent"}, "goto": arm["goto"]})
+            else:
+                return base | {"wait": "1d"}
+        if all("goto" in arm for arm in arms[:-1]):
+            return base | {"branch": arms}
+    return base | {"wait": "1d"}
 
 
 def parse_sequence(

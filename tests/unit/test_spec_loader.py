@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.spec import SequenceSpec
 from engine.spec.errors import SpecError, SpecProblem
@@ -299,6 +301,41 @@ def test_every_problem_of_a_file_is_reported_in_line_order() -> None:
     assert problems[1] == "seq.yaml:6: enroll.priority: expected a whole number, got 'high'"
 
 
+def test_flow_problems_are_reported_alongside_value_problems() -> None:
+    text = VALID.replace("  - wait: 4d", "  - wait: 4x").replace(
+        "goto: case-study", "goto: case-stuy"
+    )
+
+    assert sequence_problems(text, FakeTemplates(TEMPLATES)) == [
+        "seq.yaml:14: step 2 (wait): wait: bad duration '4x': write a number and a unit, "
+        "like 4d, 12h, 30m, 2w or 1d12h",
+        "seq.yaml:18: step 'engaged': goto 'case-stuy' names no step (did you mean 'case-study'?)",
+    ]
+
+
+def test_a_broken_step_keeps_its_place_in_the_flow() -> None:
+    # 'nudge' has a misspelt kind; it is still the email step that 'since' may name, and
+    # the step after the final goto is still unreachable.
+    text = (
+        VALID.replace(
+            "    email: price/budget-check-in", "    emial: price/budget-check-in"
+        ).replace("since: value-recap", "since: nudge")
+        + "  - goto: nudge\n  - {wat: 1d}\n"
+    )
+
+    assert sequence_problems(text) == [
+        "seq.yaml:25: step 'nudge': unknown key 'emial' (did you mean 'email'?); a step needs "
+        "one of: email, wait, branch, goto, end",
+        "seq.yaml:27: step 7 (goto): this jump makes a loop without a wait ('nudge' -> "
+        "'step-7'): a prospect would get these emails back-to-back; add a wait step inside "
+        "the loop",
+        "seq.yaml:28: step 8: unknown key 'wat' (did you mean 'wait'?); a step needs one of: "
+        "email, wait, branch, goto, end",
+        "seq.yaml:28: step 8 can never run: step 7 (goto) before it always jumps away, and "
+        "no goto, branch or else leads to it; jump to it from somewhere, or delete it",
+    ]
+
+
 def test_semantic_problems_get_lines_too() -> None:
     text = VALID.replace("      - else: nudge", "      - else: nudgee")
 
@@ -412,3 +449,55 @@ def test_spec_package_stays_pure() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+LINES = VALID.splitlines(keepends=True)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.sampled_from(["delete", "duplicate", "replace", "indent"]),
+            st.integers(0, len(LINES) - 1),
+            st.sampled_from(["x", "4d", "[", "{a: 1}", "- end", "null", "'", "*p", "goto: x"]),
+        ),
+        max_size=3,
+    )
+)
+def test_any_edit_gives_a_spec_or_problems_with_real_lines(
+    edits: list[tuple[str, int, str]],
+) -> None:
+    """Whatever a marketer's edit does, the loader answers with problems, never a crash."""
+    lines = list(LINES)
+    for op, index, token in edits:
+        index %= len(lines)
+        if op == "delete" and len(lines) > 1:
+            del lines[index]
+        elif op == "duplicate":
+            lines.insert(index, lines[index])
+        elif op == "replace":
+            head, _, _ = lines[index].partition(":")
+            lines[index] = f"{head}: {token}\n"
+        elif op == "indent":
+            lines[index] = " " + lines[index]
+    text = "".join(lines)
+    try:
+        parse_sequence(text, "seq.yaml", FakeTemplates(TEMPLATES))
+        problems: list[SpecProblem] = []
+    except SpecError as exc:
+        problems = exc.problems
+        assert problems
+    for problem in problems:
+        assert problem.line is None or 1 <= problem.line <= len(lines) + 1
+        assert problem.message
+        assert "http" not in problem.message
+        assert "Value error" not in problem.message
+
+
+def test_a_date_where_text_is_expected_asks_for_quotes() -> None:
+    text = VALID.replace('name: "Closed-lost: price"', "name: 2024-01-01")
+
+    assert sequence_problems(text) == [
+        "seq.yaml:2: name: expected text, got '2024-01-01': put it in quotes"
+    ]
