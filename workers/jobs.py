@@ -7,7 +7,6 @@ parameters last, with defaults, so a queued job survives a deploy.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from engine.clock import parse_instant
@@ -29,4 +28,13 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
     runtime = current_runtime()
     now = parse_instant(now_iso) if now_iso is not None else runtime.clock.now()
     report = tick(runtime.uow, now, batch_size=runtime.settings.tick_batch_size)
-    return {"now": now.isoformat(), **dataclasses.asdict(report)}
+    # Named fields, not asdict(): the report also carries ORM rows, which are neither small
+    # nor JSON, and this dict is what RQ stores as the job's result.
+    return {
+        "now": now.isoformat(),
+        "advanced": report.advanced,
+        "emails_queued": report.emails_queued,
+        "exited": report.exited,
+        "errors": report.errors,
+        "message_ids": list(report.message_ids),
+    }
