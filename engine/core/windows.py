@@ -30,12 +30,17 @@ def next_send_time(window: SendWindow, zone: ZoneInfo, at: datetime) -> datetime
     if at.tzinfo is None:
         raise ValueError("next_send_time needs an aware datetime")
     local = at.astimezone(zone)
-    for offset in range(8):
+    # Two weeks, not one: a window open on one weekday only may lose that day to a DST gap.
+    for offset in range(15):
         day = (local + timedelta(days=offset)).date()
         if day.weekday() not in window.days:
             continue
         opens = _instant(day, window.from_, zone)
         closes = _instant(day, window.to, zone)
+        if opens.date() != day or opens.time() >= window.to:
+            # A DST gap pushed the opening past the closing time (a 02:10-02:50 window on
+            # spring-forward day), or the zone skipped the date: no window that day.
+            continue
         if offset == 0 and opens <= at < closes:
             return at.astimezone(UTC)
         if opens >= at:
