@@ -60,6 +60,8 @@ LineMap = dict[DataPath, int]
 _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
 
 
 class _Loader(yaml.SafeLoader):
@@ -136,14 +138,23 @@ class _Composer:
         self.filename = filename
         self.lines: LineMap = {}
         self.problems: list[SpecProblem] = []
+        self.unreadable: set[DataPath] = set()  # values replaced by None after a problem
         self._active: set[int] = set()
 
     def build(self, node: yaml.Node, path: DataPath) -> Any:
         if id(node) in self._active:
             self._problem(node, "an alias refers to a mapping that contains it: remove the loop")
+            self.unreadable.add(path)
             return None
         if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node)
+            value, ok = self._scalar(node)
+            if not ok:
+                self.unreadable.add(path)
+            return value
+        if node.tag not in (_SEQ, _MAP):  # e.g. !!python/object/apply: never built, refused
+            self._problem(node, f"cannot read this value: the tag {node.tag!r} is not allowed")
+            self.unreadable.add(path)
+            return None
         self._active.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):
@@ -167,7 +178,7 @@ class _Composer:
             if not isinstance(key_node, yaml.ScalarNode):
                 self._problem(key_node, "a key must be plain text, not a list or mapping")
                 continue
-            key = self._scalar(key_node)
+            key, _ = self._scalar(key_node)
             if key in first_line:
                 self._problem(
                     key_node,
@@ -180,13 +191,18 @@ class _Composer:
             out[key] = self.build(value_node, (*path, key))
         return out
 
-    def _scalar(self, node: yaml.ScalarNode) -> Any:
+    def _scalar(self, node: yaml.ScalarNode) -> tuple[Any, bool]:
+        """The scalar's value and whether it could be read (else None, with a problem)."""
         try:
-            return self.loader.construct_object(node, deep=True)
+            return self.loader.construct_object(node, deep=True), True
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or str(exc)
-            self._problem(node, f"cannot read this value: {problem}")
-            return None
+            if "could not determine a constructor" in problem:
+                problem = f"the tag {node.tag!r} is not allowed"
+            self._problem(node, f"cannot read {node.value!r}: {problem}")
+        except (ValueError, OverflowError) as exc:  # e.g. a date like 2024-13-01
+            self._problem(node, f"cannot read {node.value!r}: {exc}")
+        return None, False
 
     def _problem(self, node: yaml.Node, message: str) -> None:
         self.problems.append(SpecProblem(self.filename, node.start_mark.line + 1, message))
@@ -214,21 +230,26 @@ def compose(text: str, filename: str) -> tuple[Any, LineMap, list[SpecProblem]]:
     """Parse YAML ``text`` into plain data, a data-path -> line map, and any problems.
 
     A syntax error stops parsing (the rest of the file cannot be trusted); a duplicate key
-    does not, so every other problem in the file is reported in the same run.
+    or an unreadable value does not, so every other problem is reported in the same run.
     """
+    data, lines, problems, _ = _compose(text, filename)
+    return data, lines, problems
+
+
+def _compose(text: str, filename: str) -> tuple[Any, LineMap, list[SpecProblem], set[DataPath]]:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
     except yaml.YAMLError as exc:
-        return None, {}, [_yaml_problem(exc, filename)]
+        return None, {}, [_yaml_problem(exc, filename)], set()
     finally:
         loader.dispose()
     if node is None:
-        return None, {}, [SpecProblem(filename, None, "the file is empty")]
+        return None, {}, [SpecProblem(filename, None, "the file is empty")], set()
     composer = _Composer(loader, filename)
     data = composer.build(node, ())
     composer.lines[()] = node.start_mark.line + 1
-    return data, composer.lines, composer.problems
+    return data, composer.lines, composer.problems, composer.unreadable
 
 
 # --- pydantic errors -> problems -------------------------------------------------------
@@ -655,7 +676,7 @@ def _parse(
     what: str,
     templates: TemplateCatalog | None = None,
 ) -> _Parsed:
-    data, lines, problems = compose(text, filename)
+    data, lines, problems, unreadable = _compose(text, filename)
     parsed = _Parsed(data, lines, list(problems))
     if data is None and problems:
         return parsed
@@ -673,6 +694,10 @@ def _parse(
         spec = model.model_validate(data)
     except ValidationError as exc:
         located = [_locate(model, data, err) for err in exc.errors()]
+        # A value YAML could not read is already reported; its stand-in None is no news.
+        located = [
+            item for item in located if not any(item.path[: len(bad)] == bad for bad in unreadable)
+        ]
         parsed.problems += _model_problems(located, data, lines, filename)
         if model is SequenceSpec:
             # Still check the flow (gotos, reachability, loops) of what could be read, so a

@@ -460,7 +460,25 @@ LINES = VALID.splitlines(keepends=True)
         st.tuples(
             st.sampled_from(["delete", "duplicate", "replace", "indent"]),
             st.integers(0, len(LINES) - 1),
-            st.sampled_from(["x", "4d", "[", "{a: 1}", "- end", "null", "'", "*p", "goto: x"]),
+            st.sampled_from(
+                [
+                    "x",
+                    "4d",
+                    "[",
+                    "{a: 1}",
+                    "- end",
+                    "null",
+                    "'",
+                    "*p",
+                    "goto: x",
+                    "2024-13-01",
+                    "!!binary x",
+                    "!!python/object:os.system x",
+                    "&a [*a]",
+                    "? [a]",
+                    "\t1d",
+                ]
+            ),
         ),
         max_size=3,
     )
@@ -493,6 +511,28 @@ def test_any_edit_gives_a_spec_or_problems_with_real_lines(
         assert problem.message
         assert "http" not in problem.message
         assert "Value error" not in problem.message
+
+
+def test_an_impossible_date_is_reported_not_raised() -> None:
+    text = VALID.replace("{field: status, eq: closed_lost}", "{field: lost_at, gt: 2024-13-01}")
+
+    assert sequence_problems(text) == [
+        "seq.yaml:4: cannot read '2024-13-01': month must be in 1..12"
+    ]
+
+
+def test_python_tags_are_refused() -> None:
+    text = VALID.replace("eq: closed_lost", "eq: !!python/object/apply:os.system [ls]")
+
+    assert sequence_problems(text) == [
+        "seq.yaml:4: cannot read this value: the tag "
+        "'tag:yaml.org,2002:python/object/apply:os.system' is not allowed"
+    ]
+    text = VALID.replace("eq: closed_lost", "eq: !!python/name:os.system x")
+    assert sequence_problems(text) == [
+        "seq.yaml:4: cannot read 'x': the tag 'tag:yaml.org,2002:python/name:os.system' is "
+        "not allowed"
+    ]
 
 
 def test_a_date_where_text_is_expected_asks_for_quotes() -> None:
