@@ -6,11 +6,15 @@ one place that turns its errors into :class:`MjmlError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 import mjml
 
-IncludeLoader = Callable[[str], str]
+
+class IncludeLoader(Protocol):
+    """Returns the source of an ``<mj-include path="...">`` file."""
+
+    def __call__(self, path: str) -> str: ...
 
 
 class MjmlError(Exception):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import re
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -261,7 +261,7 @@ _MISSING = object()
 class _Located:
     """Where a pydantic error lands in the YAML data, and what it says there."""
 
-    error: dict[str, Any]
+    error: Mapping[str, Any]
     path: DataPath
     model: type[BaseModel] | None  # the model owning the last key of ``path``
     union: DataPath | None = None  # loc prefix of the first non-discriminated union
@@ -312,7 +312,7 @@ def _has(value: Any, key: Any) -> bool:
     return isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value)
 
 
-def _locate(root: type[BaseModel], data: Any, error: dict[str, Any]) -> _Located:
+def _locate(root: type[BaseModel], data: Any, error: Mapping[str, Any]) -> _Located:
     """Follow ``error['loc']`` through the types and the data at once.
 
     Pydantic's loc mixes real keys with union tags ('email', 'if', 'field', ...) and union
@@ -413,7 +413,7 @@ _LABEL_WORDS = {
 }
 
 
-def _member_word(label: str, error: dict[str, Any]) -> str:
+def _member_word(label: str, error: Mapping[str, Any]) -> str:
     if label in _LABEL_WORDS:
         return _LABEL_WORDS[label]
     if label.startswith("literal["):
@@ -632,13 +632,13 @@ def _model_problems(
 ) -> list[SpecProblem]:
     kept = _resolve_unions(located)
     # A misspelt required key shows up twice (unknown 'subjet', missing 'subject'): keep one.
-    guessed = set()
+    guessed: set[DataPath] = set()
     for item, _ in kept:
         if item.error["type"] == "extra_forbidden" and item.path:
-            allowed = _allowed_keys(item.model)
-            for candidate in allowed:
-                if suggest(str(item.path[-1]), allowed) == f" (did you mean {candidate!r}?)":
-                    guessed.add((*item.path[:-1], candidate))
+            # The same closeness rule as catalog.suggest, so the hint and this agree.
+            match = difflib.get_close_matches(str(item.path[-1]), _allowed_keys(item.model), 1)
+            if match:
+                guessed.add((*item.path[:-1], match[0]))
     problems = []
     for item, message in kept:
         if item.error["type"] == "missing" and item.path in guessed:
@@ -708,8 +708,10 @@ def _parse(
         return parsed
     if isinstance(spec, SequenceSpec):
         findings = validate_sequence(spec, templates)
-    else:
+    elif isinstance(spec, ScoringSpec):
         findings = validate_scoring(spec)
+    else:
+        findings = []
     for path, message in findings:
         parsed.problems.append(SpecProblem(filename, _line_of(path, lines), message))
     parsed.problems.sort(key=lambda p: p.line or 0)

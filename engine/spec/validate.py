@@ -76,7 +76,14 @@ def validate_sequence(spec: SequenceSpec, templates: TemplateCatalog | None) -> 
     if templates is not None:
         findings += _check_templates(spec, templates)
     # Sequence-level findings first, then step by step, as the file reads.
-    return sorted(findings, key=lambda f: f[0][1] + 1 if f[0][:1] == ("steps",) else 0)
+    return sorted(findings, key=lambda f: _step_order(f[0]))
+
+
+def _step_order(path: DataPath) -> int:
+    """0 for sequence-level paths, then 1 + the step index."""
+    if len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int):
+        return path[1] + 1
+    return 0
 
 
 def validate_scoring(spec: ScoringSpec) -> list[Finding]:
@@ -443,9 +450,9 @@ def _check_templates(spec: SequenceSpec, templates: TemplateCatalog) -> list[Fin
             text = getattr(step, key)
             if text is None:
                 continue
-            error = templates.check_text(text)
-            if error:
+            problem = templates.check_text(text)
+            if problem:
                 findings.append(
-                    (("steps", i, key), f"{label}: bad Jinja in {key} {text!r}: {error}")
+                    (("steps", i, key), f"{label}: bad Jinja in {key} {text!r}: {problem}")
                 )
     return findings

@@ -6,6 +6,7 @@ from textwrap import dedent
 
 from engine.spec.errors import SpecError
 from engine.spec.loader import parse_scoring, parse_sequence
+from engine.spec.validate import TemplateCatalog
 
 
 class FakeTemplates:
@@ -34,7 +35,7 @@ class FakeTemplates:
 
 
 def sequence_problems(
-    text: str, templates: FakeTemplates | None = None, filename: str = "seq.yaml"
+    text: str, templates: TemplateCatalog | None = None, filename: str = "seq.yaml"
 ) -> list[str]:
     """The problems of a sequence as the CLI prints them (``[]`` when it is valid)."""
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ TEMPLATE_KEYS = sorted(
     if not p.relative_to(TEMPLATES).parts[0].startswith("_")
 )
 
-CONTEXT = {
+CONTEXT: dict[str, Any] = {
     "prospect": {
         "first_name": "Ana",
         "last_name": "Lima",
@@ -184,8 +185,8 @@ def test_scoring_file() -> None:
     assert points[("email.unsubscribed", ())].points == -100
     assert not any(r.event == "email.bounced" for r in scoring.rules)
     assert scoring.fast_track == [
-        EventCondition(event="meeting.booked"),
-        EventCondition(event="form.submitted", where={"form": "demo"}),
+        EventCondition.model_validate({"event": "meeting.booked"}),
+        EventCondition.model_validate({"event": "form.submitted", "form": "demo"}),
     ]
     assert scoring.sla.within == timedelta(hours=8)
     hours = scoring.sla.business_hours

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.spec import SequenceSpec
+from engine.spec import AllOf, FieldCondition, SequenceSpec
 from engine.spec.errors import SpecError, SpecProblem
 from engine.spec.loader import (
     compose,
@@ -257,7 +257,11 @@ def test_yaml_1_2_scalars_no_norway_problem_and_unquoted_times() -> None:
 
     spec = parse_sequence(text, "seq.yaml")
 
-    assert spec.enroll.when.all[1].operand == ["no", "off", "yes"]
+    when = spec.enroll.when
+    assert isinstance(when, AllOf)
+    reason = when.all[1]
+    assert isinstance(reason, FieldCondition)
+    assert reason.operand == ["no", "off", "yes"]
     assert (spec.send_window.from_, spec.send_window.to) == (time(9, 0), time(17, 30))
 
 
