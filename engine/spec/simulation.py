@@ -9,7 +9,7 @@ from pydantic import Field, TypeAdapter, field_validator, model_validator
 
 from engine.spec.catalog import check_event_type
 from engine.spec.conditions import SpecModel
-from engine.spec.durations import Duration
+from engine.spec.durations import Duration, parse_duration
 
 
 class ScriptedEvent(SpecModel):
@@ -19,7 +19,7 @@ class ScriptedEvent(SpecModel):
     event: str = Field(description="Event type.")
     at: Duration | None = Field(None, description="Offset from the simulation start.")  # type: ignore[valid-type]
     after: str | None = Field(None, description="Email step whose delivery this follows.")
-    delay: Duration = Field(timedelta(0), description="Time after that delivery.")  # type: ignore[valid-type]
+    delay: timedelta = Field(timedelta(0), description="Time after that delivery.")
     data: dict[str, Any] = Field(default_factory=dict, description="Event data (url, path...).")
     machine: bool = Field(False, description="A bot/scanner event (recorded, never counts).")
 
@@ -28,7 +28,9 @@ class ScriptedEvent(SpecModel):
     @field_validator("delay", mode="before")
     @classmethod
     def _zero(cls, v: Any) -> Any:
-        return timedelta(0) if v in (0, "0", None) else v
+        if v is None or (isinstance(v, int | str) and str(v).strip().rstrip("wdhms") in ("0", "")):
+            return timedelta(0)  # "right after delivery" is a valid delay here
+        return parse_duration(v)
 
     @model_validator(mode="after")
     def _when(self) -> ScriptedEvent:
