@@ -126,11 +126,11 @@ def test_simulate_not_ready_with_and_without_engagement(run, tmp_path):
 
 def test_simulate_went_dark_with_and_without_engagement(run, tmp_path):
     prospect = {"status": "closed_lost", "lost_reason": "went_dark"}
-    data, emails = simulate(run, "went-dark-after-demo", prospect)
+    _, emails = simulate(run, "went-dark-after-demo", prospect)
     assert [step for step, _ in emails] == ["demo-recap", "quick-question", "next-steps"]
     assert emails[-1][1] == "2026-03-12T10:00"  # 3d + the full 7d wait
     events = [{"after": "demo-recap", "delay": "1d", "event": "email.clicked"}]
-    data, emails = simulate(run, "went-dark-after-demo", prospect, events, tmp_path)
+    _, emails = simulate(run, "went-dark-after-demo", prospect, events, tmp_path)
     assert [step for step, _ in emails] == ["demo-recap", "next-steps"]
 
 
