@@ -94,12 +94,19 @@ def simulate(
         wake = result.outcome.at if isinstance(result.outcome, WakeAt) else end
         pending.sort(key=lambda pair: pair[0])
         if pending and pending[0][0] <= wake and pending[0][0] <= end:
-            when, scripted = pending.pop(0)
+            when = pending[0][0]
             now = max(when, now)
-            happened.append(EventFact(scripted.event, now, dict(scripted.data), scripted.machine))
-            label = " (machine: ignored)" if scripted.machine else ""
-            data = "".join(f" {k}={v}" for k, v in sorted(scripted.data.items()))
-            lines.append(TimelineLine(now, "event", None, f"{scripted.event}{data}{label}"))
+            # Every event of one instant lands before the engine looks again: a reply
+            # scripted at the same moment as an open must not come after the email the
+            # open would release.
+            while pending and pending[0][0] == when:
+                _, scripted = pending.pop(0)
+                happened.append(
+                    EventFact(scripted.event, now, dict(scripted.data), scripted.machine)
+                )
+                label = " (machine: ignored)" if scripted.machine else ""
+                data = "".join(f" {k}={v}" for k, v in sorted(scripted.data.items()))
+                lines.append(TimelineLine(now, "event", None, f"{scripted.event}{data}{label}"))
             continue
         if wake > end:
             lines.append(TimelineLine(end, "note", None, f"simulation ends after {days} days"))
