@@ -18,6 +18,7 @@ from engine.store.enrollments import Enrollment
 from engine.store.enums import (
     EnrollmentStatus,
     HandoffStatus,
+    IncidentKind,
     MessageStatus,
     SuppressionReason,
     UserRole,
@@ -30,6 +31,7 @@ from engine.store.exceptions import (
     UnitOfWorkError,
 )
 from engine.store.handoffs import Handoff
+from engine.store.incidents import MessageIncident
 from engine.store.messages import Message
 from engine.store.migrate import (
     check_models_match,
@@ -55,7 +57,9 @@ __all__ = [
     "Handoff",
     "HandoffStatus",
     "ImmutableRowError",
+    "IncidentKind",
     "Message",
+    "MessageIncident",
     "MessageStatus",
     "MigrationError",
     "Prospect",

@@ -147,4 +147,4 @@ class Base(DeclarativeBase):
     """The declarative base of every store model; its metadata is what Alembic compares."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONDict}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONDict, list[str]: JSONDict}

@@ -26,7 +26,8 @@ class EnrollmentStatus(StrEnum):
 
 class MessageStatus(StrEnum):
     QUEUED = "queued"  # in the outbox, may be sent from not_before on
-    SENDING = "sending"  # claimed by a worker until lease_expires_at
+    SENDING = "sending"  # claimed by a worker until lease_expires_at; not yet transmitted
+    TRANSMITTING = "transmitting"  # its SMTP transaction started; outcome not yet recorded
     SENT = "sent"
     FAILED = "failed"  # gave up after retries; last_error says why
     SUPPRESSED = "suppressed"  # the send check refused it (opt-out, bounce, cap)
@@ -38,6 +39,12 @@ class HandoffStatus(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     OVERDUE = "overdue"  # the SLA passed without a decision; escalated
+
+
+class IncidentKind(StrEnum):
+    UNCERTAIN_DELIVERY = "uncertain_delivery"  # a crash mid-SMTP: it may arrive twice
+    SEND_FAILED = "send_failed"  # the server refused it for good
+    RETRIED = "retried"  # a temporary failure; it will be tried again
 
 
 class SuppressionReason(StrEnum):

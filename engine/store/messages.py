@@ -34,6 +34,8 @@ class Message(Base):
         Index("ix_messages_status_not_before", "status", "not_before"),
         # The frequency cap: what was sent to this prospect lately.
         Index("ix_messages_prospect_id_sent_at", "prospect_id", "sent_at"),
+        # Recovery's query: claimed rows whose lease ran out.
+        Index("ix_messages_status_lease_expires_at", "status", "lease_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -58,6 +60,19 @@ class Message(Base):
     # The Message-ID header we sent, to tie bounces and replies back to this row.
     smtp_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Delivery bookkeeping (see engine/services/delivery.py for the protocol):
+    # the claim a worker holds, when its SMTP transaction started, when a job was last
+    # enqueued for the row (a flushed Redis shows up as a stale stamp), and how often a
+    # crash left it unclear whether the server had accepted it.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    transmit_started_at: Mapped[datetime | None]
+    enqueued_at: Mapped[datetime | None]
+    uncertain_deliveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    to_email: Mapped[str | None] = mapped_column(String(320))
+    template_checksum: Mapped[str | None] = mapped_column(String(64))
+    # The links the sent message contained: click tracking redirects only to these.
+    links: Mapped[list[str] | None]
+    hold_reason: Mapped[str | None] = mapped_column(Text)
 
     enrollment: Mapped[Enrollment] = relationship(lazy="raise_on_sql")
     prospect: Mapped[Prospect] = relationship(lazy="raise_on_sql")

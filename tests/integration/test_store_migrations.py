@@ -14,6 +14,7 @@ TABLES = {
     "enrollments",
     "events",
     "handoffs",
+    "message_incidents",
     "messages",
     "prospects",
     "score_entries",
@@ -25,7 +26,7 @@ TABLES = {
 
 
 def test_upgrade_reaches_head_and_creates_every_table(database_url: str, db_engine: Engine):
-    assert current_revision(database_url) == head_revision() == "0001"
+    assert current_revision(database_url) == head_revision() == "0002"
     assert set(inspect(db_engine).get_table_names()) == TABLES | {"alembic_version"}
     assert set(Base.metadata.tables) == TABLES
 
