@@ -1,0 +1,96 @@
+"""The send policy: suppression, enrollment state, window, frequency cap."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.core.policy import (
+    Drop,
+    FrequencyCap,
+    Hold,
+    SendFacts,
+    SendNow,
+    cap_frees_at,
+    decide_send,
+)
+from engine.core.windows import in_window
+from engine.spec.sequence import SendWindow
+
+MONDAY_10 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+WINDOW = SendWindow.model_validate({"days": "mon-fri", "from": "09:00", "to": "17:00"})
+CAP = FrequencyCap(2, timedelta(days=7))
+
+
+def facts(**changes: object) -> SendFacts:
+    base = {
+        "now": MONDAY_10,
+        "suppressed": None,
+        "enrollment_active": True,
+        "window": WINDOW,
+        "zone": ZoneInfo("UTC"),
+        "recent_sends": [],
+        "cap": CAP,
+    }
+    return SendFacts(**(base | changes))  # type: ignore[arg-type]
+
+
+def test_sends_inside_the_window_under_the_cap():
+    assert decide_send(facts()) == SendNow()
+
+
+def test_suppression_wins_over_everything():
+    decision = decide_send(facts(suppressed="unsubscribed", now=MONDAY_10 - timedelta(hours=8)))
+    assert decision == Drop("suppressed", "address suppressed (unsubscribed)")
+
+
+def test_ended_enrollment_cancels():
+    assert decide_send(facts(enrollment_active=False)).status == "cancelled"  # type: ignore[union-attr]
+
+
+def test_two_am_local_time_is_held_until_the_window_opens():
+    berlin = ZoneInfo("Europe/Berlin")
+    two_am_berlin = datetime(2026, 3, 3, 1, 0, tzinfo=UTC)  # Tue 02:00 in Berlin
+    decision = decide_send(facts(now=two_am_berlin, zone=berlin))
+    assert isinstance(decision, Hold)
+    assert decision.until == datetime(2026, 3, 3, 8, 0, tzinfo=UTC)  # 09:00 Berlin
+    assert "send window" in decision.reason
+
+
+def test_friday_evening_waits_for_monday():
+    friday_18 = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)
+    decision = decide_send(facts(now=friday_18))
+    assert isinstance(decision, Hold)
+    assert decision.until == datetime(2026, 3, 9, 9, 0, tzinfo=UTC)
+
+
+def test_cap_holds_until_the_oldest_send_ages_out_and_the_window_is_open():
+    sends = [MONDAY_10 - timedelta(days=6, hours=2), MONDAY_10 - timedelta(days=1)]
+    decision = decide_send(facts(recent_sends=sends))
+    assert isinstance(decision, Hold)
+    # the first send (Tue 24 Feb 08:00) ages out Tue 3 Mar 08:00, before the window opens
+    assert decision.until == datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    assert in_window(WINDOW, ZoneInfo("UTC"), decision.until)
+    assert "frequency cap" in decision.reason
+
+
+def test_sends_older_than_the_cap_window_do_not_count():
+    old = [MONDAY_10 - timedelta(days=8), MONDAY_10 - timedelta(days=9)]
+    assert decide_send(facts(recent_sends=old)) == SendNow()
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=14 * 24 * 60), max_size=8),
+    st.integers(min_value=1, max_value=4),
+)
+def test_cap_never_allows_more_than_the_limit_in_any_window(minutes_ago, limit):
+    cap = FrequencyCap(limit, timedelta(days=7))
+    sends = [MONDAY_10 - timedelta(minutes=m) for m in minutes_ago]
+    free = cap_frees_at(sends, cap, MONDAY_10)
+    moment = MONDAY_10 if free is None else free
+    inside = [t for t in sends if moment - cap.window < t <= moment]
+    assert len(inside) < limit
+    assert moment >= MONDAY_10
