@@ -38,6 +38,13 @@ class Settings:
     frequency_window_days: int = 7
     send_rate_per_domain: float = 10.0
     log_level: str = "INFO"
+    company_name: str = "Nurture"
+    send_batch_size: int = 50
+    delivery_lease_seconds: float = 30.0
+    requeue_after_seconds: float = 20.0
+    retry_base_seconds: float = 60.0
+    retry_max_seconds: float = 3600.0
+    max_send_attempts: int = 8
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -60,6 +67,8 @@ class Settings:
                 values[name] = _number(name, raw, float)
             else:
                 values[name] = raw
+        if "secret_key" not in values:
+            values["secret_key"] = _local_secret(Path(env.get("NURTURE_STATE_DIR") or "var"))
         return replace(base, **values)  # type: ignore[arg-type]
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -69,6 +78,26 @@ class Settings:
     def is_embedded(self) -> bool:
         """No Redis configured: jobs run on the in-process queue."""
         return not self.redis_url
+
+
+def _local_secret(state_dir: Path) -> str:
+    """A laptop install's secret, kept in ``var/secret_key`` so that unsubscribe and
+    tracking links in emails already sent keep working after a restart. Production sets
+    ``NURTURE_SECRET_KEY`` (the same on every host) instead."""
+    path = state_dir / "secret_key"
+    try:
+        existing = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing
+    state_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(secret, encoding="utf-8")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return secret
 
 
 def _number(name: str, raw: str, kind: type[int] | type[float]) -> int | float:

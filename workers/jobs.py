@@ -12,7 +12,7 @@ from typing import Any
 from engine.clock import parse_instant
 from workers.runtime import current_runtime
 
-__all__ = ["tick_job"]
+__all__ = ["send_messages_job", "tick_job"]
 
 
 def tick_job(now_iso: str | None = None) -> dict[str, Any]:
@@ -27,7 +27,13 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
 
     runtime = current_runtime()
     now = parse_instant(now_iso) if now_iso is not None else runtime.clock.now()
+    from engine.services.dispatch import recover_and_dispatch
+    from workers.queue import QUEUE_MAIL
+
     report = tick(runtime.uow, now, batch_size=runtime.settings.tick_batch_size)
+    plan = recover_and_dispatch(runtime.uow(), now, runtime.settings)
+    for batch in plan.batches:
+        runtime.queue.enqueue(send_messages_job, batch, queue_name=QUEUE_MAIL)
     # Named fields, not asdict(): the report also carries ORM rows, which are neither small
     # nor JSON, and this dict is what RQ stores as the job's result.
     return {
@@ -37,4 +43,26 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
         "exited": report.exited,
         "errors": report.errors,
         "message_ids": list(report.message_ids),
+        "dispatched": plan.messages,
+        "recovered": plan.recovered,
+        "uncertain": plan.uncertain,
+    }
+
+
+def send_messages_job(message_ids: list[int]) -> dict[str, Any]:
+    """Send a batch of outbox rows (one job per batch: RQ costs ~5 ms a job, so one job per
+    recipient would cap a worker near 200 emails/s). Idempotent: rows already claimed, sent
+    or no longer due are skipped by the claim."""
+    from engine.services.delivery import send_batch
+
+    runtime = current_runtime()
+    report = send_batch(runtime.uow, runtime.mailer, [int(i) for i in message_ids])
+    return {
+        "claimed": report.claimed,
+        "sent": report.sent,
+        "held": report.held,
+        "dropped": report.dropped,
+        "retried": report.retried,
+        "failed": report.failed,
+        "uncertain": report.uncertain,
     }

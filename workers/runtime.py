@@ -30,6 +30,9 @@ from engine.config import Settings
 from workers.queue import InProcessJobQueue, JobQueue, make_queue
 
 if TYPE_CHECKING:
+    from engine.services.delivery import Mailer
+
+if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,6 +56,8 @@ class Runtime:
     session_factory: sessionmaker[Session]
     queue: JobQueue
     clock: Clock = field(default_factory=SystemClock)
+    _mailer: Mailer | None = field(default=None, repr=False)
+    _mailer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_settings(
@@ -84,11 +89,49 @@ class Runtime:
 
         return UnitOfWork(self.session_factory)
 
+    @property
+    def mailer(self) -> Mailer:
+        """The process's sending kit, built on first use and reused by every send job, so
+        templates compile once per process and the SMTP connection stays open between jobs."""
+        with self._mailer_lock:
+            if self._mailer is None:
+                self._mailer = build_mailer(self.settings, self.clock)
+            return self._mailer
+
     def close(self, timeout: float | None = 5.0) -> None:
-        """Stop the queue (waiting up to ``timeout`` s for a running in-process job) and
-        close pooled database connections."""
+        """Stop the queue (waiting up to ``timeout`` s for a running in-process job),
+        close the SMTP connection and pooled database connections."""
         self.queue.close(timeout)
+        if self._mailer is not None:
+            self._mailer.transport.close()
         self.engine.dispose()
+
+
+def build_mailer(settings: Settings, clock: Clock) -> Mailer:
+    """Renderer, transport, signer and the per-domain rate limiter for ``settings``."""
+    from engine.mail.catalog import FileTemplateCatalog
+    from engine.mail.render import Renderer
+    from engine.mail.tokens import TokenSigner
+    from engine.mail.transport import make_transport
+    from engine.services.delivery import Mailer
+    from engine.services.ratelimit import LocalRateLimiter, RedisRateLimiter
+
+    if settings.redis_url:
+        import redis
+
+        limiter: object = RedisRateLimiter(
+            redis.Redis.from_url(settings.redis_url), settings.send_rate_per_domain
+        )
+    else:
+        limiter = LocalRateLimiter(settings.send_rate_per_domain)
+    return Mailer(
+        settings=settings,
+        renderer=Renderer(FileTemplateCatalog(settings.templates_dir)),
+        transport=make_transport(settings),
+        signer=TokenSigner(settings.secret_key),
+        limiter=limiter,  # type: ignore[arg-type]
+        clock=clock,
+    )
 
 
 _lock = threading.Lock()

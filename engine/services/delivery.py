@@ -1,0 +1,324 @@
+"""Send claimed outbox rows over a transport, exactly once wherever SMTP allows it.
+
+The protocol, row by row (the database is the truth; Redis only carries the ids):
+
+1. **claim**: ``queued -> sending`` with a random claim token and a lease, in one commit.
+   Two workers given the same ids cannot both claim a row.
+2. **decide**: the send policy (suppression, enrollment, window, frequency cap) may hold
+   the row (back to ``queued`` with a later ``not_before``) or drop it, before any SMTP.
+3. **transmit**: right before its SMTP transaction a row becomes ``transmitting`` (a
+   conditional update on the claim token, committed); after the server's 250 it becomes
+   ``sent`` in the same commit that marks the next row ``transmitting``.
+
+So a crash leaves at most one ``transmitting`` row per worker: the only row for which the
+server may or may not have accepted the message (RFC 1047). Recovery re-sends it with the
+same Message-ID and records an incident; rows still ``sending`` were never transmitted and
+are re-sent silently. Progress commits on PostgreSQL use ``synchronous_commit = off``:
+losing the last few milliseconds of markers in a *database* crash can only turn into such
+logged uncertain re-sends, never into a lost message.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, text, update
+
+from engine.clock import Clock
+from engine.config import Settings
+from engine.mail.render import Renderer
+from engine.mail.tokens import TokenSigner
+from engine.mail.transport import (
+    PermanentSendError,
+    TransientSendError,
+    Transport,
+    UncertainSendError,
+)
+from engine.services.compose import Composed, compose, email_step, sender_of
+from engine.services.outcomes import (
+    record_bounce,
+    record_failure,
+    record_hold,
+    record_retry,
+    record_uncertain,
+)
+from engine.services.policy_facts import PolicyInputs, load_policy_inputs
+from engine.services.ratelimit import RateLimiter
+from engine.store import Event, Message, MessageStatus, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Mailer:
+    """What a worker process needs to send: built once per process, reused by every job
+    (the SMTP connection above all)."""
+
+    settings: Settings
+    renderer: Renderer
+    transport: Transport
+    signer: TokenSigner
+    limiter: RateLimiter
+    clock: Clock
+
+
+@dataclass
+class DeliveryReport:
+    claimed: int = 0
+    sent: int = 0
+    held: int = 0
+    dropped: int = 0
+    retried: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    sent_ids: list[int] = field(default_factory=list)
+
+
+def send_batch(
+    uow_factory: Callable[[], UnitOfWork], mailer: Mailer, message_ids: list[int]
+) -> DeliveryReport:
+    """Claim, decide and send these outbox rows; safe to call twice with the same ids."""
+    token = secrets.token_hex(8)
+    report = DeliveryReport()
+    claimed = claim(uow_factory(), message_ids, token, mailer)
+    report.claimed = len(claimed)
+    if not claimed:
+        return report
+    inputs = load_policy_inputs(uow_factory(), claimed, mailer.settings, mailer.clock.now())
+    ready = _apply_policy(uow_factory(), inputs, token, mailer, report)
+    if ready:
+        _transmit(uow_factory(), ready, token, mailer, report)
+    return report
+
+
+def claim(uow: UnitOfWork, ids: list[int], token: str, mailer: Mailer) -> list[int]:
+    """``queued -> sending`` for the due rows among ``ids``; returns the ids claimed."""
+    now = mailer.clock.now()
+    lease = now + timedelta(seconds=mailer.settings.delivery_lease_seconds)
+    with uow:
+        stmt = (
+            select(Message)
+            .where(
+                Message.id.in_(ids),
+                Message.status == MessageStatus.QUEUED,
+                Message.not_before <= now,
+            )
+            .order_by(Message.id)
+        )
+        rows = list(uow.session.scalars(uow.skip_locked(stmt)))
+        for row in rows:
+            row.status = MessageStatus.SENDING
+            row.claim_token = token
+            row.claimed_at = now
+            row.lease_expires_at = lease
+        uow.commit()
+        return [row.id for row in rows]
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A message that passed the policy, composed and waiting for its SMTP transaction."""
+
+    message_id: int
+    prospect_id: int
+    composed: Composed
+    step_id: str
+    template_key: str
+
+
+def _apply_policy(
+    uow: UnitOfWork, inputs: PolicyInputs, token: str, mailer: Mailer, report: DeliveryReport
+) -> list[Ready]:
+    """Hold or drop what may not go now; compose what may. One commit for all of it."""
+    ready: list[Ready] = []
+    now = mailer.clock.now()
+    with uow:
+        session = uow.session
+        for item in inputs.items:
+            decision = inputs.decide(item, now)
+            if decision is not None:
+                record_hold(session, item.message_id, token, decision, now)
+                report.held += decision.__class__.__name__ == "Hold"
+                report.dropped += decision.__class__.__name__ == "Drop"
+                continue
+            try:
+                composed = compose(
+                    message_id=item.message_id,
+                    template_key=item.template_key,
+                    subject_source=item.subject,
+                    prospect=item.prospect,
+                    spec=item.spec,
+                    step_id=item.step_id,
+                    settings=mailer.settings,
+                    renderer=mailer.renderer,
+                    signer=mailer.signer,
+                    now=now,
+                )
+            except Exception as exc:  # a broken template fails this message, not the batch
+                log.exception("message %s could not be composed", item.message_id)
+                record_failure(session, item.message_id, token, f"compose failed: {exc}", now)
+                report.failed += 1
+                continue
+            inputs.count_send(item, now)
+            ready.append(
+                Ready(item.message_id, item.prospect_id, composed, item.step_id, item.template_key)
+            )
+        uow.commit()
+    return ready
+
+
+def _transmit(
+    uow: UnitOfWork, ready: list[Ready], token: str, mailer: Mailer, report: DeliveryReport
+) -> None:
+    """Send one by one; each commit records one outcome and marks the next row."""
+    with uow:
+        session = uow.session
+        marked = _mark_transmitting(uow, ready[0], token, mailer)
+        _commit_progress(uow)
+        for index, item in enumerate(ready):
+            nxt = ready[index + 1] if index + 1 < len(ready) else None
+            outcome = _send_one(mailer, item) if marked else None
+            now = mailer.clock.now()
+            if marked and outcome is None:
+                _record_sent(session, item, token, now)
+                report.sent += 1
+                report.sent_ids.append(item.message_id)
+            elif outcome is not None:
+                _record_outcome(session, item, token, outcome, now, mailer.settings, report)
+            if _server_unavailable(outcome):  # do not hammer a deferring or absent server
+                _release_rest(session, ready[index + 1 :], token, outcome, mailer, report)
+                _commit_progress(uow)
+                return
+            marked = _mark_transmitting(uow, nxt, token, mailer)
+            _commit_progress(uow)
+
+
+def _server_unavailable(outcome: Exception | None) -> bool:
+    return isinstance(outcome, TransientSendError) and not isinstance(outcome, UncertainSendError)
+
+
+def _send_one(mailer: Mailer, item: Ready) -> Exception | None:
+    composed = item.composed
+    mailer.limiter.acquire(composed.from_addr.rpartition("@")[2].lower())
+    try:
+        mailer.transport.send(composed.from_addr, composed.to_addr, composed.raw)
+    except (TransientSendError, PermanentSendError) as exc:
+        return exc
+    return None
+
+
+def _mark_transmitting(uow: UnitOfWork, item: Ready | None, token: str, mailer: Mailer) -> bool:
+    """Conditional on our claim: a row recovery took back is never transmitted by us."""
+    if item is None:
+        return False
+    now = mailer.clock.now()
+    result = uow.session.execute(
+        update(Message)
+        .where(
+            Message.id == item.message_id,
+            Message.status == MessageStatus.SENDING,
+            Message.claim_token == token,
+        )
+        .values(
+            status=MessageStatus.TRANSMITTING,
+            transmit_started_at=now,
+            lease_expires_at=now + timedelta(seconds=mailer.settings.delivery_lease_seconds),
+            attempts=Message.attempts + 1,
+            smtp_message_id=item.composed.message_id_header,
+            to_email=item.composed.to_addr,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _record_sent(session: object, item: Ready, token: str, now: datetime) -> None:
+    result = session.execute(  # type: ignore[attr-defined]
+        update(Message)
+        .where(Message.id == item.message_id, Message.claim_token == token)
+        .values(
+            status=MessageStatus.SENT,
+            sent_at=now,
+            links=item.composed.links,
+            template_checksum=item.composed.template_checksum,
+            claim_token=None,
+            lease_expires_at=None,
+            last_error=None,
+            hold_reason=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:
+        log.warning("message %s was sent after its claim expired", item.message_id)
+    session.add(  # type: ignore[attr-defined]
+        Event(
+            prospect_id=item.prospect_id,
+            type="email.sent",
+            occurred_at=now,
+            received_at=now,
+            data={"template": item.template_key, "step": item.step_id},
+            message_id=item.message_id,
+            source="nurture",
+        )
+    )
+
+
+def _record_outcome(
+    session: object,
+    item: Ready,
+    token: str,
+    error: Exception,
+    now: datetime,
+    settings: Settings,
+    report: DeliveryReport,
+) -> None:
+    if isinstance(error, PermanentSendError):
+        if error.recipient_refused:
+            record_bounce(session, item.message_id, item.prospect_id, token, error, now)
+        else:
+            record_failure(session, item.message_id, token, f"refused: {error}", now)
+        report.failed += 1
+    elif isinstance(error, UncertainSendError):
+        record_uncertain(session, item.message_id, token, str(error), now, settings)
+        report.uncertain += 1
+    else:
+        if record_retry(session, item.message_id, token, str(error), now, settings):  # type: ignore[arg-type]
+            report.retried += 1
+        else:
+            report.failed += 1
+
+
+def _release_rest(
+    session: object,
+    rest: list[Ready],
+    token: str,
+    error: Exception | None,
+    mailer: Mailer,
+    report: DeliveryReport,
+) -> None:
+    """Put the claimed but unsent rest back in the queue with a backoff."""
+    now = mailer.clock.now()
+    for item in rest:
+        record_retry(
+            session,  # type: ignore[arg-type]
+            item.message_id,
+            token,
+            f"not attempted: {error}",
+            now,
+            mailer.settings,
+        )
+        report.retried += 1
+
+
+def _commit_progress(uow: UnitOfWork) -> None:
+    """Commit a progress step; on PostgreSQL without waiting for the WAL flush (see top)."""
+    if uow.is_postgres:
+        uow.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    uow.session.commit()
+
+
+__all__ = ["DeliveryReport", "Mailer", "claim", "email_step", "send_batch", "sender_of"]

@@ -1,0 +1,121 @@
+"""Load, in a few queries, everything the send policy needs for a batch of messages."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from engine.config import Settings
+from engine.core.policy import FrequencyCap, SendFacts, SendNow, decide_send
+from engine.core.windows import window_zone
+from engine.services.loading import prospect_facts, spec_of
+from engine.spec.sequence import SequenceSpec
+from engine.store import (
+    Enrollment,
+    EnrollmentStatus,
+    Message,
+    MessageStatus,
+    Prospect,
+    SequenceVersion,
+    Suppression,
+    UnitOfWork,
+)
+
+
+@dataclass
+class PolicyItem:
+    message_id: int
+    prospect_id: int
+    prospect: dict[str, Any]
+    spec: SequenceSpec
+    step_id: str
+    template_key: str
+    subject: str
+    enrollment_active: bool
+    suppressed: str | None
+
+
+@dataclass
+class PolicyInputs:
+    items: list[PolicyItem]
+    settings: Settings
+    recent: dict[int, list[datetime]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def cap(self) -> FrequencyCap:
+        return FrequencyCap(
+            self.settings.frequency_cap, timedelta(days=self.settings.frequency_window_days)
+        )
+
+    def decide(self, item: PolicyItem, now: datetime) -> Any:
+        """None when the message may go now; else the Hold or Drop decision."""
+        zone = window_zone(
+            item.spec.send_window, item.prospect.get("timezone"), self.settings.default_timezone
+        )
+        decision = decide_send(
+            SendFacts(
+                now=now,
+                suppressed=item.suppressed,
+                enrollment_active=item.enrollment_active,
+                window=item.spec.send_window,
+                zone=zone,
+                recent_sends=self.recent[item.prospect_id],
+                cap=self.cap,
+            )
+        )
+        return None if isinstance(decision, SendNow) else decision
+
+    def count_send(self, item: PolicyItem, now: datetime) -> None:
+        """A message of this batch is going out: the next one for the prospect sees it."""
+        self.recent[item.prospect_id].append(now)
+
+
+def load_policy_inputs(
+    uow: UnitOfWork, message_ids: list[int], settings: Settings, now: datetime
+) -> PolicyInputs:
+    with uow:
+        session = uow.session
+        rows = session.execute(
+            select(Message, Enrollment.status, Prospect, SequenceVersion)
+            .join(Enrollment, Enrollment.id == Message.enrollment_id)
+            .join(Prospect, Prospect.id == Message.prospect_id)
+            .join(SequenceVersion, SequenceVersion.id == Message.sequence_version_id)
+            .where(Message.id.in_(message_ids))
+            .order_by(Message.id)
+        ).all()
+        emails = [prospect.email for _, _, prospect, _ in rows]
+        suppressed = dict(
+            session.execute(
+                select(Suppression.email, Suppression.reason).where(Suppression.email.in_(emails))
+            ).all()
+        )
+        items = [
+            PolicyItem(
+                message_id=message.id,
+                prospect_id=prospect.id,
+                prospect=prospect_facts(prospect),
+                spec=spec_of(version),
+                step_id=message.step_id,
+                template_key=message.template_key,
+                subject=message.subject or "",
+                enrollment_active=status == EnrollmentStatus.ACTIVE,
+                suppressed=suppressed.get(prospect.email),
+            )
+            for message, status, prospect, version in rows
+        ]
+        inputs = PolicyInputs(items, settings)
+        since = now - timedelta(days=settings.frequency_window_days)
+        moment = func.coalesce(Message.sent_at, Message.transmit_started_at)
+        for prospect_id, at in session.execute(
+            select(Message.prospect_id, moment).where(
+                Message.prospect_id.in_({i.prospect_id for i in items}),
+                Message.status.in_([MessageStatus.SENT, MessageStatus.TRANSMITTING]),
+                moment > since,
+            )
+        ):
+            inputs.recent[prospect_id].append(at)
+        return inputs

@@ -1,0 +1,70 @@
+"""Send-rate limits per sending domain, shared by every worker that sends.
+
+Mailbox providers throttle (and then junk) a domain that bursts; the limit is global, so
+with Redis it is a counter every worker shares; without Redis (one process) it is local.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+
+class RateLimiter(Protocol):
+    def acquire(self, key: str) -> None:
+        """Block until one more send under ``key`` fits in the limit."""
+
+
+class LocalRateLimiter:
+    """A token bucket per key, for the single-process embedded mode."""
+
+    def __init__(self, per_second: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        if per_second <= 0:
+            raise ValueError("the send rate must be positive")
+        self.rate = per_second
+        self.sleep = sleep
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def acquire(self, key: str) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                tokens, last = self._buckets.get(key, (self.rate, now))
+                tokens = min(self.rate, tokens + (now - last) * self.rate)
+                if tokens >= 1:
+                    self._buckets[key] = (tokens - 1, now)
+                    return
+                self._buckets[key] = (tokens, now)
+                wait = (1 - tokens) / self.rate
+            self.sleep(wait)
+
+
+class RedisRateLimiter:
+    """A fixed one-second window per key in Redis: INCR + EXPIRE, atomic in a pipeline.
+
+    Fixed windows can let up to twice the rate through around a boundary; for protecting a
+    sending domain's reputation that is fine, and it costs one round trip per send.
+    """
+
+    def __init__(self, redis: object, per_second: float, prefix: str = "nurture:rate") -> None:
+        if per_second <= 0:
+            raise ValueError("the send rate must be positive")
+        self.redis = redis
+        self.limit = max(1, int(per_second))
+        self.prefix = prefix
+
+    def acquire(self, key: str) -> None:
+        while True:
+            now = time.time()
+            second = int(now)
+            name = f"{self.prefix}:{key}:{second}"
+            pipe = self.redis.pipeline()  # type: ignore[attr-defined]
+            pipe.incr(name)
+            pipe.expire(name, 5)
+            count = pipe.execute()[0]
+            if count <= self.limit:
+                return
+            time.sleep(max(0.0, second + 1 - now))
