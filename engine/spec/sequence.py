@@ -103,10 +103,12 @@ class SendWindow(SpecModel):
             return time(v // 60 % 24, v % 60)
         if isinstance(v, str):
             # Parsed here rather than by pydantic, which refuses a one-digit hour ("9:00").
-            m = re.match(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$", v.strip())
+            if v.strip() in ("24:00", "24:00:00"):  # "until midnight": the end of the day
+                return time.max
+            m = re.match(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?$", v.strip())
             if not m or int(m[1]) > 23 or int(m[2]) > 59 or int(m[3] or 0) > 59:
                 raise ValueError(f"bad time {v!r}: write 24-hour 'HH:MM', like \"09:00\"")
-            return time(int(m[1]), int(m[2]), int(m[3] or 0))
+            return time(int(m[1]), int(m[2]), int(m[3] or 0), int((m[4] or "0").ljust(6, "0")))
         return v
 
     @field_validator("timezone")

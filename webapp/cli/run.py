@@ -58,8 +58,17 @@ def up_command(host: str, port: int) -> None:
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-def worker_command(burst: bool) -> None:
+@click.option(
+    "--fork/--no-fork",
+    default=False,
+    show_default=True,
+    help="Run each job in a forked process (isolation) instead of in the worker itself "
+    "(compiled templates and the SMTP connection are then reused across jobs).",
+)
+def worker_command(burst: bool, fork: bool) -> None:
     """Run an RQ worker on NURTURE_REDIS_URL (several may run, on several hosts)."""
+    from rq import SimpleWorker, Worker
+
     from workers.worker import run_rq_worker
 
     settings = common.settings()
@@ -68,7 +77,7 @@ def worker_command(burst: bool) -> None:
             "NURTURE_REDIS_URL is not set: RQ workers need Redis. On a laptop, `nurture up` "
             "runs an in-process worker instead."
         )
-    run_rq_worker(settings, burst=burst)
+    run_rq_worker(settings, burst=burst, worker_class=Worker if fork else SimpleWorker)
 
 
 @click.command("scheduler")
