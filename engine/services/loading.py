@@ -18,17 +18,22 @@ from engine.core.facts import EventFact
 from engine.spec.sequence import SequenceSpec
 from engine.store import Event, Prospect, Sequence, SequenceVersion
 
-_SPEC_CACHE: dict[int, SequenceSpec] = {}
+_SPEC_CACHE: dict[tuple[int, str], SequenceSpec] = {}
 _SPEC_CACHE_LIMIT = 4096
 
 
 def spec_of(version: SequenceVersion) -> SequenceSpec:
-    """The validated spec of a version (parsed once per process)."""
-    spec = _SPEC_CACHE.get(version.id)
+    """The validated spec of a version (parsed once per process).
+
+    Keyed by id *and* checksum: ids alone repeat across databases (tests, several tenants
+    served by one worker), and a cache must never hand one database's spec to another.
+    """
+    key = (version.id, version.checksum)
+    spec = _SPEC_CACHE.get(key)
     if spec is None:
         if len(_SPEC_CACHE) >= _SPEC_CACHE_LIMIT:
             _SPEC_CACHE.clear()
-        spec = _SPEC_CACHE[version.id] = SequenceSpec.model_validate(version.spec)
+        spec = _SPEC_CACHE[key] = SequenceSpec.model_validate(version.spec)
     return spec
 
 
