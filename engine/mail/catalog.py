@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateSyntaxError, meta
 
 from engine.mail.mjml import MjmlError, compile_mjml
+from engine.mail.sandbox import BoundedSandbox, safety_findings
 from engine.spec.catalog import suggest
 
 # Names a template may use; the renderer provides exactly these (see templates/README.md).
@@ -51,9 +51,9 @@ class TemplateError(Exception):
         super().__init__("; ".join(errors))
 
 
-def sandbox() -> SandboxedEnvironment:
+def sandbox() -> BoundedSandbox:
     """The Jinja environment templates are checked (and must be rendered) with."""
-    return SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+    return BoundedSandbox()
 
 
 class FileTemplateCatalog:
@@ -112,19 +112,29 @@ class FileTemplateCatalog:
         Raises :class:`TemplateError` listing every problem, each prefixed with its file
         and line, so the renderer and the validator refuse exactly the same templates.
         """
+        return self.compile_with_sources(key)[0]
+
+    def compile_with_sources(self, key: str) -> tuple[str, dict[str, str]]:
+        """:meth:`compile`, plus the exact text of every file it read: ``{key: source}`` for
+        the template and ``{include path: text}`` for each partial.
+
+        The renderer hashes these to name the template version it compiled; taking them
+        from the compilation itself (not from a second read) means a file edited meanwhile
+        can never be cached under the wrong hash.
+        """
         source = self.source(key)
         name = str(self.path_of(key))
         errors = self._jinja_errors(source, name)
         include_errors: list[str] = []
-        checked: set[str] = set()
+        sources: dict[str, str] = {key: source}
 
         def load_include(path: str) -> str:
             text, problem = self._read_include(path, name)
             if problem is not None:
                 include_errors.append(problem)
                 return ""
-            if path not in checked:
-                checked.add(path)
+            if path not in sources:
+                sources[path] = text
                 errors.extend(self._jinja_errors(text, str(self.root / path)))
             return text
 
@@ -145,7 +155,7 @@ class FileTemplateCatalog:
                     errors.append(f"{name}: no {what}: include _partials/footer.mjml in <mj-body>")
         if errors:
             raise TemplateError(errors)
-        return html
+        return html, sources
 
     def _read_include(self, path: str, name: str) -> tuple[str, str | None]:
         parts = PurePosixPath(path).parts
@@ -163,21 +173,26 @@ class FileTemplateCatalog:
             return "", f"{name}: mj-include {path!r} cannot be read: {exc}"
 
     def _jinja_errors(self, text: str, name: str, names: bool = True) -> list[str]:
-        """Jinja syntax errors and unknown variables of ``text``, as readable lines."""
+        """Jinja syntax errors, unsafe constructs and unknown variables of ``text``, as
+        readable lines.
+
+        The safety check (see :mod:`engine.mail.sandbox`) runs between parsing and
+        compiling, so a refused filter is explained as refused rather than as missing.
+        """
         try:
-            self._env.compile(text)
+            parsed = self._env.parse(text)
+            unsafe = safety_findings(parsed)
+            if unsafe:
+                return [f"{self._at(name, text, line)}{message}" for line, message in unsafe]
+            self._env.compile(parsed)
         except TemplateSyntaxError as exc:
-            if name:
-                at = f"{name}:{exc.lineno}: "
-            else:
-                at = f"line {exc.lineno}: " if "\n" in text else ""
             message = (exc.message or str(exc)).rstrip(".")
             if type(exc) is TemplateSyntaxError:  # not an unknown filter or test
                 message += ": check that every {{ has its }} and every {% its %}"
-            return [f"{at}{message}"]
+            return [f"{self._at(name, text, exc.lineno)}{message}"]
         if not names:
             return []
-        used = meta.find_undeclared_variables(self._env.parse(text))
+        used = meta.find_undeclared_variables(parsed)
         unknown = sorted(used - TEMPLATE_VARIABLES - set(self._env.globals))
         out = []
         for var in unknown:
@@ -190,6 +205,13 @@ class FileTemplateCatalog:
                 f"use {', '.join(sorted(TEMPLATE_VARIABLES))}"
             )
         return out
+
+    @staticmethod
+    def _at(name: str, text: str, line: int) -> str:
+        """``file:line: `` for a file; for a snippet, the line only when it has several."""
+        if name:
+            return f"{name}:{line}: "
+        return f"line {line}: " if "\n" in text else ""
 
     @staticmethod
     def _mjml_message(exc: MjmlError, source: str, name: str) -> str:
