@@ -1,0 +1,234 @@
+"""The one renderer: MJML compiled once per template version, two Jinja renders per recipient.
+
+Compiling MJML costs milliseconds; a nurture run sends the same template to thousands of
+prospects. So a template is compiled once per *content hash* (its source plus the partials
+it includes) into two Jinja templates, HTML and plain text, and each recipient costs two
+bounded Jinja renders. The hash doubles as the template version recorded with every sent
+message (``template_checksum``), so "which version did this prospect get" has an answer.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Template, TemplateSyntaxError
+
+from engine.mail.catalog import FileTemplateCatalog, TemplateError
+from engine.mail.sandbox import BoundedSandbox, render_bounded, template_safety_problems
+from engine.mail.text import html_to_text_template, tidy_text
+
+# Subjects and preheaders are one line; a few thousand characters is already absurd.
+_LINE_MAX_CHARS = 10_000
+# Distinct template versions kept compiled; far more than a deployment ever has live.
+_MAX_VERSIONS = 256
+
+
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """One template version, ready to render: the Jinja templates for both parts."""
+
+    checksum: str  # sha256 hex of the template source and the partials it includes
+    html_source: str  # compiled MJML, Jinja intact
+    text_source: str  # derived from html_source, Jinja intact
+    html: Template
+    text: Template
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+    template_checksum: str
+
+
+@dataclass(frozen=True)
+class _Entry:
+    stamps: tuple[tuple[Path, int, int], ...]  # (file, mtime_ns, size) for every file read
+    includes: tuple[str, ...]
+    compiled: CompiledTemplate
+
+
+def content_checksum(sources: Mapping[str, str], key: str) -> str:
+    """sha256 of the template ``sources[key]`` and its partials (sorted by path).
+
+    The template's own key is left out, so renaming a file does not make a new version.
+    """
+    digest = hashlib.sha256(sources[key].encode("utf-8"))
+    for path in sorted(p for p in sources if p != key):
+        digest.update(b"\0" + path.encode("utf-8") + b"\0" + sources[path].encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _stamp(path: Path) -> tuple[Path, int, int]:
+    status = os.stat(path)
+    return path, status.st_mtime_ns, status.st_size
+
+
+def _fresh(entry: _Entry) -> bool:
+    try:
+        return all(_stamp(path)[1:] == (mtime, size) for path, mtime, size in entry.stamps)
+    except OSError:
+        return False
+
+
+class Renderer:
+    """Renders emails from a :class:`FileTemplateCatalog`; safe to share between threads.
+
+    A cache hit costs one ``stat`` per file of the template (the template and its
+    partials), so an edited template is picked up on the next email without a restart.
+    """
+
+    def __init__(
+        self,
+        catalog: FileTemplateCatalog,
+        *,
+        max_seconds: float = 2.0,
+        max_chars: int = 2_000_000,
+    ) -> None:
+        self.catalog = catalog
+        self.max_seconds = max_seconds
+        self.max_chars = max_chars
+        self._html_env = BoundedSandbox()
+        # Text, subjects and preheaders are not HTML: escaping would put "&amp;" in them.
+        self._text_env = BoundedSandbox(autoescape=False)
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+        self._versions: dict[str, CompiledTemplate] = {}
+        self._line = functools.lru_cache(maxsize=1024)(self._compile_line)
+
+    # -- compiling ------------------------------------------------------------------------
+
+    def compiled(self, key: str) -> CompiledTemplate:
+        """The template ``key`` compiled, from cache when none of its files changed.
+
+        Raises :class:`TemplateError` (with file and line) when it cannot be compiled.
+        """
+        entry = self._entries.get(key)
+        if entry is not None and _fresh(entry):
+            return entry.compiled
+        path = self.catalog.path_of(key)
+        if path is None:
+            raise TemplateError([f"bad template key {key!r}"])
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and _fresh(entry):
+                return entry.compiled
+            entry = self._reuse(key, path, entry) or self._compile(key, path)
+            self._entries[key] = entry
+            return entry.compiled
+
+    def _reuse(self, key: str, path: Path, previous: _Entry | None) -> _Entry | None:
+        """A file was touched: re-read the same files and, if their content hashes to a
+        version we have, keep it. If the template text changed its includes may have too,
+        but then its hash changed as well and this finds nothing."""
+        if previous is None:
+            return None
+        files = self._files(key, path, previous.includes)
+        try:
+            stamps = tuple(_stamp(file) for _, file in files)
+            sources = {name: file.read_text(encoding="utf-8") for name, file in files}
+        except (OSError, UnicodeDecodeError):
+            return None
+        known = self._versions.get(content_checksum(sources, key))
+        return None if known is None else _Entry(stamps, previous.includes, known)
+
+    def _files(self, key: str, path: Path, includes: tuple[str, ...]) -> list[tuple[str, Path]]:
+        return [(key, path)] + [(include, self.catalog.root / include) for include in includes]
+
+    def _compile(self, key: str, path: Path) -> _Entry:
+        for _ in range(3):
+            html, sources = self.catalog.compile_with_sources(key)
+            includes = tuple(sorted(p for p in sources if p != key))
+            files = self._files(key, path, includes)
+            try:
+                # Stat first, then check the files still say what was compiled: any later
+                # edit moves the mtime, so the cache can never hold stale HTML as fresh.
+                stamps = tuple(_stamp(file) for _, file in files)
+                unchanged = all(
+                    file.read_text(encoding="utf-8") == sources[name] for name, file in files
+                )
+            except (OSError, UnicodeDecodeError):
+                unchanged = False
+            if unchanged:
+                checksum = content_checksum(sources, key)
+                compiled = self._versions.get(checksum) or self._build(key, checksum, html)
+                return _Entry(stamps, includes, compiled)
+        raise TemplateError([f"template {key!r} keeps changing while it is compiled; retry"])
+
+    def _build(self, key: str, checksum: str, html: str) -> CompiledTemplate:
+        text = html_to_text_template(html)
+        try:
+            compiled = CompiledTemplate(
+                checksum=checksum,
+                html_source=html,
+                text_source=text,
+                html=self._html_env.from_string(html),
+                text=self._text_env.from_string(text),
+            )
+        except TemplateSyntaxError as exc:  # the catalog checked the HTML; text is derived
+            raise TemplateError([f"template {key!r}: cannot compile: {exc}"]) from exc
+        if len(self._versions) >= _MAX_VERSIONS:
+            del self._versions[next(iter(self._versions))]
+        self._versions[checksum] = compiled
+        return compiled
+
+    def _compile_line(self, source: str) -> Template:
+        problems = template_safety_problems(source)
+        if problems:
+            raise TemplateError(problems)
+        try:
+            return self._text_env.from_string(source)
+        except TemplateSyntaxError as exc:
+            raise TemplateError([f"line {exc.lineno}: {exc.message}"]) from exc
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def render(
+        self,
+        key: str,
+        subject_source: str,
+        preheader_source: str | None,
+        context: Mapping[str, Any],
+    ) -> RenderedEmail:
+        """Render the email ``key`` for one recipient.
+
+        ``context`` holds the variables of templates/README.md except ``subject`` and
+        ``preheader``, which are rendered here first (as plain text, on one line) and then
+        given to the body. Raises :class:`TemplateError` saying which part failed and why.
+        """
+        compiled = self.compiled(key)
+        values = dict(context)
+        values["subject"] = values["preheader"] = ""
+        subject = self._render_line(key, "subject", subject_source, values)
+        values["subject"] = subject
+        if preheader_source:
+            values["preheader"] = self._render_line(key, "preheader", preheader_source, values)
+        html = self._render(key, "HTML", compiled.html, values, self.max_chars)
+        text = self._render(key, "text", compiled.text, values, self.max_chars)
+        return RenderedEmail(subject, html, tidy_text(text), compiled.checksum)
+
+    def _render_line(self, key: str, what: str, source: str, values: dict[str, Any]) -> str:
+        try:
+            template = self._line(source)
+        except TemplateError as exc:
+            raise TemplateError([f"template {key!r}: {what} {source!r}: {exc}"]) from exc
+        # One line for a header: a newline in a Subject would end the header.
+        return " ".join(self._render(key, what, template, values, _LINE_MAX_CHARS).split())
+
+    def _render(
+        self, key: str, what: str, template: Template, values: dict[str, Any], max_chars: int
+    ) -> str:
+        try:
+            return render_bounded(template, values, max_chars, self.max_seconds)
+        except Exception as exc:  # any template failure is this email's, reported as such
+            raise TemplateError(
+                [f"template {key!r}: rendering the {what} failed: {type(exc).__name__}: {exc}"]
+            ) from exc
