@@ -25,6 +25,7 @@ class Settings:
     database_url: str = "sqlite:///nurture.sqlite3"
     redis_url: str | None = None
     smtp_url: str | None = None
+    outbox_dir: Path = Path("var/outbox")
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     base_url: str = "http://127.0.0.1:8000"
     sequences_dir: Path = field(default_factory=lambda: _default_dir("sequences"))
