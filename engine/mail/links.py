@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 from engine.mail.tokens import TokenSigner
 
-# An <a> (or image-map <area>) start tag, and an href attribute inside it. MJML writes
-# every attribute quoted, and no '>' inside attribute values.
-_LINK_TAG = re.compile(r"<(?:a|area)\s[^>]*>", re.IGNORECASE)
-_HREF = re.compile(r"""(\bhref\s*=\s*)(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+# The href of an <a> (or image-map <area>) start tag, in one pass. MJML writes every
+# attribute quoted, and no '>' inside attribute values.
+_LINK_HREF = re.compile(
+    r"""(<(?:a|area)\s[^>]*?\bhref\s*=\s*)(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE
+)
 _TEXT_URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 # Characters that end a sentence or close a bracket after a URL in running text.
@@ -71,16 +72,13 @@ def track_links(
 
     def rewrite_href(match: re.Match[str]) -> str:
         raw = match.group(2) if match.group(2) is not None else match.group(3)
-        url = htmllib.unescape(raw).strip()
+        url = (htmllib.unescape(raw) if "&" in raw else raw).strip()
         lowered = url[:8].lower()
         if not lowered.startswith(("http://", "https://")) or url.startswith(ours):
             return match.group(0)
         return f'{match.group(1)}"{tracked(url)}"'
 
-    def rewrite_tag(match: re.Match[str]) -> str:
-        return _HREF.sub(rewrite_href, match.group(0), count=1)
-
-    tracked_html = _LINK_TAG.sub(rewrite_tag, html)
+    tracked_html = _LINK_HREF.sub(rewrite_href, html)
 
     def rewrite_text_url(match: re.Match[str]) -> str:
         url = match.group(0)
@@ -97,10 +95,9 @@ def track_links(
         f'<img src="{open_pixel_url(base, message_id, signer)}" width="1" height="1" '
         'alt="" style="display:none">'
     )
-    ends = list(_BODY_END.finditer(tracked_html))
-    if ends:
-        at = ends[-1].start()
-        tracked_html = f"{tracked_html[:at]}{pixel}{tracked_html[at:]}"
-    else:
-        tracked_html += pixel
+    at = tracked_html.rfind("</body")  # MJML writes it lower-case; else search properly
+    if at < 0:
+        ends = list(_BODY_END.finditer(tracked_html))
+        at = ends[-1].start() if ends else len(tracked_html)
+    tracked_html = f"{tracked_html[:at]}{pixel}{tracked_html[at:]}"
     return TrackedBody(tracked_html, tracked_text, links)

@@ -141,32 +141,56 @@ def _qp(body: str) -> bytes:
     if "\r" in body:
         body = body.replace("\r\n", "\n").replace("\r", "\n")
     out = binascii.b2a_qp(body.encode("utf-8"), quotetabs=False, istext=True, header=False)
-    if b"=20\n" in out or b"=09\n" in out or out.endswith((b"=20", b"=09")):
-        out = _wrap_long_lines(out)
+    out = _rewrap_encoded_line_ends(out)
     out = out.replace(b"\n", b"\r\n")
     if out.startswith(b"From ") or b"\nFrom " in out:
         out = _encode_from_lines(out)
     return out
 
 
-def _wrap_long_lines(out: bytes) -> bytes:
-    """Soft-break lines over 76 characters: ``b2a_qp`` leaves a line at 77 when it
-    encodes whitespace just before a line end (CPython's encoder does not re-wrap then).
+def _rewrap_encoded_line_ends(out: bytes) -> bytes:
+    """Soft-break the lines ``b2a_qp`` leaves at 77 characters.
+
+    CPython's encoder does not re-wrap a line when it encodes whitespace just before a
+    line end (``...=20``), so such a line can be one character too long. Only those lines
+    can be, so only they are looked at (a 55 KB body has a handful).
     """
-    lines = out.split(b"\n")
-    for i, line in enumerate(lines):
-        if len(line) <= 76:
-            continue
-        pieces = []
-        while len(line) > 76:
-            cut = 75
-            while b"=" in line[cut - 2 : cut]:  # never split an =XX escape
-                cut -= 1
-            pieces.append(line[:cut])
-            line = line[cut:]
-        pieces.append(line)
-        lines[i] = b"=\n".join(pieces)
-    return b"\n".join(lines)
+    ends = []
+    for marker in (b"=20\n", b"=09\n"):
+        at = out.find(marker)
+        while at >= 0:
+            ends.append(at + 3)
+            at = out.find(marker, at + 4)
+    if out.endswith((b"=20", b"=09")):
+        ends.append(len(out))
+    fixes = []
+    for end in ends:
+        start = out.rfind(b"\n", 0, end) + 1
+        if end - start > 76:
+            fixes.append((start, end))
+    if not fixes:
+        return out
+    pieces = []
+    done = 0
+    for start, end in sorted(fixes):
+        pieces.append(out[done:start])
+        pieces.append(_soft_wrap(out[start:end]))
+        done = end
+    pieces.append(out[done:])
+    return b"".join(pieces)
+
+
+def _soft_wrap(line: bytes) -> bytes:
+    """``line`` in soft-broken pieces of at most 76 characters, never inside an escape."""
+    pieces = []
+    while len(line) > 76:
+        cut = 75
+        while b"=" in line[cut - 2 : cut]:
+            cut -= 1
+        pieces.append(line[:cut])
+        line = line[cut:]
+    pieces.append(line)
+    return b"=\n".join(pieces)
 
 
 def _encode_from_lines(out: bytes) -> bytes:

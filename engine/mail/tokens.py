@@ -29,6 +29,28 @@ class BadTokenError(ValueError):
     """A token was malformed, altered, or signed with another key or for another kind."""
 
 
+class _Hmac:
+    """HMAC-SHA256 (RFC 2104) with the key's padded blocks hashed once, up front.
+
+    Same result as ``hmac.digest(key, message, "sha256")``, at well under half the cost:
+    a click token is signed for every link of every recipient.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = key.ljust(64, b"\0")  # keys here are 32-byte digests, below the block size
+        self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block))
+        self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
 class TokenSigner:
     """Signs and checks the tokens of tracking URLs with keys derived from ``secret_key``.
 
@@ -40,20 +62,21 @@ class TokenSigner:
         if not secret_key:
             raise ValueError("TokenSigner needs a non-empty secret key (NURTURE_SECRET_KEY)")
         secret = secret_key.encode("utf-8")
-        self._keys = {
-            kind: hmac.new(secret, f"nurture.tokens.{kind}".encode(), hashlib.sha256).digest()
+        self._macs = {
+            kind: _Hmac(hmac.digest(secret, f"nurture.tokens.{kind}".encode(), "sha256"))
             for kind in ("click", "open", "unsubscribe", "message-id")
         }
 
     def _sign(self, kind: str, payload: str) -> str:
-        mac = hmac.new(self._keys[kind], payload.encode("ascii"), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac[:_SIGNATURE_BYTES]).rstrip(b"=").decode("ascii")
+        mac = self._macs[kind].digest(payload.encode("ascii"))
+        # 16 bytes are 22 base64 characters and two "=" of padding, dropped.
+        return base64.urlsafe_b64encode(mac[:_SIGNATURE_BYTES])[:22].decode("ascii")
 
     def _make(self, kind: str, *ids: int) -> str:
         for value in ids:
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+            if type(value) is not int or not 0 <= value < 2**63:  # not bool, not float
                 raise ValueError(f"token ids are non-negative 64-bit integers, not {value!r}")
-        payload = ".".join(str(value) for value in ids)
+        payload = ".".join(map(str, ids))
         return f"{payload}.{self._sign(kind, payload)}"
 
     def _parse(self, kind: str, token: str, count: int) -> tuple[int, ...]:
@@ -97,8 +120,7 @@ class TokenSigner:
 
     def message_id_hash(self, message_id: int) -> str:
         """16 hex digits of keyed hash for the Message-ID of outbox row ``message_id``."""
-        mac = hmac.new(self._keys["message-id"], str(message_id).encode(), hashlib.sha256)
-        return mac.hexdigest()[:16]
+        return self._macs["message-id"].digest(str(message_id).encode()).hex()[:16]
 
 
 def message_id_header(message_id: int, domain: str, signer: TokenSigner) -> str:
