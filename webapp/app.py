@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from flask import Flask
 
 from engine.config import Settings
-from webapp import health
+from webapp import health, outbox
 from webapp.extensions import get_runtime, init_runtime
 from workers.runtime import Runtime
 from workers.scheduler import run_scheduler
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.config.update(SECRET_KEY=settings.secret_key, NURTURE_SETTINGS=settings)
     init_runtime(app, runtime if runtime is not None else Runtime.from_settings(settings))
     app.register_blueprint(health.bp)
+    app.register_blueprint(outbox.bp)
     return app
 
 
