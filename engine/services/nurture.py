@@ -151,14 +151,19 @@ def _apply(enrollment: Enrollment, result: Advance, now: datetime) -> None:
 def end_enrollment(
     enrollment: Enrollment, status: EnrollmentStatus, reason: str, now: datetime
 ) -> None:
-    """Close an enrollment and cancel its unsent mail: nothing goes out after an exit."""
+    """Close an enrollment; on an exit (not a completion) cancel its unsent mail.
+
+    A sequence that completes has just queued its last email, which must still go out;
+    one that exits (a reply, an opt-out, a handoff, a higher-priority sequence) must not
+    send anything more.
+    """
     enrollment.status = status
     enrollment.exit_reason = reason
     enrollment.ended_at = now
     enrollment.next_run_at = None
     enrollment.updated_at = now
     session = Session.object_session(enrollment)
-    if session is None:
+    if session is None or status == EnrollmentStatus.COMPLETED:
         return
     for message in session.scalars(
         select(Message).where(

@@ -102,7 +102,8 @@ def load_policy_inputs(
                 step_id=message.step_id,
                 template_key=message.template_key,
                 subject=message.subject or "",
-                enrollment_active=status == EnrollmentStatus.ACTIVE,
+                # a completed enrollment's last email still goes; an exited one's does not
+                enrollment_active=status in (EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED),
                 suppressed=suppressed.get(prospect.email),
             )
             for message, status, prospect, version in rows

@@ -90,7 +90,10 @@ def test_no_click_takes_the_else_branch_and_completes(uow_factory, now):
     [enrollment] = enrollments(uow_factory)
     assert enrollment.status == EnrollmentStatus.COMPLETED
     assert enrollment.next_run_at is None
-    assert [m.step_id for m in messages(uow_factory)] == ["value-recap", "nudge"]
+    assert [(m.step_id, m.status) for m in messages(uow_factory)] == [
+        ("value-recap", MessageStatus.QUEUED),
+        ("nudge", MessageStatus.QUEUED),  # completing does not cancel the last email
+    ]
 
 
 def test_reply_exits_at_once_and_cancels_unsent_mail(uow_factory, now):
