@@ -1,0 +1,54 @@
+"""Laptop mode: no Redis, no SMTP. The same jobs run on the in-process queue and the email
+lands in the local outbox that /outbox shows."""
+
+from __future__ import annotations
+
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from engine.clock import ManualClock
+from engine.config import Settings
+from engine.mail.catalog import FileTemplateCatalog
+from engine.services.prospects import upsert_prospect
+from engine.services.sequences import sync_sequences
+from engine.store import Message, MessageStatus, upgrade
+from workers.jobs import tick_job
+from workers.queue import InProcessJobQueue
+from workers.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_in_process_queue_sends_to_the_local_outbox(database_url, tmp_path, now):
+    upgrade(database_url)
+    settings = Settings(
+        database_url=database_url,
+        templates_dir=ROOT / "templates",
+        outbox_dir=tmp_path / "outbox",
+        secret_key="laptop",
+    )
+    runtime = Runtime.from_settings(settings, clock=ManualClock(now))
+    assert isinstance(runtime.queue, InProcessJobQueue)
+    try:
+        catalog = FileTemplateCatalog(settings.templates_dir)
+        sync_sequences(runtime.uow, [ROOT / "sequences"], catalog, now)
+        upsert_prospect(
+            runtime.uow(),
+            {"email": "ana@example.com", "status": "closed_lost", "lost_reason": "budget"},
+            now,
+        )
+        runtime.queue.enqueue(tick_job, now.isoformat())
+        assert runtime.queue.join(timeout=30)
+        [path] = list(settings.outbox_dir.glob("*.eml"))
+        mail = message_from_bytes(path.read_bytes(), policy=default_policy)
+        assert mail["To"] == "ana@example.com"
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        with runtime.uow() as uow:
+            assert uow.session.scalars(select(Message.status)).all() == [MessageStatus.SENT]
+    finally:
+        runtime.close()
