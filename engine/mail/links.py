@@ -35,6 +35,17 @@ class TrackedBody:
     links: list[str]  # the original URLs; a click token's index points into this list
 
 
+def _attribute_value(raw: str) -> str:
+    """An href as the browser reads it. ``&amp;`` is by far the usual entity (query
+    strings), so it is replaced directly; only a value with another ``...;`` entity goes
+    through ``html.unescape``, which would also wrongly decode ``&copy=1`` without ``;``
+    (browsers leave those alone in attributes)."""
+    if "&" not in raw:
+        return raw
+    simple = raw.replace("&amp;", "&")
+    return simple if ";" not in simple else htmllib.unescape(raw)
+
+
 def unsubscribe_url(base_url: str, message_id: int, signer: TokenSigner) -> str:
     """The message's unsubscribe page, also the RFC 8058 one-click POST target."""
     return f"{base_url.rstrip('/')}/u/{signer.unsubscribe(message_id)}"
@@ -72,7 +83,7 @@ def track_links(
 
     def rewrite_href(match: re.Match[str]) -> str:
         raw = match.group(2) if match.group(2) is not None else match.group(3)
-        url = (htmllib.unescape(raw) if "&" in raw else raw).strip()
+        url = _attribute_value(raw).strip()
         lowered = url[:8].lower()
         if not lowered.startswith(("http://", "https://")) or url.startswith(ours):
             return match.group(0)

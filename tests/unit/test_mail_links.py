@@ -110,3 +110,19 @@ def test_a_large_email_is_rewritten_quickly_enough_to_do_per_recipient() -> None
 
     assert len(tracked.links) == 200
     assert tracked.html.count("/t/c/") == 200
+
+
+def test_hrefs_are_read_as_a_browser_reads_attributes() -> None:
+    html = (
+        '<a href="https://x.test/?a=1&amp;copy=2">a</a>'
+        '<a href="https://x.test/?b=1&copy=2">b</a>'  # no ";": not the (c) sign
+        '<a href="https://x.test/&#47;c">c</a>'
+    )
+
+    tracked = track_links(html, "", BASE, 1, SIGNER)
+
+    assert tracked.links == [
+        "https://x.test/?a=1&copy=2",
+        "https://x.test/?b=1&copy=2",
+        "https://x.test//c",
+    ]
