@@ -1,0 +1,248 @@
+"""Per-recipient cost of turning a template into bytes to send, against two references.
+
+    python bench/render_build.py [--recipients 2000] [--warmup 200]
+
+Measured in one run, with ``time.perf_counter`` over the same recipients after a warm-up:
+
+* ours: ``Renderer.render`` (bounded sandbox: HTML, derived text, subject, preheader)
+  + ``track_links`` + ``build_message`` -> bytes, i.e. everything
+  ``engine.services.compose`` does per recipient apart from building the context;
+* baseline: ``jinja2.Environment().from_string(compiled_html).render(ctx)``, the same
+  precompiled HTML rendered by plain, unsandboxed Jinja: the floor for "render per
+  recipient" (no text part, no tracking, no MIME);
+* stdlib: ``email.message.EmailMessage`` with quoted-printable parts, built from the very
+  bodies ``build_message`` got, as a reference for the MIME step alone.
+
+Benchmarks print numbers; nothing here asserts on time (tests never do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.policy
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from engine.mail.catalog import FileTemplateCatalog
+from engine.mail.links import track_links, unsubscribe_url
+from engine.mail.mime import build_message
+from engine.mail.render import Renderer
+from engine.mail.sandbox import render_bounded
+from engine.mail.tokens import TokenSigner, message_id_header
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+KEY = "large"
+BASE_URL = "https://nurture.example.com"
+SUBJECT = "{{ prospect.first_name or 'Hi' }}, the spring edition for {{ prospect.company }}"
+PREHEADER = "Three stories, one checklist, and the add-ons picked for {{ prospect.company }}."
+FIRST = ["Ana", "Zoë", "Bjørn", "Li", "Oluwaseun", "Mateo", "Chloé", "Sven", "Priya", "Tom"]
+COMPANIES = ["Acme & Sons", "Nordlicht GmbH", "Café Olé", "Globex", "Initech", "Umbrella"]
+
+
+def contexts(count: int, signer: TokenSigner) -> list[dict[str, Any]]:
+    """``count`` distinct recipients shaped like engine.services.compose.render_context."""
+    out = []
+    for n in range(count):
+        recommended = [
+            {
+                "name": f"Automations pack {n % 7 + i}",
+                "url": f"https://example.com/addons/{n % 7 + i}?r={n}",
+                "price": 4 + i,
+            }
+            for i in range(3)
+        ]
+        out.append(
+            {
+                "prospect": {
+                    "first_name": FIRST[n % len(FIRST)],
+                    "last_name": f"Recipient{n}",
+                    "email": f"recipient{n}@customer{n % 50}.example",
+                    "company": COMPANIES[n % len(COMPANIES)],
+                    "title": "Head of Operations",
+                    "lost_reason": "price" if n % 2 else "timing",
+                    "owner": None,
+                    "attributes": {"recommended": recommended},
+                },
+                "sender": {
+                    "name": "Dana Whitfield",
+                    "email": "dana@nurture.example.com",
+                    "company": "Nurture Inc.",
+                    "postal_address": "1 Harbour Street, Springfield",
+                },
+                "owner": {"name": "Sam Reyes" if n % 3 else None, "email": None},
+                "unsubscribe_url": unsubscribe_url(BASE_URL, n + 1, signer),
+                "base_url": BASE_URL,
+            }
+        )
+    return out
+
+
+def per_message_us(run: Callable[[int], object], count: int) -> float:
+    started = time.perf_counter()
+    for n in range(count):
+        run(n)
+    return (time.perf_counter() - started) / count * 1e6
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} CPUs (nproc), {model}, Python {platform.python_version()} "
+        f"({platform.python_implementation()}), Jinja {jinja2.__version__}"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipients", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--stdlib", type=int, default=300, help="messages for the stdlib run")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per path")
+    args = parser.parse_args(argv)
+
+    signer = TokenSigner("bench-secret-key")
+    renderer = Renderer(FileTemplateCatalog(FIXTURES))
+    compiled = renderer.compiled(KEY)
+    people = contexts(args.recipients, signer)
+    date = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+    def ours(n: int) -> bytes:
+        context = people[n]
+        rendered = renderer.render(KEY, SUBJECT, PREHEADER, context)
+        tracked = track_links(rendered.html, rendered.text, BASE_URL, n + 1, signer)
+        return build_message(
+            from_addr="dana@nurture.example.com",
+            from_name="Dana Whitfield",
+            to_addr=context["prospect"]["email"],
+            reply_to=None,
+            subject=rendered.subject,
+            html=tracked.html,
+            text=tracked.text,
+            message_id=message_id_header(n + 1, "nurture.example.com", signer),
+            date=date,
+            list_unsubscribe_url=context["unsubscribe_url"],
+            list_unsubscribe_mailto="mailto:unsubscribe@nurture.example.com",
+        )
+
+    plain = jinja2.Environment().from_string(compiled.html_source)
+
+    def baseline(n: int) -> str:
+        context = people[n]
+        return plain.render(subject="Spring edition", preheader="Three stories", **context)
+
+    # Stage by stage, on the same recipients, to see where the time goes.
+    rendered = [renderer.render(KEY, SUBJECT, PREHEADER, people[n]) for n in range(args.warmup)]
+    tracked = [track_links(r.html, r.text, BASE_URL, n + 1, signer) for n, r in enumerate(rendered)]
+
+    def html_only(n: int) -> str:  # like for like with the baseline: the sandbox's cost
+        return render_bounded(
+            compiled.html, {**people[n], "subject": "Spring edition", "preheader": "Three"}
+        )
+
+    def render_only(n: int) -> object:
+        return renderer.render(KEY, SUBJECT, PREHEADER, people[n])
+
+    def track_only(n: int) -> object:
+        r = rendered[n % len(rendered)]
+        return track_links(r.html, r.text, BASE_URL, n + 1, signer)
+
+    def mime_only(n: int) -> bytes:
+        t = tracked[n % len(tracked)]
+        return build_message(
+            from_addr="dana@nurture.example.com",
+            from_name="Dana Whitfield",
+            to_addr="recipient@customer.example",
+            reply_to=None,
+            subject=rendered[n % len(rendered)].subject,
+            html=t.html,
+            text=t.text,
+            message_id=f"<n{n + 1}.0123456789abcdef@nurture.example.com>",
+            date=date,
+            list_unsubscribe_url=f"{BASE_URL}/u/x",
+            list_unsubscribe_mailto="mailto:unsubscribe@nurture.example.com",
+        )
+
+    def stdlib_mime(n: int) -> bytes:
+        t = tracked[n % len(tracked)]
+        message = EmailMessage(policy=email.policy.SMTP)
+        message["From"] = "Dana Whitfield <dana@nurture.example.com>"
+        message["To"] = "recipient@customer.example"
+        message["Subject"] = rendered[n % len(rendered)].subject
+        message["Date"] = date
+        message["Message-ID"] = f"<n{n + 1}.0123456789abcdef@nurture.example.com>"
+        message["List-Unsubscribe"] = f"<{BASE_URL}/u/x>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        message.set_content(t.text, cte="quoted-printable")
+        message.add_alternative(t.html, subtype="html", cte="quoted-printable")
+        return message.as_bytes()
+
+    for n in range(args.warmup):  # warm caches, allocator, branch predictors
+        ours(n % args.recipients)
+        baseline(n % args.recipients)
+
+    sample = ours(0)
+    html_size = len(rendered[0].html)
+    print(f"machine: {machine()}")
+    print(
+        f"template: {FIXTURES / (KEY + '.mjml')} -> {len(compiled.html_source):,} chars of "
+        f"compiled HTML, {html_size:,} rendered, {len(sample):,} bytes as MIME; "
+        f"{args.recipients:,} recipients after {args.warmup} warm-up"
+    )
+    # Rounds alternate between the measured paths, and each keeps its best round: on a
+    # shared machine other processes only ever add time, and alternating exposes every
+    # path to the same conditions, so the ratio holds even when absolute numbers drift.
+    runs: dict[str, list[float]] = {}
+    paths: list[tuple[str, Callable[[int], object], int]] = [
+        ("ours", ours, args.recipients),
+        ("baseline", baseline, args.recipients),
+        ("html", html_only, args.recipients),
+        ("render", render_only, args.recipients),
+        ("track", track_only, args.recipients),
+        ("mime", mime_only, args.recipients),
+        ("stdlib", stdlib_mime, args.stdlib),
+    ]
+    for _ in range(args.rounds):
+        for name, run, count in paths:
+            runs.setdefault(name, []).append(per_message_us(run, count))
+    ours_us, base_us, html_us, render_us, track_us, mime_us, stdlib_us = (
+        min(runs[name]) for name, _, _ in paths
+    )
+    print(f"ours (render + track + MIME -> bytes): {ours_us:9.1f} us/message")
+    print(f"baseline (plain Jinja, HTML only):      {base_us:9.1f} us/message")
+    print(f"ratio ours / baseline:                  {ours_us / base_us:9.2f}x")
+    print(
+        f"bounded-sandbox HTML render alone:      {html_us:9.1f} us/message "
+        f"({html_us / base_us:.2f}x the baseline: the sandbox's own cost)"
+    )
+    print("stages:")
+    print(f"  Renderer.render (HTML + text + subject + preheader): {render_us:8.1f} us")
+    print(f"  track_links:                                         {track_us:8.1f} us")
+    print(f"  build_message:                                       {mime_us:8.1f} us")
+    print(f"stdlib EmailMessage, QP, same bodies:                  {stdlib_us:8.1f} us")
+    print(f"  build_message is {stdlib_us / mime_us:.1f}x cheaper")
+    print(
+        f"ours over {args.rounds} rounds: median {statistics.median(runs['ours']):.1f} us, "
+        f"max {max(runs['ours']):.1f}; baseline median {statistics.median(runs['baseline']):.1f}"
+    )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
