@@ -30,6 +30,9 @@ _TRAILING = ".,;:!?)]}'\""
 
 @dataclass(frozen=True)
 class TrackedBody:
+    """The rewritten parts, and the links to store with the message: the click endpoint
+    redirects to ``links[index]`` and nowhere else."""
+
     html: str
     text: str
     links: list[str]  # the original URLs; a click token's index points into this list

@@ -43,6 +43,9 @@ class CompiledTemplate:
 
 @dataclass(frozen=True)
 class RenderedEmail:
+    """One recipient's email before tracking and MIME; ``template_checksum`` names the
+    template version it came from (stored with the sent message)."""
+
     subject: str
     html: str
     text: str

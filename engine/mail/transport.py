@@ -103,6 +103,8 @@ def _refusal(step: str, code: int, reply: bytes | str, *, recipient: bool = Fals
 
 @dataclass(frozen=True)
 class SmtpConfig:
+    """A parsed ``NURTURE_SMTP_URL`` (see :func:`parse_smtp_url`)."""
+
     host: str
     port: int
     tls: str  # "implicit" (smtps), "starttls" (when offered), "none"
