@@ -98,7 +98,17 @@ def test_tick_job_takes_an_iso_now_and_refuses_a_naive_one(
             tick_job("2026-03-02T10:00:00")
     assert early["advanced"] == 0
     assert on_time["advanced"] == 1
-    assert set(on_time) == {"now", "advanced", "emails_queued", "exited", "errors", "message_ids"}
+    assert set(on_time) == {
+        "now",
+        "advanced",
+        "emails_queued",
+        "exited",
+        "errors",
+        "message_ids",
+        "dispatched",
+        "recovered",
+        "uncertain",
+    }
     assert json.loads(json.dumps(on_time)) == on_time  # RQ stores it as the job's JSON result
 
 
