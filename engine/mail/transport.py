@@ -59,6 +59,11 @@ class UncertainSendError(TransientSendError):
     been delivered. Do not re-send blindly."""
 
 
+class RecipientDeferredError(TransientSendError):
+    """A 4xx to RCPT: this one recipient is deferred (greylisting, a full mailbox); the
+    server itself is fine, so the rest of a batch carries on."""
+
+
 class PermanentSendError(SendError):
     """Refused for good (5xx). ``recipient_refused`` is True when the RCPT was refused:
     a hard bounce for that address."""
@@ -98,6 +103,8 @@ def _refusal(step: str, code: int, reply: bytes | str, *, recipient: bool = Fals
         return PermanentSendError(
             text, code=code, smtp_message=message, recipient_refused=recipient
         )
+    if recipient:
+        return RecipientDeferredError(text, code=code, smtp_message=message)
     return TransientSendError(text, code=code, smtp_message=message)
 
 

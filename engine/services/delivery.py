@@ -34,6 +34,7 @@ from engine.mail.render import Renderer
 from engine.mail.tokens import TokenSigner
 from engine.mail.transport import (
     PermanentSendError,
+    RecipientDeferredError,
     TransientSendError,
     Transport,
     UncertainSendError,
@@ -198,7 +199,10 @@ def _transmit(
 
 
 def _server_unavailable(outcome: Exception | None) -> bool:
-    return isinstance(outcome, TransientSendError) and not isinstance(outcome, UncertainSendError)
+    """A deferral of the whole server (not of one recipient, not an uncertain send)."""
+    return isinstance(outcome, TransientSendError) and not isinstance(
+        outcome, UncertainSendError | RecipientDeferredError
+    )
 
 
 def _send_one(mailer: Mailer, item: Ready) -> Exception | None:

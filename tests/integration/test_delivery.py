@@ -118,6 +118,20 @@ def test_a_deferring_server_gets_every_message_once(env, smtp_server, now):
     assert max(row.attempts for row in env.messages()) > 1
 
 
+def test_a_greylisted_recipient_does_not_hold_up_the_rest_of_the_batch(env, smtp_server, now):
+    smtp_server.refuse_recipient("grey@example.com", 450, "4.2.0 greylisted, try later")
+    for email in ("a@example.com", "grey@example.com", "z@example.com"):
+        upsert_prospect(env.uow(), lost(email), now)
+    report = env.cycle()
+    assert report["dispatched"] == 3
+    assert sorted(m["To"] for m in received(smtp_server)) == ["a@example.com", "z@example.com"]
+    grey = next(row for row in env.messages() if row.to_email == "grey@example.com")
+    assert grey.status == MessageStatus.QUEUED
+    assert "450" in (grey.last_error or "")
+    smtp_server.allow_recipient("grey@example.com")
+    until(lambda: len(smtp_server.accepted()) == 3, env, step=timedelta(seconds=5), limit=5)
+
+
 def test_a_hard_bounce_suppresses_the_address_for_good(env, smtp_server, now):
     smtp_server.refuse_recipient("gone@example.com", 550)
     upsert_prospect(env.uow(), lost("gone@example.com"), now)

@@ -129,6 +129,11 @@ class SmtpTestServer:
         with self._lock:
             self._refused[address.lower()] = f"{code} {message}"
 
+    def allow_recipient(self, address: str) -> None:
+        """Undo :meth:`refuse_recipient` (greylisting lifted)."""
+        with self._lock:
+            self._refused.pop(address.lower(), None)
+
     def drop_during_data(self, times: int = 1) -> None:
         """Cut the connection, without a reply, after receiving the next messages' DATA:
         the client cannot know whether they were delivered."""
