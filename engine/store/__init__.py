@@ -42,6 +42,7 @@ from engine.store.migrate import (
 )
 from engine.store.prospects import Prospect
 from engine.store.scoring import ScoreEntry
+from engine.store.scoring_versions import ScoringVersion
 from engine.store.sequences import Sequence, SequenceVersion
 from engine.store.suppressions import Suppression
 from engine.store.uow import UnitOfWork
@@ -64,6 +65,7 @@ __all__ = [
     "MigrationError",
     "Prospect",
     "ScoreEntry",
+    "ScoringVersion",
     "Sequence",
     "SequenceVersion",
     "StoreError",

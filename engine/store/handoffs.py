@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.store.base import Base, BigId, StringEnum, utcnow
@@ -30,6 +30,14 @@ class Handoff(Base):
     __table_args__ = (
         # The inbox ("open") and the SLA sweep ("open and due before now").
         Index("ix_handoffs_status_due_at", "status", "due_at"),
+        # At most one open handoff per prospect, whatever races: the second insert fails.
+        Index(
+            "uq_handoffs_one_open_per_prospect",
+            "prospect_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -49,6 +57,15 @@ class Handoff(Base):
     reject_reason: Mapped[str | None] = mapped_column(String(200))
     comment: Mapped[str | None] = mapped_column(Text)
     escalated_at: Mapped[datetime | None]
+    # Alert bookkeeping: the database decides what still has to be sent, so a flushed Redis
+    # or a dead worker delays an alert but never loses it.
+    alert_email_sent_at: Mapped[datetime | None]
+    alert_enqueued_at: Mapped[datetime | None]
+    webhook_delivered_at: Mapped[datetime | None]
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    webhook_next_at: Mapped[datetime | None]
+    webhook_last_error: Mapped[str | None] = mapped_column(Text)
+    escalation_sent_at: Mapped[datetime | None]
 
     prospect: Mapped[Prospect] = relationship(lazy="raise_on_sql")
     enrollment: Mapped[Enrollment | None] = relationship(lazy="raise_on_sql")

@@ -18,6 +18,7 @@ TABLES = {
     "messages",
     "prospects",
     "score_entries",
+    "scoring_versions",
     "sequence_versions",
     "sequences",
     "suppressions",
@@ -26,7 +27,7 @@ TABLES = {
 
 
 def test_upgrade_reaches_head_and_creates_every_table(database_url: str, db_engine: Engine):
-    assert current_revision(database_url) == head_revision() == "0002"
+    assert current_revision(database_url) == head_revision() == "0003"
     assert set(inspect(db_engine).get_table_names()) == TABLES | {"alembic_version"}
     assert set(Base.metadata.tables) == TABLES
 
