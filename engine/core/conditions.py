@@ -72,15 +72,22 @@ def matching_events(cond: EventCondition, facts: Facts) -> list[EventFact]:
     return [
         e
         for e in facts.events
-        if e.type == cond.event
-        and not e.machine
-        and e.occurred_at <= facts.now
+        if e.occurred_at <= facts.now
         and (start is None or e.occurred_at >= start)
-        and all(_glob(e.data.get(k), pattern) for k, pattern in cond.where.items())
+        and event_matches(cond, e)
     ]
 
 
-def _glob(value: Any, pattern: str) -> bool:
+def event_matches(cond: EventCondition, event: EventFact) -> bool:
+    """Type, human (machine events never count), and every data filter (wildcards)."""
+    return (
+        event.type == cond.event
+        and not event.machine
+        and all(glob_match(event.data.get(k), pattern) for k, pattern in cond.where.items())
+    )
+
+
+def glob_match(value: Any, pattern: str) -> bool:
     if value is None:
         return False
     return fnmatch.fnmatchcase(str(value).lower(), pattern.lower())
