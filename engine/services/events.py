@@ -8,11 +8,14 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from engine.exceptions import InvalidInputError, NotFoundError
+from engine.services.handoffs import create_handoff
 from engine.services.loading import events_by_prospect
 from engine.services.nurture import StepReport, reconsider
 from engine.services.schemas import EventInput, parse_input
+from engine.services.scoring import current_scoring, score_event
 from engine.store import Event, Prospect, UnitOfWork
 
 
@@ -21,6 +24,9 @@ class RecordResult:
     event_id: int
     duplicate: bool
     report: StepReport
+    points: float = 0.0
+    score: float | None = None
+    handoff_id: int | None = None
 
 
 def record_event(
@@ -60,10 +66,27 @@ def record_event(
                 if existing is not None:
                     return RecordResult(existing, True, StepReport())
             raise
+        points, score, handoff_id = _score(session, prospect, event, now)
         events = events_by_prospect(session, [prospect.id]).get(prospect.id, [])
         report = reconsider(session, prospect, events, now)
         uow.commit()
-        return RecordResult(event.id, False, report)
+        return RecordResult(event.id, False, report, points, score, handoff_id)
+
+
+def _score(
+    session: Session, prospect: Prospect, event: Event, now: datetime
+) -> tuple[float, float | None, int | None]:
+    """Ledger entries for the event, and the handoff when it re-qualifies the prospect."""
+    spec = current_scoring(session)
+    if spec is None:  # no scoring rules loaded: events still drive the sequences
+        return 0.0, None, None
+    outcome = score_event(session, prospect, event, spec, now)
+    handoff = None
+    if outcome.requalify is not None:
+        handoff = create_handoff(
+            session, prospect, event, outcome.requalify, spec, outcome.entries, now
+        )
+    return outcome.points, outcome.score, handoff.id if handoff else None
 
 
 def _by_key(uow: UnitOfWork, key: str) -> int | None:

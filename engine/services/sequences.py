@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from engine.exceptions import NotFoundError
+from engine.services.scoring import save_scoring
 from engine.spec.errors import SpecError, SpecProblem
 from engine.spec.loader import parse_sequence
 from engine.spec.sequence import SequenceSpec
@@ -26,6 +27,7 @@ SCORING_FILES = ("scoring.yaml", "scoring.yml")
 
 @dataclass
 class SyncReport:
+    scoring: str = "absent"  # "created" | "unchanged" | "invalid" | "absent"
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -41,6 +43,15 @@ def sequence_files(paths: list[Path]) -> list[Path]:
         else:
             found.append(path)
     return [p for p in found if p.name not in SCORING_FILES]
+
+
+def scoring_files(paths: list[Path]) -> list[Path]:
+    """The scoring file among ``paths`` (a directory's, or one named explicitly)."""
+    found = []
+    for path in paths:
+        candidates = [path / name for name in SCORING_FILES] if path.is_dir() else [path]
+        found += [c for c in candidates if c.name in SCORING_FILES and c.is_file()]
+    return found[:1]
 
 
 def save_version(
@@ -109,6 +120,13 @@ def sync_sequences(
     Invalid files are reported and skipped: one broken draft must not block the others.
     """
     report = SyncReport()
+    for path in scoring_files(paths):
+        try:
+            changed = save_scoring(uow_factory(), path.read_text(encoding="utf-8"), str(path), now)
+            report.scoring = "created" if changed else "unchanged"
+        except SpecError as exc:
+            report.problems += exc.problems
+            report.scoring = "invalid"
     for path in sequence_files(paths):
         try:
             source = path.read_text(encoding="utf-8")

@@ -10,6 +10,7 @@ import logging
 
 import click
 
+from webapp.cli.accounts import tokens_group, users_group
 from webapp.cli.data import import_command
 from webapp.cli.run import init_command, scheduler_command, up_command, worker_command
 from webapp.cli.sequences import sequences_group, simulate_command
@@ -36,3 +37,5 @@ main.add_command(scheduler_command)
 main.add_command(sequences_group)
 main.add_command(simulate_command)
 main.add_command(import_command)
+main.add_command(users_group)
+main.add_command(tokens_group)

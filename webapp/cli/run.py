@@ -27,7 +27,7 @@ def init_command(no_sync: bool) -> None:
         click.echo(str(problem), err=True)
     click.echo(
         f"sequences: {len(report.created)} created, {len(report.updated)} updated, "
-        f"{len(report.unchanged)} unchanged"
+        f"{len(report.unchanged)} unchanged; scoring rules: {report.scoring}"
     )
 
 

@@ -55,7 +55,8 @@ def sync_command(paths: tuple[Path, ...]) -> None:
         click.echo(str(problem), err=True)
     click.echo(
         f"created {len(report.created)}, updated {len(report.updated)}, "
-        f"unchanged {len(report.unchanged)}, invalid {len(report.problems)} problem(s)"
+        f"unchanged {len(report.unchanged)}, invalid {len(report.problems)} problem(s); "
+        f"scoring rules: {report.scoring}"
     )
     for label, keys in (("created", report.created), ("updated", report.updated)):
         for key in keys:

@@ -1,0 +1,243 @@
+"""Accounts: the people who use Nurture (users) and the machines that call its API (tokens).
+
+API tokens are bearer secrets, so the database only ever holds their SHA-256: a copy of
+the table (a backup, a read replica, a SQL injection elsewhere) does not hand out working
+tokens. SHA-256 rather than a slow password hash is enough because the plaintext is 256
+random bits, not something a person chose; and looking a token up *by its hash* means the
+comparison the database makes is against a value the caller cannot steer byte by byte, so
+timing tells an attacker nothing about a valid token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import generate_password_hash
+
+from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
+from engine.services.schemas import EMAIL
+from engine.store import ApiToken, UnitOfWork, User, UserRole, normalize_email
+
+__all__ = [
+    "LAST_USED_RESOLUTION",
+    "MIN_PASSWORD_LENGTH",
+    "TOKEN_PREFIX",
+    "TokenInfo",
+    "UserInfo",
+    "authenticate_token",
+    "create_token",
+    "create_user",
+    "hash_token",
+    "list_tokens",
+    "list_users",
+    "revoke_token",
+]
+
+TOKEN_PREFIX = "nurt_"
+"""Marks a Nurture token, so secret scanners (and people) recognise one in a log or a repo."""
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+"""``last_used_at`` is written at most this often per token: an integration posting
+hundreds of events a second must not turn every request into a write of the same row."""
+
+MIN_PASSWORD_LENGTH = 8
+NAME_LENGTH = 200  # ApiToken.name and User.name
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A user as listings show it (never the password hash)."""
+
+    id: int
+    email: str
+    name: str
+    role: UserRole
+    active: bool
+    has_password: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """An API token without its secret: what a listing shows and what auth hands the API."""
+
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def hash_token(plaintext: str) -> str:
+    """The stored form of a token: SHA-256, hex (64 characters)."""
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+def create_user(
+    uow: UnitOfWork,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None,
+    now: datetime,
+) -> int:
+    """Create a user and return its id.
+
+    Admins and marketers sign in to the web app, so they need a password; sales users may
+    have none, because they can work from alert emails alone. The password is stored as a
+    salted, slow hash (Werkzeug's default, scrypt). Raises InvalidInputError for a bad
+    email, role, name or password and ConflictError when the email is taken.
+    """
+    address = normalize_email(email)
+    if not EMAIL.match(address) or len(address) > 320:
+        raise InvalidInputError(f"{email!r} is not an email address")
+    try:
+        user_role = UserRole(role)
+    except ValueError:
+        allowed = ", ".join(r.value for r in UserRole)
+        raise InvalidInputError(f"unknown role {role!r}; use one of: {allowed}") from None
+    name = name.strip()
+    if len(name) > NAME_LENGTH:
+        raise InvalidInputError(f"name is {len(name)} characters long; at most {NAME_LENGTH}")
+    password = password or None
+    if password is None and user_role != UserRole.SALES:
+        raise InvalidInputError(f"a {user_role} signs in to the web app and needs a password")
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInputError(f"the password is too short: use {MIN_PASSWORD_LENGTH}+ characters")
+    password_hash = generate_password_hash(password) if password is not None else None
+    with uow:
+        session = uow.session
+        if session.scalar(select(User.id).where(User.email == address)) is not None:
+            raise ConflictError(f"a user with email {address!r} already exists")
+        user = User(
+            email=address,
+            name=name,
+            role=user_role,
+            password_hash=password_hash,
+            active=True,
+            created_at=now,
+        )
+        session.add(user)
+        try:
+            session.flush()
+        except IntegrityError:  # created concurrently between the check and the insert
+            raise ConflictError(f"a user with email {address!r} already exists") from None
+        uow.commit()
+        return user.id
+
+
+def list_users(uow: UnitOfWork) -> list[UserInfo]:
+    """Every user, by email."""
+    with uow:
+        return [
+            UserInfo(
+                u.id,
+                u.email,
+                u.name,
+                u.role,
+                u.active,
+                bool(u.password_hash),
+                u.created_at,
+            )
+            for u in uow.session.scalars(select(User).order_by(User.email))
+        ]
+
+
+def create_token(uow: UnitOfWork, name: str, now: datetime) -> tuple[int, str]:
+    """Create an API token named ``name``; return ``(id, plaintext)``.
+
+    The plaintext exists only in this return value: it is not stored and cannot be
+    recovered, only revoked and replaced. The name is what the API records as the actor
+    (e.g. who accepted a handoff), so two *active* tokens may not share one; rotate by
+    creating ``crm-2`` and revoking ``crm``.
+    """
+    name = name.strip()
+    if not name:
+        raise InvalidInputError("a token needs a name, e.g. the system that will use it")
+    if len(name) > NAME_LENGTH:
+        raise InvalidInputError(f"name is {len(name)} characters long; at most {NAME_LENGTH}")
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with uow:
+        session = uow.session
+        taken = session.scalar(
+            select(ApiToken.id).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+        )
+        if taken is not None:
+            raise ConflictError(
+                f"an active token is already named {name!r} (id {taken}); "
+                "pick another name or revoke that one first"
+            )
+        token = ApiToken(name=name, token_hash=hash_token(plaintext), created_at=now)
+        session.add(token)
+        session.flush()
+        uow.commit()
+        return token.id, plaintext
+
+
+def authenticate_token(uow: UnitOfWork, plaintext: str, now: datetime) -> TokenInfo | None:
+    """The active token whose plaintext this is, or None (unknown or revoked).
+
+    Records the use in ``last_used_at``, at most once per ``LAST_USED_RESOLUTION``: the
+    check happens on the value just read, so a busy token costs a read per request and a
+    write per minute. The write is conditional, so concurrent first requests agree on one
+    value instead of racing.
+    """
+    if not plaintext:
+        return None
+    digest = hash_token(plaintext)
+    with uow:
+        session = uow.session
+        token = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
+        # The index lookup already matched the digest; compare_digest states the intent and
+        # guards any future lookup that is not an exact match (e.g. by a prefix).
+        if token is None or not hmac.compare_digest(token.token_hash, digest):
+            return None
+        if token.revoked_at is not None:
+            return None
+        last_used = token.last_used_at
+        if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
+            stale = now - LAST_USED_RESOLUTION
+            session.execute(
+                update(ApiToken)
+                .where(
+                    ApiToken.id == token.id,
+                    or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= stale),
+                )
+                .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            uow.commit()
+            last_used = now
+        return TokenInfo(token.id, token.name, token.created_at, last_used, None)
+
+
+def revoke_token(uow: UnitOfWork, token_id: int, now: datetime) -> TokenInfo:
+    """Refuse the token from now on. Revoking twice keeps the first revocation time."""
+    with uow:
+        token = uow.session.get(ApiToken, token_id)
+        if token is None:
+            raise NotFoundError(f"no API token with id {token_id}")
+        if token.revoked_at is None:
+            token.revoked_at = now
+            uow.commit()
+        return _token_info(token)
+
+
+def list_tokens(uow: UnitOfWork) -> list[TokenInfo]:
+    """Every token, active or revoked, oldest first (no secrets: none are stored)."""
+    with uow:
+        return [_token_info(t) for t in uow.session.scalars(select(ApiToken).order_by(ApiToken.id))]
+
+
+def _token_info(token: ApiToken) -> TokenInfo:
+    return TokenInfo(token.id, token.name, token.created_at, token.last_used_at, token.revoked_at)

@@ -1,0 +1,163 @@
+"""Score events into the ledger and decide re-qualification, inside record_event's unit.
+
+Scoring rules are versions in the database (synced from ``scoring.yaml``) so that every
+host that records events scores them identically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.core.facts import EventFact
+from engine.core.scoring import Entry, Requalify, awards, requalification, score_at
+from engine.spec.loader import parse_scoring
+from engine.spec.scoring import ScoringSpec
+from engine.store import (
+    Event,
+    Handoff,
+    HandoffStatus,
+    Prospect,
+    ScoreEntry,
+    ScoringVersion,
+    UnitOfWork,
+)
+
+_CACHE: dict[tuple[int, str], ScoringSpec] = {}
+
+
+def current_scoring(session: Session) -> ScoringSpec | None:
+    """The latest scoring version (parsed once per process), or None when none is loaded."""
+    row = session.execute(
+        select(ScoringVersion.id, ScoringVersion.checksum, ScoringVersion.spec)
+        .order_by(ScoringVersion.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    key = (row.id, row.checksum)
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = ScoringSpec.model_validate(row.spec)
+    return _CACHE[key]
+
+
+def save_scoring(uow: UnitOfWork, source: str, filename: str, now: datetime) -> bool:
+    """Validate and store a scoring file as the current version; False when unchanged."""
+    spec = parse_scoring(source, filename)
+    checksum = hashlib.sha256(source.encode()).hexdigest()
+    with uow:
+        latest = uow.session.scalars(
+            select(ScoringVersion).order_by(ScoringVersion.id.desc()).limit(1)
+        ).first()
+        if latest is not None and latest.checksum == checksum:
+            return False
+        uow.session.add(
+            ScoringVersion(source=source, spec=spec.to_json(), checksum=checksum, created_at=now)
+        )
+        uow.commit()
+        return True
+
+
+@dataclass(frozen=True)
+class ScoreOutcome:
+    points: float
+    score: float
+    requalify: Requalify | None
+    entries: list[Entry]
+
+
+def ledger(session: Session, prospect_id: int) -> list[Entry]:
+    rows = session.execute(
+        select(ScoreEntry.occurred_at, ScoreEntry.points, ScoreEntry.rule)
+        .where(ScoreEntry.prospect_id == prospect_id)
+        .order_by(ScoreEntry.occurred_at, ScoreEntry.id)
+    )
+    return [Entry(at, points, rule) for at, points, rule in rows]
+
+
+def score_event(
+    session: Session, prospect: Prospect, event: Event, spec: ScoringSpec, now: datetime
+) -> ScoreOutcome:
+    """Write the event's ledger entries and say whether the prospect re-qualifies."""
+    fact = EventFact(event.type, event.occurred_at, event.data or {}, event.machine, event.id)
+    day = event.occurred_at.replace(hour=0, minute=0, second=0, microsecond=0)
+    earned: dict[str, float] = defaultdict(float)
+    for rule, points in session.execute(
+        select(ScoreEntry.rule, func.sum(ScoreEntry.points))
+        .where(
+            ScoreEntry.prospect_id == prospect.id,
+            ScoreEntry.occurred_at >= day,
+            ScoreEntry.occurred_at < day + timedelta(days=1),
+            ScoreEntry.points > 0,
+        )
+        .group_by(ScoreEntry.rule)
+    ):
+        earned[rule] = float(points or 0)
+    given = awards(fact, spec, earned)
+    for award in given:
+        session.add(
+            ScoreEntry(
+                prospect_id=prospect.id,
+                event_id=event.id,
+                rule=award.rule,
+                points=award.points,
+                occurred_at=event.occurred_at,
+                created_at=now,
+            )
+        )
+    session.flush()
+    entries = ledger(session, prospect.id)
+    score = score_at(entries, spec.half_life, now)
+    if not given and fact.machine:
+        return ScoreOutcome(0.0, score, None, entries)
+    last, open_now = session.execute(
+        select(
+            func.max(Handoff.created_at),
+            func.count().filter(Handoff.status == HandoffStatus.OPEN),
+        ).where(Handoff.prospect_id == prospect.id)
+    ).one()
+    decision = requalification(
+        score=score,
+        event=fact,
+        spec=spec,
+        status=prospect.status,
+        last_handoff_at=last,
+        has_open_handoff=bool(open_now),
+        now=now,
+    )
+    return ScoreOutcome(sum(a.points for a in given), score, decision, entries)
+
+
+def reset_score(
+    session: Session, prospect_id: int, spec: ScoringSpec, reason: str, now: datetime
+) -> float:
+    """Bring the decayed score to zero with one entry (it decays with the rest, so the
+    sum stays at zero): the ledger keeps the history, the next handoff starts afresh."""
+    current = score_at(ledger(session, prospect_id), spec.half_life, now)
+    if abs(current) > 1e-9:
+        session.add(
+            ScoreEntry(
+                prospect_id=prospect_id,
+                event_id=None,
+                rule="reset",
+                points=-current,
+                occurred_at=now,
+                created_at=now,
+                note=reason,
+            )
+        )
+    return current
+
+
+def prospect_score(uow: UnitOfWork, prospect_id: int, now: datetime) -> float | None:
+    with uow:
+        spec = current_scoring(uow.session)
+        if spec is None:
+            return None
+        return score_at(ledger(uow.session, prospect_id), spec.half_life, now)
