@@ -46,6 +46,11 @@ class Settings:
     retry_base_seconds: float = 60.0
     retry_max_seconds: float = 3600.0
     max_send_attempts: int = 8
+    sales_inbox: str | None = None
+    escalation_email: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_max_attempts: int = 10
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -12,7 +12,7 @@ from typing import Any
 from engine.clock import parse_instant
 from workers.runtime import current_runtime
 
-__all__ = ["send_messages_job", "tick_job"]
+__all__ = ["handoff_alerts_job", "send_messages_job", "tick_job"]
 
 
 def tick_job(now_iso: str | None = None) -> dict[str, Any]:
@@ -34,6 +34,11 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
     plan = recover_and_dispatch(runtime.uow(), now, runtime.settings)
     for batch in plan.batches:
         runtime.queue.enqueue(send_messages_job, batch, queue_name=QUEUE_MAIL)
+    from engine.services.alerts import plan_alerts
+
+    alerts = plan_alerts(runtime.uow(), now, runtime.settings)
+    for handoff_id in alerts:
+        runtime.queue.enqueue(handoff_alerts_job, handoff_id, queue_name=QUEUE_MAIL)
     # Named fields, not asdict(): the report also carries ORM rows, which are neither small
     # nor JSON, and this dict is what RQ stores as the job's result.
     return {
@@ -46,6 +51,7 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
         "dispatched": plan.messages,
         "recovered": plan.recovered,
         "uncertain": plan.uncertain,
+        "alerts": len(alerts),
     }
 
 
@@ -66,3 +72,12 @@ def send_messages_job(message_ids: list[int]) -> dict[str, Any]:
         "failed": report.failed,
         "uncertain": report.uncertain,
     }
+
+
+def handoff_alerts_job(handoff_id: int) -> dict[str, Any]:
+    """Send what a handoff still owes: the owner's email, the webhook, an escalation."""
+    from engine.services.alerts import deliver_alerts
+
+    runtime = current_runtime()
+    report = deliver_alerts(runtime.uow, runtime.mailer, int(handoff_id))
+    return {"emailed": report.emailed, "escalated": report.escalated, "webhook": report.webhook}

@@ -64,7 +64,7 @@ class TokenSigner:
         secret = secret_key.encode("utf-8")
         self._macs = {
             kind: _Hmac(hmac.digest(secret, f"nurture.tokens.{kind}".encode(), "sha256"))
-            for kind in ("click", "open", "unsubscribe", "message-id")
+            for kind in ("click", "open", "unsubscribe", "message-id", "handoff")
         }
 
     def _sign(self, kind: str, payload: str) -> str:
@@ -117,6 +117,14 @@ class TokenSigner:
     def parse_unsubscribe(self, token: str) -> int:
         """The message id of an unsubscribe token; :class:`BadTokenError` if forged."""
         return self._parse("unsubscribe", token, 1)[0]
+
+    def handoff(self, handoff_id: int) -> str:
+        """The token of a handoff's decision page, linked from the owner's alert email."""
+        return self._make("handoff", handoff_id)
+
+    def parse_handoff(self, token: str) -> int:
+        """The handoff id of a decision-page token; :class:`BadTokenError` if forged."""
+        return self._parse("handoff", token, 1)[0]
 
     def message_id_hash(self, message_id: int) -> str:
         """16 hex digits of keyed hash for the Message-ID of outbox row ``message_id``."""

@@ -108,6 +108,7 @@ def test_tick_job_takes_an_iso_now_and_refuses_a_naive_one(
         "dispatched",
         "recovered",
         "uncertain",
+        "alerts",
     }
     assert json.loads(json.dumps(on_time)) == on_time  # RQ stores it as the job's JSON result
 

@@ -1,0 +1,236 @@
+"""Alerts to sales for handoffs: owner email, signed webhook, SLA escalation.
+
+Like the outbox, the handoff row says what is still owed (``alert_email_sent_at``,
+``webhook_delivered_at``/``webhook_next_at``, ``escalation_sent_at``); the tick plans the
+work and jobs carry it out, so a dead worker or a flushed Redis delays an alert, never
+loses it. The webhook is signed: ``X-Nurture-Signature: sha256=<hex HMAC-SHA256 of
+"<timestamp>.<body>">`` with ``X-Nurture-Timestamp`` so receivers can refuse replays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+
+from engine.config import Settings
+from engine.mail.alerts import render_handoff_alert
+from engine.mail.mime import build_message
+from engine.mail.transport import SendError
+from engine.services.delivery import Mailer
+from engine.services.handoffs import HandoffView
+from engine.store import Handoff, HandoffStatus, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+Poster = Callable[[str, bytes, dict[str, str]], int]
+
+
+@dataclass
+class AlertReport:
+    emailed: bool = False
+    escalated: bool = False
+    webhook: str = "skipped"  # delivered | retry | gave_up | skipped
+
+
+def plan_alerts(uow: UnitOfWork, now: datetime, settings: Settings) -> list[int]:
+    """Mark missed SLAs overdue, then stamp and return the handoffs with alerts owed."""
+    stale = now - timedelta(seconds=settings.requeue_after_seconds)
+    with uow:
+        session = uow.session
+        overdue = select(Handoff).where(Handoff.status == HandoffStatus.OPEN, Handoff.due_at < now)
+        for row in session.scalars(uow.skip_locked(overdue)):
+            row.status = HandoffStatus.OVERDUE
+            row.escalated_at = now
+        owed = [Handoff.alert_email_sent_at.is_(None)]
+        if settings.webhook_url:
+            owed.append(
+                and_(
+                    Handoff.webhook_delivered_at.is_(None),
+                    Handoff.webhook_attempts < settings.webhook_max_attempts,
+                    or_(Handoff.webhook_next_at.is_(None), Handoff.webhook_next_at <= now),
+                )
+            )
+        if settings.escalation_email:
+            owed.append(
+                and_(Handoff.status == HandoffStatus.OVERDUE, Handoff.escalation_sent_at.is_(None))
+            )
+        stmt = (
+            select(Handoff)
+            .where(
+                or_(*owed),
+                or_(Handoff.alert_enqueued_at.is_(None), Handoff.alert_enqueued_at < stale),
+            )
+            .order_by(Handoff.id)
+            .limit(1000)
+        )
+        rows = list(session.scalars(uow.skip_locked(stmt)))
+        for row in rows:
+            row.alert_enqueued_at = now
+        ids = [row.id for row in rows]
+        uow.commit()
+        return ids
+
+
+def deliver_alerts(
+    uow_factory: Callable[[], UnitOfWork],
+    mailer: Mailer,
+    handoff_id: int,
+    post: Poster | None = None,
+) -> AlertReport:
+    """Send whatever this handoff still owes; each outcome is committed as it happens."""
+    settings, now = mailer.settings, mailer.clock.now()
+    report = AlertReport()
+    with uow_factory() as uow:
+        row = uow.session.get(Handoff, handoff_id)
+        if row is None:
+            return report
+        view = HandoffView.of(row)
+        email_owed = row.alert_email_sent_at is None
+        escalation_owed = (
+            bool(settings.escalation_email)
+            and row.status == HandoffStatus.OVERDUE
+            and row.escalation_sent_at is None
+        )
+        webhook_owed = (
+            bool(settings.webhook_url)
+            and row.webhook_delivered_at is None
+            and (row.webhook_next_at is None or row.webhook_next_at <= now)
+            and row.webhook_attempts < settings.webhook_max_attempts
+        )
+        attempts = row.webhook_attempts
+    decide_url = f"{settings.base_url.rstrip('/')}/handoffs/{mailer.signer.handoff(handoff_id)}"
+    changes: dict[str, Any] = {}
+    if email_owed:
+        to = view.context.get("owner") or settings.sales_inbox
+        if to:
+            report.emailed = _email(mailer, view, to, decide_url, "created")
+        else:
+            log.warning("handoff %s has no owner and NURTURE_SALES_INBOX is unset", handoff_id)
+        if report.emailed or not to:
+            changes["alert_email_sent_at"] = now
+    if escalation_owed:
+        report.escalated = _email(
+            mailer, view, settings.escalation_email or "", decide_url, "overdue"
+        )
+        if report.escalated:
+            changes["escalation_sent_at"] = now
+    if webhook_owed:
+        changes |= _webhook(settings, view, decide_url, attempts, now, post or post_json, report)
+    with uow_factory() as uow:
+        row = uow.session.get(Handoff, handoff_id)
+        if row is not None:
+            for name, value in changes.items():
+                setattr(row, name, value)
+            row.alert_enqueued_at = None  # anything still owed is planned again when due
+            uow.commit()
+    return report
+
+
+def _email(mailer: Mailer, view: HandoffView, to: str, decide_url: str, kind: str) -> bool:
+    subject, html, text = render_handoff_alert(view.context, view.due_at, decide_url, kind)
+    name, sender = parseaddr(mailer.settings.mail_from)
+    domain = sender.rpartition("@")[2] or "localhost"
+    raw = build_message(
+        from_addr=sender,
+        from_name=name or None,
+        to_addr=to,
+        reply_to=None,
+        subject=subject,
+        html=html,
+        text=text,
+        message_id=f"<handoff-{kind}.{mailer.signer.handoff(view.id)}@{domain}>",
+        date=mailer.clock.now(),
+        list_unsubscribe_url=decide_url,
+        list_unsubscribe_mailto=f"mailto:{sender}",
+        extra_headers={"X-Nurture-Handoff": str(view.id)},
+    )
+    try:
+        mailer.transport.send(sender, to, raw)
+    except SendError as exc:
+        log.warning("handoff %s: alert email to %s failed: %s", view.id, to, exc)
+        return False
+    return True
+
+
+def webhook_body(view: HandoffView, decide_url: str) -> bytes:
+    """The JSON payload; ``text`` makes it readable as-is by Slack-style incoming hooks."""
+    c = view.context
+    who = c.get("prospect", {}).get("name") or c.get("prospect", {}).get("email")
+    company = c.get("prospect", {}).get("company")
+    text = (
+        f"Re-engaged lead: {who}{f' ({company})' if company else ''}, score {view.score}. "
+        f"Why now: {c.get('reason')}. Opener: {c.get('opening_line')} "
+        f"Follow up by {view.due_at:%Y-%m-%d %H:%M} UTC: {decide_url}"
+    )
+    payload = {"event": "handoff.created", "text": text, "handoff": view.to_json()}
+    return json.dumps(payload, separators=(",", ":"), default=str).encode()
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def _webhook(
+    settings: Settings,
+    view: HandoffView,
+    decide_url: str,
+    attempts: int,
+    now: datetime,
+    post: Poster,
+    report: AlertReport,
+) -> dict[str, Any]:
+    body = webhook_body(view, decide_url)
+    timestamp = str(int(now.timestamp()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Nurture-Webhook/1",
+        "X-Nurture-Event": "handoff.created",
+        "X-Nurture-Delivery": f"handoff-{view.id}",
+        "X-Nurture-Timestamp": timestamp,
+        "X-Nurture-Signature": sign(
+            settings.webhook_secret or settings.secret_key, timestamp, body
+        ),
+    }
+    try:
+        status = post(settings.webhook_url or "", body, headers)
+        error = None if 200 <= status < 300 else f"HTTP {status}"
+    except (OSError, urllib.error.URLError) as exc:
+        error = str(exc)
+    if error is None:
+        report.webhook = "delivered"
+        return {
+            "webhook_delivered_at": now,
+            "webhook_attempts": attempts + 1,
+            "webhook_last_error": None,
+        }
+    tries = attempts + 1
+    delay = min(settings.retry_base_seconds * 2 ** (tries - 1), settings.retry_max_seconds)
+    report.webhook = "gave_up" if tries >= settings.webhook_max_attempts else "retry"
+    log.warning("handoff %s: webhook attempt %d failed: %s", view.id, tries, error)
+    return {
+        "webhook_attempts": tries,
+        "webhook_next_at": now + timedelta(seconds=delay),
+        "webhook_last_error": error[:2000],
+    }
+
+
+def post_json(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST and return the HTTP status (errors with a status return it, not raise)."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
