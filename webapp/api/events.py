@@ -1,0 +1,119 @@
+"""``POST /events``: one event, or a batch of up to ``MAX_BATCH`` under ``{"events": [...]}``.
+
+Each event is recorded in its own transaction by ``record_event``, so in a batch one bad
+item (an unknown type, a prospect that does not exist) is reported with its index and the
+valid ones are kept: a webhook relay should not have to split a batch to find the culprit.
+Retrying a whole batch is safe when its events carry idempotency keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+from pydantic import ValidationError
+
+from engine.exceptions import InvalidInputError, NotFoundError
+from engine.services.events import RecordResult, record_event
+from engine.services.schemas import EventInput
+from webapp.api.errors import ApiError, error_body
+from webapp.api.payloads import json_body, problems_of, summary, validate
+from webapp.extensions import get_runtime
+
+__all__ = ["IDEMPOTENCY_HEADER", "MAX_BATCH", "bp"]
+
+bp = Blueprint("events", __name__)
+
+MAX_BATCH = 1_000
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+@bp.post("/events")
+def post_events() -> ResponseReturnValue:
+    body = json_body()
+    if isinstance(body, dict) and "events" in body:
+        return _batch(body)
+    return _single(body)
+
+
+def _single(body: Any) -> ResponseReturnValue:
+    header_key = request.headers.get(IDEMPOTENCY_HEADER, "").strip() or None
+    if header_key is not None and isinstance(body, dict):
+        given = body.get("idempotency_key")
+        if given is not None and given != header_key:
+            raise ApiError(
+                422,
+                "invalid_input",
+                f"the {IDEMPOTENCY_HEADER} header and the body's idempotency_key differ; "
+                "send one of them",
+                problems=[{"field": "idempotency_key", "message": "differs from the header"}],
+            )
+        body = {**body, "idempotency_key": header_key}
+    data = validate(EventInput, body)
+    runtime = get_runtime()
+    result = record_event(runtime.uow(), data, runtime.clock.now())
+    return jsonify(_result_json(result)), 200 if result.duplicate else 201
+
+
+def _result_json(result: RecordResult) -> dict[str, Any]:
+    """``handoff_id`` is set when this very event handed the prospect back to sales."""
+    return {
+        "event_id": result.event_id,
+        "duplicate": result.duplicate,
+        "handoff_id": result.handoff_id,
+    }
+
+
+def _batch(body: dict[str, Any]) -> ResponseReturnValue:
+    events = body["events"]
+    extra = sorted(set(body) - {"events"})
+    if extra:
+        raise _batch_shape_error(f"unexpected key(s) next to 'events': {', '.join(extra)}")
+    if not isinstance(events, list) or not events:
+        raise _batch_shape_error("'events' must be a non-empty list of event objects")
+    if len(events) > MAX_BATCH:
+        raise _batch_shape_error(
+            f"{len(events)} events in one batch; send at most {MAX_BATCH} per request"
+        )
+    if request.headers.get(IDEMPOTENCY_HEADER):
+        raise _batch_shape_error(
+            f"the {IDEMPOTENCY_HEADER} header applies to a single event; "
+            "give each event of a batch its own idempotency_key"
+        )
+    runtime = get_runtime()
+    results = [_record_one(index, item, runtime) for index, item in enumerate(events)]
+    failed = sum(1 for r in results if "error" in r)
+    counts = {
+        "recorded": sum(1 for r in results if r.get("duplicate") is False),
+        "duplicates": sum(1 for r in results if r.get("duplicate") is True),
+        "failed": failed,
+    }
+    if failed == len(results):
+        reply = error_body("invalid_batch", "no event of the batch was recorded; see results")
+        return jsonify({**reply, **counts, "results": results}), 422
+    return jsonify({**counts, "results": results}), 207 if failed else 200
+
+
+def _record_one(index: int, item: Any, runtime: Any) -> dict[str, Any]:
+    """Validate and record one event of a batch; its error stays in its own result."""
+    try:
+        data = EventInput.model_validate(item)
+    except ValidationError as exc:
+        problems = problems_of(exc)
+        return {"index": index, **error_body("invalid_input", summary(problems), problems)}
+    try:
+        result = record_event(runtime.uow(), data, runtime.clock.now())
+    except InvalidInputError as exc:
+        message = str(exc)
+        problems = [{"field": None, "message": message}]
+        return {"index": index, **error_body("invalid_input", message, problems)}
+    except NotFoundError as exc:
+        return {"index": index, **error_body("not_found", str(exc))}
+    return {"index": index, **_result_json(result)}
+
+
+def _batch_shape_error(message: str) -> ApiError:
+    return ApiError(
+        422, "invalid_input", message, problems=[{"field": "events", "message": message}]
+    )

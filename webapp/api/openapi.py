@@ -1,0 +1,531 @@
+"""``GET /api/v1/openapi.json``: the API described in OpenAPI 3.1.
+
+Hand-written so the descriptions say what a route is for, but every request schema is
+generated from the pydantic model that validates it (``ProspectInput``, ``EventInput``,
+the handoff and validation bodies): the document cannot promise a field the server
+rejects. A test checks that the document and the registered routes list the same paths
+and methods, in both directions.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel
+
+from engine.services.handoffs import REJECT_REASONS
+from engine.services.schemas import EventInput, ProspectInput
+from webapp.api.errors import API_PREFIX
+from webapp.api.events import IDEMPOTENCY_HEADER, MAX_BATCH
+from webapp.api.handoffs import MAX_LIMIT, AcceptBody, RejectBody
+from webapp.api.sequences import ValidateBody
+from webapp.health import nurture_version
+
+__all__ = ["bp", "build_document"]
+
+bp = Blueprint("openapi", __name__)
+
+Json = dict[str, Any]
+
+REF = "#/components/schemas/{model}"
+INPUT_MODELS: tuple[type[BaseModel], ...] = (
+    ProspectInput,
+    EventInput,
+    AcceptBody,
+    RejectBody,
+    ValidateBody,
+)
+
+
+@bp.get("/openapi.json")
+def document() -> ResponseReturnValue:
+    return jsonify(build_document())
+
+
+def _ref(name: str) -> Json:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json(schema: Json) -> Json:
+    return {"application/json": {"schema": schema}}
+
+
+def _reply(description: str, schema_name: str) -> Json:
+    return {"description": description, "content": _json(_ref(schema_name))}
+
+
+def _error(description: str) -> Json:
+    return _reply(description, "Error")
+
+
+def _nullable(kind: str, **extra: Any) -> Json:
+    return {"type": [kind, "null"], **extra}
+
+
+def _model_schemas() -> Json:
+    """Schemas of the input models, with nested definitions hoisted into components."""
+    schemas: Json = {}
+    for model in INPUT_MODELS:
+        schema = model.model_json_schema(ref_template=REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
+
+
+ERROR_SCHEMAS: Json = {
+    "Problem": {
+        "type": "object",
+        "description": "One thing wrong with the input.",
+        "properties": {
+            "field": _nullable("string", description="Dotted path of the field, if any."),
+            "message": {"type": "string", "description": "What is wrong and what to send."},
+        },
+        "required": ["field", "message"],
+    },
+    "ErrorDetail": {
+        "type": "object",
+        "properties": {
+            "code": {
+                "type": "string",
+                "description": "Stable, for programs: unauthorized, invalid_token, "
+                "malformed_json, unsupported_media_type, invalid_input, not_found, "
+                "conflict, method_not_allowed, request_entity_too_large, "
+                "internal_server_error, invalid_batch.",
+            },
+            "message": {"type": "string", "description": "For people."},
+            "problems": {
+                "type": "array",
+                "items": _ref("Problem"),
+                "description": "Validation errors only: every problem at once.",
+            },
+        },
+        "required": ["code", "message"],
+    },
+    "Error": {
+        "type": "object",
+        "properties": {"error": _ref("ErrorDetail")},
+        "required": ["error"],
+    },
+}
+
+RESPONSE_SCHEMAS: Json = {
+    "Prospect": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "email": {"type": "string", "format": "email"},
+            "first_name": _nullable("string"),
+            "last_name": _nullable("string"),
+            "company": _nullable("string"),
+            "title": _nullable("string"),
+            "country": _nullable("string"),
+            "timezone": _nullable("string", description="IANA zone."),
+            "status": {"type": "string"},
+            "status_changed_at": _nullable("string", format="date-time"),
+            "lost_reason": _nullable("string"),
+            "lost_at": _nullable("string", format="date-time"),
+            "deal_size": _nullable(
+                "string", description="Decimal as a string, e.g. '1200.00'.", pattern=r"^\d+\.\d+$"
+            ),
+            "owner": _nullable("string", description="Owner's email."),
+            "source": _nullable("string"),
+            "attributes": {"type": "object", "additionalProperties": True},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+        "required": ["id", "email", "status", "attributes", "created_at", "updated_at"],
+    },
+    "ProspectReply": {
+        "type": "object",
+        "properties": {"prospect": _ref("Prospect")},
+        "required": ["prospect"],
+    },
+    "UpsertReply": {
+        "type": "object",
+        "description": "The stored prospect and what the upsert set off.",
+        "properties": {
+            "prospect": _ref("Prospect"),
+            "created": {"type": "boolean"},
+            "status_changed": {"type": "boolean"},
+            "enrolled": {"type": "boolean", "description": "Entered a nurture sequence."},
+            "exited": {"type": "boolean", "description": "Left its nurture sequence."},
+            "emails_queued": {"type": "integer"},
+        },
+        "required": ["prospect", "created", "status_changed", "enrolled", "exited"],
+    },
+    "EventBatch": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "events": {
+                "type": "array",
+                "items": _ref("EventInput"),
+                "minItems": 1,
+                "maxItems": MAX_BATCH,
+            }
+        },
+        "required": ["events"],
+    },
+    "EventRecorded": {
+        "type": "object",
+        "properties": {
+            "event_id": {"type": "integer"},
+            "duplicate": {
+                "type": "boolean",
+                "description": "True when the idempotency key was seen before: the first "
+                "event's id is returned and nothing new is recorded.",
+            },
+            "handoff_id": _nullable(
+                "integer", description="Set when this event handed the prospect to sales."
+            ),
+        },
+        "required": ["event_id", "duplicate"],
+    },
+    "BatchItem": {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer"},
+                    "event_id": {"type": "integer"},
+                    "duplicate": {"type": "boolean"},
+                    "handoff_id": _nullable("integer"),
+                },
+                "required": ["index", "event_id", "duplicate"],
+            },
+            {
+                "type": "object",
+                "properties": {"index": {"type": "integer"}, "error": _ref("ErrorDetail")},
+                "required": ["index", "error"],
+            },
+        ]
+    },
+    "BatchReply": {
+        "type": "object",
+        "properties": {
+            "recorded": {"type": "integer"},
+            "duplicates": {"type": "integer"},
+            "failed": {"type": "integer"},
+            "results": {"type": "array", "items": _ref("BatchItem")},
+            "error": _ref("ErrorDetail"),
+        },
+        "required": ["recorded", "duplicates", "failed", "results"],
+    },
+    "Handoff": {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "A handoff with its context snapshot (why now), status and decision.",
+        "properties": {"id": {"type": "integer"}, "status": {"type": "string"}},
+    },
+    "HandoffReply": {
+        "type": "object",
+        "properties": {"handoff": _ref("Handoff")},
+        "required": ["handoff"],
+    },
+    "HandoffList": {
+        "type": "object",
+        "properties": {"handoffs": {"type": "array", "items": _ref("Handoff")}},
+        "required": ["handoffs"],
+    },
+    "SequenceSummary": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "key": {"type": "string"},
+            "name": {"type": "string"},
+            "active": {"type": "boolean", "description": "False when enrolling is paused."},
+            "version": _nullable("integer", description="The current version's number."),
+            "versions": {"type": "integer", "description": "How many versions exist."},
+        },
+        "required": ["id", "key", "name", "active", "version", "versions"],
+    },
+    "SequenceList": {
+        "type": "object",
+        "properties": {"sequences": {"type": "array", "items": _ref("SequenceSummary")}},
+        "required": ["sequences"],
+    },
+    "ValidationReply": {
+        "type": "object",
+        "properties": {
+            "valid": {"type": "boolean"},
+            "problems": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "line": _nullable("integer", description="1-based line of the YAML."),
+                        "message": {"type": "string"},
+                    },
+                    "required": ["line", "message"],
+                },
+            },
+            "key": {"type": "string", "description": "The sequence's key (valid only)."},
+            "name": {"type": "string", "description": "The sequence's name (valid only)."},
+        },
+        "required": ["valid", "problems"],
+    },
+}
+
+COMMON_ERRORS: Json = {
+    "401": _error("No token, or an unknown or revoked one (with WWW-Authenticate: Bearer)."),
+    "405": _error("The method is not allowed on this path."),
+}
+BODY_ERRORS: Json = {
+    "400": _error("The body is not valid JSON."),
+    "413": _error("The body is too large."),
+    "415": _error("The Content-Type is not one this route reads."),
+    "422": _error("The input failed validation; `problems` lists every reason."),
+}
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    responses: Json,
+    *,
+    tag: str,
+    body: Json | None = None,
+    parameters: list[Json] | None = None,
+    description: str | None = None,
+) -> Json:
+    operation: Json = {"operationId": operation_id, "summary": summary, "tags": [tag]}
+    if description:
+        operation["description"] = description
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = body
+    operation["responses"] = {**responses, **COMMON_ERRORS}
+    return operation
+
+
+def _id_parameter(name: str, what: str) -> Json:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": f"The {what}'s id.",
+        "schema": {"type": "integer"},
+    }
+
+
+def _paths() -> Json:
+    handoff_id = _id_parameter("handoff_id", "handoff")
+    return {
+        "/prospects": {
+            "post": _operation(
+                "upsertProspect",
+                "Create or update a prospect by email",
+                {
+                    "200": _reply("Updated.", "UpsertReply"),
+                    "201": _reply("Created.", "UpsertReply"),
+                    **BODY_ERRORS,
+                },
+                tag="prospects",
+                description="Omitted fields are left unchanged; `attributes` are merged. "
+                "A status change takes effect at once: the prospect may enter or leave a "
+                "nurture sequence in the same transaction.",
+                body={"required": True, "content": _json(_ref("ProspectInput"))},
+            )
+        },
+        "/prospects/{prospect_id}": {
+            "get": _operation(
+                "getProspect",
+                "Read one prospect",
+                {"200": _reply("The prospect.", "ProspectReply"), "404": _error("No such id.")},
+                tag="prospects",
+                parameters=[_id_parameter("prospect_id", "prospect")],
+            )
+        },
+        "/events": {
+            "post": _operation(
+                "recordEvents",
+                f"Record one event, or a batch of up to {MAX_BATCH}",
+                {
+                    "200": {
+                        "description": "A duplicate single event (its first id), or a batch "
+                        "whose every event was recorded or was a duplicate.",
+                        "content": _json({"oneOf": [_ref("EventRecorded"), _ref("BatchReply")]}),
+                    },
+                    "201": _reply("A single event, recorded.", "EventRecorded"),
+                    "207": _reply(
+                        "A batch in which some events failed (see each result's error).",
+                        "BatchReply",
+                    ),
+                    "404": _error("A single event's prospect does not exist."),
+                    **BODY_ERRORS,
+                },
+                tag="events",
+                description="Each event is stored exactly once per `idempotency_key` "
+                "(retries and concurrent duplicates return the first event with "
+                "`duplicate: true`). In a batch each event is judged alone: failures are "
+                "reported with their `index` and do not undo the others; if every event "
+                "fails the answer is 422.",
+                parameters=[
+                    {
+                        "name": IDEMPOTENCY_HEADER,
+                        "in": "header",
+                        "required": False,
+                        "description": "Idempotency key of a single event (not for batches).",
+                        "schema": {"type": "string", "maxLength": 200},
+                    }
+                ],
+                body={
+                    "required": True,
+                    "content": _json({"oneOf": [_ref("EventInput"), _ref("EventBatch")]}),
+                },
+            )
+        },
+        "/handoffs": {
+            "get": _operation(
+                "listHandoffs",
+                "List handoffs (the sales inbox)",
+                {
+                    "200": _reply("Handoffs, newest first.", "HandoffList"),
+                    "422": _error("A bad query parameter."),
+                },
+                tag="handoffs",
+                parameters=[
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "schema": {
+                            "type": "string",
+                            "enum": ["open", "accepted", "rejected", "overdue"],
+                        },
+                    },
+                    {
+                        "name": "owner",
+                        "in": "query",
+                        "description": "Owner's email.",
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                    },
+                ],
+            )
+        },
+        "/handoffs/{handoff_id}": {
+            "get": _operation(
+                "getHandoff",
+                "Read one handoff with its context",
+                {"200": _reply("The handoff.", "HandoffReply"), "404": _error("No such id.")},
+                tag="handoffs",
+                parameters=[handoff_id],
+            )
+        },
+        "/handoffs/{handoff_id}/accept": {
+            "post": _operation(
+                "acceptHandoff",
+                "Sales takes the prospect",
+                {
+                    "200": _reply("Accepted.", "HandoffReply"),
+                    "404": _error("No such handoff."),
+                    "409": _error("Already decided."),
+                    **BODY_ERRORS,
+                },
+                tag="handoffs",
+                description="The body may be empty. The token's name is recorded as who decided.",
+                parameters=[handoff_id],
+                body={"required": False, "content": _json(_ref("AcceptBody"))},
+            )
+        },
+        "/handoffs/{handoff_id}/reject": {
+            "post": _operation(
+                "rejectHandoff",
+                "Sales sends the prospect back to nurture, with a reason",
+                {
+                    "200": _reply("Rejected.", "HandoffReply"),
+                    "404": _error("No such handoff."),
+                    "409": _error("Already decided."),
+                    **BODY_ERRORS,
+                },
+                tag="handoffs",
+                description=f"Reasons: {', '.join(REJECT_REASONS)} ('other' needs a "
+                "comment). The token's name is recorded as who decided.",
+                parameters=[handoff_id],
+                body={"required": True, "content": _json(_ref("RejectBody"))},
+            )
+        },
+        "/sequences": {
+            "get": _operation(
+                "listSequences",
+                "List sequences with their current version",
+                {"200": _reply("Sequences by key.", "SequenceList")},
+                tag="sequences",
+            )
+        },
+        "/sequences/validate": {
+            "post": _operation(
+                "validateSequence",
+                "Check a sequence's YAML without saving it",
+                {
+                    "200": _reply(
+                        "The verdict: valid or not, with every problem and its line.",
+                        "ValidationReply",
+                    ),
+                    **BODY_ERRORS,
+                },
+                tag="sequences",
+                body={
+                    "required": True,
+                    "content": {
+                        **{
+                            kind: {"schema": {"type": "string"}}
+                            for kind in ("text/yaml", "application/x-yaml", "text/plain")
+                        },
+                        **_json(_ref("ValidateBody")),
+                    },
+                },
+            )
+        },
+        "/openapi.json": {
+            "get": {
+                "operationId": "getOpenApiDocument",
+                "summary": "This document",
+                "tags": ["meta"],
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The OpenAPI 3.1 document.",
+                        "content": _json({"type": "object"}),
+                    }
+                },
+            }
+        },
+    }
+
+
+@cache
+def build_document() -> Json:
+    """The OpenAPI document (built once per process: schema generation is not free)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Nurture API",
+            "version": nurture_version(),
+            "description": "Feed prospects and events in from a CRM or a website; read and "
+            "decide handoffs; check sequences. Every route but this document needs "
+            "`Authorization: Bearer <token>` (`nurture tokens create NAME`). Errors are "
+            'JSON: `{"error": {"code", "message", "problems"?}}`.',
+        },
+        "servers": [{"url": API_PREFIX}],
+        "security": [{"bearerAuth": []}],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token from `nurture tokens create NAME`.",
+                }
+            },
+            "schemas": {**_model_schemas(), **ERROR_SCHEMAS, **RESPONSE_SCHEMAS},
+        },
+    }

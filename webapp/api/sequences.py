@@ -1,0 +1,71 @@
+"""``GET /sequences`` and ``POST /sequences/validate``.
+
+Validation is a question, not a failure: an invalid sequence is a 200 answer with
+``"valid": false`` and every problem with its line, exactly what ``nurture sequences
+validate`` prints, so an editor plugin or CI step can check a file before it is synced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.mail.catalog import FileTemplateCatalog
+from engine.services.sequences import list_sequences
+from engine.spec.errors import SpecError
+from engine.spec.loader import parse_sequence
+from webapp.api.errors import ApiError
+from webapp.api.payloads import json_body, validate
+from webapp.extensions import get_runtime
+
+__all__ = ["YAML_TYPES", "ValidateBody", "bp"]
+
+bp = Blueprint("sequences", __name__)
+
+YAML_TYPES = frozenset({"text/yaml", "application/x-yaml", "application/yaml", "text/plain"})
+SOURCE_FILENAME = "sequence.yaml"  # labels problems; only their line is returned
+
+
+class ValidateBody(BaseModel):
+    """The JSON form of ``POST /sequences/validate``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(description="The sequence's YAML text.")
+
+
+@bp.get("/sequences")
+def index() -> ResponseReturnValue:
+    rows = list_sequences(get_runtime().uow())
+    return jsonify({"sequences": [asdict(row) for row in rows]})
+
+
+@bp.post("/sequences/validate")
+def check() -> ResponseReturnValue:
+    source = _source()
+    templates = FileTemplateCatalog(get_runtime().settings.templates_dir)
+    try:
+        spec = parse_sequence(source, SOURCE_FILENAME, templates)
+    except SpecError as exc:
+        problems = [{"line": p.line, "message": p.message} for p in exc.problems]
+        return jsonify({"valid": False, "problems": problems})
+    return jsonify({"valid": True, "problems": [], "key": spec.key, "name": spec.name})
+
+
+def _source() -> str:
+    if request.is_json:
+        return validate(ValidateBody, json_body()).source
+    if request.mimetype in YAML_TYPES:
+        try:
+            return request.get_data().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ApiError(400, "malformed_body", f"the body is not UTF-8 text: {exc}") from None
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        "send the YAML as 'Content-Type: text/yaml' (or application/x-yaml, text/plain), "
+        f'or JSON {{"source": "..."}} (got {request.mimetype or "none"!r})',
+    )
