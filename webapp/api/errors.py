@@ -11,7 +11,6 @@ all at once, so a client fixes its payload in one round trip rather than one per
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
@@ -21,9 +20,14 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
 
-__all__ = ["API_PREFIX", "ApiError", "Problem", "error_response", "register_error_handlers"]
-
-log = logging.getLogger(__name__)
+__all__ = [
+    "API_PREFIX",
+    "ApiError",
+    "Problem",
+    "error_body",
+    "error_response",
+    "register_error_handlers",
+]
 
 API_PREFIX = "/api/v1"
 
