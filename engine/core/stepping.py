@@ -158,6 +158,8 @@ class _Run:
         reason = check_exit(self.spec, self.state(), self.prospect, self.events, self.now)
         if reason is not None:
             return self.exit(ExitKind.EXITED, f"exit condition: {reason}")
+        if self.now < self.enrolled_at:  # scheduled to start later (back from sales)
+            return self.finish(WakeAt(self.enrolled_at, "not started yet"))
         # Without a wait, a valid sequence visits each step at most once per advance.
         budget = 2 * len(self.spec.steps) + 2
         while budget > 0:

@@ -34,7 +34,9 @@ def render_handoff_alert(
     who = prospect.get("name") or prospect.get("email") or "a prospect"
     company = f" ({prospect['company']})" if prospect.get("company") else ""
     prefix = "Overdue: " if kind == "overdue" else ""
-    subject = f"{prefix}Re-engaged lead: {who}{company}, score {context.get('score')}"
+    score = context.get("score")
+    shown = f"{score:.0f}" if isinstance(score, int | float) else "?"
+    subject = f"{prefix}Re-engaged lead: {who}{company}, score {shown}"
     values = {
         "subject": subject,
         "kind": kind,

@@ -156,3 +156,27 @@ def test_sla_counts_business_hours_only():
     assert sla_due(saturday, sla) == datetime(2026, 3, 9, 17, 0, tzinfo=UTC)
     wall = Sla.model_validate({"within": "8h", "business_hours": None})
     assert sla_due(friday_4pm, wall) == friday_4pm + timedelta(hours=8)
+
+
+def test_an_enrollment_scheduled_for_later_does_nothing_before_its_start():
+    from engine.core.decisions import WakeAt
+    from engine.core.stepping import advance, start_state
+    from engine.spec.sequence import SequenceSpec
+
+    spec = SequenceSpec.model_validate(
+        yaml.safe_load(
+            """
+key: s
+name: S
+enroll: {when: {field: status, eq: closed_lost}}
+steps:
+  - {id: hello, email: a/b, subject: Hi}
+"""
+        )
+    )
+    later = T0 + timedelta(days=14)
+    early = advance(spec, start_state(later), {"status": "closed_lost"}, [], T0)
+    assert early.emails == ()
+    assert early.outcome == WakeAt(later, "not started yet")
+    on_time = advance(spec, start_state(later), {"status": "closed_lost"}, [], later)
+    assert [e.step_id for e in on_time.emails] == ["hello"]
