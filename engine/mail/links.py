@@ -5,8 +5,8 @@ rather than an HTML parse. Every distinct ``http(s)`` link becomes
 ``{base_url}/t/c/<token>``, whose token names the message and the link's index in
 :attr:`TrackedBody.links`; that list is stored with the message, so the click endpoint
 redirects only to links the message really contained (a tracker that redirects anywhere is
-an open redirect for phishers). The open pixel is ``{base_url}/t/o/<token>.gif`` and the
-unsubscribe page ``{base_url}/u/<token>``.
+an open redirect for phishers). The open pixel is ``{base_url}/t/o/<token>.gif``, the
+hidden honeypot link ``{base_url}/t/h/<token>`` and the unsubscribe page ``{base_url}/u/<token>``.
 """
 
 from __future__ import annotations
@@ -54,6 +54,17 @@ def unsubscribe_url(base_url: str, message_id: int, signer: TokenSigner) -> str:
     return f"{base_url.rstrip('/')}/u/{signer.unsubscribe(message_id)}"
 
 
+HONEYPOT_LINK_INDEX = 2**31 - 1
+"""The click-token index of the honeypot link: past any real link, so the click endpoint
+never redirects with it, and no real link's token is accepted as the honeypot's."""
+
+
+def honeypot_url(base_url: str, message_id: int, signer: TokenSigner) -> str:
+    """A link no person can see or follow; whatever requests it is a link scanner, and
+    the clicks around it are its own (see engine/core/bots.py)."""
+    return f"{base_url.rstrip('/')}/t/h/{signer.click(message_id, HONEYPOT_LINK_INDEX)}"
+
+
 def open_pixel_url(base_url: str, message_id: int, signer: TokenSigner) -> str:
     """The 1x1 GIF whose loading records an open."""
     return f"{base_url.rstrip('/')}/t/o/{signer.open(message_id)}.gif"
@@ -68,8 +79,8 @@ def track_links(
     so ``&amp;`` in the HTML and ``&`` in the text are the same link), and the same URLs
     where the text part shows them. Identical URLs share one index. Left alone: ``mailto:``,
     ``tel:``, ``#`` anchors, the unsubscribe link (it must work even with tracking off, and
-    never needs a redirect) and URLs already pointing at our tracker. An open pixel is added
-    before ``</body>``.
+    never needs a redirect) and URLs already pointing at our tracker. A hidden, empty
+    honeypot link and the open pixel are added before ``</body>``.
     """
     base = base_url.rstrip("/")
     ours = (f"{base}/u/", f"{base}/t/")
@@ -105,6 +116,10 @@ def track_links(
 
     tracked_text = _TEXT_URL.sub(rewrite_text_url, text) if rewritten else text
 
+    honeypot = (
+        f'<a href="{honeypot_url(base, message_id, signer)}" style="display:none;mso-hide:all" '
+        'aria-hidden="true" tabindex="-1"></a>'
+    )
     pixel = (
         f'<img src="{open_pixel_url(base, message_id, signer)}" width="1" height="1" '
         'alt="" style="display:none">'
@@ -113,5 +128,5 @@ def track_links(
     if at < 0:
         ends = list(_BODY_END.finditer(tracked_html))
         at = ends[-1].start() if ends else len(tracked_html)
-    tracked_html = f"{tracked_html[:at]}{pixel}{tracked_html[at:]}"
+    tracked_html = f"{tracked_html[:at]}{honeypot}{pixel}{tracked_html[at:]}"
     return TrackedBody(tracked_html, tracked_text, links)
