@@ -1,0 +1,334 @@
+"""Opens, clicks and honeypot hits from the public tracking endpoints, as events.
+
+Each request is classified (person or machine, ``engine.core.bots``) from what it looked
+like, when the message was sent and the message's other clicks, then recorded through
+``record_event`` with ``source="tracking"``, so scoring and the active nurture react to it
+like to any other event, and machine events score nothing.
+
+The endpoints are public and their tokens travel in forwarded mail, so nothing here tells
+a caller more than a token already does: a forged token, a message that does not exist or
+was never sent, and a prospect erased since all end the same way (no event; for a click,
+the one :class:`~engine.exceptions.NotFoundError` with the one message).
+
+Idempotency: opens are collapsed per message, minute and verdict (a mail client showing a
+message fetches the pixel again on every redraw; a proxy's fetch in that minute must not
+swallow a person's). Clicks and honeypot hits get no key: two clicks are two events, and a
+key per time bucket would drop the second of two real clicks, or let a scanner's click hide
+a person's in the same minute. The rare double count (a double-click, a browser re-sending a
+GET over a dropped keep-alive connection) is bounded by the scoring rules' daily caps.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine.core.bots import (
+    Click,
+    RequestInfo,
+    Verdict,
+    classify_click,
+    classify_honeypot,
+    classify_open,
+    machine_bursts,
+)
+from engine.exceptions import InvalidInputError, NotFoundError
+from engine.mail.links import HONEYPOT_LINK_INDEX
+from engine.mail.tokens import BadTokenError, TokenSigner
+from engine.services.events import record_event
+from engine.services.schemas import EventInput
+from engine.store import Event, Message, ScoreEntry, UnitOfWork
+
+__all__ = [
+    "MAX_TOKEN_LENGTH",
+    "RequestInfo",
+    "record_honeypot",
+    "record_open",
+    "resolve_click",
+    "unsubscribe_token_message",
+]
+
+log = logging.getLogger(__name__)
+
+SOURCE = "tracking"
+CLICKED = "email.clicked"
+MAX_TOKEN_LENGTH = 120
+"""Our tokens are under 60 characters; anything much longer is refused before parsing."""
+
+# How many of a message's latest clicks the burst check looks at: plenty for any real
+# pattern, and a hammered link cannot make a click cost more than this.
+_CLICK_HISTORY = 200
+_NOT_FOUND = "no such link"
+_TAKEN_BACK = "machine:"
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """The little a tracking request needs of its outbox row."""
+
+    id: int
+    prospect_id: int
+    step_id: str
+    template_key: str
+    sent_at: datetime
+    links: list[str]
+
+
+def record_open(
+    uow: UnitOfWork,
+    token: str,
+    request: RequestInfo,
+    now: datetime,
+    *,
+    signer: TokenSigner,
+) -> bool:
+    """Record an ``email.opened`` event for the pixel ``token``; True when one was stored.
+
+    Never raises for a bad token, an unknown or unsent message or an erased prospect: the
+    pixel is answered the same whatever happened here.
+    """
+    message_id = _parse(signer.parse_open, token)
+    if message_id is None:
+        return False
+    loaded = _load_sent(uow, message_id)
+    if loaded is None:
+        return False
+    sent = loaded[0]
+    verdict = classify_open(request)
+    minute = now.strftime("%Y%m%d%H%M")
+    kind = "machine" if verdict.machine else "human"
+    return _record(
+        uow,
+        sent,
+        "email.opened",
+        {"step": sent.step_id, "template": sent.template_key},
+        verdict,
+        now,
+        key=f"open:{sent.id}:{minute}:{kind}",
+    )
+
+
+def resolve_click(
+    uow: UnitOfWork,
+    token: str,
+    request: RequestInfo,
+    now: datetime,
+    *,
+    signer: TokenSigner,
+) -> str:
+    """The URL click ``token`` leads to, after recording the ``email.clicked`` event.
+
+    The URL is always ``message.links[index]`` of the sent message the token names, never
+    anything taken from the request, so the redirect cannot be pointed elsewhere. Anything
+    else (bad token, unknown or unsent message, index out of range, a stored link that is
+    not http(s)) raises the same ``NotFoundError``. Once the URL is known, failing to record
+    the event is logged, not raised: the person still gets to the page.
+    """
+    parsed = _parse(signer.parse_click, token)
+    if parsed is None:
+        raise NotFoundError(_NOT_FOUND)
+    message_id, index = parsed
+    loaded = _load_sent(uow, message_id, with_clicks=True)
+    if loaded is None:
+        raise NotFoundError(_NOT_FOUND)
+    sent, prior = loaded
+    if not 0 <= index < len(sent.links):
+        raise NotFoundError(_NOT_FOUND)
+    url = sent.links[index]
+    if not isinstance(url, str) or not url[:8].lower().startswith(("http://", "https://")):
+        raise NotFoundError(_NOT_FOUND)
+    try:
+        verdict = classify_click(request, sent.sent_at, now, index, prior)
+        data = {"url": url, "step": sent.step_id, "template": sent.template_key}
+        if _record(uow, sent, CLICKED, {**data, "link_index": index}, verdict, now):
+            _flag_bursts(uow, sent.id, now)
+    except Exception:  # the redirect matters more than the bookkeeping
+        log.exception("message %s: could not record a click", sent.id)
+    return url
+
+
+def record_honeypot(
+    uow: UnitOfWork,
+    token: str,
+    request: RequestInfo,
+    now: datetime,
+    *,
+    signer: TokenSigner,
+) -> bool:
+    """Record a request for the hidden honeypot link, and flag the clicks around it.
+
+    Stored as a machine ``email.clicked`` with ``honeypot: true`` and no URL (no sequence
+    can branch on it, no rule can score it). Only the honeypot's own token is accepted: a
+    real link's token here is refused, so it cannot be used to discredit real clicks.
+    """
+    parsed = _parse(signer.parse_click, token)
+    if parsed is None or parsed[1] != HONEYPOT_LINK_INDEX:
+        return False
+    loaded = _load_sent(uow, parsed[0])
+    if loaded is None:
+        return False
+    sent = loaded[0]
+    data = {"step": sent.step_id, "template": sent.template_key, "link_index": None}
+    recorded = _record(uow, sent, CLICKED, {**data, "honeypot": True}, classify_honeypot(), now)
+    if recorded:
+        _flag_bursts(uow, sent.id, now)
+    return recorded
+
+
+def unsubscribe_token_message(token: str, *, signer: TokenSigner) -> int | None:
+    """The message id of an unsubscribe token, or None for anything we did not sign."""
+    parsed: int | None = _parse(signer.parse_unsubscribe, token)
+    return parsed
+
+
+def _parse(parse: Any, token: str) -> Any:
+    """``parse(token)``, or None for anything that is not one of our tokens.
+
+    Tokens are short ASCII; longer or non-ASCII input is refused before the signature is
+    checked (``hmac.compare_digest`` raises TypeError on non-ASCII strings).
+    """
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        return None
+    try:
+        return parse(token)
+    except BadTokenError:
+        return None
+
+
+def _load_sent(
+    uow: UnitOfWork, message_id: int, *, with_clicks: bool = False
+) -> tuple[_Sent, list[Click]] | None:
+    """The message, if it exists and went out (only a sent message's links are known),
+    and its clicks so far when asked, in one transaction."""
+    with uow:
+        row = uow.session.execute(
+            select(
+                Message.id,
+                Message.prospect_id,
+                Message.step_id,
+                Message.template_key,
+                Message.sent_at,
+                Message.links,
+            ).where(Message.id == message_id)
+        ).first()
+        if row is None or row.sent_at is None:
+            return None
+        clicks = _clicks(uow, message_id) if with_clicks else []
+    sent = _Sent(
+        row.id, row.prospect_id, row.step_id, row.template_key, row.sent_at, row.links or []
+    )
+    return sent, clicks
+
+
+def _clicks(uow: UnitOfWork, message_id: int) -> list[Click]:
+    """The message's latest tracked clicks and honeypot hits, as the classifier reads them.
+
+    Only our own (``source="tracking"``) events: a click posted through the API carries no
+    link index or request to judge.
+    """
+    rows = uow.session.execute(
+        select(Event.id, Event.occurred_at, Event.data, Event.machine)
+        .where(Event.message_id == message_id, Event.type == CLICKED, Event.source == SOURCE)
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(_CLICK_HISTORY)
+    ).all()
+    clicks = []
+    for event_id, occurred_at, data, machine in rows:
+        details = data or {}
+        index = None if details.get("honeypot") else details.get("link_index", -1)
+        clicks.append(Click(occurred_at, index, event_id, bool(machine)))
+    return clicks
+
+
+def _record(
+    uow: UnitOfWork,
+    sent: _Sent,
+    event_type: str,
+    data: dict[str, Any],
+    verdict: Verdict,
+    now: datetime,
+    *,
+    key: str | None = None,
+) -> bool:
+    """Store the event through ``record_event``; False (nothing stored, nothing raised)
+    for a duplicate or a prospect erased since the message went out."""
+    event = EventInput(
+        type=event_type,
+        prospect_id=sent.prospect_id,
+        occurred_at=now,
+        data=data,
+        idempotency_key=key,
+        message_id=sent.id,
+        source=SOURCE,
+        machine=verdict.machine,
+        machine_reason=verdict.reason[:200] if verdict.reason else None,
+    )
+    try:
+        result = record_event(uow, event, now)
+    except (NotFoundError, InvalidInputError):
+        return False
+    return not result.duplicate
+
+
+def _flag_bursts(uow: UnitOfWork, message_id: int, now: datetime) -> int:
+    """Mark as machine the clicks of the message that, with what is known now, belong to a
+    scanner's burst, and take back the points they earned; returns how many were flagged.
+
+    Runs after the new click is committed, in its own transaction, so of two concurrent
+    clicks at least the later one sees the other (see ``machine_bursts``).
+    """
+    with uow:
+        session = uow.session
+        flagged = machine_bursts(_clicks(uow, message_id))
+        changed: dict[int, str] = {}
+        for event_id, reason in flagged.items():
+            result = session.execute(
+                update(Event)
+                .where(Event.id == event_id, Event.machine.is_(False))
+                .values(machine=True, machine_reason=reason[:200])
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                changed[event_id] = reason
+        if not changed:
+            return 0
+        _take_back_points(session, changed, now)
+        uow.commit()
+    log.info("message %s: %d click(s) flagged as a scanner's burst", message_id, len(changed))
+    return len(changed)
+
+
+def _take_back_points(session: Session, flagged: dict[int, str], now: datetime) -> None:
+    """Cancel what the flagged events earned while they looked human.
+
+    The ledger is append-only, so each of their entries gets an opposite entry, same moment
+    (so decay cancels exactly), rule ``machine:<rule>``, the reason in the note. A handoff
+    the points already caused stays: sales sees the events, machine flags included.
+    """
+    entries = session.execute(
+        select(
+            ScoreEntry.prospect_id,
+            ScoreEntry.event_id,
+            ScoreEntry.rule,
+            ScoreEntry.points,
+            ScoreEntry.occurred_at,
+        ).where(ScoreEntry.event_id.in_(list(flagged)), ScoreEntry.points != 0)
+    ).all()
+    for prospect_id, event_id, rule, points, occurred_at in entries:
+        if rule.startswith(_TAKEN_BACK):
+            continue
+        session.add(
+            ScoreEntry(
+                prospect_id=prospect_id,
+                event_id=event_id,
+                rule=f"{_TAKEN_BACK}{rule}"[:200],
+                points=-points,
+                occurred_at=occurred_at,
+                created_at=now,
+                note=f"event found to be a machine's afterwards: {flagged[event_id]}",
+            )
+        )
