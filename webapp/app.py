@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from flask import Flask
 
 from engine.config import Settings
-from webapp import api, decisions, health, outbox
+from webapp import api, decisions, health, outbox, tracking
 from webapp.extensions import get_runtime, init_runtime
 from workers.runtime import Runtime
 from workers.scheduler import run_scheduler
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     init_runtime(app, runtime if runtime is not None else Runtime.from_settings(settings))
     app.register_blueprint(health.bp)
     app.register_blueprint(outbox.bp)
+    app.register_blueprint(tracking.bp)
     app.register_blueprint(decisions.bp)
     app.register_blueprint(api.bp)
     return app
