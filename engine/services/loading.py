@@ -37,6 +37,23 @@ def spec_of(version: SequenceVersion) -> SequenceSpec:
     return spec
 
 
+def spec_by_id(session: Session, version_id: int) -> SequenceSpec:
+    """A version's spec without loading its source or JSON when the cache has it: the
+    hot paths (every event, every tick row) only read the id and checksum."""
+    checksum = session.scalar(
+        select(SequenceVersion.checksum).where(SequenceVersion.id == version_id)
+    )
+    if checksum is None:
+        raise LookupError(f"sequence version {version_id} does not exist")
+    cached = _SPEC_CACHE.get((version_id, checksum))
+    if cached is not None:
+        return cached
+    version = session.get(SequenceVersion, version_id)
+    if version is None:  # deleted between the two reads: versions are never deleted
+        raise LookupError(f"sequence version {version_id} disappeared")
+    return spec_of(version)
+
+
 def prospect_facts(prospect: Prospect) -> dict[str, Any]:
     """The fields conditions can read, under the names the language uses."""
     return {
@@ -80,9 +97,13 @@ def events_by_prospect(session: Session, prospect_ids: Iterable[int]) -> dict[in
 def active_options(session: Session) -> list[SequenceOption]:
     """Every active sequence's current version: what a prospect could be enrolled in."""
     rows = session.execute(
-        select(Sequence.id, SequenceVersion)
+        select(Sequence.id, SequenceVersion.id, SequenceVersion.checksum)
         .join(SequenceVersion, SequenceVersion.id == Sequence.current_version_id)
         .where(Sequence.active.is_(True))
         .order_by(Sequence.key)
     )
-    return [SequenceOption(seq_id, version.id, spec_of(version)) for seq_id, version in rows]
+    options = []
+    for seq_id, version_id, checksum in rows:
+        spec = _SPEC_CACHE.get((version_id, checksum)) or spec_by_id(session, version_id)
+        options.append(SequenceOption(seq_id, version_id, spec))
+    return options

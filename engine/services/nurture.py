@@ -23,14 +23,13 @@ from engine.core.enrollment import (
 )
 from engine.core.facts import EventFact
 from engine.core.stepping import Advance, EnrollmentState, advance, start_state
-from engine.services.loading import active_options, prospect_facts, spec_of
+from engine.services.loading import active_options, prospect_facts, spec_by_id
 from engine.store import (
     Enrollment,
     EnrollmentStatus,
     Message,
     MessageStatus,
     Prospect,
-    SequenceVersion,
 )
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ def plan_step(
     now: datetime,
 ) -> Advance:
     """Decide an enrollment's next move without changing anything (may raise on bad data)."""
-    spec = spec_of(_version(session, enrollment))
+    spec = spec_by_id(session, enrollment.sequence_version_id)
     return advance(spec, state_of(enrollment), prospect_facts(prospect), events, now)
 
 
@@ -121,14 +120,6 @@ def step_enrollment(
     session.flush()
     report.collect_ids()
     return report
-
-
-def _version(session: Session, enrollment: Enrollment) -> SequenceVersion:
-    """The enrollment's version, from the identity map when the tick preloaded it."""
-    version = session.get(SequenceVersion, enrollment.sequence_version_id)
-    if version is None:  # impossible with the foreign key; say so clearly if it happens
-        raise LookupError(f"enrollment {enrollment.id}: version {enrollment.sequence_version_id}")
-    return version
 
 
 def _apply(enrollment: Enrollment, result: Advance, now: datetime) -> None:
@@ -236,7 +227,9 @@ def _decide(
     current = None
     if active is not None:
         current = ActiveEnrollment(
-            active.id, active.sequence_id, spec_of(_version(session, active)).enroll.priority
+            active.id,
+            active.sequence_id,
+            spec_by_id(session, active.sequence_version_id).enroll.priority,
         )
     return choose_enrollment(prospect_facts(prospect), events, options, history, current, now)
 

@@ -34,16 +34,17 @@ _CACHE: dict[tuple[int, str], ScoringSpec] = {}
 def current_scoring(session: Session) -> ScoringSpec | None:
     """The latest scoring version (parsed once per process), or None when none is loaded."""
     row = session.execute(
-        select(ScoringVersion.id, ScoringVersion.checksum, ScoringVersion.spec)
+        select(ScoringVersion.id, ScoringVersion.checksum)
         .order_by(ScoringVersion.id.desc())
         .limit(1)
     ).first()
     if row is None:
         return None
     key = (row.id, row.checksum)
-    if key not in _CACHE:
+    if key not in _CACHE:  # only now read the JSON: every event asks for the rules
+        spec = session.scalar(select(ScoringVersion.spec).where(ScoringVersion.id == row.id))
         _CACHE.clear()
-        _CACHE[key] = ScoringSpec.model_validate(row.spec)
+        _CACHE[key] = ScoringSpec.model_validate(spec)
     return _CACHE[key]
 
 
