@@ -80,8 +80,8 @@ class TokenSigner:
         return f"{payload}.{self._sign(kind, payload)}"
 
     def _parse(self, kind: str, token: str, count: int) -> tuple[int, ...]:
-        if not isinstance(token, str):
-            raise BadTokenError("a token is a string")
+        if not isinstance(token, str) or not token.isascii():
+            raise BadTokenError("a token is an ASCII string")
         parts = token.split(".")
         if len(parts) != count + 1 or not all(_ID.fullmatch(part) for part in parts[:-1]):
             raise BadTokenError(f"malformed {kind} token")

@@ -234,6 +234,10 @@ def _mark_transmitting(uow: UnitOfWork, item: Ready | None, token: str, mailer: 
             attempts=Message.attempts + 1,
             smtp_message_id=item.composed.message_id_header,
             to_email=item.composed.to_addr,
+            # stored before sending: a message that arrives although the send looked
+            # uncertain must already resolve its tracked links
+            links=item.composed.links,
+            template_checksum=item.composed.template_checksum,
         )
         .execution_options(synchronize_session=False)
     )

@@ -30,6 +30,7 @@ from engine.store import (
     Message,
     MessageStatus,
     Prospect,
+    Suppression,
 )
 
 log = logging.getLogger(__name__)
@@ -213,8 +214,8 @@ def _decide(
     now: datetime,
 ) -> EnrollDecision | None:
     options = active_options(session)
-    if not options:
-        return None
+    if not options or _suppressed(session, prospect.email):
+        return None  # an opted-out or bounced address is never enrolled again
     history = [
         PastEnrollment(seq_id, ended_at)
         for seq_id, ended_at in session.execute(
@@ -232,6 +233,10 @@ def _decide(
             spec_by_id(session, active.sequence_version_id).enroll.priority,
         )
     return choose_enrollment(prospect_facts(prospect), events, options, history, current, now)
+
+
+def _suppressed(session: Session, email: str) -> bool:
+    return session.scalar(select(Suppression.id).where(Suppression.email == email)) is not None
 
 
 def enroll(

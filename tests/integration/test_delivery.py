@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.mail.tokens import TokenSigner
+from engine.services.outcomes import suppress
 from engine.services.prospects import upsert_prospect
 from engine.spec.errors import SpecError
 from engine.spec.loader import parse_sequence
@@ -157,8 +158,17 @@ def test_a_hard_bounce_suppresses_the_address_for_good(env, smtp_server, now):
     env.advance(timedelta(days=1, hours=1))  # Wednesday, inside that sequence's window
     env.cycle()
     assert [m["To"] for m in received(smtp_server)] == ["fine@example.com"]
-    latest = env.messages()[-1]
-    assert latest.status == MessageStatus.SUPPRESSED
+
+
+def test_a_message_queued_before_the_suppression_is_dropped_at_send(env, smtp_server, now):
+    upsert_prospect(env.uow(), lost("late@example.com"), now)  # queued, not yet sent
+    with env.uow() as uow:
+        suppress(uow.session, "late@example.com", SuppressionReason.MANUAL, "asked by phone", now)
+        uow.commit()
+    env.cycle()
+    assert received(smtp_server) == []
+    [row] = env.messages()
+    assert row.status == MessageStatus.SUPPRESSED
 
 
 def test_a_message_due_at_night_waits_for_the_window(env, smtp_server, now):
@@ -253,3 +263,12 @@ def test_template_escapes_cannot_run_at_send(env, smtp_server, now):
     assert "compose failed" in (row.last_error or "")
     with env.uow() as uow:
         assert uow.session.scalars(select(MessageIncident)).first() is not None
+
+
+def test_a_suppressed_address_is_never_enrolled_again(env, smtp_server, now):
+    smtp_server.refuse_recipient("gone@example.com", 550)
+    upsert_prospect(env.uow(), lost("gone@example.com"), now)
+    env.cycle()  # hard bounce: suppressed
+    later = now + timedelta(days=2)
+    result = upsert_prospect(env.uow(), lost("gone@example.com", status="not_ready"), later)
+    assert result.report.enrolled == 0
