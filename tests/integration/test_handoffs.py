@@ -19,6 +19,7 @@ from engine.services.scoring import save_scoring
 from engine.store import (
     Enrollment,
     EnrollmentStatus,
+    Event,
     Handoff,
     HandoffStatus,
     Prospect,
@@ -26,6 +27,7 @@ from engine.store import (
 )
 from tests.support.delivery_env import delivery_env
 from tests.support.webhook_receiver import WebhookReceiver
+from webapp import create_app
 
 SCORING = """
 threshold: 35
@@ -73,6 +75,31 @@ def env(database_url, smtp_server, now, receiver):  # type: ignore[no-untyped-de
         yield environment
 
 
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36"
+)
+PROOFPOINT = "Mozilla/5.0 (compatible; Proofpoint URL Defense)"
+
+
+def received_html(smtp) -> str:  # type: ignore[no-untyped-def]
+    return smtp.accepted()[0].message.get_body(("html",)).get_content()
+
+
+def first_tracked_link(html: str) -> str:
+    return next(h for h in re.findall(r'href="([^"]+)"', html) if "/t/c/" in h)
+
+
+def click(env, url: str, agent: str, minutes: int, seconds: int = 0) -> None:  # type: ignore[no-untyped-def]
+    """Follow a tracked link through the real endpoint, at a chosen time after delivery."""
+    env.clock.set(env.messages()[0].sent_at + timedelta(minutes=minutes, seconds=seconds))
+    app = create_app(runtime=env.runtime)
+    path = url.removeprefix("https://nurture.example")
+    response = app.test_client().get(path, headers={"User-Agent": agent})
+    assert response.status_code == 302
+    assert response.headers["Location"] in env.messages()[0].links
+
+
 def visit(env, path: str, at, **extra):  # type: ignore[no-untyped-def]
     payload = {"type": "page.visited", "email": ANA["email"], "data": {"path": path}, **extra}
     return record_event(env.uow(), payload, at)
@@ -88,16 +115,8 @@ def handoffs(env) -> list[Handoff]:  # type: ignore[no-untyped-def]
 def test_crossing_the_threshold_hands_off_once_with_the_story(env, smtp_server, receiver, now):
     upsert_prospect(env.uow(), ANA, now)
     env.cycle()  # email 1 goes out
-    record_event(
-        env.uow(),
-        {
-            "type": "email.clicked",
-            "email": ANA["email"],
-            "data": {"url": "https://example.com/roi", "step": "value-recap"},
-            "message_id": env.messages()[0].id,
-        },
-        now + timedelta(minutes=7),
-    )
+    html = received_html(smtp_server)
+    click(env, first_tracked_link(html), CHROME, minutes=7)  # a person, minutes later
     first = visit(env, "/pricing", now + timedelta(hours=1))
     assert first.handoff_id is None and first.score == pytest.approx(23, abs=0.1)
     second = visit(env, "/pricing/teams", now + timedelta(hours=2))
@@ -124,7 +143,7 @@ def test_crossing_the_threshold_hands_off_once_with_the_story(env, smtp_server, 
         "page.visited path=/pricing*",
     ]
     assert [e["detail"] for e in c["engagement"]] == [
-        "clicked https://example.com/roi in 'value-recap'",
+        f"clicked {env.messages()[0].links[0]} in 'value-recap'",
         "visited /pricing",
         "visited /pricing/teams",
     ]
@@ -169,20 +188,18 @@ def test_crossing_the_threshold_hands_off_once_with_the_story(env, smtp_server, 
     assert [m for m in smtp_server.accepted() if m.message["To"] == ANA["email"]] == sent_to_ana
 
 
-def test_machine_clicks_do_not_hand_off(env, now):
+def test_the_same_story_clicked_by_a_scanner_does_not_hand_off(env, smtp_server, now):
     upsert_prospect(env.uow(), ANA, now)
     env.cycle()
-    scanner = {
-        "type": "email.clicked",
-        "email": ANA["email"],
-        "data": {"url": "https://example.com/roi"},
-        "machine": True,
-        "machine_reason": "clicked 2 s after delivery",
-    }
-    assert record_event(env.uow(), scanner, now + timedelta(seconds=2)).points == 0
+    html = received_html(smtp_server)
+    click(env, first_tracked_link(html), PROOFPOINT, minutes=0, seconds=2)
     visit(env, "/pricing", now + timedelta(hours=1))
     visit(env, "/pricing", now + timedelta(hours=2))
     assert handoffs(env) == []
+    with env.uow() as uow:
+        clicked = uow.session.scalars(select(Event).where(Event.type == "email.clicked")).one()
+        assert clicked.machine
+        assert clicked.machine_reason
 
 
 def test_fifty_threads_crossing_at_once_make_exactly_one_handoff(env, now):
