@@ -13,7 +13,7 @@ from engine.exceptions import NotFoundError
 from engine.services.loading import events_by_prospect
 from engine.services.nurture import StepReport, reconsider
 from engine.services.schemas import ProspectInput, parse_input
-from engine.store import Prospect, UnitOfWork
+from engine.store import Prospect, UnitOfWork, User
 
 # Fields copied 1:1 from the input onto the row (owner and attributes need care).
 _PLAIN_FIELDS = (
@@ -51,6 +51,8 @@ def upsert_prospect(
     with uow:
         prospect, created = _get_or_create(uow, data.email, now)
         changed = _apply(prospect, data, now)
+        if "owner" in data.model_fields_set:
+            prospect.owner_user_id = _sales_user(uow, data.owner)
         uow.session.flush()
         events = events_by_prospect(uow.session, [prospect.id]).get(prospect.id, [])
         report = reconsider(uow.session, prospect, events, now)
@@ -91,6 +93,13 @@ def _apply(prospect: Prospect, data: ProspectInput, now: datetime) -> bool:
         status_changed = True
     prospect.updated_at = now
     return status_changed
+
+
+def _sales_user(uow: UnitOfWork, email: str | None) -> int | None:
+    """The owner is a sales user when one has that address, else just a CRM address."""
+    if not email:
+        return None
+    return uow.session.scalar(select(User.id).where(User.email == email, User.active.is_(True)))
 
 
 def get_prospect(uow: UnitOfWork, prospect_id: int) -> Prospect:

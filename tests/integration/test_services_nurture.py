@@ -199,3 +199,19 @@ def test_a_broken_enrollment_does_not_stall_the_tick(uow_factory, now):
         assert broken.next_run_at > now + timedelta(days=4)  # parked, retried later
         assert "error" in broken.state
         assert uow.session.get(SequenceVersion, good.id) is not None
+
+
+def test_owner_is_linked_to_a_sales_user_when_one_exists(uow_factory, now):
+    from engine.services.accounts import create_user
+    from engine.store import Prospect
+
+    user_id = create_user(uow_factory(), "rep@example.com", "Rep", "sales", None, now)
+    upsert_prospect(uow_factory(), {"email": "a@example.com", "owner": "REP@example.com"}, now)
+    upsert_prospect(uow_factory(), {"email": "b@example.com", "owner": "crm-only@example.com"}, now)
+    with uow_factory() as uow:
+        rows = {p.email: p for p in uow.session.scalars(select(Prospect))}
+        assert (rows["a@example.com"].owner_email, rows["a@example.com"].owner_user_id) == (
+            "rep@example.com",
+            user_id,
+        )
+        assert rows["b@example.com"].owner_user_id is None
