@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,6 +55,7 @@ def record_events(
     """
     results: list[RecordResult | NurtureError] = []
     with uow:
+        _lock_prospects(uow, payloads)
         for data in payloads:
             try:
                 with uow.session.begin_nested():
@@ -63,6 +64,27 @@ def record_events(
                 results.append(exc)
         uow.commit()
     return results
+
+
+def _lock_prospects(uow: UnitOfWork, payloads: list[EventInput]) -> None:
+    """Take the batch's prospect row locks up front, in id order (PostgreSQL).
+
+    Each event locks its prospect until the batch commits; taken in payload order, two
+    batches naming the same prospects in opposite orders would deadlock. One ordered
+    ``FOR UPDATE`` makes every batch acquire them the same way.
+    """
+    if not uow.is_postgres:
+        return  # SQLite serialises writers: there is no row lock to order
+    ids = {p.prospect_id for p in payloads if p.prospect_id is not None}
+    emails = {p.email for p in payloads if p.prospect_id is None and p.email}
+    if not ids and not emails:
+        return
+    uow.session.execute(
+        select(Prospect.id)
+        .where(or_(Prospect.id.in_(ids), Prospect.email.in_(emails)))
+        .order_by(Prospect.id)
+        .with_for_update()
+    ).all()
 
 
 def _record(uow: UnitOfWork, data: EventInput, now: datetime) -> RecordResult:

@@ -252,18 +252,8 @@ def test_200_concurrent_duplicate_deliveries_are_recorded_once(api: ApiHarness) 
     assert event_count(api) == 1
 
 
-def test_concurrent_batches_over_the_same_prospects_both_succeed(
-    api: ApiHarness, request: pytest.FixtureRequest
-) -> None:
+def test_concurrent_batches_over_the_same_prospects_both_succeed(api: ApiHarness) -> None:
     """Two CRM relays post overlapping batches at once, in opposite prospect order."""
-    if request.node.callspec.params["database_url"] == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="record_events holds each prospect's row lock until the batch commits "
-                "and takes them in payload order: opposite orders deadlock (500)",
-            )
-        )
     other = "bo@example.com"
     assert api.post("/prospects", json={"email": other}).status_code == 201
     api.app.config["TESTING"] = False  # a deadlock must be a response here, not a raise
