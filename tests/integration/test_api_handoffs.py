@@ -124,6 +124,9 @@ def test_reject_with_a_reason(api: ApiHarness) -> None:
     )
     again = api.post(f"/handoffs/{handoff_id}/reject", json={"reason": "bad_data"})
     assert again.status_code == 409
+    fed_back = api.get("/feedback").get_json()
+    [sequence] = fed_back["by_sequence"].values()
+    assert sequence == {"accepted": 0, "rejected": 1, "reasons": {"no_budget": 1}}
 
 
 @pytest.mark.parametrize(

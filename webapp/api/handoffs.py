@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.services.handoffs import (
     REJECT_REASONS,
     accept_handoff,
+    feedback,
     get_handoff,
     list_handoffs,
     reject_handoff,
@@ -109,3 +110,9 @@ def _limit(raw: str | None) -> int:
 
 def _query_error(field: str, message: str) -> ApiError:
     return ApiError(422, "invalid_input", message, problems=[{"field": field, "message": message}])
+
+
+@bp.get("/feedback")
+def sales_feedback() -> ResponseReturnValue:
+    """What sales said about the leads, per sequence and per message: the loop back."""
+    return jsonify(feedback(get_runtime().uow()))

@@ -225,6 +225,19 @@ RESPONSE_SCHEMAS: Json = {
         "properties": {"handoff": _ref("Handoff")},
         "required": ["handoff"],
     },
+    "Feedback": {
+        "type": "object",
+        "description": "Accepted/rejected counts and reject reasons of decided handoffs.",
+        "properties": {
+            "by_sequence": {"type": "object", "additionalProperties": {"type": "object"}},
+            "by_message": {
+                "type": "object",
+                "description": "Keyed '<sequence key>/<step id>' of the attributed message.",
+                "additionalProperties": {"type": "object"},
+            },
+        },
+        "required": ["by_sequence", "by_message"],
+    },
     "HandoffList": {
         "type": "object",
         "properties": {"handoffs": {"type": "array", "items": _ref("Handoff")}},
@@ -409,6 +422,14 @@ def _paths() -> Json:
                         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
                     },
                 ],
+            )
+        },
+        "/feedback": {
+            "get": _operation(
+                "getFeedback",
+                "What sales said, per sequence and per message",
+                {"200": _reply("Counts and reasons.", "Feedback")},
+                tag="handoffs",
             )
         },
         "/handoffs/{handoff_id}": {
