@@ -147,7 +147,8 @@ class Renderer:
         return [(key, path)] + [(include, self.catalog.root / include) for include in includes]
 
     def _compile(self, key: str, path: Path) -> _Entry:
-        for _ in range(3):
+        # Retried while an editor is saving (each save is atomic, a burst of them is not).
+        for _ in range(10):
             html, sources = self.catalog.compile_with_sources(key)
             includes = tuple(sorted(p for p in sources if p != key))
             files = self._files(key, path, includes)

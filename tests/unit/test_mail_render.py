@@ -203,7 +203,10 @@ def test_rendering_is_thread_safe_while_the_template_changes(root: Path) -> None
         thread.join()
 
     assert errors == []
-    assert 1 <= catalog.compiles <= 8  # one per distinct version (and the original)
+    # One compiled version per distinct content (6 at most), however the threads and the
+    # writes interleave; a compile that saw the file change mid-way is retried, not kept.
+    assert catalog.compiles >= 1
+    assert 1 <= len(renderer._versions) <= 6
     assert seen
 
 
