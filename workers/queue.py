@@ -107,6 +107,12 @@ def check_job_call(func: Callable[..., Any], args: Sequence[object]) -> None:
         )
 
 
+def check_queue_name(name: str) -> None:
+    """Both queue kinds refuse the same unknown names with the same message."""
+    if name not in WORKER_QUEUES:
+        raise ValueError(f"unknown queue {name!r}; Nurture's queues are {', '.join(WORKER_QUEUES)}")
+
+
 def _is_id(value: object) -> bool:
     # bool is an int subclass; a flag is not an id, and JSON would turn it into true/false.
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
@@ -173,12 +179,8 @@ class RQJobQueue(JobQueue):
 
     def rq_queue(self, name: str) -> Any:
         """The underlying ``rq.Queue`` (workers and tests inspect it)."""
-        try:
-            return self._queues[name]
-        except KeyError:
-            raise ValueError(
-                f"unknown queue {name!r}; Nurture's queues are {', '.join(WORKER_QUEUES)}"
-            ) from None
+        check_queue_name(name)
+        return self._queues[name]
 
     def enqueue(
         self,
@@ -266,10 +268,7 @@ class InProcessJobQueue(JobQueue):
         ttl: int | None = None,
     ) -> bool:
         check_job_call(func, args)
-        if queue_name not in WORKER_QUEUES:
-            raise ValueError(
-                f"unknown queue {queue_name!r}; Nurture's queues are {', '.join(WORKER_QUEUES)}"
-            )
+        check_queue_name(queue_name)
         # Copy lists so a caller mutating its list afterwards cannot change the queued job,
         # as it could not once the job is JSON in Redis.
         frozen_args = tuple(list(arg) if isinstance(arg, list) else arg for arg in args)
