@@ -32,12 +32,12 @@ from engine.store import (
     MessageStatus,
     Prospect,
 )
-from tests.support.rq_helpers import flushed_redis
+from tests.support.rq_helpers import flushed_redis, redis_db_url
 from workers.jobs import tick_job
 from workers.runtime import Runtime, runtime_scope
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = redis_db_url(15)
 N = 2_000
 WORKERS = 3
 

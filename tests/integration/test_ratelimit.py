@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from engine.services.ratelimit import LocalRateLimiter, RedisRateLimiter
-from tests.support.rq_helpers import flushed_redis
+from tests.support.rq_helpers import flushed_redis, redis_db_url
 
 
 def test_local_limiter_makes_a_burst_wait_for_tokens():
@@ -30,7 +30,7 @@ def test_local_limiter_refuses_a_nonsense_rate():
 
 
 def test_redis_limiter_never_lets_more_than_the_limit_through_in_a_second():
-    with flushed_redis("redis://127.0.0.1:6379/12") as redis:
+    with flushed_redis(redis_db_url(12)) as redis:
         limiter = RedisRateLimiter(redis, 4)
         stamps: list[int] = []
         lock = threading.Lock()

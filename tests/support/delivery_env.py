@@ -19,12 +19,12 @@ from engine.config import Settings
 from engine.mail.catalog import FileTemplateCatalog
 from engine.services.sequences import save_version, sync_sequences
 from engine.store import Message, UnitOfWork
-from tests.support.rq_helpers import flushed_redis, work_burst
+from tests.support.rq_helpers import flushed_redis, redis_db_url, work_burst
 from workers.jobs import tick_job
 from workers.runtime import Runtime, install_runtime, runtime_scope
 
 ROOT = Path(__file__).resolve().parents[2]
-DELIVERY_REDIS_URL = "redis://127.0.0.1:6379/14"
+DELIVERY_REDIS_URL = redis_db_url(14)
 BASE_URL = "https://nurture.example"
 
 

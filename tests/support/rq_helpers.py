@@ -2,7 +2,9 @@
 
 Like RQ's own suite, these tests run against a real Redis server, never a fake: what is
 under test is how jobs are written to and read back from it. Set
-``NURTURE_TEST_REDIS_URL`` to use another server or database.
+``NURTURE_TEST_REDIS_SERVER`` (default ``redis://127.0.0.1:6379``) to use another server:
+every test database number (11-15) is taken on that server, so two checkouts can run their
+suites at once against two servers without flushing each other's queues.
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ from tests.support.services import require_service
 from workers.queue import WORKER_QUEUES
 from workers.serialization import JobSerializer
 
-TEST_REDIS_URL = os.environ.get("NURTURE_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+TEST_REDIS_SERVER = os.environ.get("NURTURE_TEST_REDIS_SERVER", "redis://127.0.0.1:6379").rstrip(
+    "/"
+)
+
+
+def redis_db_url(db: int) -> str:
+    """The URL of test database ``db`` on the test Redis server."""
+    return f"{TEST_REDIS_SERVER}/{db}"
+
+
+TEST_REDIS_URL = redis_db_url(13)
 
 UNREACHABLE_REDIS_URL = "redis://127.0.0.1:1/0"
 """Nothing listens on port 1: connecting fails at once with 'connection refused'."""
