@@ -65,6 +65,7 @@ from engine.clock import SystemClock
 from engine.config import Settings
 from engine.mail.catalog import FileTemplateCatalog
 from engine.mail.transport import SmtpTransport, parse_smtp_url
+from engine.runtime import build_mailer
 from engine.services.compose import compose
 from engine.services.delivery import Mailer, send_batch
 from engine.services.policy_facts import load_policy_inputs
@@ -80,7 +81,6 @@ from engine.store import (
     make_session_factory,
     upgrade,
 )
-from workers.runtime import build_mailer
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -516,8 +516,8 @@ class RQRounds:
     def __init__(self, settings: Settings, redis_url: str, template: str) -> None:
         import redis
 
-        from workers.queue import RQJobQueue
-        from workers.runtime import Runtime
+        from engine.adapters.jobqueue import RQJobQueue
+        from engine.runtime import Runtime
 
         self.connection = redis.Redis.from_url(redis_url)
         if self.connection.dbsize():
@@ -540,9 +540,9 @@ class RQRounds:
         from rq.registry import FailedJobRegistry
 
         import workers.jobs
+        from engine.adapters.jobqueue import QUEUE_MAIL
+        from engine.runtime import install_runtime
         from workers.jobs import send_messages_job
-        from workers.queue import QUEUE_MAIL
-        from workers.runtime import install_runtime
         from workers.worker import build_rq_worker
 
         worker = build_rq_worker(self.settings, [QUEUE_MAIL], worker_class=SimpleWorker)
@@ -585,7 +585,7 @@ class RQRounds:
 
     def close(self) -> None:
         """Leave no runtime installed, no connection open and nothing in the Redis db."""
-        from workers.runtime import configure_process, install_runtime
+        from engine.runtime import configure_process, install_runtime
 
         install_runtime(None)
         configure_process(None)

@@ -51,6 +51,7 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_max_attempts: int = 10
+    webhook_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -79,11 +80,6 @@ class Settings:
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
-
-    @property
-    def is_embedded(self) -> bool:
-        """No Redis configured: jobs run on the in-process queue."""
-        return not self.redis_url
 
 
 def _local_secret(state_dir: Path) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from workers.runtime import current_runtime
+from engine.runtime import current_runtime
 
 GATES: dict[str, threading.Event] = {}
 """In-process tests hold a job at a gate to observe the queue while it runs."""
@@ -30,15 +30,6 @@ def record_ids(path: str, ids: list[int]) -> int:
 
 def fail(message: str) -> None:
     raise RuntimeError(message)
-
-
-def flaky(path: str, failures: int) -> str:
-    """Fail the first ``failures`` calls (counted in ``path``), then succeed."""
-    attempts = Path(path).read_text().count("\n") if Path(path).exists() else 0
-    record(path, f"attempt {attempts + 1}")
-    if attempts < failures:
-        raise RuntimeError(f"flaky failure {attempts + 1} of {failures}")
-    return "ok"
 
 
 def record_database_url(path: str) -> str:

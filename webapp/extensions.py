@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from workers.runtime import Runtime
+from engine.runtime import Runtime
 
 __all__ = ["EXTENSION_KEY", "get_runtime", "init_runtime"]
 

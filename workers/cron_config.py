@@ -10,9 +10,9 @@ other, or both: the tick is safe to run concurrently.
 Two things to know, read in RQ 3.0.0's ``rq/cron.py``:
 
 * ``rq cron`` enqueues with RQ's default pickle serializer (it ignores ``--serializer``).
-  Nurture's workers read those jobs through ``workers.serialization.JobSerializer``, which
+  Nurture's workers read those jobs through ``engine.adapters.serialization.JobSerializer``, which
   accepts a pickle that holds only plain data; start workers with ``nurture worker`` or
-  ``rq worker -S workers.serialization.JobSerializer nurture-mail nurture-default``.
+  ``rq worker -S engine.adapters.serialization.JobSerializer nurture-mail nurture-default``.
 * Unlike ``nurture scheduler`` it cannot give a job id, so it cannot de-duplicate across
   several ``rq cron`` processes; run one. A ``ttl`` of one interval still keeps ticks from
   piling up behind a slow worker.
@@ -27,9 +27,9 @@ import math
 
 from rq import cron
 
+from engine.adapters.jobqueue import QUEUE_DEFAULT
 from engine.config import Settings
 from workers.jobs import tick_job
-from workers.queue import QUEUE_DEFAULT
 
 TICK_INTERVAL_SECONDS = max(1, math.ceil(Settings.from_env().tick_interval_seconds))
 

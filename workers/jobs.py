@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.clock import parse_instant
-from workers.runtime import current_runtime
+from engine.runtime import current_runtime
 
 __all__ = ["handoff_alerts_job", "send_messages_job", "tick_job"]
 
@@ -27,8 +27,8 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
 
     runtime = current_runtime()
     now = parse_instant(now_iso) if now_iso is not None else runtime.clock.now()
+    from engine.adapters.jobqueue import QUEUE_MAIL
     from engine.services.dispatch import recover_and_dispatch
-    from workers.queue import QUEUE_MAIL
 
     report = tick(runtime.uow, now, batch_size=runtime.settings.tick_batch_size)
     plan = recover_and_dispatch(runtime.uow(), now, runtime.settings)
@@ -79,5 +79,5 @@ def handoff_alerts_job(handoff_id: int) -> dict[str, Any]:
     from engine.services.alerts import deliver_alerts
 
     runtime = current_runtime()
-    report = deliver_alerts(runtime.uow, runtime.mailer, int(handoff_id))
+    report = deliver_alerts(runtime.uow, runtime.mailer, int(handoff_id), runtime.webhook)
     return {"emailed": report.emailed, "escalated": report.escalated, "webhook": report.webhook}

@@ -19,11 +19,11 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from engine.adapters.jobqueue import QUEUE_DEFAULT
 from workers.jobs import tick_job
-from workers.queue import QUEUE_DEFAULT
 
 if TYPE_CHECKING:
-    from workers.runtime import Runtime
+    from engine.runtime import Runtime
 
 __all__ = ["enqueue_tick", "run_scheduler", "tick_job_id"]
 

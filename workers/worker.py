@@ -6,9 +6,9 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from workers.queue import WORKER_QUEUES
-from workers.runtime import configure_process
-from workers.serialization import JobSerializer
+from engine.adapters.jobqueue import WORKER_QUEUES
+from engine.adapters.serialization import JobSerializer
+from engine.runtime import configure_process
 
 if TYPE_CHECKING:
     from rq import Worker

@@ -13,8 +13,6 @@ import hashlib
 import hmac
 import json
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,11 +27,10 @@ from engine.mail.mime import build_message
 from engine.mail.transport import SendError
 from engine.services.delivery import Mailer
 from engine.services.handoffs import HandoffView
+from engine.services.ports import WebhookPoster
 from engine.store import Handoff, HandoffStatus, UnitOfWork
 
 log = logging.getLogger(__name__)
-
-Poster = Callable[[str, bytes, dict[str, str]], int]
 
 
 @dataclass
@@ -86,9 +83,12 @@ def deliver_alerts(
     uow_factory: Callable[[], UnitOfWork],
     mailer: Mailer,
     handoff_id: int,
-    post: Poster | None = None,
+    post: WebhookPoster,
 ) -> AlertReport:
-    """Send whatever this handoff still owes; each outcome is committed as it happens."""
+    """Send whatever this handoff still owes; each outcome is committed as it happens.
+
+    ``post`` delivers the webhook (the runtime's ``HttpWebhookPoster``; tests may pass
+    their own)."""
     settings, now = mailer.settings, mailer.clock.now()
     report = AlertReport()
     with uow_factory() as uow:
@@ -126,7 +126,7 @@ def deliver_alerts(
         if report.escalated:
             changes["escalation_sent_at"] = now
     if webhook_owed:
-        changes |= _webhook(settings, view, decide_url, attempts, now, post or post_json, report)
+        changes |= _webhook(settings, view, decide_url, attempts, now, post, report)
     with uow_factory() as uow:
         row = uow.session.get(Handoff, handoff_id)
         if row is not None:
@@ -188,7 +188,7 @@ def _webhook(
     decide_url: str,
     attempts: int,
     now: datetime,
-    post: Poster,
+    post: WebhookPoster,
     report: AlertReport,
 ) -> dict[str, Any]:
     body = webhook_body(view, decide_url)
@@ -206,7 +206,7 @@ def _webhook(
     try:
         status = post(settings.webhook_url or "", body, headers)
         error = None if 200 <= status < 300 else f"HTTP {status}"
-    except (OSError, urllib.error.URLError) as exc:
+    except OSError as exc:
         error = str(exc)
     if error is None:
         report.webhook = "delivered"
@@ -224,13 +224,3 @@ def _webhook(
         "webhook_next_at": now + timedelta(seconds=delay),
         "webhook_last_error": error[:2000],
     }
-
-
-def post_json(url: str, body: bytes, headers: dict[str, str]) -> int:
-    """POST and return the HTTP status (errors with a status return it, not raise)."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)

@@ -48,7 +48,7 @@ from engine.services.outcomes import (
     record_uncertain,
 )
 from engine.services.policy_facts import PolicyInputs, load_policy_inputs
-from engine.services.ratelimit import RateLimiter
+from engine.services.ports import RateLimiter
 from engine.store import Event, Message, MessageStatus, UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ from sqlalchemy import func, insert, select
 from engine.clock import SystemClock
 from engine.config import Settings
 from engine.mail.catalog import FileTemplateCatalog
+from engine.runtime import Runtime, runtime_scope
 from engine.services.sequences import save_version
 from engine.store import (
     Enrollment,
@@ -34,7 +35,6 @@ from engine.store import (
 )
 from tests.support.rq_helpers import flushed_redis, redis_db_url
 from workers.jobs import tick_job
-from workers.runtime import Runtime, runtime_scope
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = redis_db_url(15)

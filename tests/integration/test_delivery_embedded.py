@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from engine.adapters.jobqueue import InProcessJobQueue
 from engine.clock import ManualClock
 from engine.config import Settings
 from engine.mail.catalog import FileTemplateCatalog
+from engine.runtime import Runtime
 from engine.services.prospects import upsert_prospect
 from engine.services.sequences import sync_sequences
 from engine.store import Message, MessageStatus, upgrade
 from workers.jobs import tick_job
-from workers.queue import InProcessJobQueue
-from workers.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 

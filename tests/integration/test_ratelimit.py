@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from engine.services.ratelimit import LocalRateLimiter, RedisRateLimiter
+from engine.adapters.ratelimit import LocalRateLimiter, RedisRateLimiter
 from tests.support.rq_helpers import flushed_redis, redis_db_url
 
 

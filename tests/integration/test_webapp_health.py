@@ -18,7 +18,7 @@ from engine.config import Settings
 from engine.store import upgrade
 from tests.support.rq_helpers import TEST_REDIS_URL, UNREACHABLE_REDIS_URL, flushed_redis
 from webapp import create_app
-from webapp.app import serve_all_in_one
+from webapp.cli.serve import serve_all_in_one
 from webapp.extensions import get_runtime
 from webapp.health import nurture_version
 

@@ -13,11 +13,11 @@ from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
 from rq.serializers import JSONSerializer
 
+from engine.adapters.jobqueue import QUEUE_DEFAULT
+from engine.adapters.serialization import JobSerializer
 from tests import fixtures_jobs
 from tests.support.rq_helpers import flushed_redis, work_burst
 from workers.jobs import tick_job
-from workers.queue import QUEUE_DEFAULT
-from workers.serialization import JobSerializer
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,17 @@ import pytest
 from redis import Redis
 from rq import Worker
 
+from engine.adapters.jobqueue import (
+    QUEUE_DEFAULT,
+    QUEUE_MAIL,
+    InProcessJobQueue,
+    JobQueue,
+    RQJobQueue,
+    make_queue,
+)
+from engine.clock import ManualClock
 from engine.config import Settings
+from engine.runtime import configure_process
 from tests import fixtures_jobs
 from tests.support.rq_helpers import (
     TEST_REDIS_URL,
@@ -24,16 +34,6 @@ from tests.support.rq_helpers import (
     flushed_redis,
     work_burst,
 )
-from workers.queue import (
-    QUEUE_DEFAULT,
-    QUEUE_MAIL,
-    InProcessJobQueue,
-    JobQueue,
-    RetryPolicy,
-    RQJobQueue,
-    make_queue,
-)
-from workers.runtime import configure_process
 from workers.worker import run_rq_worker
 
 
@@ -150,7 +150,7 @@ def test_in_process_survives_a_failing_job(
     in_process: InProcessJobQueue, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     out = tmp_path / "out.txt"
-    with caplog.at_level(logging.ERROR, logger="workers.queue"):
+    with caplog.at_level(logging.ERROR, logger="engine.adapters.jobqueue"):
         in_process.enqueue(fixtures_jobs.fail, "boom")
         in_process.enqueue(fixtures_jobs.record, str(out), "after")
         assert in_process.join(timeout=5)
@@ -187,34 +187,21 @@ def test_in_process_job_id_is_queued_once_until_done(
     assert lines(out) == ["first", "third"]
 
 
-def test_in_process_retries_a_failing_job(in_process: InProcessJobQueue, tmp_path: Path) -> None:
-    attempts = tmp_path / "attempts.txt"
-    in_process.enqueue(fixtures_jobs.flaky, str(attempts), 2, retry=RetryPolicy(max=2))
-    assert in_process.join(timeout=5)
-    assert lines(attempts) == ["attempt 1", "attempt 2", "attempt 3"]
-
-
-def test_in_process_waits_between_retries(in_process: InProcessJobQueue, tmp_path: Path) -> None:
-    attempts = tmp_path / "attempts.txt"
-    started = time.monotonic()
-    in_process.enqueue(fixtures_jobs.flaky, str(attempts), 1, retry=RetryPolicy(1, (1,)))
-    assert not in_process.join(timeout=0.5), "the retry should wait its interval"
-    assert in_process.join(timeout=5)
-    assert time.monotonic() - started >= 1
-    assert lines(attempts) == ["attempt 1", "attempt 2"]
-
-
-def test_in_process_drops_a_job_not_started_within_its_ttl(
-    in_process: InProcessJobQueue, gate: str, tmp_path: Path
-) -> None:
+def test_in_process_drops_a_job_not_started_within_its_ttl(gate: str, tmp_path: Path) -> None:
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    queue = InProcessJobQueue(clock=clock)
     out = tmp_path / "out.txt"
-    in_process.enqueue(fixtures_jobs.wait_at_gate, gate)
-    in_process.enqueue(fixtures_jobs.record, str(out), "stale", ttl=1)
-    in_process.enqueue(fixtures_jobs.record, str(out), "fresh")
-    time.sleep(1.1)
-    fixtures_jobs.GATES[gate].set()
-    assert in_process.join(timeout=5)
-    assert lines(out) == ["fresh"]
+    try:
+        queue.enqueue(fixtures_jobs.wait_at_gate, gate)
+        queue.enqueue(fixtures_jobs.record, str(out), "stale", ttl=60)
+        queue.enqueue(fixtures_jobs.record, str(out), "fresh")
+        queue.enqueue(fixtures_jobs.record, str(out), "in time", ttl=120)
+        clock.advance(timedelta(seconds=61))  # the ttl runs on the queue's clock
+        fixtures_jobs.GATES[gate].set()
+        assert queue.join(timeout=5)
+    finally:
+        queue.close()
+    assert lines(out) == ["fresh", "in time"]
 
 
 def test_in_process_close_drops_queued_jobs_and_refuses_more(gate: str, tmp_path: Path) -> None:
@@ -264,14 +251,6 @@ def test_rq_job_id_is_enqueued_once(
 
     work_burst(redis_conn)
     assert lines(out) == ["one"]
-
-
-@pytest.mark.redis
-def test_rq_retries_a_failing_job(redis_conn: Redis, rq_queue: RQJobQueue, tmp_path: Path) -> None:
-    attempts = tmp_path / "attempts.txt"
-    rq_queue.enqueue(fixtures_jobs.flaky, str(attempts), 1, retry=RetryPolicy(max=1))
-    work_burst(redis_conn)
-    assert lines(attempts) == ["attempt 1", "attempt 2"]
 
 
 @pytest.mark.redis

@@ -14,16 +14,16 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
+from engine.adapters.jobqueue import QUEUE_DEFAULT, InProcessJobQueue, RQJobQueue
 from engine.clock import FrozenClock, ManualClock
 from engine.config import Settings
+from engine.runtime import Runtime, runtime_scope
 from engine.services.prospects import upsert_prospect
 from engine.store import Enrollment, UnitOfWork
 from tests import fixtures_jobs
 from tests.support.rq_helpers import UNREACHABLE_REDIS_URL, flushed_redis
 from tests.support.sequences import PRICE, store
 from workers.jobs import tick_job
-from workers.queue import QUEUE_DEFAULT, InProcessJobQueue, RQJobQueue
-from workers.runtime import Runtime, runtime_scope
 from workers.scheduler import enqueue_tick, run_scheduler, tick_job_id
 
 LOST_PRICE = {"email": "ana@example.com", "status": "closed_lost", "lost_reason": "price"}

@@ -18,11 +18,11 @@ from werkzeug.test import TestResponse
 
 from engine.clock import Clock
 from engine.config import Settings
+from engine.runtime import Runtime
 from engine.services.accounts import create_token
 from engine.store import UnitOfWork
 from webapp import create_app
 from webapp.extensions import get_runtime
-from workers.runtime import Runtime
 
 API = "/api/v1"
 TOKEN_NAME = "crm-sync"

@@ -17,11 +17,11 @@ from sqlalchemy import select
 from engine.clock import ManualClock
 from engine.config import Settings
 from engine.mail.catalog import FileTemplateCatalog
+from engine.runtime import Runtime, install_runtime, runtime_scope
 from engine.services.sequences import save_version, sync_sequences
 from engine.store import Message, UnitOfWork
 from tests.support.rq_helpers import flushed_redis, redis_db_url, work_burst
 from workers.jobs import tick_job
-from workers.runtime import Runtime, install_runtime, runtime_scope
 
 ROOT = Path(__file__).resolve().parents[2]
 DELIVERY_REDIS_URL = redis_db_url(14)

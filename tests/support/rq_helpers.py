@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from redis import Redis
 from rq import Queue, SimpleWorker
 
+from engine.adapters.jobqueue import WORKER_QUEUES
+from engine.adapters.serialization import JobSerializer
 from tests.support.services import require_service
-from workers.queue import WORKER_QUEUES
-from workers.serialization import JobSerializer
 
 TEST_REDIS_SERVER = os.environ.get("NURTURE_TEST_REDIS_SERVER", "redis://127.0.0.1:6379").rstrip(
     "/"

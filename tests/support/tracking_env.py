@@ -22,12 +22,12 @@ from engine.clock import ManualClock
 from engine.config import Settings
 from engine.mail.links import honeypot_url, open_pixel_url, unsubscribe_url
 from engine.mail.tokens import TokenSigner
+from engine.runtime import Runtime
 from engine.services.prospects import upsert_prospect
 from engine.services.scoring import save_scoring
 from engine.store import Event, Message, MessageStatus, ScoreEntry, UnitOfWork
 from tests.support.sequences import PRICE, store
 from webapp import create_app
-from workers.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_URL = "https://nurture.example"

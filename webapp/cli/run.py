@@ -48,7 +48,7 @@ def _stop_on_signals() -> threading.Event:
 @click.option("--port", default=8000, show_default=True, type=int)
 def up_command(host: str, port: int) -> None:
     """Run everything in one process: web app, scheduler and an in-process worker."""
-    from webapp.app import serve_all_in_one
+    from webapp.cli.serve import serve_all_in_one
 
     settings = common.settings()
     init_command.callback(no_sync=False)  # type: ignore[misc]
@@ -86,7 +86,7 @@ def worker_command(burst: bool, fork: bool) -> None:
 )
 def scheduler_command(interval: float | None) -> None:
     """Enqueue the periodic tick (run one per deployment; extra ones are harmless)."""
-    from workers.runtime import Runtime
+    from engine.runtime import Runtime
     from workers.scheduler import run_scheduler
 
     settings = common.settings()

@@ -1,7 +1,10 @@
-"""The runtime: everything a job, the scheduler or the web app needs, built from ``Settings``.
+"""The composition root: everything a job, the scheduler or the web app needs, built from
+``Settings``.
 
-One object holds the database engine, the session factory, the job queue and the clock, so
-they are built once per process, explicitly, and never at import time.
+One object holds the database engine, the session factory, the job queue, the clock and the
+adapters services receive (the mailer with its rate limiter, the webhook client), so they
+are built once per process, explicitly, and never at import time. It lives in ``engine``
+so that ``webapp`` and ``workers`` both import it and neither imports the other.
 
 Job functions are a special case. RQ imports them by dotted path in a worker process and
 calls them with ids only (JSON cannot carry an engine), so they cannot be handed a runtime;
@@ -13,7 +16,7 @@ they call ``current_runtime()`` instead. Which runtime that is, in order:
 2. the process runtime set by ``install_runtime`` (``run_rq_worker`` configures the
    settings it was given, tests may install one of their own);
 3. otherwise one built on first call from ``Settings.from_env()``: a plain
-   ``rq worker -S workers.serialization.JobSerializer`` process configures itself from
+   ``rq worker -S engine.adapters.serialization.JobSerializer`` process configures itself from
    ``NURTURE_*`` variables like every other entry point.
 """
 
@@ -25,21 +28,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from engine.adapters.jobqueue import InProcessJobQueue, JobQueue, make_queue
+from engine.adapters.webhook import HttpWebhookPoster
 from engine.clock import Clock, SystemClock
 from engine.config import Settings
-from workers.queue import InProcessJobQueue, JobQueue, make_queue
-
-if TYPE_CHECKING:
-    from engine.services.delivery import Mailer
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
+    from engine.services.delivery import Mailer
+    from engine.services.ports import RateLimiter, WebhookPoster
     from engine.store import UnitOfWork
 
 __all__ = [
     "Runtime",
+    "build_mailer",
     "configure_process",
     "current_runtime",
     "install_runtime",
@@ -49,12 +53,13 @@ __all__ = [
 
 @dataclass
 class Runtime:
-    """A process's wiring: settings, database, job queue and clock, built once."""
+    """A process's wiring: settings, database, job queue, clock and adapters, built once."""
 
     settings: Settings
     engine: Engine
     session_factory: sessionmaker[Session]
     queue: JobQueue
+    webhook: WebhookPoster
     clock: Clock = field(default_factory=SystemClock)
     _mailer: Mailer | None = field(default=None, repr=False)
     _mailer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -66,18 +71,23 @@ class Runtime:
         *,
         queue: JobQueue | None = None,
         clock: Clock | None = None,
+        webhook: WebhookPoster | None = None,
     ) -> Runtime:
         """Build the wiring for ``settings``. Connects to nothing: engines and Redis clients
         open connections on first use."""
         from engine.store import make_engine, make_session_factory
 
         engine = make_engine(settings.database_url)
+        clock = clock if clock is not None else SystemClock()
         runtime = cls(
             settings=settings,
             engine=engine,
             session_factory=make_session_factory(engine),
-            queue=queue if queue is not None else make_queue(settings),
-            clock=clock if clock is not None else SystemClock(),
+            queue=queue if queue is not None else make_queue(settings, clock),
+            clock=clock,
+            webhook=webhook
+            if webhook is not None
+            else HttpWebhookPoster(settings.webhook_timeout_seconds),
         )
         if isinstance(runtime.queue, InProcessJobQueue) and runtime.queue.job_context is None:
             runtime.queue.job_context = lambda: runtime_scope(runtime)
@@ -114,24 +124,29 @@ def build_mailer(settings: Settings, clock: Clock) -> Mailer:
     from engine.mail.tokens import TokenSigner
     from engine.mail.transport import make_transport
     from engine.services.delivery import Mailer
-    from engine.services.ratelimit import LocalRateLimiter, RedisRateLimiter
 
-    if settings.redis_url:
-        import redis
-
-        limiter: object = RedisRateLimiter(
-            redis.Redis.from_url(settings.redis_url), settings.send_rate_per_domain
-        )
-    else:
-        limiter = LocalRateLimiter(settings.send_rate_per_domain)
     return Mailer(
         settings=settings,
         renderer=Renderer(FileTemplateCatalog(settings.templates_dir)),
         transport=make_transport(settings),
         signer=TokenSigner(settings.secret_key),
-        limiter=limiter,  # type: ignore[arg-type]
+        limiter=build_rate_limiter(settings),
         clock=clock,
     )
+
+
+def build_rate_limiter(settings: Settings) -> RateLimiter:
+    """Shared through Redis when there is one (every worker counts against one limit),
+    else local to this process, which is then the only sender."""
+    from engine.adapters.ratelimit import LocalRateLimiter, RedisRateLimiter
+
+    if settings.redis_url:
+        import redis
+
+        return RedisRateLimiter(
+            redis.Redis.from_url(settings.redis_url), settings.send_rate_per_domain
+        )
+    return LocalRateLimiter(settings.send_rate_per_domain)
 
 
 _lock = threading.Lock()

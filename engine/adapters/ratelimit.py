@@ -1,7 +1,9 @@
-"""Send-rate limits per sending domain, shared by every worker that sends.
+"""Send-rate limits per recipient domain, shared by every worker that sends.
 
-Mailbox providers throttle (and then junk) a domain that bursts; the limit is global, so
-with Redis it is a counter every worker shares; without Redis (one process) it is local.
+Mailbox providers (gmail.com, outlook.com, a company's own server) throttle, and then junk,
+a sender that bursts at them; the limit is global, so with Redis it is a counter every
+worker shares; without Redis (one process) it is local. Both implement
+``engine.services.ports.RateLimiter``.
 """
 
 from __future__ import annotations
@@ -9,12 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
 
-
-class RateLimiter(Protocol):
-    def acquire(self, key: str) -> None:
-        """Block until one more send under ``key`` fits in the limit."""
+__all__ = ["LocalRateLimiter", "RedisRateLimiter"]
 
 
 class LocalRateLimiter:

@@ -17,18 +17,18 @@ exactly where production (RQ) would:
 from __future__ import annotations
 
 import contextlib
-import heapq
 import inspect
-import itertools
 import logging
 import queue as stdlib_queue
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from engine.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -43,7 +43,6 @@ __all__ = [
     "JobArg",
     "JobQueue",
     "RQJobQueue",
-    "RetryPolicy",
     "check_job_call",
     "make_queue",
 ]
@@ -59,31 +58,6 @@ WORKER_QUEUES: tuple[str, ...] = (QUEUE_MAIL, QUEUE_DEFAULT)
 
 JobArg = str | int | list[str | int]
 """What a job may receive: ids and ISO timestamps (and lists of ids)."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retry a failed job up to ``max`` more times, waiting ``intervals`` seconds between.
-
-    The last interval repeats when there are more retries than intervals; no intervals means
-    retry at once. Mapped onto ``rq.Retry`` for RQ (whose delayed retries need a worker started
-    with its scheduler, as ``run_rq_worker`` does) and onto timers in-process.
-    """
-
-    max: int
-    intervals: tuple[int, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.max < 1:
-            raise ValueError(f"RetryPolicy(max={self.max}): max must be at least 1")
-        if any(seconds < 0 for seconds in self.intervals):
-            raise ValueError(f"RetryPolicy intervals must not be negative: {self.intervals}")
-
-    def delay_before(self, retry_number: int) -> int:
-        """Seconds to wait before retry ``retry_number`` (1-based)."""
-        if not self.intervals:
-            return 0
-        return self.intervals[min(retry_number, len(self.intervals)) - 1]
 
 
 def check_job_call(func: Callable[..., Any], args: Sequence[object]) -> None:
@@ -131,7 +105,6 @@ class JobQueue(ABC):
         *args: JobArg,
         job_id: str | None = None,
         queue_name: str = QUEUE_DEFAULT,
-        retry: RetryPolicy | None = None,
         ttl: int | None = None,
     ) -> bool:
         """Queue ``func(*args)``; return ``False`` if a job with ``job_id`` is already queued.
@@ -162,7 +135,7 @@ class RQJobQueue(JobQueue):
         # Imported here so that the in-process configuration never imports RQ.
         from rq import Queue
 
-        from workers.serialization import JobSerializer
+        from engine.adapters.serialization import JobSerializer
 
         self.connection = connection
         self._queues = {
@@ -188,10 +161,8 @@ class RQJobQueue(JobQueue):
         *args: JobArg,
         job_id: str | None = None,
         queue_name: str = QUEUE_DEFAULT,
-        retry: RetryPolicy | None = None,
         ttl: int | None = None,
     ) -> bool:
-        from rq import Retry
         from rq.exceptions import DuplicateJobError
 
         check_job_call(func, args)
@@ -201,8 +172,6 @@ class RQJobQueue(JobQueue):
             # unique=True makes RQ check-and-save atomically (a Lua script), so two schedulers
             # racing for the same slot enqueue it once.
             options.update(job_id=job_id, unique=True)
-        if retry is not None:
-            options["retry"] = Retry(max=retry.max, interval=list(retry.intervals) or 0)
         if ttl is not None:
             options["ttl"] = ttl
         try:
@@ -224,18 +193,20 @@ class _Task:
     func: Callable[..., Any]
     args: tuple[JobArg, ...]
     job_id: str | None
-    retry: RetryPolicy | None
-    expires_at: float | None
-    attempt: int = 0
+    expires_at: datetime | None
 
 
 class InProcessJobQueue(JobQueue):
     """Runs jobs on one daemon thread of this process: the laptop mode, no Redis needed.
 
     One thread, like one RQ worker: jobs run one at a time, in order. A failing job is logged
-    (and retried if asked) and never stops the thread. ``job_context`` wraps every job run;
-    the runtime uses it to make ``current_runtime()`` inside a job return the runtime that
-    owns this queue rather than one built from the environment.
+    and never stops the thread; like an RQ job without retries, it is not run again (the
+    next tick re-drives whatever the database still holds as due). ``job_context`` wraps
+    every job run; the runtime uses it to make ``current_runtime()`` inside a job return the
+    runtime that owns this queue rather than one built from the environment.
+
+    A job's ``ttl`` is measured on ``clock``, the runtime's clock, so a test that advances a
+    ``ManualClock`` past a ttl sees the job dropped without waiting for real time to pass.
     """
 
     kind: ClassVar[str] = "in-process"
@@ -245,16 +216,16 @@ class InProcessJobQueue(JobQueue):
         *,
         job_context: Callable[[], AbstractContextManager[object]] | None = None,
         name: str = "nurture-jobs",
+        clock: Clock | None = None,
     ) -> None:
         self.job_context = job_context
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self._name = name
         self._tasks: stdlib_queue.Queue[_Task | None] = stdlib_queue.Queue()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._outstanding = 0  # queued + running + waiting to be retried
+        self._outstanding = 0  # queued + running
         self._known_ids: set[str] = set()
-        self._delayed: list[tuple[float, int, _Task]] = []  # retries waiting for their time
-        self._sequence = itertools.count()
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -264,7 +235,6 @@ class InProcessJobQueue(JobQueue):
         *args: JobArg,
         job_id: str | None = None,
         queue_name: str = QUEUE_DEFAULT,
-        retry: RetryPolicy | None = None,
         ttl: int | None = None,
     ) -> bool:
         check_job_call(func, args)
@@ -272,7 +242,7 @@ class InProcessJobQueue(JobQueue):
         # Copy lists so a caller mutating its list afterwards cannot change the queued job,
         # as it could not once the job is JSON in Redis.
         frozen_args = tuple(list(arg) if isinstance(arg, list) else arg for arg in args)
-        expires_at = None if ttl is None else time.monotonic() + ttl
+        expires_at = None if ttl is None else self.clock.now() + timedelta(seconds=ttl)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the in-process job queue is closed")
@@ -282,14 +252,14 @@ class InProcessJobQueue(JobQueue):
                 self._known_ids.add(job_id)
             self._outstanding += 1
             self._start_thread_locked()
-        self._tasks.put(_Task(func, frozen_args, job_id, retry, expires_at))
+        self._tasks.put(_Task(func, frozen_args, job_id, expires_at))
         return True
 
     def ping(self) -> None:
         """Always ready: the carrier is this process."""
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait until every queued job (and pending retry) has finished; ``False`` on timeout."""
+        """Wait until every queued job has finished; ``False`` on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: self._outstanding == 0, timeout=timeout)
 
@@ -315,44 +285,24 @@ class InProcessJobQueue(JobQueue):
 
     def _drain(self) -> None:
         while True:
-            try:
-                task = self._tasks.get(timeout=self._seconds_to_next_retry())
-            except stdlib_queue.Empty:
-                self._release_due_retries()
-                continue
+            task = self._tasks.get()
             if task is None:
                 return
-            if self._closed:
-                self._finish(task)  # shutting down: drop it, the database still has it due
-                continue
-            self._run(task)
-            self._release_due_retries()
+            if not self._closed:  # shutting down: drop it, the database still has it due
+                self._run(task)
+            self._finish(task)
 
     def _run(self, task: _Task) -> None:
-        if task.expires_at is not None and time.monotonic() > task.expires_at:
+        if task.expires_at is not None and self.clock.now() > task.expires_at:
             log.info(
                 "dropping job %s (%s): not started within its ttl", task.job_id, task.func.__name__
             )
-            self._finish(task)
             return
         try:
             with self.job_context() if self.job_context else contextlib.nullcontext():
                 task.func(*task.args)
         except Exception:
-            log.exception(
-                "job %s.%s%r failed (attempt %d)",
-                task.func.__module__,
-                task.func.__name__,
-                task.args,
-                task.attempt + 1,
-            )
-            if task.retry is not None and task.attempt < task.retry.max:
-                task.attempt += 1
-                due = time.monotonic() + task.retry.delay_before(task.attempt)
-                with self._lock:
-                    heapq.heappush(self._delayed, (due, next(self._sequence), task))
-                return
-        self._finish(task)
+            log.exception("job %s.%s%r failed", task.func.__module__, task.func.__name__, task.args)
 
     def _finish(self, task: _Task) -> None:
         with self._idle:
@@ -361,22 +311,10 @@ class InProcessJobQueue(JobQueue):
             self._outstanding -= 1
             self._idle.notify_all()
 
-    def _seconds_to_next_retry(self) -> float | None:
-        with self._lock:
-            if not self._delayed:
-                return None
-            return max(0.0, self._delayed[0][0] - time.monotonic())
 
-    def _release_due_retries(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            while self._delayed and self._delayed[0][0] <= now:
-                _, _, task = heapq.heappop(self._delayed)
-                self._tasks.put(task)
-
-
-def make_queue(settings: Settings) -> JobQueue:
-    """RQ when ``settings.redis_url`` is set, else the in-process queue (laptop mode)."""
+def make_queue(settings: Settings, clock: Clock | None = None) -> JobQueue:
+    """RQ when ``settings.redis_url`` is set, else the in-process queue (laptop mode), whose
+    ttls run on ``clock`` (RQ's run on Redis' own expiry)."""
     if settings.redis_url:
         return RQJobQueue.from_url(settings.redis_url)
-    return InProcessJobQueue()
+    return InProcessJobQueue(clock=clock)
