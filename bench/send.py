@@ -386,7 +386,7 @@ def prebuild(
                 signer=mailer.signer,
                 now=now,
             )
-            out.append(Prebuilt(composed.from_addr, composed.to_addr, composed.raw))
+            out.append(Prebuilt(composed.return_path, composed.to_addr, composed.raw))
     return out
 
 

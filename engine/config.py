@@ -52,6 +52,9 @@ class Settings:
     webhook_secret: str | None = None
     webhook_max_attempts: int = 10
     webhook_timeout_seconds: float = 10.0
+    # Where bounces and replies come back (docs/inbound.md).
+    bounce_address: str | None = None  # VERP base; default bounces@<the sender's domain>
+    reply_address: str | None = None  # Reply-To base; unset: replies go to From
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -18,11 +18,24 @@ import base64
 import hashlib
 import hmac
 import re
+from enum import StrEnum
 
 _SIGNATURE_BYTES = 16
 _ID = re.compile(r"[0-9]{1,19}")
 _MESSAGE_ID = re.compile(r"<n([0-9]{1,19})\.([0-9a-f]{16})@[^<>@\s]+>")
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+# ``local+<kind><id>-<16 hex>@domain``: lowercase hex, because some relays fold the case of
+# local parts; the kind letter is part of what is signed.
+_ADDRESS_TAG = re.compile(r"\+([a-z])([0-9]{1,19})-([0-9a-f]{16})@", re.IGNORECASE)
+_PLAIN_ADDRESS = re.compile(r"[^\s<>(),;:\"\\@]+@[A-Za-z0-9.-]+")
+
+
+class AddressTag(StrEnum):
+    """What a tagged address of ours is for (the letter in ``local+<letter><id>-...``)."""
+
+    BOUNCE = "b"  # the VERP Return-Path: DSNs come back to it
+    REPLY = "r"  # the Reply-To, when a reply address is configured
+    UNSUBSCRIBE = "u"  # the List-Unsubscribe mailto
 
 
 class BadTokenError(ValueError):
@@ -51,6 +64,12 @@ class _Hmac:
         return outer.digest()
 
 
+def _check_ids(ids: tuple[int, ...]) -> None:
+    for value in ids:
+        if type(value) is not int or not 0 <= value < 2**63:  # not bool, not float
+            raise ValueError(f"token ids are non-negative 64-bit integers, not {value!r}")
+
+
 class TokenSigner:
     """Signs and checks the tokens of tracking URLs with keys derived from ``secret_key``.
 
@@ -64,7 +83,7 @@ class TokenSigner:
         secret = secret_key.encode("utf-8")
         self._macs = {
             kind: _Hmac(hmac.digest(secret, f"nurture.tokens.{kind}".encode(), "sha256"))
-            for kind in ("click", "open", "unsubscribe", "message-id", "handoff")
+            for kind in ("click", "open", "unsubscribe", "message-id", "handoff", "address")
         }
 
     def _sign(self, kind: str, payload: str) -> str:
@@ -73,9 +92,7 @@ class TokenSigner:
         return base64.urlsafe_b64encode(mac[:_SIGNATURE_BYTES])[:22].decode("ascii")
 
     def _make(self, kind: str, *ids: int) -> str:
-        for value in ids:
-            if type(value) is not int or not 0 <= value < 2**63:  # not bool, not float
-                raise ValueError(f"token ids are non-negative 64-bit integers, not {value!r}")
+        _check_ids(ids)
         payload = ".".join(map(str, ids))
         return f"{payload}.{self._sign(kind, payload)}"
 
@@ -126,6 +143,34 @@ class TokenSigner:
         """The handoff id of a decision-page token; :class:`BadTokenError` if forged."""
         return self._parse("handoff", token, 1)[0]
 
+    def address_tag(self, kind: AddressTag, message_id: int) -> str:
+        """``<kind><id>-<16 hex>``, the tag put after the ``+`` of one of our addresses.
+
+        Lowercase hex rather than base64: mail systems may fold an address's case, and a
+        tag must survive that. 64 bits of signature: enough that nobody can make up a tag
+        for a message that would bounce, reply or unsubscribe on another prospect's behalf.
+        """
+        _check_ids((message_id,))
+        payload = f"{kind.value}{message_id}"
+        mac = self._macs["address"].digest(payload.encode("ascii")).hex()[:16]
+        return f"{payload}-{mac}"
+
+    def parse_address(self, address: str) -> tuple[AddressTag, int] | None:
+        """The kind and outbox row id of a tagged address of ours (any case), or None when
+        ``address`` carries no tag, an unknown kind, or a signature that does not match."""
+        match = _ADDRESS_TAG.search(address or "")
+        if match is None:
+            return None
+        letter, digits, mac = match.group(1).lower(), match.group(2), match.group(3).lower()
+        try:
+            kind = AddressTag(letter)
+        except ValueError:
+            return None
+        expected = self.address_tag(kind, int(digits)) if int(digits) < 2**63 else ""
+        if not hmac.compare_digest(f"{letter}{digits}-{mac}", expected):
+            return None
+        return kind, int(digits)
+
     def message_id_hash(self, message_id: int) -> str:
         """16 hex digits of keyed hash for the Message-ID of outbox row ``message_id``."""
         return self._macs["message-id"].digest(str(message_id).encode()).hex()[:16]
@@ -157,3 +202,13 @@ def parse_message_id_header(value: str, signer: TokenSigner) -> int | None:
     if not hmac.compare_digest(match.group(2), signer.message_id_hash(message_id)):
         return None
     return message_id
+
+
+def tagged_address(base: str, tag: str) -> str:
+    """``base`` with ``+tag`` added to its local part: ``bounces@example.com`` becomes
+    ``bounces+b12-0a1b2c3d4e5f6789@example.com``. Plus-addressing (a "recipient delimiter")
+    delivers that to the ``bounces`` mailbox on Postfix, Exim, Gmail and Microsoft 365."""
+    if not _PLAIN_ADDRESS.fullmatch(base or "") or not base.isascii():
+        raise ValueError(f"{base!r} is not a plain ASCII email address like bounces@example.com")
+    local, _, domain = base.rpartition("@")
+    return f"{local}+{tag}@{domain}"

@@ -15,7 +15,7 @@ from engine.config import Settings
 from engine.mail.links import track_links, unsubscribe_url
 from engine.mail.mime import build_message
 from engine.mail.render import Renderer
-from engine.mail.tokens import TokenSigner, message_id_header
+from engine.mail.tokens import AddressTag, TokenSigner, message_id_header, tagged_address
 from engine.spec.sequence import EmailStep, SequenceSpec
 
 
@@ -27,6 +27,7 @@ class Composed:
     message_id_header: str
     links: list[str]
     template_checksum: str
+    return_path: str  # the envelope sender (VERP): where this message's bounces come back
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,39 @@ def email_step(spec: SequenceSpec, step_id: str) -> EmailStep | None:
         if sid == step_id and isinstance(step, EmailStep):
             return step
     return None
+
+
+@dataclass(frozen=True)
+class InboundAddresses:
+    """The addresses of one message that lead back to it (docs/inbound.md).
+
+    The envelope sender is tagged per message (VERP), so a bounce names the message even
+    when the bounce itself quotes nothing of it; so is the List-Unsubscribe mailto. The
+    Reply-To is tagged when a reply address is configured; otherwise a reply is matched by
+    the keyed Message-ID it quotes in In-Reply-To/References.
+    """
+
+    return_path: str
+    reply_to: str | None
+    unsubscribe_mailto: str
+
+
+def inbound_addresses(
+    message_id: int, sender: Sender, reply_to: str | None, settings: Settings, signer: TokenSigner
+) -> InboundAddresses:
+    """``reply_to`` is the sequence's own. A configured reply address replaces it: the
+    operator chose to have replies come to Nurture (and to the owner, in the handoff)."""
+    bounces = settings.bounce_address or f"bounces@{sender.domain}"
+    if settings.reply_address:
+        reply_to = tagged_address(
+            settings.reply_address, signer.address_tag(AddressTag.REPLY, message_id)
+        )
+    unsubscribe = tagged_address(bounces, signer.address_tag(AddressTag.UNSUBSCRIBE, message_id))
+    return InboundAddresses(
+        return_path=tagged_address(bounces, signer.address_tag(AddressTag.BOUNCE, message_id)),
+        reply_to=reply_to,
+        unsubscribe_mailto=f"mailto:{unsubscribe}?subject=unsubscribe",
+    )
 
 
 def render_context(
@@ -97,19 +131,26 @@ def compose(
     )
     tracked = track_links(rendered.html, rendered.text, settings.base_url, message_id, signer)
     header_id = message_id_header(message_id, sender.domain, signer)
+    addresses = inbound_addresses(message_id, sender, spec.reply_to, settings, signer)
     raw = build_message(
         from_addr=sender.email,
         from_name=sender.name,
         to_addr=prospect["email"],
-        reply_to=spec.reply_to,
+        reply_to=addresses.reply_to,
         subject=rendered.subject,
         html=tracked.html,
         text=tracked.text,
         message_id=header_id,
         date=now,
         list_unsubscribe_url=unsubscribe,
-        list_unsubscribe_mailto=f"mailto:unsubscribe@{sender.domain}?subject=unsubscribe-{message_id}",
+        list_unsubscribe_mailto=addresses.unsubscribe_mailto,
     )
     return Composed(
-        raw, sender.email, prospect["email"], header_id, tracked.links, rendered.template_checksum
+        raw,
+        sender.email,
+        prospect["email"],
+        header_id,
+        tracked.links,
+        rendered.template_checksum,
+        addresses.return_path,
     )

@@ -209,7 +209,7 @@ def _send_one(mailer: Mailer, item: Ready) -> Exception | None:
     composed = item.composed
     mailer.limiter.acquire(composed.from_addr.rpartition("@")[2].lower())
     try:
-        mailer.transport.send(composed.from_addr, composed.to_addr, composed.raw)
+        mailer.transport.send(composed.return_path, composed.to_addr, composed.raw)
     except (TransientSendError, PermanentSendError) as exc:
         return exc
     return None

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
-from engine.mail.tokens import TokenSigner
+from engine.mail.tokens import AddressTag, TokenSigner, parse_message_id_header
 from engine.services.outcomes import suppress
 from engine.services.prospects import upsert_prospect
 from engine.spec.errors import SpecError
@@ -98,6 +98,39 @@ def test_closed_lost_on_price_receives_a_well_formed_first_email(env, smtp_serve
     with env.uow() as uow:
         sent = uow.session.scalars(select(Event).where(Event.type == "email.sent")).all()
         assert [(e.message_id, e.data["step"]) for e in sent] == [(row.id, "value-recap")]
+
+
+def test_every_email_carries_addresses_that_lead_back_to_it(env, smtp_server, now):
+    """VERP envelope sender, tagged List-Unsubscribe mailto, keyed Message-ID: a bounce,
+    an emailed unsubscribe or a reply each name this very row (docs/inbound.md)."""
+    upsert_prospect(env.uow(), ANA, now)
+    env.cycle()
+    [got] = smtp_server.accepted()
+    [row] = env.messages()
+    signer = TokenSigner("test-secret")
+
+    assert re.fullmatch(r"bounces\+b\d+-[0-9a-f]{16}@example\.com", got.mail_from)
+    assert signer.parse_address(got.mail_from) == (AddressTag.BOUNCE, row.id)
+    mailto = re.search(r"<mailto:([^>?]+)\?subject=unsubscribe>", got.message["List-Unsubscribe"])
+    assert mailto is not None
+    assert signer.parse_address(mailto.group(1)) == (AddressTag.UNSUBSCRIBE, row.id)
+    assert got.message["Reply-To"] == "dana@example.com"  # no reply address configured
+    assert parse_message_id_header(got.message_id, signer) == row.id
+
+
+def test_a_configured_reply_address_is_tagged_per_message(database_url, smtp_server, now):
+    overrides = {"reply_address": "reply@replies.example.com", "bounce_address": "b@bo.example"}
+    with delivery_env(database_url, smtp_server, now, **overrides) as env:
+        upsert_prospect(env.uow(), ANA, now)
+        env.cycle()
+        [got] = smtp_server.accepted()
+        [row] = env.messages()
+    signer = TokenSigner("test-secret")
+
+    reply_to = got.message["Reply-To"]
+    assert re.fullmatch(r"reply\+r\d+-[0-9a-f]{16}@replies\.example\.com", reply_to)
+    assert signer.parse_address(reply_to) == (AddressTag.REPLY, row.id)
+    assert got.mail_from.startswith("b+b") and got.mail_from.endswith("@bo.example")
 
 
 def test_sending_twice_sends_once(env, smtp_server, now):

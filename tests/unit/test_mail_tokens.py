@@ -9,10 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.mail.tokens import (
+    AddressTag,
     BadTokenError,
     TokenSigner,
     message_id_header,
     parse_message_id_header,
+    tagged_address,
 )
 
 SIGNER = TokenSigner("test-secret")
@@ -104,3 +106,34 @@ def test_message_id_domains_are_checked() -> None:
     for bad in ("", "a b", "x>y", "@example.com"):
         with pytest.raises(ValueError, match="domain"):
             message_id_header(1, bad, SIGNER)
+
+
+@given(ids, st.sampled_from(list(AddressTag)))
+def test_address_tags_round_trip_whatever_the_case(message_id: int, kind: AddressTag) -> None:
+    address = tagged_address("bounces@example.com", SIGNER.address_tag(kind, message_id))
+
+    assert re.fullmatch(rf"bounces\+{kind.value}{message_id}-[0-9a-f]{{16}}@example\.com", address)
+    assert SIGNER.parse_address(address) == (kind, message_id)
+    assert SIGNER.parse_address(address.upper()) == (kind, message_id)  # a relay folded it
+    assert SIGNER.parse_address(f"Bounce <{address}>") == (kind, message_id)
+
+
+def test_address_tags_cannot_be_forged_or_reused_as_another_kind() -> None:
+    tag = SIGNER.address_tag(AddressTag.BOUNCE, 42)
+    address = tagged_address("bounces@example.com", tag)
+
+    assert SIGNER.parse_address(address.replace("+b42-", "+r42-")) is None  # kind is signed
+    assert SIGNER.parse_address(address.replace("+b42-", "+b43-")) is None
+    assert SIGNER.parse_address(address.replace("+b42-", "+x42-")) is None  # unknown kind
+    assert TokenSigner("other").parse_address(address) is None
+    assert SIGNER.parse_address("bounces+b42-0000000000000000@example.com") is None
+    assert SIGNER.parse_address(f"bounces+b{2**64}-0000000000000000@example.com") is None
+    assert SIGNER.parse_address("bounces@example.com") is None
+    assert SIGNER.parse_address("") is None
+
+
+def test_tagged_addresses_need_a_plain_base_address() -> None:
+    assert tagged_address("me+nurture@example.com", "r1-ab") == "me+nurture+r1-ab@example.com"
+    for bad in ("", "example.com", "a b@example.com", "x@y\r\nBcc: z@w", "josé@example.com"):
+        with pytest.raises(ValueError, match="plain ASCII email address"):
+            tagged_address(bad, "r1-ab")
