@@ -52,3 +52,21 @@ class SuppressionReason(StrEnum):
     BOUNCED = "bounced"
     COMPLAINED = "complained"
     MANUAL = "manual"
+
+
+class InboundKind(StrEnum):
+    """What a message that came back is (docs/inbound.md)."""
+
+    REPLY = "reply"  # written by a person, about one of our emails
+    AUTO_REPLY = "auto_reply"  # out-of-office, vacation, autoresponder (RFC 3834)
+    BOUNCE = "bounce"  # a permanent delivery failure (RFC 3464 5.x.x, or a known format)
+    SOFT_BOUNCE = "soft_bounce"  # a temporary one (4.x.x): counted per address
+    COMPLAINT = "complaint"  # an abuse report (ARF, RFC 5965): the recipient said "spam"
+    UNSUBSCRIBE = "unsubscribe"  # an emailed unsubscribe request
+    UNRECOGNISED = "unrecognised"  # none of these: kept for a person to look at
+
+
+class InboundStatus(StrEnum):
+    PROCESSED = "processed"  # classified, tied to a message or prospect, acted on
+    NEEDS_REVIEW = "needs_review"  # unrecognised, unreadable, or tied to nothing of ours
+    REVIEWED = "reviewed"  # a person looked at it

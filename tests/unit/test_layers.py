@@ -37,6 +37,7 @@ RULES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ),
     ("engine.store", ("engine.services", "engine.runtime", "engine.adapters"), ()),
     ("engine.mail", ("engine.services", "engine.runtime", "engine.adapters"), ()),
+    ("engine.inbound", ("engine.services", "engine.runtime", "engine.adapters"), ()),
     ("engine.adapters", ("engine.services", "engine.store", "engine.runtime"), ()),
     ("webapp", ("workers",), ("webapp.cli",)),
     ("workers", ("webapp",), ()),
