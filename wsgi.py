@@ -6,5 +6,8 @@ looks up a name; everything else calls ``create_app`` with its own settings.
 
 from engine.config import Settings
 from webapp import create_app
+from webapp.logs import configure_logging
 
-app = create_app(Settings.from_env())
+settings = Settings.from_env()
+configure_logging(settings.log_level, settings.log_format)
+app = create_app(settings)

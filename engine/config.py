@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOG_FORMATS = ("text", "json")
 
 
 def _default_dir(name: str) -> Path:
@@ -39,6 +40,8 @@ class Settings:
     frequency_window_days: int = 7
     send_rate_per_domain: float = 10.0
     log_level: str = "INFO"
+    log_format: str = "text"
+    metrics_token: str | None = None
     company_name: str = "Nurture"
     send_batch_size: int = 50
     delivery_lease_seconds: float = 30.0
@@ -77,12 +80,24 @@ class Settings:
                 values[name] = _number(name, raw, float)
             else:
                 values[name] = raw
+        if "log_format" in values:
+            values["log_format"] = parse_log_format(str(values["log_format"]))
         if "secret_key" not in values:
             values["secret_key"] = _local_secret(Path(env.get("NURTURE_STATE_DIR") or "var"))
         return replace(base, **values)  # type: ignore[arg-type]
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def parse_log_format(raw: str | None) -> str:
+    """``NURTURE_LOG_FORMAT``'s value, checked (unset or empty: ``text``)."""
+    value = (raw or "text").strip().lower()
+    if value not in LOG_FORMATS:
+        raise ValueError(
+            f"NURTURE_LOG_FORMAT={value!r} is not a log format; set one of {', '.join(LOG_FORMATS)}"
+        )
+    return value
 
 
 def _local_secret(state_dir: Path) -> str:

@@ -6,7 +6,7 @@ from flask import Flask
 
 from engine.config import Settings
 from engine.runtime import Runtime
-from webapp import api, decisions, health, outbox, tracking
+from webapp import api, decisions, health, metrics, outbox, tracking
 from webapp.extensions import init_runtime
 
 __all__ = ["create_app"]
@@ -32,4 +32,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.register_blueprint(tracking.bp)
     app.register_blueprint(decisions.bp)
     app.register_blueprint(api.bp)
+    metrics.init_app(app)
     return app

@@ -119,6 +119,10 @@ class JobQueue(ABC):
         """Raise if the carrier cannot take work right now (health checks)."""
 
     @abstractmethod
+    def depths(self) -> dict[str, int]:
+        """Jobs waiting to start, by queue name (what ``/metrics`` reports as queue depth)."""
+
+    @abstractmethod
     def close(self, timeout: float | None = 5.0) -> None:
         """Release the carrier's resources; enqueueing afterwards is an error.
 
@@ -183,6 +187,9 @@ class RQJobQueue(JobQueue):
 
     def ping(self) -> None:
         self.connection.ping()
+
+    def depths(self) -> dict[str, int]:
+        return {name: int(queue.count) for name, queue in self._queues.items()}
 
     def close(self, timeout: float | None = 5.0) -> None:
         self.connection.close()
@@ -257,6 +264,10 @@ class InProcessJobQueue(JobQueue):
 
     def ping(self) -> None:
         """Always ready: the carrier is this process."""
+
+    def depths(self) -> dict[str, int]:
+        """One thread runs every queue's jobs, in order: one depth, under the thread's name."""
+        return {self._name: self._tasks.qsize()}
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until every queued job has finished; ``False`` on timeout."""

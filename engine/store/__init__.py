@@ -38,6 +38,8 @@ from engine.store.migrate import (
     current_revision,
     downgrade,
     head_revision,
+    revision_on,
+    schema_state,
     upgrade,
 )
 from engine.store.prospects import Prospect
@@ -85,6 +87,8 @@ __all__ = [
     "make_session_factory",
     "normalize_email",
     "normalize_url",
+    "revision_on",
+    "schema_state",
     "upgrade",
     "utcnow",
 ]

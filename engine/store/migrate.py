@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +90,40 @@ def _migrate(url: str | URL, run: Callable[[Config], None], revision: str) -> No
         engine.dispose()
 
 
+def schema_state(revision: str | None) -> str:
+    """Where a database at ``revision`` stands against this code's migrations.
+
+    ``"current"`` (at the head), ``"behind"`` (never migrated, or at an older revision this
+    code ships: run ``nurture init``) or ``"ahead"`` (a revision this code does not know:
+    a newer release migrated it, and migrations are written to keep the previous release
+    working, so a rolling deploy's old processes stay in service).
+    """
+    head, known = _shipped_revisions()
+    if revision == head:
+        return "current"
+    if revision is None or revision in known:
+        return "behind"
+    return "ahead"
+
+
+@cache
+def _shipped_revisions() -> tuple[str | None, frozenset[str]]:
+    script = ScriptDirectory.from_config(alembic_config())
+    return script.get_current_head(), frozenset(r.revision for r in script.walk_revisions())
+
+
+def revision_on(connection: Connection) -> str | None:
+    """The revision of the database behind ``connection`` (None if never migrated), on a
+    connection the caller already holds (readiness checks use their pool's)."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
 def current_revision(url: str | URL) -> str | None:
     """The revision the database is at, or None if it was never migrated."""
     engine = make_engine(url, poolclass=pool.NullPool)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return revision_on(connection)
     finally:
         engine.dispose()
 

@@ -10,10 +10,12 @@ import logging
 
 import click
 
+from webapp.cli import common
 from webapp.cli.accounts import tokens_group, users_group
 from webapp.cli.data import import_command
 from webapp.cli.run import init_command, scheduler_command, up_command, worker_command
 from webapp.cli.sequences import sequences_group, simulate_command
+from webapp.logs import configure_logging
 
 __all__ = ["main"]
 
@@ -24,10 +26,8 @@ __all__ = ["main"]
 def main(verbose: bool) -> None:
     """Nurture: keep not-ready and lost prospects warm; hand them back to sales when they
     re-engage. Configuration comes from NURTURE_* environment variables (see README)."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    settings = common.settings()
+    configure_logging(logging.DEBUG if verbose else settings.log_level, settings.log_format)
 
 
 main.add_command(init_command)
