@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -41,6 +42,16 @@ from tests.support.services import require_service
 pytest_plugins = ("tests.support.smtp_fixtures",)
 
 FIXED_NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, inside office hours
+
+
+@pytest.fixture
+def web(database_url: str, tmp_path: Path, now: datetime) -> Iterator[Any]:
+    """The web app on the test's database with one signed-up user per role
+    (``tests/support/web.py``): ``web.client("marketer").get("/sequences/")``."""
+    from tests.support.web import web_app
+
+    with web_app(database_url, tmp_path, now) as harness:
+        yield harness
 
 
 @pytest.fixture

@@ -6,10 +6,13 @@ from flask import Flask
 
 from engine.config import Settings
 from engine.runtime import Runtime
-from webapp import api, decisions, health, metrics, outbox, tracking
+from webapp import api, auth, decisions, health, metrics, outbox, tracking
 from webapp.extensions import init_runtime
+from webapp.nav import init_nav
+from webapp.pages import audit, errors, home, patterns, tokens, users
+from webapp.security import init_security
 
-__all__ = ["create_app"]
+__all__ = ["BLUEPRINTS", "create_app"]
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Flask:
@@ -27,10 +30,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, NURTURE_SETTINGS=settings)
     init_runtime(app, runtime if runtime is not None else Runtime.from_settings(settings))
-    app.register_blueprint(health.bp)
-    app.register_blueprint(outbox.bp)
-    app.register_blueprint(tracking.bp)
-    app.register_blueprint(decisions.bp)
-    app.register_blueprint(api.bp)
-    metrics.init_app(app)
+    init_security(app, settings)
+    init_nav(app)
+    for module in BLUEPRINTS:
+        app.register_blueprint(module.bp)
+    metrics.init_app(app)  # serves /metrics (its own bearer token) and times ingest
+    errors.init_error_pages(app)  # after the API's: it defers to the API's JSON errors
     return app
+
+
+BLUEPRINTS = (health, tracking, decisions, api, auth, home, outbox, users, tokens, audit, patterns)
+"""Every blueprint of the app, in registration order (the API before the error pages)."""

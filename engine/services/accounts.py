@@ -16,11 +16,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
+from engine.services.audit import CLI_ACTOR, record_audit
 from engine.services.schemas import EMAIL
 from engine.store import ApiToken, UnitOfWork, User, UserRole, normalize_email
 
@@ -31,12 +32,15 @@ __all__ = [
     "TokenInfo",
     "UserInfo",
     "authenticate_token",
+    "create_first_admin",
     "create_token",
     "create_user",
     "hash_token",
     "list_tokens",
     "list_users",
     "revoke_token",
+    "set_password",
+    "set_user_active",
 ]
 
 TOKEN_PREFIX = "nurt_"
@@ -83,21 +87,17 @@ def hash_token(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
 
 
-def create_user(
-    uow: UnitOfWork,
-    email: str,
-    name: str,
-    role: str,
-    password: str | None,
-    now: datetime,
-) -> int:
-    """Create a user and return its id.
+@dataclass(frozen=True)
+class _NewUser:
+    """A user's fields, checked and normalised, with the password already hashed."""
 
-    Admins and marketers sign in to the web app, so they need a password; sales users may
-    have none, because they can work from alert emails alone. The password is stored as a
-    salted, slow hash (Werkzeug's default, scrypt). Raises InvalidInputError for a bad
-    email, role, name or password and ConflictError when the email is taken.
-    """
+    email: str
+    name: str
+    role: UserRole
+    password_hash: str | None
+
+
+def _checked(email: str, name: str, role: str, password: str | None) -> _NewUser:
     address = normalize_email(email)
     if not EMAIL.match(address) or len(address) > 320:
         raise InvalidInputError(f"{email!r} is not an email address")
@@ -115,45 +115,150 @@ def create_user(
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInputError(f"the password is too short: use {MIN_PASSWORD_LENGTH}+ characters")
     password_hash = generate_password_hash(password) if password is not None else None
+    return _NewUser(address, name, user_role, password_hash)
+
+
+def create_user(
+    uow: UnitOfWork,
+    email: str,
+    name: str,
+    role: str,
+    password: str | None,
+    now: datetime,
+    actor: str = CLI_ACTOR,
+) -> int:
+    """Create a user and return its id (and an audit entry naming ``actor``).
+
+    Admins and marketers sign in to the web app, so they need a password; sales users may
+    have none, because they can work from alert emails alone. The password is stored as a
+    salted, slow hash (Werkzeug's default, scrypt). Raises InvalidInputError for a bad
+    email, role, name or password and ConflictError when the email is taken.
+    """
+    new = _checked(email, name, role, password)
     with uow:
-        session = uow.session
-        if session.scalar(select(User.id).where(User.email == address)) is not None:
-            raise ConflictError(f"a user with email {address!r} already exists")
-        user = User(
-            email=address,
-            name=name,
-            role=user_role,
-            password_hash=password_hash,
-            active=True,
-            created_at=now,
-        )
-        session.add(user)
-        try:
-            session.flush()
-        except IntegrityError:  # created concurrently between the check and the insert
-            raise ConflictError(f"a user with email {address!r} already exists") from None
+        user_id = _insert(uow, new, now, actor)
         uow.commit()
-        return user.id
+        return user_id
+
+
+def create_first_admin(uow: UnitOfWork, email: str, name: str, password: str, now: datetime) -> int:
+    """Create the first admin of an empty installation (the browser setup link's form).
+
+    Refused with ConflictError as soon as any user exists, checked in the same transaction
+    as the insert (on PostgreSQL under a table lock), so two setup forms submitted at once
+    cannot both create an admin.
+    """
+    new = _checked(email, name, UserRole.ADMIN, password)
+    with uow:
+        if uow.is_postgres:
+            uow.session.execute(text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
+        if uow.session.scalar(select(User.id).limit(1)) is not None:
+            raise ConflictError("Nurture is already set up: sign in with an existing account")
+        user_id = _insert(uow, new, now, actor=new.email)
+        uow.commit()
+        return user_id
+
+
+def _insert(uow: UnitOfWork, new: _NewUser, now: datetime, actor: str) -> int:
+    """Insert the user and its audit entry (flushed, not committed)."""
+    session = uow.session
+    if session.scalar(select(User.id).where(User.email == new.email)) is not None:
+        raise ConflictError(f"a user with email {new.email!r} already exists")
+    user = User(
+        email=new.email,
+        name=new.name,
+        role=new.role,
+        password_hash=new.password_hash,
+        active=True,
+        created_at=now,
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:  # created concurrently between the check and the insert
+        raise ConflictError(f"a user with email {new.email!r} already exists") from None
+    record_audit(
+        session,
+        actor=actor,
+        action="user.created",
+        subject=f"user:{user.id}",
+        summary=f"created {new.role} {new.email}",
+        details={"email": new.email, "role": str(new.role)},
+        now=now,
+    )
+    return user.id
+
+
+def set_user_active(
+    uow: UnitOfWork, user_id: int, active: bool, now: datetime, actor: str = CLI_ACTOR
+) -> UserInfo:
+    """Let a user sign in again, or stop them (their sessions end at their next request).
+
+    Users are deactivated, never deleted: handoff decisions and audit entries name them.
+    """
+    with uow:
+        user = uow.session.get(User, user_id)
+        if user is None:
+            raise NotFoundError(f"no user with id {user_id}")
+        if user.active != active:
+            user.active = active
+            record_audit(
+                uow.session,
+                actor=actor,
+                action="user.activated" if active else "user.deactivated",
+                subject=f"user:{user.id}",
+                summary=f"{'reactivated' if active else 'deactivated'} {user.email}",
+                now=now,
+            )
+            uow.commit()
+        return _user_info(user)
+
+
+def set_password(
+    uow: UnitOfWork, user_id: int, password: str, now: datetime, actor: str = CLI_ACTOR
+) -> UserInfo:
+    """Give a user a new password (an admin resetting a forgotten one). Every session the
+    user had open ends at its next request: sessions carry a stamp of the old hash."""
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise InvalidInputError(f"the password is too short: use {MIN_PASSWORD_LENGTH}+ characters")
+    with uow:
+        user = uow.session.get(User, user_id)
+        if user is None:
+            raise NotFoundError(f"no user with id {user_id}")
+        user.password_hash = generate_password_hash(password)
+        record_audit(
+            uow.session,
+            actor=actor,
+            action="user.password_set",
+            subject=f"user:{user.id}",
+            summary=f"set a new password for {user.email}",
+            now=now,
+        )
+        uow.commit()
+        return _user_info(user)
 
 
 def list_users(uow: UnitOfWork) -> list[UserInfo]:
     """Every user, by email."""
     with uow:
-        return [
-            UserInfo(
-                u.id,
-                u.email,
-                u.name,
-                u.role,
-                u.active,
-                bool(u.password_hash),
-                u.created_at,
-            )
-            for u in uow.session.scalars(select(User).order_by(User.email))
-        ]
+        return [_user_info(u) for u in uow.session.scalars(select(User).order_by(User.email))]
 
 
-def create_token(uow: UnitOfWork, name: str, now: datetime) -> tuple[int, str]:
+def _user_info(user: User) -> UserInfo:
+    return UserInfo(
+        user.id,
+        user.email,
+        user.name,
+        user.role,
+        user.active,
+        bool(user.password_hash),
+        user.created_at,
+    )
+
+
+def create_token(
+    uow: UnitOfWork, name: str, now: datetime, actor: str = CLI_ACTOR
+) -> tuple[int, str]:
     """Create an API token named ``name``; return ``(id, plaintext)``.
 
     The plaintext exists only in this return value: it is not stored and cannot be
@@ -180,6 +285,14 @@ def create_token(uow: UnitOfWork, name: str, now: datetime) -> tuple[int, str]:
         token = ApiToken(name=name, token_hash=hash_token(plaintext), created_at=now)
         session.add(token)
         session.flush()
+        record_audit(
+            session,
+            actor=actor,
+            action="token.created",
+            subject=f"token:{token.id}",
+            summary=f"created API token {name!r}",
+            now=now,
+        )
         uow.commit()
         return token.id, plaintext
 
@@ -221,7 +334,9 @@ def authenticate_token(uow: UnitOfWork, plaintext: str, now: datetime) -> TokenI
         return TokenInfo(token.id, token.name, token.created_at, last_used, None)
 
 
-def revoke_token(uow: UnitOfWork, token_id: int, now: datetime) -> TokenInfo:
+def revoke_token(
+    uow: UnitOfWork, token_id: int, now: datetime, actor: str = CLI_ACTOR
+) -> TokenInfo:
     """Refuse the token from now on. Revoking twice keeps the first revocation time."""
     with uow:
         token = uow.session.get(ApiToken, token_id)
@@ -229,6 +344,14 @@ def revoke_token(uow: UnitOfWork, token_id: int, now: datetime) -> TokenInfo:
             raise NotFoundError(f"no API token with id {token_id}")
         if token.revoked_at is None:
             token.revoked_at = now
+            record_audit(
+                uow.session,
+                actor=actor,
+                action="token.revoked",
+                subject=f"token:{token.id}",
+                summary=f"revoked API token {token.name!r}",
+                now=now,
+            )
             uow.commit()
         return _token_info(token)
 

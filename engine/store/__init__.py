@@ -5,6 +5,7 @@ not already in the session) raises instead of quietly running a query per row; l
 a service needs with ``selectinload``/``joinedload`` or query it explicitly.
 """
 
+from engine.store.audit import AuditEntry
 from engine.store.base import (
     Base,
     EmailAddress,
@@ -52,6 +53,7 @@ from engine.store.users import ApiToken, User
 
 __all__ = [
     "ApiToken",
+    "AuditEntry",
     "Base",
     "EmailAddress",
     "Enrollment",

@@ -204,3 +204,6 @@ def test_nurture_up_answers_on_its_health_endpoint(tmp_path):
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 0, output
+    # A fresh install has no users: the one-time link to create the admin is printed.
+    assert "First run" in output
+    assert f"http://127.0.0.1:{port}/setup/" in output

@@ -45,7 +45,8 @@ def users_group() -> None:
     "--role",
     type=click.Choice(["admin", "marketer", "sales"]),
     required=True,
-    help="admin and marketer sign in to the web app; sales may only receive alerts.",
+    help="Everyone with a password signs in to the web app; "
+    "a sales user without one only receives alert emails.",
 )
 @click.option(
     "--password-stdin",
@@ -89,6 +90,27 @@ def _read_password(role: str, from_stdin: bool) -> str | None:
         return typed or None
     typed = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     return typed
+
+
+@users_group.command("setup-link")
+@click.option(
+    "--base-url", default=None, help="Where the web app answers (default: NURTURE_BASE_URL)."
+)
+def users_setup_link_command(base_url: str | None) -> None:
+    """Print the one-time link that creates the first admin in the browser.
+
+    Only useful on a fresh installation: once any user exists the link is refused (create
+    more users in the web app, or with `nurture users create`).
+    """
+    from engine.services.signin import needs_setup
+    from webapp.auth import setup_link
+
+    settings = common.settings()
+    if not needs_setup(common.uow_factory()()):  # type: ignore[arg-type]
+        raise click.ClickException(
+            "users exist already: sign in, or create one with `nurture users create`"
+        )
+    click.echo(setup_link(base_url or settings.base_url, settings.secret_key))
 
 
 @users_group.command("list")

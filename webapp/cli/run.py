@@ -52,8 +52,28 @@ def up_command(host: str, port: int) -> None:
 
     settings = common.settings()
     init_command.callback(no_sync=False)  # type: ignore[misc]
-    click.echo(f"Nurture is up on http://{host}:{port}/ (health: /healthz); Ctrl-C stops it")
-    serve_all_in_one(settings, host, port, _stop_on_signals())
+
+    def ready(base_url: str) -> None:
+        shown = base_url.replace("://0.0.0.0:", "://127.0.0.1:")
+        click.echo(f"Nurture is up on {shown}/ (health: /healthz); Ctrl-C stops it")
+        _print_setup_link(shown)
+
+    serve_all_in_one(settings, host, port, _stop_on_signals(), on_ready=ready)
+
+
+def _print_setup_link(base_url: str) -> None:
+    """On an empty user table, the one-time link where the first admin picks a password."""
+    from engine.services.signin import needs_setup
+    from webapp.auth import SETUP_LINK_MAX_AGE, setup_link
+
+    if not needs_setup(common.uow_factory(migrate=False)()):  # type: ignore[arg-type]
+        return
+    hours = int(SETUP_LINK_MAX_AGE.total_seconds() // 3600)
+    click.echo(
+        "\nFirst run: nobody can sign in yet. Open this link to create the admin account\n"
+        f"(it works once, for {hours} hours; restart for a new one):\n\n"
+        f"    {setup_link(base_url, common.settings().secret_key)}\n"
+    )
 
 
 @click.command("worker")

@@ -1,0 +1,108 @@
+"""Everything a prospect or an API client wrote is hostile: a prospect signs up with markup
+in every field, and every page that shows them must show it as text.
+
+Add a page here when it shows prospect data: ``PAGES`` maps a name to (role, a function of
+the ``Hostile`` fixture returning the path).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from engine.mail.mime import build_message
+from engine.mail.tokens import TokenSigner
+from engine.mail.transport import LocalOutboxTransport
+from engine.services.events import record_event
+from engine.services.prospects import upsert_prospect
+from engine.services.scoring import save_scoring
+from tests.support.sequences import PRICE, store
+from tests.support.web import EMAILS, SECRET, Web
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FIRST = '<script>alert("first")</script>'
+LAST = '"><img src=x onerror=alert(2)>'
+COMPANY = "<svg onload=alert(3)>"
+RAW = (FIRST, LAST, COMPANY, "<script>", "<img src=x", "<svg onload")
+ESCAPED = ("&lt;script&gt;", "&#34;&gt;&lt;img src=x onerror=alert(2)&gt;", "&lt;svg onload")
+
+
+@dataclass
+class Hostile:
+    web: Web
+    prospect_id: int
+    handoff_id: int
+    outbox_name: str
+
+
+@pytest.fixture
+def hostile(web: Web, now: datetime) -> Hostile:
+    scoring = ROOT / "sequences" / "scoring.yaml"
+    save_scoring(web.uow(), scoring.read_text(), str(scoring), now)
+    store(web.uow, PRICE, now)
+    result = upsert_prospect(
+        web.uow(),
+        {
+            "email": "mallory@example.com",
+            "first_name": FIRST,
+            "last_name": LAST,
+            "company": COMPANY,
+            "title": FIRST,
+            "status": "closed_lost",
+            "lost_reason": "price",
+            "owner": EMAILS["sales"],
+            "attributes": {"note": LAST},
+        },
+        now,
+    )
+    booked = record_event(
+        web.uow(),
+        {"type": "meeting.booked", "email": "mallory@example.com", "data": {"note": FIRST}},
+        now,
+    )
+    assert booked.handoff_id is not None
+    raw = build_message(
+        from_addr="dana@example.com",
+        from_name="Dana",
+        to_addr="mallory@example.com",
+        reply_to=None,
+        subject=f"{FIRST}, what teams like yours saved",
+        html=f"<p>Hi {FIRST}</p>",
+        text="Hi",
+        message_id="<x1@example.com>",
+        date=datetime(2026, 3, 2, 10, tzinfo=UTC),
+        list_unsubscribe_url="https://nurture.example/u/t",
+        list_unsubscribe_mailto=None,
+    )
+    LocalOutboxTransport(web.settings.outbox_dir).send("d@example.com", "m@example.com", raw)
+    [name] = [p.name for p in web.settings.outbox_dir.iterdir()]
+    return Hostile(web, result.prospect_id, booked.handoff_id, name)
+
+
+PAGES: dict[str, tuple[str | None, Callable[[Hostile], str]]] = {
+    "sales rep's leads": ("sales", lambda h: "/"),
+    "outbox list": ("marketer", lambda h: "/outbox/"),
+    "outbox email": ("marketer", lambda h: f"/outbox/{h.outbox_name}"),
+    "decision page": (None, lambda h: f"/handoffs/{TokenSigner(SECRET).handoff(h.handoff_id)}"),
+}
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_hostile_prospect_data_shows_as_text(hostile: Hostile, page: str):
+    role, path = PAGES[page]
+    response = hostile.web.client(role).get(path(hostile))
+    assert response.status_code == 200, page
+    body = response.get_data(as_text=True)
+    shown = [e for e in ESCAPED if e in body]
+    assert shown, f"{page} does not show the prospect at all: the test would prove nothing"
+    # Only our own <script src=...> tags, and no attribute a browser would run.
+    assert re.findall(r"<script(?![^>]*\bsrc=)", body) == []
+    for raw in RAW:
+        assert raw not in body, (page, raw)
+    assert not re.search(r"<[a-z]+[^>]*\son(error|load)=", body), page
