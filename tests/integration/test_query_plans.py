@@ -1,0 +1,234 @@
+"""No hot path reads a whole table: each one runs for real on a seeded PostgreSQL database
+(50,000 prospects with their enrollments, sent emails, events, score ledger, handoffs and
+suppressions, ``VACUUM ANALYZE``-d) while its statements are recorded, and every statement's
+plan must be free of sequential scans on the tables that grow with the business.
+
+At 50,000 rows PostgreSQL already prefers an index wherever one fits, and a scan that is
+cheap here costs seconds at a million rows (``bench/scale.py`` measures those).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from engine.clock import ManualClock
+from engine.config import Settings
+from engine.core.bots import RequestInfo
+from engine.mail.tokens import TokenSigner
+from engine.runtime import build_mailer
+from engine.services.alerts import plan_alerts
+from engine.services.delivery import send_batch
+from engine.services.dispatch import recover_and_dispatch
+from engine.services.events import record_event, record_events
+from engine.services.prospects import upsert_prospect
+from engine.services.schemas import EventInput
+from engine.services.tick import tick
+from engine.services.tracking import record_open, resolve_click
+from engine.services.unsubscribe import unsubscribe
+from engine.store import (
+    Message,
+    MessageStatus,
+    UnitOfWork,
+    make_engine,
+    make_session_factory,
+    upgrade,
+)
+from tests.conftest import FIXED_NOW
+from tests.support import app_queries
+from tests.support.databases import PostgresServer
+from tests.support.query_plans import full_scans, recorded
+from tests.support.seeding import ROOT, SeedReport, analyze, email_of, seed
+
+pytestmark = pytest.mark.postgres
+
+GROWING = {
+    "prospects",
+    "enrollments",
+    "events",
+    "messages",
+    "score_entries",
+    "handoffs",
+    "suppressions",
+}
+"""Tables whose size follows the business; small ones (versions, users) may be scanned."""
+
+NOW = FIXED_NOW
+HISTORY = 1_000
+
+
+@dataclass
+class Seeded:
+    url: str
+    report: SeedReport
+    settings: Settings
+    uow: Callable[[], UnitOfWork]
+    engine: object
+
+
+@pytest.fixture(scope="module")
+def seeded(
+    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Seeded]:
+    name = postgres_server.new_name("nurture_plans")
+    url = postgres_server.create_database(name)
+    try:
+        upgrade(url)
+        report = seed(
+            url,
+            NOW,
+            prospects=50_000,
+            events_per_prospect=4,
+            due=1_000,
+            histories=[HISTORY],
+            handoffs=10_000,
+            suppressions=10_000,
+        )
+        analyze(url)
+        engine = make_engine(url)
+        factory = make_session_factory(engine)
+        settings = Settings(
+            database_url=url,
+            secret_key="plans",
+            outbox_dir=tmp_path_factory.mktemp("outbox"),
+            templates_dir=ROOT / "templates",
+            escalation_email="manager@seller.example",
+            sales_inbox="sales@seller.example",
+            send_rate_per_domain=1_000_000,
+            frequency_cap=100,
+        )
+        yield Seeded(url, report, settings, lambda: UnitOfWork(factory), engine)
+        engine.dispose()
+    finally:
+        postgres_server.drop_database(name)
+
+
+def _tick(s: Seeded) -> None:
+    assert tick(s.uow, NOW, batch_size=200, max_batches=1).advanced == 200
+
+
+def _dispatch(s: Seeded) -> None:
+    assert recover_and_dispatch(s.uow(), NOW, s.settings).messages > 0
+
+
+def _send(s: Seeded) -> None:
+    with s.uow() as uow:
+        ids = list(
+            uow.session.scalars(
+                select(Message.id).where(Message.status == MessageStatus.QUEUED).limit(20)
+            )
+        )
+    assert ids, "the tick queued emails"
+    mailer = build_mailer(s.settings, ManualClock(NOW))
+    assert send_batch(s.uow, mailer, ids).sent > 0
+
+
+def _alerts(s: Seeded) -> None:
+    assert plan_alerts(s.uow(), NOW, s.settings) is not None
+
+
+def _ingest(s: Seeded) -> None:
+    heavy = s.report.history_prospects[HISTORY]
+    event = {"type": "page.visited", "prospect_id": heavy, "data": {"path": "/blog/x"}}
+    first = record_event(s.uow(), {**event, "idempotency_key": "plans-1"}, NOW)
+    again = record_event(s.uow(), {**event, "idempotency_key": "plans-1"}, NOW)
+    assert again.duplicate and again.event_id == first.event_id
+    record_event(s.uow(), {"type": "email.clicked", "email": email_of(7)}, NOW)
+    batch = [
+        EventInput(
+            type="page.visited",
+            prospect_id=s.report.history_prospects[HISTORY] - n,
+            data={"path": "/pricing"},
+        )
+        for n in range(1, 11)
+    ]
+    assert all(not isinstance(r, Exception) for r in record_events(s.uow(), batch, NOW))
+
+
+def _upsert(s: Seeded) -> None:
+    upsert_prospect(s.uow(), {"email": email_of(11), "company": "Renamed"}, NOW)
+    result = upsert_prospect(
+        s.uow(), {"email": "new@example.org", "status": "closed_lost", "lost_reason": "price"}, NOW
+    )
+    assert result.created and result.report.enrolled == 1
+
+
+def _tracking(s: Seeded) -> None:
+    signer = TokenSigner(s.settings.secret_key)
+    message_id = s.report.sent_message_ids[5]
+    person = RequestInfo(user_agent="Mozilla/5.0 (Macintosh)", ip="198.51.100.7")
+    record_open(s.uow(), signer.open(message_id), person, NOW, signer=signer)
+    resolve_click(s.uow(), signer.click(message_id, 0), person, NOW, signer=signer)
+
+
+def _unsubscribe(s: Seeded) -> None:
+    assert unsubscribe(s.uow(), s.report.sent_message_ids[6], NOW, "link")
+
+
+def _prospect_list(s: Seeded) -> None:
+    with s.uow() as uow:
+        page = uow.session.execute(app_queries.by_email_prefix("p00012")).all()
+        assert len(page) == app_queries.PAGE
+        uow.session.execute(app_queries.by_email_prefix("p00012", after=page[-1].email)).all()
+        page = uow.session.execute(app_queries.by_status("not_ready")).all()
+        uow.session.execute(app_queries.by_status("not_ready", before_id=page[-1].id)).all()
+
+
+def _company_search(s: Seeded) -> None:
+    with s.uow() as uow:
+        assert uow.session.execute(app_queries.by_company("pany 0042")).all()
+
+
+def _step_counts(s: Seeded) -> None:
+    with s.uow() as uow:
+        counts = uow.session.execute(app_queries.step_counts(s.report.version_ids[0])).all()
+    assert sum(n for _, n in counts) > 10_000
+
+
+HOT_PATHS: dict[str, Any] = {
+    "tick claim and advance": _tick,
+    "message dispatch claim": _dispatch,
+    "send: claim, policy, record": _send,
+    "due handoff alerts": _alerts,
+    "event ingest, idempotency, batch": _ingest,
+    "prospect upsert and enrollment": _upsert,
+    "tracking: open and click": _tracking,
+    "unsubscribe": _unsubscribe,
+    "prospect list: email prefix, status, keyset pages": _prospect_list,
+    "a sequence version's step counts": _step_counts,
+    "prospect search by company": pytest.param(
+        _company_search,
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="substring search needs the trigram index of the prospect search "
+            "(migration 0004_prospect_search_and_erasure, helper prospects-ui), not on main yet",
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("hot_path", list(HOT_PATHS.values()), ids=list(HOT_PATHS))
+def test_a_hot_path_reads_no_whole_table(
+    seeded: Seeded, hot_path: Callable[[Seeded], None]
+) -> None:
+    name = hot_path.__name__
+    with recorded(seeded.engine) as statements:  # type: ignore[arg-type]
+        hot_path(seeded)
+
+    assert statements, f"{name} ran no SQL"
+    scans = full_scans(seeded.url, statements, GROWING)
+    assert not scans, f"{name}: {len(scans)} sequential scan(s):\n\n" + "\n\n".join(map(str, scans))
+
+
+def test_the_check_sees_a_sequential_scan(seeded: Seeded) -> None:
+    """The check itself: a query no index can serve is reported, with its plan."""
+    with recorded(seeded.engine) as statements, seeded.uow() as uow:  # type: ignore[arg-type]
+        uow.session.execute(select(Message.id).where(Message.to_email.like("%0042%"))).all()
+
+    (scan,) = full_scans(seeded.url, statements, GROWING)
+    assert scan.table == "messages"
+    assert "Seq Scan messages" in scan.plan
