@@ -112,10 +112,12 @@ def _tick(s: Seeded) -> None:
 
 
 def _dispatch(s: Seeded) -> None:
+    tick(s.uow, NOW, batch_size=50, max_batches=1)  # due emails to dispatch, whatever ran before
     assert recover_and_dispatch(s.uow(), NOW, s.settings).messages > 0
 
 
 def _send(s: Seeded) -> None:
+    tick(s.uow, NOW, batch_size=50, max_batches=1)
     with s.uow() as uow:
         ids = list(
             uow.session.scalars(
