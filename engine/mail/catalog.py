@@ -41,6 +41,10 @@ REQUIRED_MARKERS: dict[str, str] = {
 TEMPLATE_SUFFIX = ".mjml"
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_/-]*$")
 _POSITION = re.compile(r"at position (\d+)(?::\d+)?")
+_LEAVES_ROOT = (
+    "leads outside the templates folder (through a symbolic link): copy the file into the "
+    "templates folder instead"
+)
 
 
 class TemplateError(Exception):
@@ -99,6 +103,8 @@ class FileTemplateCatalog:
         path = self.path_of(key)
         if path is None:
             raise TemplateError([f"bad template key {key!r}"])
+        if not self._inside(path):
+            raise TemplateError([f"{path} {_LEAVES_ROOT}"])
         try:
             return path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -165,12 +171,26 @@ class FileTemplateCatalog:
                 "(write it relative to it, like '_partials/footer.mjml', without '..')"
             )
         file = self.root / path
+        if not self._inside(file):
+            return "", f"{name}: mj-include {path!r} {_LEAVES_ROOT}"
         try:
             return file.read_text(encoding="utf-8"), None
         except FileNotFoundError:
             return "", f"{name}: mj-include {path!r} not found: create {file}"
         except (OSError, UnicodeDecodeError) as exc:
             return "", f"{name}: mj-include {path!r} cannot be read: {exc}"
+
+    def _inside(self, file: Path) -> bool:
+        """True when ``file``, with every symbolic link resolved, is still under the root.
+
+        The path was already checked for ``..`` and absolute parts; a link is the other way
+        out, and a template is data a marketer edits, not a way to read server files.
+        A file that does not exist is "inside" here: reading it reports it missing.
+        """
+        try:
+            return file.resolve().is_relative_to(self.root.resolve())
+        except (OSError, RuntimeError):  # a symlink loop
+            return False
 
     def _jinja_errors(self, text: str, name: str, names: bool = True) -> list[str]:
         """Jinja syntax errors, unsafe constructs and unknown variables of ``text``, as

@@ -313,3 +313,45 @@ def test_the_catalog_refuses_unsafe_subjects(tmp_path: Path) -> None:
         "line 2: the '**' operator is not available in email templates"
     )
     assert catalog.check_text("{{ prospect.first_name|upper }}, hi") is None
+
+
+class _FakeClock:
+    """Seconds that pass only when the template does work: each comparison a sort makes
+    costs ``step``, so how far past the deadline a render ran is exact, not load-bound."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Slow:
+    """An item whose comparisons take (fake) time, like sorting a 100,000-character string."""
+
+    def __init__(self, value: int, clock: _FakeClock) -> None:
+        self.value = value
+        self.clock = clock
+
+    def __lt__(self, other: _Slow) -> bool:
+        self.clock.now += self.clock.step
+        return self.value < other.value
+
+
+def test_the_deadline_holds_within_one_operation() -> None:
+    # issue #8: a 32 x 32 loop of |sort on a 100,000-character string ran 4.4 s against a
+    # 2 s deadline, because the clock was read only every 16th hook.
+    clock = _FakeClock(step=0.005)
+    items = [_Slow((i * 7919) % 32, clock) for i in range(32)]
+    sorted(items)
+    one_sort = clock.now  # the (fake) cost of one |sort of these items
+    clock.now = 0.0
+    source = "{% for i in xs %}{% for j in xs %}{{ items|sort|length }}{% endfor %}{% endfor %}"
+    template = BoundedSandbox().from_string(source)
+
+    with pytest.raises(TemplateLimitError, match="longer than 2 s"):
+        render_bounded(template, {"xs": list(range(32)), "items": items}, clock=clock)
+
+    assert one_sort > 0.1
+    assert clock.now <= 2.0 + one_sort  # stopped by the first check after the deadline

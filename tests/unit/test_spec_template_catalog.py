@@ -173,3 +173,45 @@ def test_sequence_validation_uses_the_real_catalog(root: Path) -> None:
         "budget-check-in.mjml: unknown variable 'prospct' (did you mean 'prospect'?); templates "
         "can use base_url, owner, preheader, prospect, sender, subject, unsubscribe_url",
     ]
+
+
+def test_an_include_cannot_follow_a_symlink_out_of_the_folder(root: Path, tmp_path: Path) -> None:
+    # issue #8: the outside file's text appeared in the compiled HTML.
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "secret.mjml").write_text("<mj-text>SECRET</mj-text>")
+    (root / "_partials" / "leak.mjml").symlink_to(outside / "secret.mjml")
+    (root / "_linked").symlink_to(outside, target_is_directory=True)
+    write(root, "price/leak", page('<mj-include path="_partials/leak.mjml" />'))
+    write(root, "price/dirleak", page('<mj-include path="_linked/secret.mjml" />'))
+    catalog = FileTemplateCatalog(root)
+
+    for key, include in (
+        ("price/leak", "_partials/leak.mjml"),
+        ("price/dirleak", "_linked/secret.mjml"),
+    ):
+        assert catalog.check_template(key) == [
+            f"{root}/{key}.mjml: mj-include {include!r} leads outside the templates folder "
+            "(through a symbolic link): copy the file into the templates folder instead"
+        ]
+        with pytest.raises(TemplateError):
+            catalog.compile(key)
+
+
+def test_a_template_file_cannot_be_a_symlink_out_of_the_folder(root: Path, tmp_path: Path) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside-template.mjml"
+    outside.write_text(page("<mj-text>SECRET</mj-text>"))
+    (root / "price" / "linked.mjml").symlink_to(outside)
+    catalog = FileTemplateCatalog(root)
+
+    assert catalog.check_template("price/linked") == [
+        f"{root}/price/linked.mjml leads outside the templates folder (through a symbolic "
+        "link): copy the file into the templates folder instead"
+    ]
+
+
+def test_a_symlink_that_stays_inside_the_folder_is_fine(root: Path) -> None:
+    (root / "_partials" / "alias.mjml").symlink_to(root / "_partials" / "footer.mjml")
+    write(root, "price/alias", page("<mj-text>Hi</mj-text>").replace("footer.mjml", "alias.mjml"))
+
+    assert FileTemplateCatalog(root).check_template("price/alias") == []
