@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG_FORMATS = ("text", "json")
@@ -43,6 +44,7 @@ class Settings:
     log_format: str = "text"
     metrics_token: str | None = None
     company_name: str = "Nurture"
+    company_url: str | None = None
     send_batch_size: int = 50
     delivery_lease_seconds: float = 30.0
     requeue_after_seconds: float = 20.0
@@ -82,6 +84,8 @@ class Settings:
                 values[name] = raw
         if "log_format" in values:
             values["log_format"] = parse_log_format(str(values["log_format"]))
+        if "company_url" in values:
+            values["company_url"] = _web_address("company_url", str(values["company_url"]))
         if "secret_key" not in values:
             values["secret_key"] = _local_secret(Path(env.get("NURTURE_STATE_DIR") or "var"))
         return replace(base, **values)  # type: ignore[arg-type]
@@ -118,6 +122,18 @@ def _local_secret(state_dir: Path) -> str:
     tmp.chmod(0o600)
     tmp.replace(path)
     return secret
+
+
+def _web_address(name: str, raw: str) -> str:
+    """An http(s) address with a host: every email links to it, so a typo here (or a
+    ``javascript:`` URL) would break or endanger every email, not one."""
+    parts = urlsplit(raw.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in raw.strip():
+        raise ValueError(
+            f"NURTURE_{name.upper()}={raw!r} is not a web address: set it to your website, "
+            "like https://www.example.com"
+        )
+    return raw.strip()
 
 
 def _number(name: str, raw: str, kind: type[int] | type[float]) -> int | float:

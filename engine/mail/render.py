@@ -23,6 +23,7 @@ from jinja2 import Template, TemplateSyntaxError
 from engine.mail.catalog import FileTemplateCatalog, TemplateError
 from engine.mail.sandbox import BoundedSandbox, render_bounded, template_safety_problems
 from engine.mail.text import html_to_text_template, tidy_text
+from engine.mail.values import template_values
 
 # Subjects and preheaders are one line; a few thousand characters is already absurd.
 _LINE_MAX_CHARS = 10_000
@@ -206,10 +207,12 @@ class Renderer:
 
         ``context`` holds the variables of templates/README.md except ``subject`` and
         ``preheader``, which are rendered here first (as plain text, on one line) and then
-        given to the body. Raises :class:`TemplateError` saying which part failed and why.
+        given to the body. Missing values (None, blank, an absent custom attribute) print
+        as nothing and let the template's fallback apply (:mod:`engine.mail.values`).
+        Raises :class:`TemplateError` saying which part failed and why.
         """
         compiled = self.compiled(key)
-        values = dict(context)
+        values = template_values(context)
         values["subject"] = values["preheader"] = ""
         subject = self._render_line(key, "subject", subject_source, values)
         values["subject"] = subject

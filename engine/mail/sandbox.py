@@ -43,6 +43,8 @@ from jinja2.utils import pass_context, pass_eval_context
 from jinja2.visitor import NodeTransformer
 from markupsafe import soft_str
 
+from engine.mail.values import Fields, Missing
+
 # --- limits ------------------------------------------------------------------------------
 
 #: Largest string (or list/dict, counted as characters plus one per item) a template may
@@ -479,6 +481,7 @@ class BoundedSandbox(SandboxedEnvironment):
         self.globals.clear()
         self.filters = _runtime_filters()
         self.tests = {name: DEFAULT_TESTS[name] for name in SAFE_TESTS}
+        self.tests["none"] = _is_none
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         """Refuse results that would be huge *before* computing them."""
@@ -509,15 +512,22 @@ class BoundedSandbox(SandboxedEnvironment):
         ``values`` is the field, not the dict method; and the deadline is checked, so a
         loop that only looks things up is still stopped."""
         _tick()
+        if isinstance(obj, Missing):  # "prospect.attributes.a.b" of a prospect without "a"
+            return obj
         if isinstance(obj, Mapping) and not attribute.startswith("_"):
             try:
                 return obj[attribute]
             except (KeyError, TypeError):
+                if isinstance(obj, Fields):
+                    hint = f"{obj.label!r} has no field {attribute!r}"
+                    return self.undefined(obj=obj, name=attribute, hint=hint)
                 return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         _tick()
+        if isinstance(obj, Missing):
+            return obj
         return super().getitem(obj, argument)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
@@ -530,9 +540,17 @@ class BoundedSandbox(SandboxedEnvironment):
         return None
 
 
+def _is_none(value: Any) -> bool:
+    """``x is none`` holds for a missing value too: the recipient has no such value."""
+    return value is None or isinstance(value, Missing)
+
+
 def _finalize(value: Any) -> Any:
     """Every printed ``{{ }}`` value passes here (also inside ``{% set %}`` blocks): charge
-    it to the budget, and refuse a container too big to turn into a string."""
+    it to the budget, refuse a container too big to turn into a string, and print None as
+    nothing (an email never means to say "None")."""
+    if value is None:
+        return ""
     budget = _BUDGET.get()
     if isinstance(value, str):
         size = len(value)

@@ -90,19 +90,30 @@ def inbound_addresses(
 
 
 def render_context(
-    prospect: dict[str, Any], sender: Sender, settings: Settings, unsubscribe: str
+    prospect: dict[str, Any],
+    sender: Sender,
+    settings: Settings,
+    unsubscribe: str,
+    owner_name: str | None = None,
 ) -> dict[str, Any]:
-    """The variables templates may use (templates/README.md documents them)."""
-    owner = prospect.get("owner")
+    """The variables templates may use (templates/README.md documents them).
+
+    ``owner`` is None (false in ``{% if owner %}``) when the prospect has no owner; its
+    ``name`` is the linked sales user's, None when only the CRM's address is known. The
+    renderer turns every None into an empty value a template's fallback replaces.
+    """
+    owner_email = prospect.get("owner")
+    owner = {"name": owner_name, "email": owner_email} if owner_email else None
     return {
         "prospect": prospect,
         "sender": {
             "name": sender.name,
             "email": sender.email,
             "company": settings.company_name,
+            "company_url": settings.company_url,
             "postal_address": settings.postal_address,
         },
-        "owner": {"name": None, "email": owner},
+        "owner": owner,
         "unsubscribe_url": unsubscribe,
         "base_url": settings.base_url,
     }
@@ -120,12 +131,13 @@ def compose(
     renderer: Renderer,
     signer: TokenSigner,
     now: datetime,
+    owner_name: str | None = None,
 ) -> Composed:
     """Everything per recipient, in order: context, Jinja render, link tracking, MIME."""
     step = email_step(spec, step_id)
     sender = sender_of(spec, step, settings)
     unsubscribe = unsubscribe_url(settings.base_url, message_id, signer)
-    context = render_context(prospect, sender, settings, unsubscribe)
+    context = render_context(prospect, sender, settings, unsubscribe, owner_name)
     rendered = renderer.render(
         template_key, subject_source, step.preheader if step else None, context
     )

@@ -158,6 +158,7 @@ def _apply_policy(
                     renderer=mailer.renderer,
                     signer=mailer.signer,
                     now=now,
+                    owner_name=item.owner_name,
                 )
             except Exception as exc:  # a broken template fails this message, not the batch
                 log.exception("message %s could not be composed", item.message_id)

@@ -23,6 +23,7 @@ from engine.store import (
     SequenceVersion,
     Suppression,
     UnitOfWork,
+    User,
 )
 
 
@@ -37,6 +38,7 @@ class PolicyItem:
     subject: str
     enrollment_active: bool
     suppressed: str | None
+    owner_name: str | None = None  # the linked sales user's name, for templates
 
 
 @dataclass
@@ -80,14 +82,15 @@ def load_policy_inputs(
     with uow:
         session = uow.session
         rows = session.execute(
-            select(Message, Enrollment.status, Prospect, SequenceVersion)
+            select(Message, Enrollment.status, Prospect, SequenceVersion, User.name)
             .join(Enrollment, Enrollment.id == Message.enrollment_id)
             .join(Prospect, Prospect.id == Message.prospect_id)
             .join(SequenceVersion, SequenceVersion.id == Message.sequence_version_id)
+            .outerjoin(User, User.id == Prospect.owner_user_id)
             .where(Message.id.in_(message_ids))
             .order_by(Message.id)
         ).all()
-        emails = [prospect.email for _, _, prospect, _ in rows]
+        emails = [prospect.email for _, _, prospect, _, _ in rows]
         suppressed = dict(
             session.execute(
                 select(Suppression.email, Suppression.reason).where(Suppression.email.in_(emails))
@@ -105,8 +108,9 @@ def load_policy_inputs(
                 # a completed enrollment's last email still goes; an exited one's does not
                 enrollment_active=status in (EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED),
                 suppressed=suppressed.get(prospect.email),
+                owner_name=owner_name or None,
             )
-            for message, status, prospect, version in rows
+            for message, status, prospect, version, owner_name in rows
         ]
         inputs = PolicyInputs(items, settings)
         since = now - timedelta(days=settings.frequency_window_days)

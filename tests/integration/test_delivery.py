@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.mail.tokens import AddressTag, TokenSigner, parse_message_id_header
+from engine.services.accounts import create_user
 from engine.services.outcomes import suppress
 from engine.services.prospects import upsert_prospect
 from engine.spec.errors import SpecError
@@ -305,3 +306,38 @@ def test_a_suppressed_address_is_never_enrolled_again(env, smtp_server, now):
     later = now + timedelta(days=2)
     result = upsert_prospect(env.uow(), lost("gone@example.com", status="not_ready"), later)
     assert result.report.enrolled == 0
+
+
+OWNER_NOTE = """
+key: owner-note
+name: "Owner note"
+enroll:
+  when: {all: [{field: status, eq: closed_lost}, {field: lost_reason, eq: went_dark}]}
+  priority: 90
+send_window: {days: daily, from: "00:00", to: "24:00", timezone: UTC}
+steps:
+  - id: next-steps
+    email: went-dark/next-steps
+    subject: "Whenever you are ready"
+"""
+
+
+def test_templates_name_the_owner_only_when_there_is_one(env, smtp_server, now):
+    # issue #7: "None is here when you want a second opinion" went to every prospect.
+    create_user(env.uow(), "sam@example.com", "Sam Carter", "sales", None, now)
+    env.add_sequence(OWNER_NOTE)
+    for email, owner in (
+        ("linked@example.com", "sam@example.com"),  # a sales user with a name
+        ("crm@example.com", "rep@crm.example.com"),  # only the CRM's address
+        ("nobody@example.com", None),
+    ):
+        upsert_prospect(env.uow(), lost(email, lost_reason="went_dark", owner=owner), now)
+    env.cycle()
+
+    texts = {
+        str(mail["To"]): mail.get_body(("plain",)).get_content() for mail in received(smtp_server)
+    }
+    assert "Sam Carter is here when you want a second opinion" in texts["linked@example.com"]
+    assert "We are here when you want a second opinion" in texts["crm@example.com"]
+    assert "We are here when you want a second opinion" in texts["nobody@example.com"]
+    assert not any("None" in text for text in texts.values())

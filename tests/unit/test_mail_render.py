@@ -45,6 +45,7 @@ CONTEXT: dict[str, Any] = {
         "name": "Dana",
         "email": "dana@nurture.test",
         "company": "Nurture",
+        "company_url": "https://nurture.example.com",
         "postal_address": "1 Harbour Street",
     },
     "owner": {"name": None, "email": None},
@@ -264,3 +265,45 @@ def test_the_shipped_templates_render() -> None:
     assert email.subject == "Hi Zoë"
     assert "Hi Zoë," in email.text
     assert "1 Harbour Street" in email.text
+
+
+def test_missing_values_print_nothing_and_let_the_fallback_apply(root: Path) -> None:
+    # issue #7: "None is here when you want a second opinion", and a custom attribute a
+    # prospect lacks failed the send instead of taking the template's fallback.
+    (root / "price" / "gaps.mjml").write_text(
+        page(
+            "<mj-text>[{{ prospect.title }}] [{{ prospect.company or 'your team' }}]"
+            " [{{ prospect.first_name|default('there') }}]"
+            " [{{ prospect.attributes.industry or 'your industry' }}]"
+            " [{{ prospect.attributes.region|default('anywhere') }}]"
+            " [{{ prospect.attributes.plan.tier }}]"
+            " [{% if owner %}{{ owner.name }}{% else %}no owner{% endif %}]"
+            " [{{ 'none' if prospect.last_name is none else prospect.last_name }}]"
+            " [{{ sender.name }}]</mj-text>"
+        )
+    )
+    context = {
+        **CONTEXT,
+        "prospect": {
+            **CONTEXT["prospect"],
+            "title": None,
+            "company": "  ",
+            "first_name": "",
+            "last_name": None,
+            "attributes": {},
+        },
+        "sender": {**CONTEXT["sender"], "name": None},
+        "owner": None,
+    }
+
+    email = Renderer(FileTemplateCatalog(root)).render("price/gaps", "Hi", None, context)
+
+    assert "[] [your team] [there] [your industry] [anywhere] [] [no owner] [none] []" in email.text
+    assert "None" not in email.html
+
+
+def test_unknown_fields_still_fail_at_send_time(root: Path) -> None:
+    (root / "price" / "typo.mjml").write_text(page("<mj-text>{{ prospect.frist_name }}</mj-text>"))
+
+    with pytest.raises(TemplateError, match="'prospect' has no field 'frist_name'"):
+        Renderer(FileTemplateCatalog(root)).render("price/typo", "Hi", None, CONTEXT)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from engine.mail.catalog import FileTemplateCatalog, sandbox
+from engine.mail.values import template_values
 from engine.spec import (
     BranchStep,
     EmailStep,
@@ -53,6 +54,7 @@ CONTEXT: dict[str, Any] = {
         "name": "Dana Whitfield",
         "email": "dana@example.com",
         "company": "Flowline",
+        "company_url": "https://flowline.example.com",
         "postal_address": "1 Harbour Street, Bristol BS1 4RN, UK",
     },
     "owner": {"name": "Sam Carter", "email": "sam@example.com"},
@@ -214,7 +216,7 @@ def test_template_compiles_and_renders(key: str, catalog: FileTemplateCatalog) -
 
     html = catalog.compile(key)
     env = sandbox()
-    rendered = env.from_string(html).render(**CONTEXT)
+    rendered = env.from_string(html).render(**template_values(CONTEXT))
     assert "Hi Ana," in rendered
     assert "https://example.com/u/token" in rendered
     assert "1 Harbour Street" in rendered
@@ -228,7 +230,7 @@ def test_template_compiles_and_renders(key: str, catalog: FileTemplateCatalog) -
         "owner": None,
         "preheader": None,
     }
-    rendered = env.from_string(html).render(**sparse)
+    rendered = env.from_string(html).render(**template_values(sparse))
     assert "Hi there," in rendered
     assert "None" not in rendered
 
