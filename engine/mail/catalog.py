@@ -1,10 +1,15 @@
-"""Email templates on disk: ``templates/<key>.mjml`` files, checked before anything is sent.
+"""Email templates, checked before anything is sent: ``<key>.mjml`` plus its partials.
 
 This is the real :class:`engine.spec.validate.TemplateCatalog`. It finds a template by key,
-checks Jinja (syntax, and that only the documented variables are used, because rendering
-uses ``StrictUndefined`` and an unknown name would fail at send time, per recipient) and
-compiles the MJML with its ``<mj-include>`` partials, so a broken template is caught when
-the sequence is validated rather than when the first prospect is due an email.
+checks its Jinja (syntax, safety, and that only the documented names are used, because
+rendering is strict about names and an unknown one would fail at send time, per
+recipient), checks its MJML (known tags, nesting, with lines) and compiles it with its
+``<mj-include>`` partials, so a broken template is caught when the sequence is validated
+rather than when the first prospect is due an email.
+
+Where the sources come from is the subclass's business: files under a folder
+(:class:`FileTemplateCatalog`), or the versions stored in the database. The checks are the
+same either way, so the validator, the editor and the renderer refuse the same templates.
 """
 
 from __future__ import annotations
@@ -12,26 +17,13 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
-from jinja2 import TemplateSyntaxError, meta
+from jinja2 import TemplateSyntaxError
 
 from engine.mail.mjml import MjmlError, compile_mjml
+from engine.mail.mjml_source import structure_problem, unknown_tags
+from engine.mail.names import merge_tag_findings, name_findings
 from engine.mail.sandbox import BoundedSandbox, safety_findings
-from engine.spec.catalog import suggest
 
-# Names a template may use; the renderer provides exactly these (see templates/README.md).
-TEMPLATE_VARIABLES: frozenset[str] = frozenset(
-    {"prospect", "sender", "owner", "unsubscribe_url", "subject", "preheader", "base_url"}
-)
-PROSPECT_ATTRIBUTES: tuple[str, ...] = (
-    "first_name",
-    "last_name",
-    "email",
-    "company",
-    "title",
-    "lost_reason",
-    "owner",
-    "attributes",
-)
 # Required by anti-spam law (CAN-SPAM, CASL, GDPR practice): a working opt-out and the
 # sender's postal address in every marketing email.
 REQUIRED_MARKERS: dict[str, str] = {
@@ -41,10 +33,8 @@ REQUIRED_MARKERS: dict[str, str] = {
 TEMPLATE_SUFFIX = ".mjml"
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_/-]*$")
 _POSITION = re.compile(r"at position (\d+)(?::\d+)?")
-_LEAVES_ROOT = (
-    "leads outside the templates folder (through a symbolic link): copy the file into the "
-    "templates folder instead"
-)
+_INCLUDE_NAMED = re.compile(r'template from "([^"]+)"')
+_COMMENT_OPEN = "{#"
 
 
 class TemplateError(Exception):
@@ -55,32 +45,67 @@ class TemplateError(Exception):
         super().__init__("; ".join(errors))
 
 
+class UnreadableError(Exception):
+    """A template or partial could not be read: ``kind`` is ``missing``, ``outside`` (a
+    symbolic link out of the folder) or ``unreadable`` (with ``detail``)."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(kind, detail)
+        self.kind = kind
+        self.detail = detail
+
+
+_LEAVES = (
+    "leads outside the templates folder (through a symbolic link): copy the file into the "
+    "templates folder instead"
+)
+
+
 def sandbox() -> BoundedSandbox:
     """The Jinja environment templates are checked (and must be rendered) with."""
     return BoundedSandbox()
 
 
-class FileTemplateCatalog:
-    """Templates under ``root``: key ``price/value-recap`` is ``root/price/value-recap.mjml``.
+def valid_key(key: str) -> bool:
+    """True for a template key that names a file inside the templates folder."""
+    return bool(_KEY.match(key)) and ".." not in key and not key.endswith("/")
 
-    ``<mj-include path="_partials/footer.mjml" />`` paths are relative to ``root`` too, and
-    may not leave it: a template is data a marketer edits, not a way to read server files.
+
+def include_path_problem(path: str) -> str | None:
+    """Why an ``mj-include`` path may not be used, or None when it stays inside."""
+    parts = PurePosixPath(path).parts
+    if not path or path.startswith(("/", "\\")) or ".." in parts or "\\" in path:
+        return (
+            f"mj-include path {path!r} must stay inside the templates folder "
+            "(write it relative to it, like '_partials/footer.mjml', without '..')"
+        )
+    return None
+
+
+class BaseTemplateCatalog:
+    """The checks and the compilation, over sources a subclass reads.
+
+    Subclasses implement :meth:`read` (the text at a path relative to the templates
+    folder, like ``price/value-recap.mjml``, or raise :class:`UnreadableError`) and
+    :meth:`label` (how problems name that path).
     """
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self) -> None:
         self._env = sandbox()
 
-    def path_of(self, key: str) -> Path | None:
-        """The file behind ``key``, or None when the key could point outside ``root``."""
-        if not _KEY.match(key) or ".." in key or key.endswith("/"):
-            return None
-        return self.root / f"{key}{TEMPLATE_SUFFIX}"
+    # -- what a subclass provides ---------------------------------------------------------
+
+    def read(self, path: str) -> str:
+        raise NotImplementedError
+
+    def label(self, path: str) -> str:
+        raise NotImplementedError
 
     def exists(self, key: str) -> bool:
-        """True when the template file for ``key`` exists."""
-        path = self.path_of(key)
-        return path is not None and path.is_file()
+        """True when the template ``key`` exists."""
+        raise NotImplementedError
+
+    # -- checks ---------------------------------------------------------------------------
 
     def check_text(self, text: str) -> str | None:
         """Check a Jinja snippet (subject, preheader); return what is wrong, or None.
@@ -91,7 +116,7 @@ class FileTemplateCatalog:
         return errors[0] if errors else None
 
     def check_template(self, key: str) -> list[str]:
-        """Every problem of the template file: Jinja, includes, MJML, legal footer."""
+        """Every problem of the template: Jinja, includes, MJML, legal footer."""
         try:
             self.compile(key)
         except TemplateError as exc:
@@ -100,17 +125,18 @@ class FileTemplateCatalog:
 
     def source(self, key: str) -> str:
         """The template's MJML source; raises :class:`TemplateError` if it cannot be read."""
-        path = self.path_of(key)
-        if path is None:
+        if not valid_key(key):
             raise TemplateError([f"bad template key {key!r}"])
-        if not self._inside(path):
-            raise TemplateError([f"{path} {_LEAVES_ROOT}"])
+        path = f"{key}{TEMPLATE_SUFFIX}"
         try:
-            return path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise TemplateError([f"{path} not found"]) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TemplateError([f"{path}: cannot read it: {exc}"]) from None
+            return self.read(path)
+        except UnreadableError as exc:
+            label = self.label(path)
+            if exc.kind == "missing":
+                raise TemplateError([f"{label} not found"]) from None
+            if exc.kind == "outside":
+                raise TemplateError([f"{label} {_LEAVES}"]) from None
+            raise TemplateError([f"{label}: cannot read it: {exc.detail}"]) from None
 
     def compile(self, key: str) -> str:
         """The template compiled to HTML (Jinja markup intact), after checking all of it.
@@ -129,8 +155,8 @@ class FileTemplateCatalog:
         can never be cached under the wrong hash.
         """
         source = self.source(key)
-        name = str(self.path_of(key))
-        errors = self._jinja_errors(source, name)
+        name = self.label(f"{key}{TEMPLATE_SUFFIX}")
+        errors = self._source_errors(source, name)
         include_errors: list[str] = []
         sources: dict[str, str] = {key: source}
 
@@ -141,59 +167,61 @@ class FileTemplateCatalog:
                 return ""
             if path not in sources:
                 sources[path] = text
-                errors.extend(self._jinja_errors(text, str(self.root / path)))
+                errors.extend(self._source_errors(text, self.label(path)))
             return text
 
         try:
             html = compile_mjml(source, include_loader=load_include)
         except MjmlError as exc:
-            raise TemplateError(
-                [*errors, *(include_errors or [self._mjml_message(exc, source, name)])]
-            ) from None
+            # Our own tag checks usually found the cause already, with its line.
+            placed = any(": MJML: " in error for error in errors)
+            compiler = [] if placed else [self._mjml_message(exc, key, sources)]
+            raise TemplateError([*errors, *(include_errors or compiler)]) from None
         errors += include_errors
         if not errors:
-            # MJML must leave the Jinja intact, or rendering would fail for every recipient.
-            errors += [
-                f"after MJML compilation: {e}" for e in self._jinja_errors(html, "", names=False)
-            ]
-            for marker, what in REQUIRED_MARKERS.items():
-                if marker not in html:
-                    errors.append(f"{name}: no {what}: include _partials/footer.mjml in <mj-body>")
+            errors += self._compiled_errors(html, name)
         if errors:
             raise TemplateError(errors)
         return html, sources
 
+    def _compiled_errors(self, html: str, name: str) -> list[str]:
+        """What is wrong with the compiled HTML as a whole (its parts were fine)."""
+        # MJML must leave the Jinja intact, or rendering would fail for every recipient.
+        errors = [f"after MJML compilation: {e}" for e in self._jinja_errors(html, "", False)]
+        for marker, what in REQUIRED_MARKERS.items():
+            if marker not in html:
+                errors.append(f"{name}: missing {what}: include _partials/footer.mjml in <mj-body>")
+        return errors
+
     def _read_include(self, path: str, name: str) -> tuple[str, str | None]:
-        parts = PurePosixPath(path).parts
-        if not path or path.startswith(("/", "\\")) or ".." in parts or "\\" in path:
-            return "", (
-                f"{name}: mj-include path {path!r} must stay inside the templates folder "
-                "(write it relative to it, like '_partials/footer.mjml', without '..')"
-            )
-        file = self.root / path
-        if not self._inside(file):
-            return "", f"{name}: mj-include {path!r} {_LEAVES_ROOT}"
+        problem = include_path_problem(path)
+        if problem is not None:
+            return "", f"{name}: {problem}"
         try:
-            return file.read_text(encoding="utf-8"), None
-        except FileNotFoundError:
-            return "", f"{name}: mj-include {path!r} not found: create {file}"
-        except (OSError, UnicodeDecodeError) as exc:
-            return "", f"{name}: mj-include {path!r} cannot be read: {exc}"
+            return self.read(path), None
+        except UnreadableError as exc:
+            if exc.kind == "missing":
+                return "", f"{name}: mj-include {path!r} not found: create {self.label(path)}"
+            if exc.kind == "outside":
+                return "", f"{name}: mj-include {path!r} {_LEAVES}"
+            return "", f"{name}: mj-include {path!r} cannot be read: {exc.detail}"
 
-    def _inside(self, file: Path) -> bool:
-        """True when ``file``, with every symbolic link resolved, is still under the root.
+    def _source_errors(self, text: str, name: str) -> list[str]:
+        """Jinja problems and MJML tag problems of one file, in line order.
 
-        The path was already checked for ``..`` and absolute parts; a link is the other way
-        out, and a template is data a marketer edits, not a way to read server files.
-        A file that does not exist is "inside" here: reading it reports it missing.
+        Tags that nest wrongly are reported even when the compiler would accept them: it
+        then guesses, and what the recipient gets is not what the marketer wrote.
         """
-        try:
-            return file.resolve().is_relative_to(self.root.resolve())
-        except (OSError, RuntimeError):  # a symlink loop
-            return False
+        jinja = self._jinja_errors(text, name)
+        tags = unknown_tags(text)
+        if not tags:
+            structure = structure_problem(text)
+            tags = [structure] if structure is not None else []
+        found = [f"{self._at(name, text, line)}MJML: {message}" for line, message in tags]
+        return sorted(jinja + found, key=_line_of)
 
     def _jinja_errors(self, text: str, name: str, names: bool = True) -> list[str]:
-        """Jinja syntax errors, unsafe constructs and unknown variables of ``text``, as
+        """Jinja syntax errors, unsafe constructs and unknown names of ``text``, as
         readable lines.
 
         The safety check (see :mod:`engine.mail.sandbox`) runs between parsing and
@@ -206,39 +234,105 @@ class FileTemplateCatalog:
                 return [f"{self._at(name, text, line)}{message}" for line, message in unsafe]
             self._env.compile(parsed)
         except TemplateSyntaxError as exc:
-            message = (exc.message or str(exc)).rstrip(".")
-            if type(exc) is TemplateSyntaxError:  # not an unknown filter or test
-                message += ": check that every {{ has its }} and every {% its %}"
-            return [f"{self._at(name, text, exc.lineno)}{message}"]
+            return [f"{self._at(name, text, exc.lineno)}{_syntax_message(exc, text)}"]
         if not names:
             return []
-        used = meta.find_undeclared_variables(parsed)
-        unknown = sorted(used - TEMPLATE_VARIABLES - set(self._env.globals))
-        out = []
-        for var in unknown:
-            if var in PROSPECT_ATTRIBUTES:
-                hint = f" (did you mean 'prospect.{var}'?)"
-            else:
-                hint = suggest(var, TEMPLATE_VARIABLES)
-            out.append(
-                f"{name + ': ' if name else ''}unknown variable {var!r}{hint}; templates can "
-                f"use {', '.join(sorted(TEMPLATE_VARIABLES))}"
-            )
-        return out
+        found = name_findings(parsed, self._env.globals) + merge_tag_findings(text)
+        return [f"{self._at(name, text, line)}{message}" for line, message in found]
 
     @staticmethod
-    def _at(name: str, text: str, line: int) -> str:
+    def _at(name: str, text: str, line: int | None) -> str:
         """``file:line: `` for a file; for a snippet, the line only when it has several."""
         if name:
-            return f"{name}:{line}: "
-        return f"line {line}: " if "\n" in text else ""
+            return f"{name}:{line}: " if line else f"{name}: "
+        return f"line {line}: " if line and "\n" in text else ""
 
-    @staticmethod
-    def _mjml_message(exc: MjmlError, source: str, name: str) -> str:
+    def _mjml_message(self, exc: MjmlError, key: str, sources: dict[str, str]) -> str:
+        """The compiler's complaint, placed at a line: its own position when it gives one,
+        else the first tag our own nesting check finds open or out of order (in the
+        partial the compiler names, if it names one)."""
         text = str(exc)
+        root = f"{key}{TEMPLATE_SUFFIX}"
         match = _POSITION.search(text)
         if match:
-            line = source[: int(match[1])].count("\n") + 1
-            text = _POSITION.sub("", text).strip()
-            return f"{name}:{line}: MJML: {text}"
-        return f"{name}: MJML: {text}: check that every <mj-...> tag is closed and nested right"
+            line = sources[key][: int(match[1])].count("\n") + 1
+            return f"{self.label(root)}:{line}: MJML: {_POSITION.sub('', text).strip()}"
+        named = _INCLUDE_NAMED.search(text)
+        order = [named[1]] if named and named[1] in sources else []
+        order += [key] + [path for path in sources if path != key]
+        for path in dict.fromkeys(order):
+            found = structure_problem(sources[path])
+            if found is not None:
+                label = self.label(root if path == key else path)
+                return f"{label}:{found[0]}: MJML: {found[1]}"
+        where = self.label(named[1]) if named and named[1] in sources else self.label(root)
+        return f"{where}: MJML: {text}: check that every <mj-...> tag is closed and nested right"
+
+
+def _line_of(message: str) -> int:
+    match = re.match(r"[^:]*:(\d+): ", message)
+    return int(match[1]) if match else 0
+
+
+def _syntax_message(exc: TemplateSyntaxError, text: str) -> str:
+    message = (exc.message or str(exc)).rstrip(".")
+    lines = text.splitlines()
+    culprit = lines[exc.lineno - 1].strip() if 0 < exc.lineno <= len(lines) else ""
+    if message == "Missing end of comment tag" and _COMMENT_OPEN in culprit:
+        start = culprit.index(_COMMENT_OPEN)
+        excerpt = culprit[max(0, start - 20) : start + 30]
+        return (
+            f"'{{#' in {excerpt!r} starts a Jinja comment that never ends: if it is CSS "
+            "(like '{#outlook a'), put a space between '{' and '#', or wrap the CSS in "
+            "{% raw %}...{% endraw %}"
+        )
+    if type(exc) is TemplateSyntaxError:  # not an unknown filter or test
+        message += ": check that every {{ has its }} and every {% its %}"
+    return message
+
+
+class FileTemplateCatalog(BaseTemplateCatalog):
+    """Templates under ``root``: key ``price/value-recap`` is ``root/price/value-recap.mjml``.
+
+    ``<mj-include path="_partials/footer.mjml" />`` paths are relative to ``root`` too, and
+    may not leave it, by ``..`` or by a symbolic link: a template is data a marketer edits,
+    not a way to read server files.
+    """
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+
+    def path_of(self, key: str) -> Path | None:
+        """The file behind ``key``, or None when the key could point outside ``root``."""
+        return self.root / f"{key}{TEMPLATE_SUFFIX}" if valid_key(key) else None
+
+    def exists(self, key: str) -> bool:
+        """True when the template file for ``key`` exists."""
+        path = self.path_of(key)
+        return path is not None and path.is_file()
+
+    def label(self, path: str) -> str:
+        return str(self.root / path)
+
+    def read(self, path: str) -> str:
+        file = self.root / path
+        if not self._inside(file):
+            raise UnreadableError("outside")
+        try:
+            return file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UnreadableError("missing") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UnreadableError("unreadable", str(exc)) from None
+
+    def _inside(self, file: Path) -> bool:
+        """True when ``file``, with every symbolic link resolved, is still under the root.
+
+        The path was already checked for ``..`` and absolute parts; a link is the other way
+        out. A file that does not exist is "inside" here: reading it reports it missing.
+        """
+        try:
+            return file.resolve().is_relative_to(self.root.resolve())
+        except (OSError, RuntimeError):  # a symlink loop
+            return False

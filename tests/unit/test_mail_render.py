@@ -302,8 +302,12 @@ def test_missing_values_print_nothing_and_let_the_fallback_apply(root: Path) -> 
     assert "None" not in email.html
 
 
-def test_unknown_fields_still_fail_at_send_time(root: Path) -> None:
+def test_unknown_fields_are_refused_not_rendered_empty(root: Path) -> None:
     (root / "price" / "typo.mjml").write_text(page("<mj-text>{{ prospect.frist_name }}</mj-text>"))
+    renderer = Renderer(FileTemplateCatalog(root))
 
+    with pytest.raises(TemplateError, match=r"unknown field 'prospect\.frist_name'"):
+        renderer.render("price/typo", "Hi", None, CONTEXT)
+    # A subject that skipped validation fails at send time rather than going out blank.
     with pytest.raises(TemplateError, match="'prospect' has no field 'frist_name'"):
-        Renderer(FileTemplateCatalog(root)).render("price/typo", "Hi", None, CONTEXT)
+        renderer.render("price/hello", "{{ prospect.frist_name }}", None, CONTEXT)

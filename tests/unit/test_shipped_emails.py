@@ -15,11 +15,14 @@ import pytest
 
 from engine.config import Settings
 from engine.mail.catalog import FileTemplateCatalog
+from engine.mail.names import TEMPLATE_FIELDS, TEMPLATE_VARIABLES
 from engine.mail.render import Renderer
 from engine.mail.tokens import TokenSigner
-from engine.services.compose import compose
+from engine.services.compose import Sender, compose, render_context
+from engine.services.loading import prospect_facts
 from engine.spec import EmailStep, SequenceSpec
 from engine.spec.loader import load_sequence
+from engine.store import Prospect
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -151,3 +154,18 @@ def test_no_recipient_sees_none_or_template_markup(
         greeting = "Hi Zoë," if names == "named" else "Hi there,"
         assert greeting in text, step.email
         assert SETTINGS.company_url in composed.links  # the header links the sender's site
+
+
+def test_the_context_has_exactly_the_fields_validation_allows() -> None:
+    # Validation (engine.mail.names) and the send path must agree, or a name that
+    # validates would fail every send, or a field that exists would be refused.
+    facts = prospect_facts(Prospect(email="zoe@acme.example", attributes={}))
+    sender = Sender("Dana", "dana@flowline.example.com")
+    context = render_context(facts, sender, SETTINGS, "https://x/u/1", owner_name="Sam")
+    with_owner = render_context({**facts, "owner": "sam@x.example"}, sender, SETTINGS, "u")
+
+    assert set(context) == TEMPLATE_VARIABLES - {"subject", "preheader"}
+    assert set(context["prospect"]) == TEMPLATE_FIELDS["prospect"]
+    assert set(context["sender"]) == TEMPLATE_FIELDS["sender"]
+    assert context["owner"] is None
+    assert set(with_owner["owner"]) == TEMPLATE_FIELDS["owner"]

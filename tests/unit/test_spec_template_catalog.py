@@ -78,7 +78,7 @@ def test_unknown_variables_are_caught_before_sending(root: Path) -> None:
     write(root, "price/var", page("<mj-text>Hi {{ first_name }}</mj-text>"))
 
     assert FileTemplateCatalog(root).check_template("price/var") == [
-        f"{root}/price/var.mjml: unknown variable 'first_name' (did you mean "
+        f"{root}/price/var.mjml:7: unknown variable 'first_name' (did you mean "
         "'prospect.first_name'?); templates can use base_url, owner, preheader, prospect, "
         "sender, subject, unsubscribe_url"
     ]
@@ -117,8 +117,8 @@ def test_broken_mjml_is_explained(root: Path) -> None:
     write(root, "price/broken", page("<mj-text>Hi"))
 
     assert FileTemplateCatalog(root).check_template("price/broken") == [
-        f"{root}/price/broken.mjml: MJML: unexpected end of stream in root template: check "
-        "that every <mj-...> tag is closed and nested right"
+        f"{root}/price/broken.mjml:7: MJML: <mj-text> is never closed: add </mj-text> where "
+        "its content ends"
     ]
 
 
@@ -129,9 +129,9 @@ def test_a_template_without_the_legal_footer_is_refused(root: Path) -> None:
     write(root, "price/nofooter", source)
 
     assert FileTemplateCatalog(root).check_template("price/nofooter") == [
-        f"{root}/price/nofooter.mjml: no an unsubscribe link ({{{{ unsubscribe_url }}}}): "
+        f"{root}/price/nofooter.mjml: missing an unsubscribe link ({{{{ unsubscribe_url }}}}): "
         "include _partials/footer.mjml in <mj-body>",
-        f"{root}/price/nofooter.mjml: no the sender's postal address "
+        f"{root}/price/nofooter.mjml: missing the sender's postal address "
         "({{ sender.postal_address }}): include _partials/footer.mjml in <mj-body>",
     ]
 
@@ -170,7 +170,7 @@ def test_sequence_validation_uses_the_real_catalog(root: Path) -> None:
         "teams like yours saved': unexpected '}': check that every {{ has its }} and every "
         "{% its %}",
         f"seq.yaml:25: step 'nudge': template 'price/budget-check-in': {root}/price/"
-        "budget-check-in.mjml: unknown variable 'prospct' (did you mean 'prospect'?); templates "
+        "budget-check-in.mjml:7: unknown variable 'prospct' (did you mean 'prospect'?); templates "
         "can use base_url, owner, preheader, prospect, sender, subject, unsubscribe_url",
     ]
 
@@ -215,3 +215,157 @@ def test_a_symlink_that_stays_inside_the_folder_is_fine(root: Path) -> None:
     write(root, "price/alias", page("<mj-text>Hi</mj-text>").replace("footer.mjml", "alias.mjml"))
 
     assert FileTemplateCatalog(root).check_template("price/alias") == []
+
+
+def test_an_unknown_prospect_field_is_caught_with_a_did_you_mean(root: Path) -> None:
+    # issue #7 item 9: this validated and then failed every send.
+    write(
+        root,
+        "price/typo",
+        page(
+            "<mj-text>Hi {{ prospect.frist_name }}</mj-text>\n"
+            "<mj-text>{{ prospect['compnay'] }} {{ sender.adress }} {{ owner.nmae }}</mj-text>\n"
+            "<mj-text>{{ prospect.industry }}</mj-text>"
+        ),
+    )
+
+    fields = (
+        "attributes, company, country, created_at, deal_size, email, first_name, last_name, "
+        "lost_at, lost_reason, owner, source, status, status_changed_at, timezone, title"
+    )
+    assert FileTemplateCatalog(root).check_template("price/typo") == [
+        f"{root}/price/typo.mjml:7: unknown field 'prospect.frist_name' (did you mean "
+        f"'prospect.first_name'?); prospect has {fields}",
+        f"{root}/price/typo.mjml:8: unknown field 'prospect.compnay' (did you mean "
+        f"'prospect.company'?); prospect has {fields}",
+        f"{root}/price/typo.mjml:8: unknown field 'sender.adress' (did you mean "
+        "'sender.postal_address'?); sender has company, company_url, email, name, "
+        "postal_address",
+        f"{root}/price/typo.mjml:8: unknown field 'owner.nmae' (did you mean 'owner.name'?); owner "
+        "has email, name",
+        f"{root}/price/typo.mjml:9: unknown field 'prospect.industry'; prospect has {fields}; "
+        "a custom CRM field is 'prospect.attributes.industry'",
+    ]
+
+
+def test_custom_attributes_need_no_declaration(root: Path) -> None:
+    write(
+        root,
+        "price/custom",
+        page(
+            '<mj-text>{{ prospect.attributes.industry or "your industry" }}'
+            " {{ prospect.attributes['plan'].tier|default('any') }}</mj-text>"
+            "{% for owner in [1] %}{{ owner.whatever }}{% endfor %}"
+        ),
+    )
+
+    assert FileTemplateCatalog(root).check_template("price/custom") == []
+
+
+def test_other_tools_merge_tags_get_a_hint(root: Path) -> None:
+    write(
+        root,
+        "price/tags",
+        page(
+            "<mj-text>Hi {{FirstName}} at {{ Company }}, {{ contact.firstname }}</mj-text>\n"
+            "<mj-text>*|FNAME|* {contactfield=company} %%Last_Name%% *|ZZZ|*</mj-text>"
+        ),
+    )
+    variables = "base_url, owner, preheader, prospect, sender, subject, unsubscribe_url"
+
+    assert FileTemplateCatalog(root).check_template("price/tags") == [
+        f"{root}/price/tags.mjml:7: unknown variable 'Company' (did you mean "
+        "'prospect.company'? 'Company' looks like another tool's merge tag); templates can "
+        f"use {variables}",
+        f"{root}/price/tags.mjml:7: unknown variable 'FirstName' (did you mean "
+        "'prospect.first_name'? 'FirstName' looks like another tool's merge tag); templates "
+        f"can use {variables}",
+        f"{root}/price/tags.mjml:7: unknown variable 'contact' (did you mean "
+        "'prospect.first_name'? 'contact' looks like another tool's merge tag); templates can "
+        f"use {variables}",
+        f"{root}/price/tags.mjml:8: '*|FNAME|*' is a Mailchimp merge tag; Nurture would send "
+        "it as written: write {{ prospect.first_name }}",
+        f"{root}/price/tags.mjml:8: '*|ZZZ|*' is a Mailchimp merge tag; Nurture would send it "
+        "as written: use the variables listed in templates/README.md",
+        f"{root}/price/tags.mjml:8: '{{contactfield=company}}' is a Mautic token; Nurture would "
+        "send it as written: write {{ prospect.company }}",
+        f"{root}/price/tags.mjml:8: '%%Last_Name%%' is a merge tag of another tool; Nurture "
+        "would send it as written: write {{ prospect.last_name }}",
+    ]
+
+
+def test_subjects_get_the_same_name_checks(root: Path) -> None:
+    catalog = FileTemplateCatalog(root)
+
+    assert catalog.check_text("{{ prospect.frist_name }}, hi") == (
+        "unknown field 'prospect.frist_name' (did you mean 'prospect.first_name'?); prospect "
+        "has attributes, company, country, created_at, deal_size, email, first_name, last_name, "
+        "lost_at, lost_reason, owner, source, status, status_changed_at, timezone, title"
+    )
+    assert catalog.check_text("*|FNAME|*, what teams saved") == (
+        "'*|FNAME|*' is a Mailchimp merge tag; Nurture would send it as written: write "
+        "{{ prospect.first_name }}"
+    )
+    assert catalog.check_text("{{ prospect.attributes.industry or 'you' }}") is None
+
+
+def test_an_unknown_mjml_tag_is_refused_with_its_line(root: Path) -> None:
+    # issue #7 item 9: <mj-buton> validated and went out as a raw tag.
+    write(root, "price/typo", page('<mj-buton href="https://example.com">Go</mj-buton>'))
+    (root / "_partials" / "cta.mjml").write_text("<mj-section>\n<mj-colum></mj-colum></mj-section>")
+    write(root, "price/partial", page('<mj-include path="_partials/cta.mjml" />'))
+    catalog = FileTemplateCatalog(root)
+
+    assert catalog.check_template("price/typo") == [
+        f"{root}/price/typo.mjml:7: MJML: <mj-buton> is not an MJML tag and would be sent as "
+        "it is (did you mean <mj-button>?)"
+    ]
+    assert catalog.check_template("price/partial") == [
+        f"{root}/_partials/cta.mjml:2: MJML: <mj-colum> is not an MJML tag and would be sent "
+        "as it is (did you mean <mj-column>?)"
+    ]
+
+
+def test_an_unclosed_tag_in_a_long_file_is_found_at_its_line(root: Path) -> None:
+    # issue #7 item 15: "unexpected end of stream" with no line, in a 100-line file.
+    body = "\n".join(f"      <mj-text>Paragraph {i}</mj-text>" for i in range(45))
+    body += "\n      <mj-text>This one is never closed\n"
+    body += "\n".join(f"      <mj-text>Paragraph {i}</mj-text>" for i in range(45, 90))
+    write(root, "price/long", page(body))
+
+    assert FileTemplateCatalog(root).check_template("price/long") == [
+        f"{root}/price/long.mjml:52: MJML: <mj-text> is never closed: add </mj-text> where its "
+        "content ends"
+    ]
+
+
+def test_tags_closed_out_of_order_or_never_are_placed(root: Path) -> None:
+    (root / "_partials" / "cta.mjml").write_text(
+        "<mj-section>\n  <mj-column>\n    <mj-button href='https://x.example'>Go</mj-button>\n"
+    )
+    write(root, "price/cta", page('<mj-include path="_partials/cta.mjml" />'))
+    write(root, "price/order", page("<mj-section><mj-column>\n</mj-section></mj-column>"))
+    catalog = FileTemplateCatalog(root)
+
+    assert catalog.check_template("price/cta") == [
+        f"{root}/_partials/cta.mjml:2: MJML: <mj-column> is never closed: add </mj-column>"
+    ]
+    assert catalog.check_template("price/order") == [
+        f"{root}/price/order.mjml:8: MJML: </mj-section> closes <mj-column> (line 7): close "
+        "<mj-column> with </mj-column> first"
+    ]
+
+
+def test_a_comment_opener_in_pasted_css_is_named(root: Path) -> None:
+    # issue #7 item 15: "Missing end of comment tag" did not say where or why.
+    (root / "_partials" / "head.mjml").write_text(
+        HEAD + "\n<mj-style>\n  a { color: red; }\n  @media screen{#outlook a{padding:0}}\n"
+        "</mj-style>"
+    )
+    write(root, "price/css", page("<mj-text>Hi</mj-text>"))
+
+    assert FileTemplateCatalog(root).check_template("price/css") == [
+        f"{root}/_partials/head.mjml:4: '{{#' in '@media screen{{#outlook a{{padding:0}}}}' "
+        "starts a Jinja comment that never ends: if it is CSS (like '{#outlook a'), put a space "
+        "between '{' and '#', or wrap the CSS in {% raw %}...{% endraw %}"
+    ]
