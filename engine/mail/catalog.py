@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from jinja2 import TemplateSyntaxError
 
+from engine.mail.footer import footer_errors
 from engine.mail.mjml import MjmlError, compile_mjml
 from engine.mail.mjml_source import structure_problem, unknown_tags
 from engine.mail.names import merge_tag_findings, name_findings
@@ -191,6 +192,8 @@ class BaseTemplateCatalog:
         for marker, what in REQUIRED_MARKERS.items():
             if marker not in html:
                 errors.append(f"{name}: missing {what}: include _partials/footer.mjml in <mj-body>")
+        if not errors:
+            errors += footer_errors(html, name)
         return errors
 
     def _read_include(self, path: str, name: str) -> tuple[str, str | None]:

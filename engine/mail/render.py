@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Template, TemplateSyntaxError
 
 from engine.mail.catalog import FileTemplateCatalog, TemplateError
+from engine.mail.footer import footer_problem
 from engine.mail.sandbox import BoundedSandbox, render_bounded, template_safety_problems
 from engine.mail.text import html_to_text_template, tidy_text
 from engine.mail.values import template_values
@@ -209,7 +210,8 @@ class Renderer:
         ``preheader``, which are rendered here first (as plain text, on one line) and then
         given to the body. Missing values (None, blank, an absent custom attribute) print
         as nothing and let the template's fallback apply (:mod:`engine.mail.values`).
-        Raises :class:`TemplateError` saying which part failed and why.
+        Raises :class:`TemplateError` saying which part failed and why, also when this
+        recipient's email would lack the unsubscribe link or the postal address.
         """
         compiled = self.compiled(key)
         values = template_values(context)
@@ -219,8 +221,13 @@ class Renderer:
         if preheader_source:
             values["preheader"] = self._render_line(key, "preheader", preheader_source, values)
         html = self._render(key, "HTML", compiled.html, values, self.max_chars)
-        text = self._render(key, "text", compiled.text, values, self.max_chars)
-        return RenderedEmail(subject, html, tidy_text(text), compiled.checksum)
+        text = tidy_text(self._render(key, "text", compiled.text, values, self.max_chars))
+        problem = footer_problem(
+            html, text, str(context["unsubscribe_url"]), str(context["sender"]["postal_address"])
+        )
+        if problem is not None:
+            raise TemplateError([f"template {key!r}: {problem}"])
+        return RenderedEmail(subject, html, text, compiled.checksum)
 
     def _render_line(self, key: str, what: str, source: str, values: dict[str, Any]) -> str:
         try:

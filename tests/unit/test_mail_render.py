@@ -311,3 +311,17 @@ def test_unknown_fields_are_refused_not_rendered_empty(root: Path) -> None:
     # A subject that skipped validation fails at send time rather than going out blank.
     with pytest.raises(TemplateError, match="'prospect' has no field 'frist_name'"):
         renderer.render("price/hello", "{{ prospect.frist_name }}", None, CONTEXT)
+
+
+def test_an_email_that_would_hide_the_footer_from_its_recipient_is_refused(root: Path) -> None:
+    # Every sample prospect sees the footer, so the template validates; this recipient's
+    # own data hides it, so their email is refused rather than sent without an opt-out.
+    (root / "_partials" / "footer.mjml").write_text(
+        "{% if prospect.attributes.plan != 'vip' %}" + FOOTER + "{% endif %}"
+    )
+    renderer = Renderer(FileTemplateCatalog(root))
+    vip = {**CONTEXT, "prospect": {**CONTEXT["prospect"], "attributes": {"plan": "vip"}}}
+
+    assert "Unsubscribe" in renderer.render("price/hello", "Hi", None, CONTEXT).text
+    with pytest.raises(TemplateError, match="the unsubscribe link and the postal address would"):
+        renderer.render("price/hello", "Hi", None, vip)

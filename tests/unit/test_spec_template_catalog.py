@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -255,7 +256,7 @@ def test_custom_attributes_need_no_declaration(root: Path) -> None:
         page(
             '<mj-text>{{ prospect.attributes.industry or "your industry" }}'
             " {{ prospect.attributes['plan'].tier|default('any') }}</mj-text>"
-            "{% for owner in [1] %}{{ owner.whatever }}{% endfor %}"
+            "{% for owner in [{'whatever': 'x'}] %}{{ owner.whatever }}{% endfor %}"
         ),
     )
 
@@ -369,3 +370,84 @@ def test_a_comment_opener_in_pasted_css_is_named(root: Path) -> None:
         "starts a Jinja comment that never ends: if it is CSS (like '{#outlook a'), put a space "
         "between '{' and '#', or wrap the CSS in {% raw %}...{% endraw %}"
     ]
+
+
+HIDDEN_FOOTERS = {
+    "in-a-comment": (
+        "<mj-section><mj-column><mj-text>Bye<!-- {{ sender.postal_address }}"
+        ' <a href="{{ unsubscribe_url }}">Unsubscribe</a> --></mj-text></mj-column></mj-section>',
+        ["HTML part", "text part"],
+        ["unsubscribe link", "postal address"],
+        "a prospect with every field",
+    ),
+    "behind-a-false-if": (
+        "{% if prospect.attributes.vip %}" + FOOTER + "{% endif %}",
+        ["HTML part", "text part"],
+        ["unsubscribe link", "postal address"],
+        "a prospect with every field",
+    ),
+    "only-with-a-company": (
+        "{% if prospect.company %}" + FOOTER + "{% endif %}",
+        ["HTML part", "text part"],
+        ["unsubscribe link", "postal address"],
+        "a prospect without a company",
+    ),
+    "in-a-hidden-element": (
+        FOOTER.replace("<mj-text>", '<mj-text><div style="display: none">').replace(
+            "</mj-text>", "</div></mj-text>"
+        ),
+        ["HTML part", "text part"],
+        ["unsubscribe link", "postal address"],
+        "a prospect with every field",
+    ),
+    "white-on-white": (
+        FOOTER.replace("<mj-text>", '<mj-text color="#fefefe">'),
+        ["HTML part"],
+        ["unsubscribe link", "postal address"],
+        "a prospect with every field",
+    ),
+    "a-link-without-a-label": (
+        FOOTER.replace(">Unsubscribe</a>", "></a>"),
+        ["HTML part"],
+        ["unsubscribe link"],
+        "a prospect with every field",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("footer", "parts", "items", "who"), HIDDEN_FOOTERS.values(), ids=HIDDEN_FOOTERS.keys()
+)
+def test_the_footer_must_be_visible_not_just_present(
+    root: Path, footer: str, parts: list[str], items: list[str], who: str
+) -> None:
+    # issue #7 item 10: a substring in a comment or behind a false {% if %} passed.
+    (root / "_partials" / "footer.mjml").write_text(footer)
+    write(root, "price/hidden", page("<mj-text>Hi</mj-text>"))
+
+    errors = FileTemplateCatalog(root).check_template("price/hidden")
+
+    expected = {(item, part) for item in items for part in parts}
+    found = set()
+    for error in errors:
+        match = re.fullmatch(
+            rf"{re.escape(str(root))}/price/hidden\.mjml: the (unsubscribe link|postal address) "
+            r"\(\{\{ [a-z_.]+ \}\}\) is not visible in the (HTML part|text part) for (.+?): "
+            r"show it as text .*",
+            error,
+        )
+        assert match, error
+        assert match[3] == who
+        found.add((match[1], match[2]))
+    assert found == expected
+
+
+def test_a_template_that_fails_for_some_prospect_is_refused(root: Path) -> None:
+    write(root, "price/deal", page("<mj-text>{{ prospect.deal_size > 1000 }}</mj-text>"))
+
+    (error,) = FileTemplateCatalog(root).check_template("price/deal")
+
+    assert error.startswith(
+        f"{root}/price/deal.mjml: rendering the HTML part for a prospect with every field "
+        "fails: UndefinedError"
+    )
