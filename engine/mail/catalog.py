@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from jinja2 import TemplateSyntaxError
 
 from engine.mail.footer import footer_errors
+from engine.mail.links import link_findings
 from engine.mail.mjml import MjmlError, compile_mjml
 from engine.mail.mjml_source import structure_problem, unknown_tags
 from engine.mail.names import merge_tag_findings, name_findings
@@ -221,6 +222,7 @@ class BaseTemplateCatalog:
             structure = structure_problem(text)
             tags = [structure] if structure is not None else []
         found = [f"{self._at(name, text, line)}MJML: {message}" for line, message in tags]
+        found += [f"{self._at(name, text, line)}{message}" for line, message in link_findings(text)]
         return sorted(jinja + found, key=_line_of)
 
     def _jinja_errors(self, text: str, name: str, names: bool = True) -> list[str]:

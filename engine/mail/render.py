@@ -22,6 +22,7 @@ from jinja2 import Template, TemplateSyntaxError
 
 from engine.mail.catalog import FileTemplateCatalog, TemplateError
 from engine.mail.footer import footer_problem
+from engine.mail.links import link_problems
 from engine.mail.sandbox import BoundedSandbox, render_bounded, template_safety_problems
 from engine.mail.text import html_to_text_template, tidy_text
 from engine.mail.values import template_values
@@ -211,7 +212,8 @@ class Renderer:
         given to the body. Missing values (None, blank, an absent custom attribute) print
         as nothing and let the template's fallback apply (:mod:`engine.mail.values`).
         Raises :class:`TemplateError` saying which part failed and why, also when this
-        recipient's email would lack the unsubscribe link or the postal address.
+        recipient's email would lack the unsubscribe link or the postal address, or would
+        link to a ``javascript:``, ``vbscript:`` or ``data:`` URL (never sent).
         """
         compiled = self.compiled(key)
         values = template_values(context)
@@ -225,6 +227,8 @@ class Renderer:
         problem = footer_problem(
             html, text, str(context["unsubscribe_url"]), str(context["sender"]["postal_address"])
         )
+        if problem is None:
+            problem = "; ".join(link_problems(html)) or None
         if problem is not None:
             raise TemplateError([f"template {key!r}: {problem}"])
         return RenderedEmail(subject, html, text, compiled.checksum)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import re
 
-from engine.mail.links import open_pixel_url, track_links, unsubscribe_url
+import pytest
+
+from engine.mail.links import (
+    UnsafeLinkError,
+    check_links,
+    open_pixel_url,
+    track_links,
+    unsafe_href,
+    unsubscribe_url,
+)
 from engine.mail.tokens import TokenSigner
 
 SIGNER = TokenSigner("test-secret")
@@ -126,3 +135,56 @@ def test_hrefs_are_read_as_a_browser_reads_attributes() -> None:
         "https://x.test/?b=1&copy=2",
         "https://x.test//c",
     ]
+
+
+UNSAFE_HREFS = [
+    "javascript:alert(1)",
+    "JavaScript:alert(1)",
+    " \tjavascript:alert(1)",
+    "java\tscript:alert(1)",
+    "java&#x09;script:alert(1)",
+    "&#106;avascript:alert(1)",
+    "&#x6A;&#x61;vascript&colon;alert(1)",
+    "jav&NewLine;ascript:alert(1)",
+    "vbscript:msgbox(1)",
+    "VBScript:msgbox(1)",
+    "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+    "DATA:text/html,<b>x</b>",
+    "\x01javascript:alert(1)",
+]
+
+
+@pytest.mark.parametrize("href", UNSAFE_HREFS)
+def test_unsafe_links_are_never_sent(href: str) -> None:
+    # issue #7 item 11: javascript:, data: and vbscript: links, however spelt.
+    quote = "'" if '"' in href else '"'
+    html = f"<html><body><a href={quote}{href}{quote}>Click</a></body></html>"
+
+    assert unsafe_href(href) is not None
+    with pytest.raises(UnsafeLinkError, match="not a web link"):
+        check_links(html)
+
+
+@pytest.mark.parametrize(
+    "href",
+    ["https://example.com/x", "mailto:a@example.com", "tel:+1555", "#top", "/relative", ""],
+)
+def test_ordinary_links_are_safe(href: str) -> None:
+    assert unsafe_href(href) is None
+
+
+def test_only_the_href_attribute_is_tracked() -> None:
+    # issue #7 item 11: data-href was rewritten and the real href left untracked.
+    html = (
+        '<html><body><a data-href="https://example.com/decoy" href="https://example.com/real"'
+        ' title="href=&quot;x&quot;">Go</a>'
+        "<a href=https://example.com/unquoted>Bare</a></body></html>"
+    )
+
+    tracked = track_links(html, "Go", BASE, 7, SIGNER)
+
+    assert tracked.links == ["https://example.com/real", "https://example.com/unquoted"]
+    assert 'data-href="https://example.com/decoy"' in tracked.html
+    assert f'href="https://nurture.test/t/c/{SIGNER.click(7, 0)}"' in tracked.html
+    assert f'href="https://nurture.test/t/c/{SIGNER.click(7, 1)}"' in tracked.html
+    assert 'title="href=&quot;x&quot;"' in tracked.html

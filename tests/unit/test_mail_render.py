@@ -325,3 +325,22 @@ def test_an_email_that_would_hide_the_footer_from_its_recipient_is_refused(root:
     assert "Unsubscribe" in renderer.render("price/hello", "Hi", None, CONTEXT).text
     with pytest.raises(TemplateError, match="the unsubscribe link and the postal address would"):
         renderer.render("price/hello", "Hi", None, vip)
+
+
+def test_an_unsafe_link_from_crm_data_is_never_rendered(root: Path) -> None:
+    (root / "price" / "link.mjml").write_text(
+        page('<mj-button href="{{ prospect.attributes.link }}">Your page</mj-button>')
+    )
+    renderer = Renderer(FileTemplateCatalog(root))
+    hostile = {
+        **CONTEXT,
+        "prospect": {**CONTEXT["prospect"], "attributes": {"link": " jAvA\tscript:alert(1)"}},
+    }
+    fine = {
+        **CONTEXT,
+        "prospect": {**CONTEXT["prospect"], "attributes": {"link": "https://x.example/p"}},
+    }
+
+    assert "https://x.example/p" in renderer.render("price/link", "Hi", None, fine).html
+    with pytest.raises(TemplateError, match="is a javascript: URL, not a web link"):
+        renderer.render("price/link", "Hi", None, hostile)

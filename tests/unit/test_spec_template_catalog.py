@@ -451,3 +451,25 @@ def test_a_template_that_fails_for_some_prospect_is_refused(root: Path) -> None:
         f"{root}/price/deal.mjml: rendering the HTML part for a prospect with every field "
         "fails: UndefinedError"
     )
+
+
+def test_unsafe_links_fail_validation_at_their_line(root: Path) -> None:
+    # issue #7 item 11: javascript:, data: and vbscript: links, in any spelling.
+    write(
+        root,
+        "price/unsafe",
+        page(
+            '<mj-button href="JavaScript:alert(1)">Go</mj-button>\n'
+            '<mj-text><a href="&#106;avascript:alert(1)">x</a> <a href="https://ok.example">ok'
+            '</a></mj-text>\n<mj-text><a href="vbscript:msgbox(1)">y</a></mj-text>'
+        ),
+    )
+
+    assert FileTemplateCatalog(root).check_template("price/unsafe") == [
+        f"{root}/price/unsafe.mjml:7: the link 'JavaScript:alert(1)' is a javascript: URL, not "
+        "a web link: emails may link to http(s), mailto: and tel: addresses only",
+        f"{root}/price/unsafe.mjml:8: the link '&#106;avascript:alert(1)' is a javascript: "
+        "URL, not a web link: emails may link to http(s), mailto: and tel: addresses only",
+        f"{root}/price/unsafe.mjml:9: the link 'vbscript:msgbox(1)' is a vbscript: URL, not a "
+        "web link: emails may link to http(s), mailto: and tel: addresses only",
+    ]
