@@ -51,6 +51,8 @@ _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 )
 _HIDDEN = re.compile(r"display\s*:\s*none", re.IGNORECASE)
+# What may follow a link without a space: punctuation that closes a sentence or bracket.
+_CLOSING = frozenset(".,;:!?)]}'\"\u2019\u201d")
 
 
 class _TextBuilder(HTMLParser):
@@ -61,6 +63,9 @@ class _TextBuilder(HTMLParser):
         self.at_line_start = True
         self.skip_depth = 0  # >0 inside <head>, <style>, hidden elements, ...
         self.links: list[tuple[str, int]] = []  # (href, index in out where the label starts)
+        # A link just ended: the next word needs a space, or it would glue onto its URL
+        # ("Alpha (url)Beta"), which neither reads nor tracks.
+        self.space_owed = False
 
     # -- output helpers --
 
@@ -79,6 +84,9 @@ class _TextBuilder(HTMLParser):
             text = text.lstrip()
             if not text:
                 return
+        elif self.space_owed and not text[0].isspace() and text[0] not in _CLOSING:
+            text = " " + text
+        self.space_owed = False
         self.out.append(text)
         self.at_line_start = text.endswith("\n")
 
@@ -140,11 +148,13 @@ class _TextBuilder(HTMLParser):
         label = _SPACES.sub(" ", "".join(self.out[start:])).strip()
         shown = href[len("mailto:") :] if href.lower().startswith("mailto:") else href
         if label in (href, shown):
+            self.space_owed = True
             return
         if not label:
             self.emit(href)
         else:
             self.emit(f" ({href})" if not self.out[-1].endswith(" ") else f"({href})")
+        self.space_owed = True
 
     def handle_data(self, data: str) -> None:
         if self.skip_depth:

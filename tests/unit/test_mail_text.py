@@ -8,6 +8,7 @@ import pytest
 from jinja2 import Environment
 
 from engine.mail.catalog import FileTemplateCatalog
+from engine.mail.mjml import compile_mjml
 from engine.mail.text import html_to_text_template, tidy_text
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -114,3 +115,32 @@ def test_shipped_templates_give_readable_text(key: str) -> None:
     assert "mso" not in text
     assert "{{ preheader" not in text  # the hidden preview text is not part of the body
     assert all(len(line) == len(line.strip()) for line in text.splitlines())
+
+
+def test_adjacent_links_stay_apart() -> None:
+    # issue #7 item 12: "Alpha (url)Beta (url)" glued the first URL to the next word, so
+    # it was neither readable nor tracked.
+    html = (
+        '<div><a href="https://a.example/x">Alpha</a><a href="https://b.example/y">Beta</a>'
+        '<a href="https://c.example/">https://c.example/</a><a href="https://d.example/">D</a>'
+        '</div><p>See <a href="https://e.example/">this</a>, then <a href="https://f.example/">'
+        "that</a>.</p>"
+    )
+
+    assert html_to_text_template(html) == (
+        "Alpha (https://a.example/x) Beta (https://b.example/y) https://c.example/ "
+        "D (https://d.example/)\n\n"
+        "See this (https://e.example/), then that (https://f.example/)."
+    )
+
+
+def test_a_navbar_becomes_separate_links() -> None:
+    mjml = (
+        "<mjml><mj-body><mj-section><mj-column><mj-navbar>"
+        '<mj-navbar-link href="https://a.example/x">Alpha</mj-navbar-link>'
+        '<mj-navbar-link href="https://b.example/y">Beta</mj-navbar-link>'
+        "</mj-navbar></mj-column></mj-section></mj-body></mjml>"
+    )
+    html = compile_mjml(mjml, include_loader=lambda path: "")
+
+    assert "Alpha (https://a.example/x) Beta (https://b.example/y)" in html_to_text_template(html)
