@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, meta
 
 from engine.mail.footer import footer_errors
 from engine.mail.links import link_findings
@@ -124,6 +124,18 @@ class BaseTemplateCatalog:
         except TemplateError as exc:
             return exc.errors
         return []
+
+    def variables(self, key: str) -> frozenset[str] | None:
+        """The variables the template and its partials use; None when it is broken (its
+        errors say why)."""
+        try:
+            _, sources = self.compile_with_sources(key)
+        except TemplateError:
+            return None
+        names: set[str] = set()
+        for text in sources.values():
+            names |= meta.find_undeclared_variables(self._env.parse(text))
+        return frozenset(names)
 
     def source(self, key: str) -> str:
         """The template's MJML source; raises :class:`TemplateError` if it cannot be read."""

@@ -18,16 +18,22 @@ STEP_KINDS = ("email", "wait", "branch", "goto", "end")
 
 @dataclass(frozen=True)
 class SpecProblem:
-    """One thing wrong with a spec file; ``line`` is 1-based, None when no line applies."""
+    """One thing wrong with a spec file; ``line`` is 1-based, None when no line applies.
+
+    A ``warning`` does not stop the file from being saved or run (a step's preheader that
+    its template never shows): it is reported so the marketer can decide.
+    """
 
     file: str
     line: int | None
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
+        message = f"warning: {self.message}" if self.warning else self.message
         if self.line is None:
-            return f"{self.file}: {self.message}"
-        return f"{self.file}:{self.line}: {self.message}"
+            return f"{self.file}: {message}"
+        return f"{self.file}:{self.line}: {message}"
 
 
 class SpecError(Exception):

@@ -31,11 +31,18 @@ from engine.spec.errors import (
 from engine.spec.problems import _allowed_keys, _line_of, _locate, _Located, _model_problems
 from engine.spec.scoring import ScoringSpec
 from engine.spec.sequence import STEP_ID, SequenceSpec
-from engine.spec.validate import TemplateCatalog, validate_scoring, validate_sequence
+from engine.spec.validate import (
+    TemplateCatalog,
+    sequence_warnings,
+    validate_scoring,
+    validate_sequence,
+)
 from engine.spec.yaml_lines import LineMap, _compose, compose
 
 __all__ = [
     "LoadedSpecs",
+    "SequenceCheck",
+    "check_sequence",
     "compose",
     "load_scoring",
     "load_sequence",
@@ -59,6 +66,7 @@ class _Parsed:
     lines: LineMap = field(default_factory=dict)
     problems: list[SpecProblem] = field(default_factory=list)
     spec: Any = None
+    warnings: list[SpecProblem] = field(default_factory=list)
 
 
 def _parse(
@@ -109,6 +117,11 @@ def _parse(
     parsed.problems.sort(key=lambda p: p.line or 0)
     if not parsed.problems:
         parsed.spec = spec
+        if isinstance(spec, SequenceSpec):
+            parsed.warnings = [
+                SpecProblem(filename, _line_of(path, lines), message, warning=True)
+                for path, message in sequence_warnings(spec, templates)
+            ]
     return parsed
 
 
@@ -206,6 +219,24 @@ def _stand_in(raw: Any) -> dict[str, Any]:
     return base | {"wait": "1d"}
 
 
+@dataclass(frozen=True)
+class SequenceCheck:
+    """A sequence's verdict: the spec when it is valid, its problems and its warnings."""
+
+    spec: SequenceSpec | None
+    problems: list[SpecProblem]
+    warnings: list[SpecProblem]
+
+
+def check_sequence(
+    text: str, filename: str, templates: TemplateCatalog | None = None
+) -> SequenceCheck:
+    """Validate a sequence's YAML ``text`` without raising: what the web editor and
+    ``POST /api/v1/sequences/validate`` show (warnings only come with a valid spec)."""
+    parsed = _parse(text, filename, SequenceSpec, "sequence", templates)
+    return SequenceCheck(parsed.spec, parsed.problems, parsed.warnings)
+
+
 def parse_sequence(
     text: str, filename: str, templates: TemplateCatalog | None = None
 ) -> SequenceSpec:
@@ -262,6 +293,7 @@ class LoadedSpecs:
     scoring: ScoringSpec | None = None
     scoring_path: Path | None = None
     problems: list[SpecProblem] = field(default_factory=list)
+    warnings: list[SpecProblem] = field(default_factory=list)
 
 
 def _expand(paths: list[Path], problems: list[SpecProblem]) -> list[Path]:
@@ -313,6 +345,7 @@ def load_specs(paths: list[Path], templates: TemplateCatalog | None = None) -> L
             continue
         parsed = _parse(text or "", str(path), SequenceSpec, "sequence", templates)
         out.problems += parsed.problems
+        out.warnings += parsed.warnings
         if parsed.spec is not None:
             out.sequences[path] = parsed.spec
         key = parsed.data.get("key") if isinstance(parsed.data, dict) else None

@@ -56,6 +56,10 @@ class TemplateCatalog(Protocol):
         """Check the template file itself (Jinja and MJML); return its errors."""
         ...
 
+    def variables(self, key: str) -> frozenset[str] | None:
+        """The variables the template (with its partials) uses; None if it is broken."""
+        ...
+
 
 def validate_sequence(spec: SequenceSpec, templates: TemplateCatalog | None) -> list[Finding]:
     """Every whole-sequence problem of ``spec``, each with the data path it belongs to.
@@ -77,6 +81,32 @@ def validate_sequence(spec: SequenceSpec, templates: TemplateCatalog | None) -> 
         findings += _check_templates(spec, templates)
     # Sequence-level findings first, then step by step, as the file reads.
     return sorted(findings, key=lambda f: _step_order(f[0]))
+
+
+def sequence_warnings(spec: SequenceSpec, templates: TemplateCatalog | None) -> list[Finding]:
+    """What is allowed but probably not meant, each with its data path: a step's
+    ``preheader`` whose template never shows one (it would be silently dropped)."""
+    if templates is None:
+        return []
+    findings: list[Finding] = []
+    used: dict[str, frozenset[str] | None] = {}
+    for i, step in enumerate(spec.steps):
+        if not isinstance(step, EmailStep) or not step.preheader:
+            continue
+        if step.email not in used:
+            used[step.email] = templates.variables(step.email)
+        names = used[step.email]
+        if names is not None and "preheader" not in names:
+            findings.append(
+                (
+                    ("steps", i, "preheader"),
+                    f"{step_label(i, step)}: the preheader is never shown: template "
+                    f"{step.email!r} has no {{{{ preheader }}}}; add "
+                    "<mj-preview>{{ preheader }}</mj-preview> to its <mj-head> (as "
+                    "_partials/head.mjml does), or remove the preheader",
+                )
+            )
+    return findings
 
 
 def _step_order(path: DataPath) -> int:

@@ -47,6 +47,7 @@ def test_a_shipped_sequence_validates_as_yaml(api: ApiHarness) -> None:
     assert response.get_json() == {
         "valid": True,
         "problems": [],
+        "warnings": [],
         "key": "lost-on-price",
         "name": "Closed-lost: price",
     }
@@ -100,3 +101,17 @@ def test_validate_refuses_other_content_types_and_bad_json_bodies(api: ApiHarnes
 
     not_utf8 = api.post("/sequences/validate", data=b"key: \xff\xfe", content_type="text/yaml")
     assert not_utf8.status_code == 400
+
+
+def test_template_mistakes_in_a_subject_come_back_at_their_line(api: ApiHarness) -> None:
+    # issue #7 item 9: the same checks as `nurture sequences validate`, through the API.
+    lines = SHIPPED.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("subject:"))
+    lines[at] = '    subject: "{{ FirstName }}, {{ prospect.compnay }} *|FNAME|*"'
+
+    body = api.post("/sequences/validate", json={"source": "\n".join(lines)}).get_json()
+
+    assert body["valid"] is False
+    [problem] = body["problems"]
+    assert problem["line"] == at + 1
+    assert "unknown variable 'FirstName' (did you mean 'prospect.first_name'?" in problem["message"]

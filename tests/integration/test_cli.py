@@ -207,3 +207,60 @@ def test_nurture_up_answers_on_its_health_endpoint(tmp_path):
     # A fresh install has no users: the one-time link to create the admin is printed.
     assert "First run" in output
     assert f"http://127.0.0.1:{port}/setup/" in output
+
+
+def _copy_content(tmp_path: Path) -> tuple[Path, Path]:
+    sequences, templates = tmp_path / "sequences", tmp_path / "templates"
+    shutil.copytree(ROOT / "sequences", sequences)
+    shutil.copytree(ROOT / "templates", templates)
+    return sequences, templates
+
+
+def test_validate_reports_template_mistakes_at_their_line(run, tmp_path, monkeypatch):
+    # issue #7 items 9 and 15, through the command marketers run.
+    sequences, templates = _copy_content(tmp_path)
+    monkeypatch.setenv("NURTURE_TEMPLATES_DIR", str(templates))
+    common.settings.cache_clear()
+    recap = templates / "price" / "value-recap.mjml"
+    text = recap.read_text()
+    text = text.replace("{{ prospect.first_name", "{{ prospect.frist_name", 1)
+    text = text.replace("<mj-button ", "<mj-buton ", 1).replace("</mj-button>", "</mj-buton>", 1)
+    recap.write_text(text)
+    lines = text.splitlines()
+    name_line = next(i for i, line in enumerate(lines) if "frist_name" in line) + 1
+    tag_line = next(i for i, line in enumerate(lines) if "<mj-buton" in line) + 1
+
+    result = run("sequences", "validate", str(sequences))
+
+    assert result.exit_code == 1
+    assert (
+        f"{recap}:{name_line}: unknown field 'prospect.frist_name' (did you mean "
+        "'prospect.first_name'?)" in result.output
+    )
+    assert (
+        f"{recap}:{tag_line}: MJML: <mj-buton> is not an MJML tag and would be sent as it is "
+        "(did you mean <mj-button>?)" in result.output
+    )
+
+
+def test_validate_warns_about_a_preheader_the_template_never_shows(run, tmp_path, monkeypatch):
+    # issue #7 item 13: the preheader was silently dropped.
+    sequences, templates = _copy_content(tmp_path)
+    monkeypatch.setenv("NURTURE_TEMPLATES_DIR", str(templates))
+    common.settings.cache_clear()
+    recap = templates / "price" / "value-recap.mjml"  # without the head, no preview text
+    recap.write_text(recap.read_text().replace('<mj-include path="_partials/head.mjml" />', ""))
+    path = sequences / "lost-on-price.yaml"
+    lines = path.read_text().splitlines()
+    step = next(i for i, line in enumerate(lines) if "email: price/value-recap" in line)
+    at = next(i for i in range(step, len(lines)) if "preheader:" in lines[i])
+
+    result = run("sequences", "validate", str(sequences))
+
+    assert result.exit_code == 0, result.output
+    assert "4 file(s) OK, 1 warning(s)" in result.output
+    assert (
+        f"{path}:{at + 1}: warning: step 'value-recap': the preheader is never shown: template "
+        "'price/value-recap' has no {{ preheader }}; add <mj-preview>{{ preheader }}"
+        "</mj-preview> to its <mj-head> (as _partials/head.mjml does), or remove the preheader"
+    ) in result.output

@@ -33,6 +33,9 @@ class FakeTemplates:
         self.checked.append(key)
         return self.broken.get(key, [])
 
+    def variables(self, key: str) -> frozenset[str] | None:
+        return None  # unknown: no warnings about what a template shows
+
 
 def sequence_problems(
     text: str, templates: TemplateCatalog | None = None, filename: str = "seq.yaml"

@@ -6,47 +6,29 @@ from __future__ import annotations
 import email
 import email.policy
 import itertools
-from datetime import UTC, datetime
+import re
 from email.message import EmailMessage
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from engine.config import Settings
 from engine.mail.catalog import FileTemplateCatalog
 from engine.mail.names import TEMPLATE_FIELDS, TEMPLATE_VARIABLES
 from engine.mail.render import Renderer
-from engine.mail.tokens import TokenSigner
-from engine.services.compose import Sender, compose, render_context
+from engine.services.compose import Sender, render_context
 from engine.services.loading import prospect_facts
-from engine.spec import EmailStep, SequenceSpec
-from engine.spec.loader import load_sequence
 from engine.store import Prospect
-
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
-SETTINGS = Settings(
-    secret_key="test-secret",
-    base_url="https://nurture.example.net",
-    company_name="Flowline",
-    company_url="https://flowline.example.com",
-    postal_address="Flowline Ltd, 1 Harbour Street, Bristol BS1 4RN, UK",
-    templates_dir=TEMPLATES,
+from tests.support.shipped_mail import (
+    COMPANIES,
+    NAMES,
+    OWNERS,
+    SETTINGS,
+    SHIPPED_KEYS,
+    STEPS,
+    TEMPLATES,
+    compose_step,
+    prospect,
 )
-NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
-NAMES = {
-    "named": {"first_name": "Zoë", "last_name": "O'Brien"},
-    "unnamed": {"first_name": None, "last_name": None},
-    "blank-names": {"first_name": "  ", "last_name": ""},
-}
-COMPANIES = {"company": {"company": "Acme & Sons"}, "no-company": {"company": None}}
-OWNERS: dict[str, tuple[str | None, str | None]] = {
-    "no-owner": (None, None),
-    "owner-address-only": ("sam@flowline.example.com", None),
-    "owner-user": ("sam@flowline.example.com", "Sam Carter"),
-}
 # What no recipient may ever read: Python's and Jinja's words for "nothing", raw template
 # markup, and the glitches a missing value leaves around it.
 OWNER_LINES = {
@@ -57,47 +39,6 @@ OWNER_LINES = {
     "went-dark/next-steps": ("Sam Carter is here when", "We are here when"),
 }
 NEVER = ("None", "Undefined", "{{", "}}", "{%", "%}", "{#", "#}", " ,", "( )", "with :")
-
-
-def _shipped_steps() -> list[tuple[SequenceSpec, EmailStep]]:
-    catalog = FileTemplateCatalog(TEMPLATES)
-    steps = []
-    for path in sorted((ROOT / "sequences").glob("*.yaml")):
-        if path.name == "scoring.yaml":
-            continue
-        spec = load_sequence(path, catalog)
-        steps += [(spec, step) for step in spec.steps if isinstance(step, EmailStep)]
-    return steps
-
-
-STEPS = _shipped_steps()
-SHIPPED_KEYS = sorted(
-    str(p.relative_to(TEMPLATES).with_suffix(""))
-    for p in TEMPLATES.rglob("*.mjml")
-    if not p.relative_to(TEMPLATES).parts[0].startswith("_")
-)
-
-
-def prospect(names: str, company: str, owner: str) -> tuple[dict[str, Any], str | None]:
-    owner_email, owner_name = OWNERS[owner]
-    facts: dict[str, Any] = {
-        "email": "zoe@acme.example",
-        "title": None,
-        "country": None,
-        "timezone": None,
-        "status": "closed_lost",
-        "lost_reason": "price",
-        "lost_at": None,
-        "deal_size": None,
-        "owner": owner_email,
-        "source": None,
-        "created_at": NOW,
-        "status_changed_at": None,
-        "attributes": {},
-        **NAMES[names],
-        **COMPANIES[company],
-    }
-    return facts, owner_name
 
 
 def parts(raw: bytes) -> tuple[str, str, str]:
@@ -128,19 +69,7 @@ def test_no_recipient_sees_none_or_template_markup(
 ) -> None:
     facts, owner_name = prospect(names, company, owner)
     for number, (spec, step) in enumerate(STEPS, start=1):
-        composed = compose(
-            message_id=number,
-            template_key=step.email,
-            subject_source=step.subject,
-            prospect=facts,
-            spec=spec,
-            step_id=step.id or "",
-            settings=SETTINGS,
-            renderer=renderer,
-            signer=TokenSigner(SETTINGS.secret_key),
-            now=NOW,
-            owner_name=owner_name,
-        )
+        composed = compose_step(renderer, number, spec, step, facts, owner_name)
         subject, text, html = parts(composed.raw)
         for part, content in (("subject", subject), ("text", text), ("html", html)):
             for word in NEVER:
@@ -169,3 +98,13 @@ def test_the_context_has_exactly_the_fields_validation_allows() -> None:
     assert set(context["sender"]) == TEMPLATE_FIELDS["sender"]
     assert context["owner"] is None
     assert set(with_owner["owner"]) == TEMPLATE_FIELDS["owner"]
+
+
+def test_the_hidden_preheader_is_hidden_without_tricks_spam_filters_score() -> None:
+    # issue #7 item 13; tests/integration/test_spamassassin.py checks with the real filter.
+    html = FileTemplateCatalog(TEMPLATES).compile("price/value-recap")
+    [style] = re.findall(r'<div style="(display:none;[^"]*)">{{ preheader', html)
+
+    assert "color" not in style  # HTML_FONT_LOW_CONTRAST: white on white
+    assert not re.search(r"font-size:\s*0*[01](\.\d+)?px", style)  # __FONT_INVIS
+    assert "opacity:0" in style

@@ -275,10 +275,23 @@ RESPONSE_SCHEMAS: Json = {
                     "required": ["line", "message"],
                 },
             },
+            "warnings": {
+                "type": "array",
+                "description": "What is allowed but probably not meant (valid only), e.g. a "
+                "preheader the template never shows.",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "line": _nullable("integer", description="1-based line of the YAML."),
+                        "message": {"type": "string"},
+                    },
+                    "required": ["line", "message"],
+                },
+            },
             "key": {"type": "string", "description": "The sequence's key (valid only)."},
             "name": {"type": "string", "description": "The sequence's name (valid only)."},
         },
-        "required": ["valid", "problems"],
+        "required": ["valid", "problems", "warnings"],
     },
 }
 

@@ -15,8 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.mail.catalog import FileTemplateCatalog
 from engine.services.sequences import list_sequences
-from engine.spec.errors import SpecError
-from engine.spec.loader import parse_sequence
+from engine.spec.loader import check_sequence
 from webapp.api.errors import ApiError
 from webapp.api.payloads import json_body, validate
 from webapp.extensions import get_runtime
@@ -47,12 +46,15 @@ def index() -> ResponseReturnValue:
 def check() -> ResponseReturnValue:
     source = _source()
     templates = FileTemplateCatalog(get_runtime().settings.templates_dir)
-    try:
-        spec = parse_sequence(source, SOURCE_FILENAME, templates)
-    except SpecError as exc:
-        problems = [{"line": p.line, "message": p.message} for p in exc.problems]
-        return jsonify({"valid": False, "problems": problems})
-    return jsonify({"valid": True, "problems": [], "key": spec.key, "name": spec.name})
+    checked = check_sequence(source, SOURCE_FILENAME, templates)
+    reply: dict[str, object] = {
+        "valid": checked.spec is not None,
+        "problems": [{"line": p.line, "message": p.message} for p in checked.problems],
+        "warnings": [{"line": p.line, "message": p.message} for p in checked.warnings],
+    }
+    if checked.spec is not None:
+        reply |= {"key": checked.spec.key, "name": checked.spec.name}
+    return jsonify(reply)
 
 
 def _source() -> str:

@@ -23,17 +23,19 @@ def sequences_group() -> None:
 @sequences_group.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def validate_command(paths: tuple[Path, ...]) -> None:
-    """Check sequence and scoring files; print file:line problems; exit 1 if any."""
-    from engine.spec.loader import validate_paths
+    """Check sequence and scoring files; print file:line problems (and warnings); exit 1
+    if there are problems."""
+    from engine.spec.loader import load_specs
 
     targets = list(paths) or [common.settings().sequences_dir]
-    problems = validate_paths(targets, common.templates())
-    for problem in problems:
+    loaded = load_specs(targets, common.templates())
+    for problem in sorted(loaded.problems + loaded.warnings, key=lambda p: (p.file, p.line or 0)):
         click.echo(str(problem), err=True)
     files = _count_files(targets)
-    if problems:
-        raise click.ClickException(f"{len(problems)} problem(s) in {files} file(s)")
-    click.echo(f"{files} file(s) OK")
+    if loaded.problems:
+        raise click.ClickException(f"{len(loaded.problems)} problem(s) in {files} file(s)")
+    warned = f", {len(loaded.warnings)} warning(s)" if loaded.warnings else ""
+    click.echo(f"{files} file(s) OK{warned}")
 
 
 def _count_files(targets: list[Path]) -> int:
