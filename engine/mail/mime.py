@@ -18,6 +18,7 @@ from datetime import datetime
 from email.utils import format_datetime, formataddr
 
 _MAX_LINE = 78  # RFC 5322's recommended header line length
+_MAX_WORD = 75  # RFC 2047 section 2: the longest encoded-word
 _ADDRESS = re.compile(r"[^\s<>(),;:\"\\@]+@[A-Za-z0-9.\[\]:-]+")
 _MESSAGE_ID = re.compile(r"<[^\s<>@]+@[^\s<>@]+>")
 _HEADER_NAME = re.compile(r"[!-9;-~]+")
@@ -78,27 +79,55 @@ def _printable_ascii(value: str) -> bool:
     return value.isascii() and value.isprintable() and "=?" not in value
 
 
-def _encoded_words(name: str, value: str) -> str:
-    """``value`` as RFC 2047 base64 encoded-words of whole characters, folded so that
-    every line stays within 78 characters. The folding whitespace between encoded-words is
-    not part of the text (RFC 2047 section 6.2), so spaces round-trip exactly.
+def _word_bytes(room: int) -> int:
+    """UTF-8 bytes one base64 encoded-word can carry within ``room`` characters, and never
+    past RFC 2047's 75 (``=?utf-8?b?`` and ``?=`` take 12; 4 characters per 3 bytes)."""
+    return (min(room, _MAX_WORD) - 12) // 4 * 3
 
-    Written here because ``email.header.Header`` takes ~0.5 ms for a long subject.
+
+def _split_for_words(value: str, first_room: int, at_spaces: bool) -> list[str]:
+    """``value`` in pieces of whole characters, each small enough for one encoded-word:
+    the first within ``first_room`` characters, the others on continuation lines.
+
+    ``at_spaces`` ends a piece after a space when one is near the end, so a reader that
+    (against RFC 2047 section 6.2) shows the fold between two encoded-words as a space
+    adds it next to a space rather than inside a word.
     """
-    room = _MAX_LINE - len(name) - 2  # the first line also holds "Subject: "
-    words: list[str] = []
+    pieces: list[str] = []
     chunk: list[str] = []
     size = 0
+    limit = _word_bytes(first_room)
     for char in value:
         width = len(char.encode("utf-8"))
-        # 12 characters of =?utf-8?b?...?= around 4 base64 characters per 3 bytes
-        if chunk and 12 + 4 * ((size + width + 2) // 3) > room:
-            words.append("".join(chunk))
-            chunk, size, room = [], 0, _MAX_LINE - 1
+        if chunk and size + width > limit:
+            cut = len(chunk)
+            if at_spaces and " " in chunk[1:]:
+                space = len(chunk) - 1 - chunk[::-1].index(" ")
+                rest = len("".join(chunk[space + 1 :]).encode("utf-8"))
+                if rest <= limit // 2:
+                    cut = space + 1
+            pieces.append("".join(chunk[:cut]))
+            chunk = chunk[cut:]
+            size = len("".join(chunk).encode("utf-8"))
+            limit = _word_bytes(_MAX_LINE - 1)
         chunk.append(char)
         size += width
-    words.append("".join(chunk))
-    return "\r\n ".join(_encoded_word(word) for word in words)
+    pieces.append("".join(chunk))
+    return pieces
+
+
+def _encoded_words(name: str, value: str) -> str:
+    """``value`` as RFC 2047 base64 encoded-words of whole characters, each at most 75
+    characters, folded so that every line stays within 78. The folding whitespace between
+    encoded-words is not part of the text (RFC 2047 section 6.2), so spaces round-trip
+    exactly.
+
+    Written here because ``email.header.Header`` takes ~0.5 ms for a long subject, and
+    the stdlib's folder (``email.policy``) writes 76-character encoded-words for text of
+    4-byte characters (emoji, mathematical letters), past RFC 2047's limit.
+    """
+    pieces = _split_for_words(value, _MAX_LINE - len(name) - 2, at_spaces=False)
+    return "\r\n ".join(_encoded_word(piece) for piece in pieces)
 
 
 def _encoded_word(text: str) -> str:
@@ -119,15 +148,34 @@ def _unstructured(name: str, value: str) -> str:
 
 
 def _mailbox(name: str, display_name: str | None, addr: str) -> str:
-    """``Name <addr>``: quoted if needed, or one encoded-word if not ASCII (several would
-    be joined with a stray space by some readers, Python's own among them)."""
+    """``Name <addr>``, within 78-character lines: quoted if needed, encoded-words if not
+    ASCII or too long for one line, the address on a line of its own if it does not fit.
+
+    A name that needs several encoded-words is split after a space where possible: RFC
+    2047 readers (mail clients) join encoded-words as written, while some (Python's own
+    parser among them) show a space at each fold; that space then lands next to another
+    one rather than inside a word.
+    """
     _address(name, addr)
     if not display_name:
         return addr
     _no_newlines(f"{name} display name", display_name)
+    angle = f"<{addr}>"
     if _printable_ascii(display_name):
-        return formataddr((display_name, addr))  # quoted when it has specials like ","
-    return f"{_encoded_word(display_name)} <{addr}>"
+        mailbox = formataddr((display_name, addr))  # quoted when it has specials like ","
+        if len(name) + 2 + len(mailbox) <= _MAX_LINE:
+            return mailbox
+        phrase = mailbox[: -len(angle)].rstrip()
+        if len(name) + 2 + len(phrase) <= _MAX_LINE:
+            return f"{phrase}\r\n {angle}"
+    pieces = _split_for_words(display_name, _MAX_LINE - len(name) - 2, at_spaces=True)
+    lines = [_encoded_word(piece) for piece in pieces]
+    last = len(lines[-1]) + (len(name) + 2 if len(lines) == 1 else 1)
+    if last + 1 + len(angle) <= _MAX_LINE:
+        lines[-1] += f" {angle}"
+    else:
+        lines.append(angle)
+    return "\r\n ".join(lines)
 
 
 def _qp(body: str) -> bytes:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from email.generator import BytesGenerator
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from typing import Any
 
@@ -250,3 +252,76 @@ def test_the_stdlib_generator_produces_an_equivalent_message() -> None:
     assert [b.replace("\r\n", "\n").rstrip("\n") for b in bodies(theirs)] == [
         b.replace("\r\n", "\n").rstrip("\n") for b in bodies(ours)
     ]
+
+
+# --- headers within RFC 2047 and RFC 5322 limits (issue #7 item 14) ----------------------
+
+ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+header_text = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=160
+).filter(lambda value: value.strip() == value)
+
+
+def header_lines(raw: bytes) -> list[str]:
+    return raw.split(b"\r\n\r\n", 1)[0].decode("ascii").split("\r\n")
+
+
+def unfolded(raw: bytes, name: str) -> str:
+    """The raw value of header ``name``, unfolded (RFC 5322 section 2.2.3)."""
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    value = re.search(rf"^{name}: (.*?)\r\n(?! )", head + "\r\n", re.MULTILINE | re.DOTALL)
+    assert value is not None
+    return value[1].replace("\r\n", "")
+
+
+def rfc2047_text(value: str) -> str:
+    """What an RFC 2047 reader shows: whitespace between encoded-words is dropped
+    (section 6.2). ``decode_header`` does exactly that."""
+    return str(make_header(decode_header(value)))
+
+
+def assert_within_limits(raw: bytes) -> None:
+    for line in header_lines(raw):
+        assert len(line) <= 78, line
+        for word in ENCODED_WORD.findall(line):
+            assert len(word) <= 75, word
+
+
+@settings(max_examples=400, deadline=None)
+@given(subject=header_text)
+def test_any_subject_is_encoded_within_the_limits(subject: str) -> None:
+    raw = build(subject=subject)
+
+    assert_within_limits(raw)
+    assert str(parse(raw)["Subject"]) == subject
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=header_text)
+def test_any_display_name_is_folded_within_the_limits(name: str) -> None:
+    raw = build(from_name=name)
+
+    assert_within_limits(raw)
+    value = unfolded(raw, "From")
+    assert value.endswith(" <dana@nurture.test>") or value == "dana@nurture.test"
+    phrase = value.removesuffix(" <dana@nurture.test>")
+    if ENCODED_WORD.search(phrase):
+        assert rfc2047_text(phrase) == name
+    assert parse(raw)["From"].addresses[0].addr_spec == "dana@nurture.test"
+
+
+def test_four_byte_characters_stay_within_75_per_encoded_word() -> None:
+    # The stdlib's own folder writes 76-character words for these; so did ours.
+    raw = build(subject="😀 🎉🎉 " * 20)
+
+    assert_within_limits(raw)
+
+
+def test_a_long_non_ascii_display_name_is_folded() -> None:
+    name = "Zoë Ñandú-Ångström de la Peña y Müller-Lüdenscheidt, Société Générale"
+    raw = build(from_name=name)
+    from_lines = [line for line in header_lines(raw) if line.startswith("From:")]
+
+    assert_within_limits(raw)
+    assert len(from_lines) == 1 and not from_lines[0].endswith(">")  # folded after it
+    assert rfc2047_text(unfolded(raw, "From").removesuffix(" <dana@nurture.test>")) == name
