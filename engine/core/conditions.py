@@ -42,6 +42,49 @@ def explain(cond: Condition, facts: Facts) -> str | None:
     raise TypeError(f"not a condition: {cond!r}")
 
 
+def explain_failure(cond: Condition, facts: Facts) -> str | None:
+    """Why ``cond`` does not hold, in words (None when it holds): the part that failed.
+
+    The counterpart of ``explain``, for "why is this prospect not in that sequence":
+    ``status is lead (the rule needs status eq 'closed_lost')``.
+    """
+    if isinstance(cond, AllOf):
+        for part in cond.all:
+            why = explain_failure(part, facts)
+            if why is not None:
+                return why
+        return None
+    if isinstance(cond, AnyOf):
+        failures = [explain_failure(part, facts) for part in cond.any]
+        if any(f is None for f in failures):
+            return None
+        return "none of these holds: " + "; ".join(map(str, failures))
+    if isinstance(cond, NotOf):
+        why = explain(cond.not_, facts)
+        return None if why is None else f"{why}, which the rule excludes"
+    if isinstance(cond, FieldCondition):
+        if _field_holds(cond, facts):
+            return None
+        value = _shown(facts.field_value(cond.field))
+        return f"{cond.field} is {value} (the rule needs {describe(cond)})"
+    if isinstance(cond, EventCondition):
+        found = len(matching_events(cond, facts))
+        if found >= cond.min_count:
+            return None
+        if found == 0:
+            return f"no {describe(cond)} event"
+        return f"{found} of the {cond.min_count} {describe(cond)} events the rule needs"
+    raise TypeError(f"not a condition: {cond!r}")
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "":
+        return "empty"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def describe(cond: Condition) -> str:
     """Render a condition compactly, the way a marketer would say it."""
     if isinstance(cond, AllOf):

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.core.conditions import explain
+from engine.core.conditions import describe, explain, explain_failure
 from engine.core.facts import EventFact, Facts
+from engine.spec.durations import format_duration
 from engine.spec.sequence import SequenceSpec
 
 
@@ -52,6 +53,51 @@ class EnrollDecision:
     supersedes: int | None = None
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a prospect may enter a sequence now, and why (or why not), in words."""
+
+    eligible: bool
+    reason: str
+
+
+def judge(
+    option: SequenceOption,
+    prospect: Mapping[str, Any],
+    events: Sequence[EventFact],
+    history: Sequence[PastEnrollment],
+    now: datetime,
+) -> Verdict:
+    """The enrollment rules for one sequence: its ``enroll.when``, its ``exit_when`` (a
+    prospect who would leave at once does not enter) and its re-enrollment policy."""
+    spec = option.spec
+    facts = Facts(prospect, events, now)
+    why = explain(spec.enroll.when, facts)
+    if why is None:
+        failure = explain_failure(spec.enroll.when, facts) or describe(spec.enroll.when)
+        return Verdict(False, f"the enrollment rule does not match: {failure}")
+    # A prospect that would leave at once (e.g. already an opportunity) must not enter.
+    if spec.exit_when is not None:
+        leaving = explain(spec.exit_when, Facts(prospect, events, now, now))
+        if leaving:
+            return Verdict(False, f"they would leave at once: {leaving}")
+    past = [p for p in history if p.sequence_id == option.sequence_id]
+    if past:
+        if any(p.ended_at is None for p in past):
+            return Verdict(False, "they are in it already")
+        if spec.enroll.reenroll_after == "never":
+            return Verdict(False, "they were in it before and it never re-enrolls anyone")
+        last = max(p.ended_at for p in past if p.ended_at is not None)
+        if now - last < spec.enroll.reenroll_after:
+            again = last + spec.enroll.reenroll_after
+            return Verdict(
+                False,
+                f"they left it on {last:%Y-%m-%d}; it re-enrolls after "
+                f"{format_duration(spec.enroll.reenroll_after)}, so not before {again:%Y-%m-%d}",
+            )
+    return Verdict(True, why)
+
+
 def eligibility(
     option: SequenceOption,
     prospect: Mapping[str, Any],
@@ -60,23 +106,8 @@ def eligibility(
     now: datetime,
 ) -> str | None:
     """Why the prospect may enter ``option`` now, or None when it may not."""
-    spec = option.spec
-    why = explain(spec.enroll.when, Facts(prospect, events, now))
-    if why is None:
-        return None
-    # A prospect that would leave at once (e.g. already an opportunity) must not enter.
-    if spec.exit_when is not None and explain(spec.exit_when, Facts(prospect, events, now, now)):
-        return None
-    past = [p for p in history if p.sequence_id == option.sequence_id]
-    if past:
-        if spec.enroll.reenroll_after == "never":
-            return None
-        if any(p.ended_at is None for p in past):
-            return None
-        last = max(p.ended_at for p in past if p.ended_at is not None)
-        if now - last < spec.enroll.reenroll_after:
-            return None
-    return why
+    verdict = judge(option, prospect, events, history, now)
+    return verdict.reason if verdict.eligible else None
 
 
 def choose_enrollment(
@@ -108,3 +139,75 @@ def choose_enrollment(
     if option.priority > active.priority:
         return EnrollDecision(option, why, supersedes=active.enrollment_id)
     return None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a prospect stands with one sequence, for the prospect page."""
+
+    option: SequenceOption
+    state: str  # "in" | "next" (would enter now) | "outranked" | "no" | "suppressed"
+    reason: str
+
+
+def review_sequences(
+    prospect: Mapping[str, Any],
+    events: Sequence[EventFact],
+    options: Sequence[SequenceOption],
+    history: Sequence[PastEnrollment],
+    active: ActiveEnrollment | None,
+    suppressed: str | None,
+    now: datetime,
+) -> list[Standing]:
+    """Every active sequence and why the prospect is, or is not, in it.
+
+    The same rules ``choose_enrollment`` applies, spelled out per sequence: the rule that
+    failed, the re-enrollment wait, or the higher-priority sequence that won (one nurture
+    at a time). ``suppressed`` (the suppression's reason) trumps everything.
+    """
+    chosen = (
+        None if suppressed else choose_enrollment(prospect, events, options, history, active, now)
+    )
+    by_id = {o.sequence_id: o for o in options}
+    current = by_id.get(active.sequence_id) if active is not None else None
+    out: list[Standing] = []
+    for option in options:
+        if current is not None and option.sequence_id == current.sequence_id:
+            out.append(Standing(option, "in", "enrolled now"))
+            continue
+        if suppressed:
+            out.append(Standing(option, "suppressed", f"the address is suppressed ({suppressed})"))
+            continue
+        verdict = judge(option, prospect, events, history, now)
+        if not verdict.eligible:
+            out.append(Standing(option, "no", verdict.reason))
+        elif chosen is not None and chosen.option.sequence_id == option.sequence_id:
+            out.append(Standing(option, "next", f"eligible ({verdict.reason}): enters next"))
+        elif active is not None:
+            running = f"'{current.spec.key}'" if current else "their current nurture"
+            out.append(
+                Standing(
+                    option,
+                    "outranked",
+                    f"eligible ({verdict.reason}), but one nurture at a time: {running} "
+                    f"(priority {active.priority}) is running and only a higher priority "
+                    f"replaces it (this one has {option.priority})",
+                )
+            )
+        else:
+            winner = chosen.option if chosen else None
+            out.append(Standing(option, "outranked", _outranked(option, winner, verdict)))
+    return out
+
+
+def _outranked(option: SequenceOption, winner: SequenceOption | None, verdict: Verdict) -> str:
+    if winner is None:
+        return f"eligible ({verdict.reason})"
+    if winner.priority > option.priority:
+        order = f"priority {winner.priority} over {option.priority}"
+    else:
+        order = f"same priority {option.priority}, and '{winner.spec.key}' sorts first"
+    return (
+        f"eligible ({verdict.reason}), but one nurture at a time: "
+        f"'{winner.spec.key}' enters instead ({order})"
+    )

@@ -64,6 +64,15 @@ def decay_factor(age: timedelta, half_life: timedelta) -> float:
     return math.pow(0.5, age / half_life)
 
 
+def decayed(value: float, as_of: datetime | None, half_life: timedelta, now: datetime) -> float:
+    """A score known at ``as_of``, decayed to ``now``: every entry decays at the same rate,
+    so the sum decays as one number (``score_at(entries, hl, now)`` equals
+    ``decayed(score_at(entries, hl, t), t, hl, now)`` for any t after the last entry)."""
+    if as_of is None:
+        return 0.0
+    return value * decay_factor(now - as_of, half_life)
+
+
 def score_at(entries: Iterable[Entry], half_life: timedelta, now: datetime) -> float:
     """The decayed score at ``now`` (entries after ``now`` do not count yet)."""
     return sum(

@@ -66,6 +66,7 @@ def plan_alerts(uow: UnitOfWork, now: datetime, settings: Settings) -> list[int]
             select(Handoff)
             .where(
                 or_(*owed),
+                Handoff.status != HandoffStatus.WITHDRAWN,  # the prospect was erased
                 or_(Handoff.alert_enqueued_at.is_(None), Handoff.alert_enqueued_at < stale),
             )
             .order_by(Handoff.id)
@@ -93,7 +94,7 @@ def deliver_alerts(
     report = AlertReport()
     with uow_factory() as uow:
         row = uow.session.get(Handoff, handoff_id)
-        if row is None:
+        if row is None or row.status == HandoffStatus.WITHDRAWN:
             return report
         view = HandoffView.of(row)
         email_owed = row.alert_email_sent_at is None

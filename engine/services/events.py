@@ -155,4 +155,6 @@ def _prospect(uow: UnitOfWork, data: EventInput) -> Prospect:
     if prospect is None:
         who = data.prospect_id if data.prospect_id is not None else data.email
         raise NotFoundError(f"no prospect {who!r}: create it with POST /api/v1/prospects first")
+    if prospect.erased_at is not None:  # checked under the row lock: erasure holds it too
+        raise NotFoundError(f"prospect {prospect.id} was erased: no events are recorded for it")
     return prospect

@@ -331,6 +331,8 @@ def _back_to_nurture(
             next_run_at=resume_at,
             enrolled_at=resume_at,
             updated_at=now,
+            reason=f"sales sent the lead back (handoff {handoff.id}: {handoff.reject_reason}); "
+            f"it resumes {resume_at:%Y-%m-%d}",
         )
     )
 

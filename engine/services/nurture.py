@@ -214,7 +214,7 @@ def _decide(
     now: datetime,
 ) -> EnrollDecision | None:
     options = active_options(session)
-    if not options or _suppressed(session, prospect.email):
+    if not options or prospect.erased_at is not None or _suppressed(session, prospect.email):
         return None  # an opted-out or bounced address is never enrolled again
     history = [
         PastEnrollment(seq_id, ended_at)
@@ -236,7 +236,7 @@ def _decide(
 
 
 def _suppressed(session: Session, email: str) -> bool:
-    return session.scalar(select(Suppression.id).where(Suppression.email == email)) is not None
+    return session.scalar(select(Suppression.id).where(Suppression.for_address(email))) is not None
 
 
 def enroll(
@@ -258,6 +258,7 @@ def enroll(
         next_run_at=now,
         enrolled_at=now,
         updated_at=now,
+        reason=decision.reason,
     )
     session.add(enrollment)
     session.flush()

@@ -169,7 +169,7 @@ def suppress(
     session: Session, email: str, reason: SuppressionReason, note: str, now: datetime
 ) -> None:
     """Add an address to the suppression list (a no-op when it is already there)."""
-    exists = session.scalar(select(Suppression.id).where(Suppression.email == email))
+    exists = session.scalar(select(Suppression.id).where(Suppression.for_address(email)))
     if exists:
         return
     try:

@@ -25,6 +25,7 @@ from engine.store import (
     UnitOfWork,
     User,
 )
+from engine.store.suppressions import email_hash
 
 
 @dataclass
@@ -93,7 +94,9 @@ def load_policy_inputs(
         emails = [prospect.email for _, _, prospect, _, _ in rows]
         suppressed = dict(
             session.execute(
-                select(Suppression.email, Suppression.reason).where(Suppression.email.in_(emails))
+                select(Suppression.email_hash, Suppression.reason).where(
+                    Suppression.for_addresses(emails)
+                )
             ).all()
         )
         items = [
@@ -107,7 +110,9 @@ def load_policy_inputs(
                 subject=message.subject or "",
                 # a completed enrollment's last email still goes; an exited one's does not
                 enrollment_active=status in (EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED),
-                suppressed=suppressed.get(prospect.email),
+                suppressed="erased"
+                if prospect.erased_at is not None
+                else suppressed.get(email_hash(prospect.email)),
                 owner_name=owner_name or None,
             )
             for message, status, prospect, version, owner_name in rows

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from engine.exceptions import NotFoundError
+from engine.exceptions import ConflictError, NotFoundError
 from engine.services.loading import events_by_prospect
 from engine.services.nurture import StepReport, reconsider
+from engine.services.privacy.erased import erased_on, refusal
 from engine.services.schemas import ProspectInput, parse_input
 from engine.store import Prospect, UnitOfWork, User
 
@@ -61,11 +62,18 @@ def upsert_prospect(
 
 
 def _get_or_create(uow: UnitOfWork, email: str, now: datetime) -> tuple[Prospect, bool]:
+    """The prospect with this address, created if new; an erased person's address (or
+    the anonymous placeholder their row now has) is refused with ConflictError."""
     session = uow.session
     stmt = select(Prospect).where(Prospect.email == email)
     prospect = session.scalars(stmt.with_for_update() if uow.is_postgres else stmt).first()
     if prospect is not None:
+        if prospect.erased_at is not None:
+            raise ConflictError(f"{email} is the placeholder of an erased prospect")
         return prospect, False
+    erased = erased_on(session, email)
+    if erased is not None:
+        raise ConflictError(refusal(email, erased))
     prospect = Prospect(email=email, status="lead", attributes={}, created_at=now, updated_at=now)
     try:
         with session.begin_nested():
@@ -107,5 +115,10 @@ def get_prospect(uow: UnitOfWork, prospect_id: int) -> Prospect:
         prospect = uow.session.get(Prospect, prospect_id)
         if prospect is None:
             raise NotFoundError(f"prospect {prospect_id} not found")
+        if prospect.erased_at is not None:
+            raise NotFoundError(
+                f"prospect {prospect_id} was erased on {prospect.erased_at:%Y-%m-%d} "
+                "at the person's request"
+            )
         uow.session.expunge(prospect)
         return prospect

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine.core.facts import EventFact
@@ -29,6 +30,7 @@ from engine.store import (
 )
 
 _CACHE: dict[tuple[int, str], ScoringSpec] = {}
+_BATCH = 1000
 
 
 def current_scoring(session: Session) -> ScoringSpec | None:
@@ -61,6 +63,8 @@ def save_scoring(uow: UnitOfWork, source: str, filename: str, now: datetime) -> 
         uow.session.add(
             ScoringVersion(source=source, spec=spec.to_json(), checksum=checksum, created_at=now)
         )
+        if latest is None or ScoringSpec.model_validate(latest.spec).half_life != spec.half_life:
+            rescore_all(uow.session, spec, now)
         uow.commit()
         return True
 
@@ -115,6 +119,7 @@ def score_event(
     session.flush()
     entries = ledger(session, prospect.id)
     score = score_at(entries, spec.half_life, now)
+    prospect.score_value, prospect.score_as_of = score, now
     if not given and fact.machine:
         return ScoreOutcome(0.0, score, None, entries)
     last, open_now = session.execute(
@@ -153,7 +158,57 @@ def reset_score(
                 note=reason,
             )
         )
+    session.execute(
+        update(Prospect)
+        .where(Prospect.id == prospect_id)
+        .values(score_value=0.0, score_as_of=now)
+        .execution_options(synchronize_session="fetch")
+    )
     return current
+
+
+def refresh_scores(
+    session: Session, prospect_ids: Iterable[int], spec: ScoringSpec, now: datetime
+) -> None:
+    """Recompute the cached scores (``Prospect.score_value``) of these prospects from their
+    ledgers, after entries were written outside ``score_event``.
+
+    On PostgreSQL the rows are locked first, in id order: a concurrent ``record_event``
+    holds its prospect's lock while it scores, so whichever writes second reads a ledger
+    that already has the other's entries, and no cached score misses an entry.
+    """
+    ids = sorted(set(prospect_ids))
+    for start in range(0, len(ids), _BATCH):
+        batch = ids[start : start + _BATCH]
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                select(Prospect.id)
+                .where(Prospect.id.in_(batch))
+                .order_by(Prospect.id)
+                .with_for_update()
+            ).all()
+        entries: dict[int, list[Entry]] = {pid: [] for pid in batch}
+        for pid, at, points, rule in session.execute(
+            select(
+                ScoreEntry.prospect_id, ScoreEntry.occurred_at, ScoreEntry.points, ScoreEntry.rule
+            ).where(ScoreEntry.prospect_id.in_(batch))
+        ):
+            entries[pid].append(Entry(at, points, rule))
+        session.execute(
+            update(Prospect),
+            [
+                {"id": pid, "score_value": score_at(found, spec.half_life, now), "score_as_of": now}
+                for pid, found in entries.items()
+            ],
+        )
+
+
+def rescore_all(session: Session, spec: ScoringSpec, now: datetime) -> int:
+    """Recompute every cached score (a new half-life changes what old points are worth);
+    returns how many prospects have a ledger."""
+    ids = list(session.scalars(select(ScoreEntry.prospect_id).distinct()))
+    refresh_scores(session, ids, spec, now)
+    return len(ids)
 
 
 def prospect_score(uow: UnitOfWork, prospect_id: int, now: datetime) -> float | None:

@@ -42,6 +42,7 @@ from engine.mail.links import HONEYPOT_LINK_INDEX
 from engine.mail.tokens import BadTokenError, TokenSigner
 from engine.services.events import record_event
 from engine.services.schemas import EventInput
+from engine.services.scoring import current_scoring, refresh_scores
 from engine.store import Event, Message, ScoreEntry, UnitOfWork
 
 __all__ = [
@@ -332,3 +333,6 @@ def _take_back_points(session: Session, flagged: dict[int, str], now: datetime) 
                 note=f"event found to be a machine's afterwards: {flagged[event_id]}",
             )
         )
+    spec = current_scoring(session)
+    if spec is not None and entries:
+        refresh_scores(session, {row.prospect_id for row in entries}, spec, now)

@@ -68,7 +68,7 @@ def unsubscribe(uow: UnitOfWork, message_id: int, now: datetime, source: str) ->
         changed = False
         if email:
             email = normalize_email(email)
-            if session.scalar(select(Suppression.id).where(Suppression.email == email)) is None:
+            if session.scalar(select(Suppression.id).where(Suppression.for_address(email))) is None:
                 note = f"unsubscribe link of message {message_id} ({source})"
                 suppress(session, email, SuppressionReason.UNSUBSCRIBED, note, now)
                 changed = True

@@ -52,6 +52,12 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
 
 
 def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
+    # The decayed score in SQL (see engine.store.prospects.decayed_score); SQLite's own
+    # math functions are a compile-time option, so this one does not depend on them.
+    dbapi_connection.create_function("nurture_decay", 3, _decay, deterministic=True)
+    # SQLite's own lower() folds ASCII only, so a search for "ölçer" would miss "Ölçer";
+    # PostgreSQL's folds every letter. Python's str.lower makes them agree.
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
     # busy_timeout first: switching to WAL itself needs a lock another process may hold.
     cursor = dbapi_connection.cursor()
     try:
@@ -60,6 +66,18 @@ def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _decay(
+    value: float | None, age_seconds: float | None, half_life_seconds: float
+) -> float | None:
+    if value is None or age_seconds is None:
+        return None
+    return float(value) * 0.5 ** (max(age_seconds, 0.0) / half_life_seconds)
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _begin_before_savepoint(connection: Connection, name: str | None) -> None:

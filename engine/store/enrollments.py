@@ -41,6 +41,14 @@ class Enrollment(Base):
         ),
         # The tick's query: active rows whose next_run_at has passed.
         Index("ix_enrollments_status_next_run_at", "status", "next_run_at"),
+        # The prospect search's "in sequence X now", newest prospects first.
+        Index(
+            "ix_enrollments_sequence_id_prospect_id_active",
+            "sequence_id",
+            "prospect_id",
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -58,6 +66,9 @@ class Enrollment(Base):
     enrolled_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     exit_reason: Mapped[str | None] = mapped_column(Text)
+    # Why it started, in words: the enrollment rule that matched, or who enrolled by hand
+    # (and what rule they overrode), or the handoff that sent the prospect back.
+    reason: Mapped[str | None] = mapped_column(Text)
     lock_version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

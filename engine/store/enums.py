@@ -39,6 +39,7 @@ class HandoffStatus(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     OVERDUE = "overdue"  # the SLA passed without a decision; escalated
+    WITHDRAWN = "withdrawn"  # the prospect was erased before sales decided
 
 
 class IncidentKind(StrEnum):
@@ -52,6 +53,7 @@ class SuppressionReason(StrEnum):
     BOUNCED = "bounced"
     COMPLAINED = "complained"
     MANUAL = "manual"
+    ERASED = "erased"  # GDPR art. 17: only the address's hash is kept, so it is never mailed
 
 
 class InboundKind(StrEnum):

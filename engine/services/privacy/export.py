@@ -1,0 +1,115 @@
+"""Export everything held about a person (GDPR art. 15 access, art. 20 portability).
+
+Every row of every table in ``coverage.PERSONAL_TABLES`` that concerns the person, every
+column of it, as JSON; plus the score now and the names of the sequences they were in, so
+the document reads on its own. A machine-readable, self-describing format: a tool can
+re-import it, a person can read it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
+
+from engine.core.scoring import decayed
+from engine.exceptions import NotFoundError
+from engine.services.privacy.coverage import PERSONAL_TABLES, Person, PersonalTable
+from engine.services.scoring import current_scoring
+from engine.spec.durations import format_duration
+from engine.store import Enrollment, Prospect, Sequence, Suppression, UnitOfWork
+from engine.store.suppressions import email_hash
+
+__all__ = ["EXPORT_FORMAT", "erased_record", "export_prospect"]
+
+EXPORT_FORMAT = "nurture-personal-data/1"
+
+
+def export_prospect(uow: UnitOfWork, prospect_id: int, now: datetime) -> dict[str, Any]:
+    """The export document of one prospect; NotFoundError if unknown or erased."""
+    with uow:
+        session = uow.session
+        prospect = session.get(Prospect, prospect_id)
+        if prospect is None:
+            raise NotFoundError(f"prospect {prospect_id} not found")
+        if prospect.erased_at is not None:
+            raise NotFoundError(
+                f"prospect {prospect_id} was erased on {prospect.erased_at:%Y-%m-%d}: "
+                "nothing about them is held but a hash of their address"
+            )
+        person = Person(prospect.id, prospect.email)
+        document: dict[str, Any] = {
+            "format": EXPORT_FORMAT,
+            "generated_at": now.isoformat(),
+            "subject": {"prospect_id": prospect.id, "email": prospect.email},
+        }
+        for table in PERSONAL_TABLES:
+            rows = _rows(session, table, person)
+            document[table.section] = rows[0] if _single(table) else rows
+            if _single(table) and not rows:
+                document[table.section] = None
+        document["sequences"] = _sequences(session, prospect.id)
+        document["score"] = _score(session, prospect, now)
+        return document
+
+
+def erased_record(uow: UnitOfWork, email: str) -> datetime | None:
+    """When the address was erased, if it was (all that is left of the person)."""
+    with uow:
+        return uow.session.scalar(
+            select(Suppression.created_at).where(
+                Suppression.email_hash == email_hash(email), Suppression.email.is_(None)
+            )
+        )
+
+
+def _single(table: PersonalTable) -> bool:
+    return table.section in ("prospect", "suppression")
+
+
+def _rows(session: Session, table: PersonalTable, person: Person) -> list[dict[str, Any]]:
+    columns = [c.key for c in inspect(table.model).column_attrs]
+    stmt = select(*(getattr(table.model, c) for c in columns)).where(table.rows(person))
+    rows = session.execute(stmt.order_by(table.model.id)).all()
+    return [{c: _json(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+
+
+def _sequences(session: Session, prospect_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Sequence.id, Sequence.key, Sequence.name)
+        .where(
+            Sequence.id.in_(
+                select(Enrollment.sequence_id).where(Enrollment.prospect_id == prospect_id)
+            )
+        )
+        .order_by(Sequence.key)
+    )
+    return [{"id": i, "key": k, "name": n} for i, k, n in rows]
+
+
+def _score(session: Session, prospect: Prospect, now: datetime) -> dict[str, Any] | None:
+    spec = current_scoring(session)
+    if spec is None:
+        return None
+    return {
+        "now": round(decayed(prospect.score_value, prospect.score_as_of, spec.half_life, now), 4),
+        "half_life": format_duration(spec.half_life),
+        "threshold": spec.threshold,
+        "explained": "the sum of score_entries, each halved every half_life since it happened",
+    }
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value

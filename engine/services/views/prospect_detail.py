@@ -1,0 +1,434 @@
+"""Everything the prospect page shows about one person, loaded in a few statements.
+
+Profile and owner; suppression; enrollments (current step, why each began) and where the
+person stands with every other sequence (the core's enrollment rules, spelled out); the
+timeline; the score now with its ledger explained; handoffs and sales' decisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.core.conditions import describe
+from engine.core.enrollment import ActiveEnrollment, PastEnrollment, review_sequences
+from engine.core.facts import EventFact
+from engine.core.score_story import LedgerRow, ScoreStory, tell_score
+from engine.exceptions import NotFoundError
+from engine.services.loading import active_options, prospect_facts, spec_by_id
+from engine.services.scoring import current_scoring
+from engine.services.views.timeline import EmailFact, EventFactRow, Timeline, build_timeline
+from engine.store import (
+    Enrollment,
+    EnrollmentStatus,
+    Event,
+    Handoff,
+    Message,
+    Prospect,
+    ScoreEntry,
+    Sequence,
+    SequenceVersion,
+    Suppression,
+    UnitOfWork,
+    User,
+)
+
+__all__ = ["ProspectDetail", "load_prospect", "prospect_detail"]
+
+MESSAGE_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class Owner:
+    email: str | None
+    name: str | None
+    is_user: bool  # a sales user of this Nurture, not just a CRM address
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: int
+    email: str
+    first_name: str | None
+    last_name: str | None
+    name: str
+    company: str | None
+    title: str | None
+    country: str | None
+    timezone: str | None
+    status: str
+    status_changed_at: datetime | None
+    lost_reason: str | None
+    lost_at: datetime | None
+    deal_size: str | None
+    source: str | None
+    attributes: tuple[tuple[str, str], ...]
+    created_at: datetime
+    updated_at: datetime
+    owner: Owner
+
+
+@dataclass(frozen=True)
+class SuppressionInfo:
+    reason: str
+    since: datetime
+    note: str | None
+
+
+@dataclass(frozen=True)
+class EnrollmentInfo:
+    id: int
+    sequence_id: int
+    sequence_key: str
+    sequence_name: str
+    version: int
+    status: str
+    step: str | None  # the step it is at (active) or stopped at
+    step_number: int  # 1-based
+    steps_total: int
+    enrolled_at: datetime
+    ended_at: datetime | None
+    next_run_at: datetime | None
+    exit_reason: str | None
+    reason: str  # why it began
+
+    @property
+    def active(self) -> bool:
+        return self.status == EnrollmentStatus.ACTIVE
+
+
+@dataclass(frozen=True)
+class Standing:
+    sequence_id: int
+    key: str
+    name: str
+    priority: int
+    state: str  # in | next | outranked | no | suppressed | paused
+    reason: str
+
+
+@dataclass(frozen=True)
+class HandoffInfo:
+    id: int
+    status: str
+    score: float
+    reason: str | None
+    created_at: datetime
+    due_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    reject_reason: str | None
+    comment: str | None
+    sequence_key: str | None
+    opening_line: str | None
+
+
+@dataclass(frozen=True)
+class ProspectDetail:
+    profile: Profile
+    suppression: SuppressionInfo | None
+    enrollments: list[EnrollmentInfo]
+    standings: list[Standing]
+    timeline: Timeline
+    score: ScoreStory | None  # None when no scoring rules are loaded
+    handoffs: list[HandoffInfo]
+
+    @property
+    def active_enrollment(self) -> EnrollmentInfo | None:
+        return next((e for e in self.enrollments if e.active), None)
+
+
+def load_prospect(session: Session, prospect_id: int, owner_scope: str | None = None) -> Prospect:
+    """The prospect, or NotFoundError when it does not exist, was erased, or (with
+    ``owner_scope``) belongs to someone else: a rep cannot even learn that it exists."""
+    prospect = session.get(Prospect, prospect_id)
+    if prospect is None or (
+        owner_scope is not None and prospect.owner_email != owner_scope.strip().lower()
+    ):
+        raise NotFoundError(f"prospect {prospect_id} not found")
+    if prospect.erased_at is not None:
+        raise NotFoundError(
+            f"prospect {prospect_id} was erased on {prospect.erased_at:%Y-%m-%d} "
+            "(GDPR art. 17): nothing about them is kept"
+        )
+    return prospect
+
+
+def prospect_detail(
+    uow: UnitOfWork, prospect_id: int, now: datetime, *, owner_scope: str | None = None
+) -> ProspectDetail:
+    with uow:
+        session = uow.session
+        prospect = load_prospect(session, prospect_id, owner_scope)
+        events = _events(session, prospect_id)
+        facts = [EventFact(e.type, e.at, e.data, e.machine, e.id) for e in events]
+        suppression = _suppression(session, prospect.email)
+        enrollments = _enrollments(session, prospect_id)
+        spec = current_scoring(session)
+        ledger = [
+            LedgerRow(id_, at, rule, points, event_id, note)
+            for id_, at, rule, points, event_id, note in session.execute(
+                select(
+                    ScoreEntry.id,
+                    ScoreEntry.occurred_at,
+                    ScoreEntry.rule,
+                    ScoreEntry.points,
+                    ScoreEntry.event_id,
+                    ScoreEntry.note,
+                )
+                .where(ScoreEntry.prospect_id == prospect_id)
+                .order_by(ScoreEntry.occurred_at, ScoreEntry.id)
+            )
+        ]
+        points: dict[int, float] = {}
+        for row in ledger:
+            if row.event_id is not None:
+                points[row.event_id] = points.get(row.event_id, 0.0) + row.points
+        return ProspectDetail(
+            profile=_profile(session, prospect),
+            suppression=suppression,
+            enrollments=enrollments,
+            standings=_standings(session, prospect, facts, enrollments, suppression, now),
+            timeline=build_timeline(_emails(session, prospect_id), events, points),
+            score=tell_score(ledger, facts, spec, now) if spec is not None else None,
+            handoffs=_handoffs(session, prospect_id),
+        )
+
+
+def _profile(session: Session, prospect: Prospect) -> Profile:
+    user = None
+    if prospect.owner_user_id is not None:
+        user = session.execute(
+            select(User.name, User.email).where(User.id == prospect.owner_user_id)
+        ).first()
+    owner = Owner(
+        email=prospect.owner_email or (user.email if user else None),
+        name=(user.name or None) if user else None,
+        is_user=user is not None,
+    )
+    attributes = tuple((str(k), _text(v)) for k, v in sorted((prospect.attributes or {}).items()))
+    return Profile(
+        id=prospect.id,
+        email=prospect.email,
+        first_name=prospect.first_name,
+        last_name=prospect.last_name,
+        name=" ".join(p for p in (prospect.first_name, prospect.last_name) if p),
+        company=prospect.company,
+        title=prospect.title,
+        country=prospect.country,
+        timezone=prospect.timezone,
+        status=prospect.status,
+        status_changed_at=prospect.status_changed_at,
+        lost_reason=prospect.lost_reason,
+        lost_at=prospect.lost_at,
+        deal_size=None if prospect.deal_size is None else f"{prospect.deal_size:,.2f}",
+        source=prospect.source,
+        attributes=attributes,
+        created_at=prospect.created_at,
+        updated_at=prospect.updated_at,
+        owner=owner,
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict | list):
+        import json
+
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return "" if value is None else str(value)
+
+
+def _suppression(session: Session, email: str) -> SuppressionInfo | None:
+    row = session.execute(
+        select(Suppression.reason, Suppression.created_at, Suppression.note).where(
+            Suppression.for_address(email)
+        )
+    ).first()
+    return None if row is None else SuppressionInfo(str(row.reason), row.created_at, row.note)
+
+
+def _enrollments(session: Session, prospect_id: int) -> list[EnrollmentInfo]:
+    rows = session.execute(
+        select(Enrollment, Sequence.key, Sequence.name, SequenceVersion.version)
+        .join(Sequence, Sequence.id == Enrollment.sequence_id)
+        .join(SequenceVersion, SequenceVersion.id == Enrollment.sequence_version_id)
+        .where(Enrollment.prospect_id == prospect_id)
+        .order_by(Enrollment.enrolled_at.desc(), Enrollment.id.desc())
+    ).all()
+    out = []
+    for enrollment, key, name, version in rows:
+        spec = spec_by_id(session, enrollment.sequence_version_id)
+        steps = spec.step_ids()
+        at = min(enrollment.cursor, len(steps) - 1) if steps else 0
+        out.append(
+            EnrollmentInfo(
+                id=enrollment.id,
+                sequence_id=enrollment.sequence_id,
+                sequence_key=key,
+                sequence_name=name,
+                version=version,
+                status=str(enrollment.status),
+                step=steps[at] if steps else None,
+                step_number=at + 1,
+                steps_total=len(steps),
+                enrolled_at=enrollment.enrolled_at,
+                ended_at=enrollment.ended_at,
+                next_run_at=enrollment.next_run_at,
+                exit_reason=enrollment.exit_reason,
+                reason=enrollment.reason or f"its rule matched: {describe(spec.enroll.when)}",
+            )
+        )
+    return out
+
+
+def _standings(
+    session: Session,
+    prospect: Prospect,
+    facts: list[EventFact],
+    enrollments: list[EnrollmentInfo],
+    suppression: SuppressionInfo | None,
+    now: datetime,
+) -> list[Standing]:
+    """Every sequence: the core's verdict for the active ones, "paused" for the others."""
+    options = active_options(session)
+    history = [PastEnrollment(e.sequence_id, e.ended_at) for e in enrollments if not e.active]
+    running = next((e for e in enrollments if e.active), None)
+    active = None
+    if running is not None:
+        version_id = session.scalar(
+            select(Enrollment.sequence_version_id).where(Enrollment.id == running.id)
+        )
+        priority = spec_by_id(session, version_id).enroll.priority if version_id else 0
+        active = ActiveEnrollment(running.id, running.sequence_id, priority)
+    verdicts = review_sequences(
+        prospect_facts(prospect),
+        facts,
+        options,
+        history,
+        active,
+        suppression.reason if suppression else None,
+        now,
+    )
+    out = [
+        Standing(
+            v.option.sequence_id,
+            v.option.spec.key,
+            v.option.spec.name,
+            v.option.priority,
+            v.state,
+            v.reason,
+        )
+        for v in verdicts
+    ]
+    listed = {o.sequence_id for o in options}
+    for sequence_id, key, name in session.execute(
+        select(Sequence.id, Sequence.key, Sequence.name).order_by(Sequence.key)
+    ):
+        if sequence_id not in listed:
+            state = "in" if running and running.sequence_id == sequence_id else "paused"
+            reason = (
+                "enrolled now; the sequence is paused, so nothing is sent or advanced"
+                if state == "in"
+                else "the sequence is paused: it enrolls nobody"
+            )
+            out.append(Standing(sequence_id, key, name, 0, state, reason))
+    return out
+
+
+def _events(session: Session, prospect_id: int) -> list[EventFactRow]:
+    """Every event, oldest first (the enrollment rules look at the whole history)."""
+    return [
+        EventFactRow(
+            row.id,
+            row.type,
+            row.occurred_at,
+            dict(row.data or {}),
+            row.machine,
+            row.machine_reason,
+            row.message_id,
+            row.source,
+        )
+        for row in session.execute(
+            select(
+                Event.id,
+                Event.type,
+                Event.occurred_at,
+                Event.data,
+                Event.machine,
+                Event.machine_reason,
+                Event.message_id,
+                Event.source,
+            )
+            .where(Event.prospect_id == prospect_id)
+            .order_by(Event.occurred_at, Event.id)
+        )
+    ]
+
+
+def _emails(session: Session, prospect_id: int) -> list[EmailFact]:
+    rows = session.execute(
+        select(
+            Message.id,
+            Message.step_id,
+            Message.template_key,
+            Message.status,
+            Message.sent_at,
+            Message.not_before,
+            Message.hold_reason,
+            Message.last_error,
+            Sequence.key,
+        )
+        .join(Enrollment, Enrollment.id == Message.enrollment_id)
+        .join(Sequence, Sequence.id == Enrollment.sequence_id)
+        .where(Message.prospect_id == prospect_id)
+        .order_by(Message.id.desc())
+        .limit(MESSAGE_LIMIT)
+    )
+    out = []
+    for row in rows:
+        status = str(row.status)
+        note = row.last_error if status in ("failed", "suppressed", "cancelled") else None
+        if status == "queued":
+            note = row.hold_reason
+        out.append(
+            EmailFact(
+                row.id,
+                row.step_id,
+                row.template_key,
+                status,
+                row.sent_at or row.not_before,
+                row.key,
+                note,
+            )
+        )
+    return out
+
+
+def _handoffs(session: Session, prospect_id: int) -> list[HandoffInfo]:
+    rows = session.execute(
+        select(Handoff, Sequence.key)
+        .outerjoin(Sequence, Sequence.id == Handoff.sequence_id)
+        .where(Handoff.prospect_id == prospect_id)
+        .order_by(Handoff.created_at.desc(), Handoff.id.desc())
+    ).all()
+    return [
+        HandoffInfo(
+            id=h.id,
+            status=str(h.status),
+            score=h.score,
+            reason=(h.context or {}).get("reason"),
+            created_at=h.created_at,
+            due_at=h.due_at,
+            decided_at=h.decided_at,
+            decided_by=h.decided_by,
+            reject_reason=h.reject_reason,
+            comment=h.comment,
+            sequence_key=key,
+            opening_line=(h.context or {}).get("opening_line"),
+        )
+        for h, key in rows
+    ]
