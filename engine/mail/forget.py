@@ -17,7 +17,14 @@ from email.policy import default as default_policy
 from pathlib import Path
 from typing import cast
 
-__all__ = ["forget_messages"]
+from engine.config import Settings
+
+__all__ = ["forget_messages", "local_outbox"]
+
+
+def local_outbox(settings: Settings) -> Path | None:
+    """The directory emails are kept in instead of sent (no SMTP configured), if any."""
+    return None if settings.smtp_url else Path(settings.outbox_dir)
 
 
 def forget_messages(

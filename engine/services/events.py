@@ -66,6 +66,12 @@ def record_events(
     return results
 
 
+def record_within(uow: UnitOfWork, data: EventInput, now: datetime) -> RecordResult:
+    """``record_event`` inside the caller's open unit of work, which commits it: for a use
+    case whose event must commit with its other changes (a marketer's "unsubscribe")."""
+    return _record(uow, data, now)
+
+
 def _lock_prospects(uow: UnitOfWork, payloads: list[EventInput]) -> None:
     """Take the batch's prospect row locks up front, in id order (PostgreSQL).
 

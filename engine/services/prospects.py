@@ -122,3 +122,13 @@ def get_prospect(uow: UnitOfWork, prospect_id: int) -> Prospect:
             )
         uow.session.expunge(prospect)
         return prospect
+
+
+def prospect_id_for(uow: UnitOfWork, email: str) -> int | None:
+    """The id of the (not erased) prospect with this address, if any."""
+    with uow:
+        return uow.session.scalar(
+            select(Prospect.id).where(
+                Prospect.email == email.strip().lower(), Prospect.erased_at.is_(None)
+            )
+        )

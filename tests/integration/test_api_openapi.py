@@ -71,6 +71,8 @@ def test_every_served_route_is_documented_and_every_documented_route_is_served(
     assert {
         ("/prospects", "post"),
         ("/prospects/{prospect_id}", "get"),
+        ("/prospects/{prospect_id}/erase", "post"),
+        ("/prospects/{prospect_id}/export", "get"),
         ("/events", "post"),
         ("/handoffs", "get"),
         ("/handoffs/{handoff_id}/accept", "post"),

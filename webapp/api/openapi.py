@@ -21,6 +21,7 @@ from engine.services.schemas import EventInput, ProspectInput
 from webapp.api.errors import API_PREFIX
 from webapp.api.events import IDEMPOTENCY_HEADER, MAX_BATCH
 from webapp.api.handoffs import MAX_LIMIT, AcceptBody, RejectBody
+from webapp.api.prospects import EraseBody
 from webapp.api.sequences import ValidateBody
 from webapp.health import nurture_version
 
@@ -37,6 +38,7 @@ INPUT_MODELS: tuple[type[BaseModel], ...] = (
     AcceptBody,
     RejectBody,
     ValidateBody,
+    EraseBody,
 )
 
 
@@ -155,6 +157,44 @@ RESPONSE_SCHEMAS: Json = {
             "emails_queued": {"type": "integer"},
         },
         "required": ["prospect", "created", "status_changed", "enrolled", "exited"],
+    },
+    "ErasureReply": {
+        "type": "object",
+        "properties": {
+            "erasure": {
+                "type": "object",
+                "properties": {
+                    "prospect_id": {"type": "integer"},
+                    "erased_at": {"type": "string", "format": "date-time"},
+                    "already_erased": {
+                        "type": "boolean",
+                        "description": "True when it had been erased before: nothing changed.",
+                    },
+                    "rows_scrubbed": {
+                        "type": "object",
+                        "description": "Rows whose personal data was removed, per table.",
+                        "additionalProperties": {"type": "integer"},
+                    },
+                    "outbox_files_removed": {"type": "integer"},
+                },
+                "required": ["prospect_id", "erased_at", "already_erased", "rows_scrubbed"],
+            }
+        },
+        "required": ["erasure"],
+    },
+    "PersonalDataExport": {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "Every row of every table about the person, every column: `prospect`, "
+        "`suppression`, `enrollments`, `messages`, `message_incidents`, `events`, "
+        "`score_entries`, `handoffs`, plus `sequences` and `score` for reading it alone.",
+        "properties": {
+            "format": {"type": "string", "const": "nurture-personal-data/1"},
+            "generated_at": {"type": "string", "format": "date-time"},
+            "subject": {"type": "object"},
+            "prospect": {"type": "object"},
+        },
+        "required": ["format", "generated_at", "subject", "prospect"],
     },
     "EventBatch": {
         "type": "object",
@@ -348,6 +388,7 @@ def _paths() -> Json:
                 {
                     "200": _reply("Updated.", "UpsertReply"),
                     "201": _reply("Created.", "UpsertReply"),
+                    "409": _error("The address was erased at the person's request."),
                     **BODY_ERRORS,
                 },
                 tag="prospects",
@@ -362,6 +403,36 @@ def _paths() -> Json:
                 "getProspect",
                 "Read one prospect",
                 {"200": _reply("The prospect.", "ProspectReply"), "404": _error("No such id.")},
+                tag="prospects",
+                parameters=[_id_parameter("prospect_id", "prospect")],
+            )
+        },
+        "/prospects/{prospect_id}/erase": {
+            "post": _operation(
+                "eraseProspect",
+                "Erase a person (GDPR art. 17)",
+                {
+                    "200": _reply("Erased now, or erased before.", "ErasureReply"),
+                    "404": _error("No such id."),
+                    **BODY_ERRORS,
+                },
+                tag="prospects",
+                description="Personal data is removed from every table (sent emails, events, "
+                "handoff contexts, alerts, the local outbox); anonymous counts stay; the "
+                "address is kept only as a SHA-256 on the suppression list, so it is never "
+                "emailed again and `POST /prospects` with it answers 409. Safe to repeat.",
+                parameters=[_id_parameter("prospect_id", "prospect")],
+                body={"required": False, "content": _json(_ref("EraseBody"))},
+            )
+        },
+        "/prospects/{prospect_id}/export": {
+            "get": _operation(
+                "exportProspect",
+                "Everything held about a person (GDPR art. 15 and 20)",
+                {
+                    "200": _reply("The export document.", "PersonalDataExport"),
+                    "404": _error("No such id, or the person was erased."),
+                },
                 tag="prospects",
                 parameters=[_id_parameter("prospect_id", "prospect")],
             )

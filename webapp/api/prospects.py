@@ -1,21 +1,29 @@
-"""``POST /prospects`` (upsert by email) and ``GET /prospects/<id>``."""
+"""``POST /prospects`` (upsert by email), ``GET /prospects/<id>``, and the person's rights:
+``POST /prospects/<id>/erase`` (GDPR art. 17) and ``GET /prospects/<id>/export`` (art. 15/20).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
+from pydantic import BaseModel, ConfigDict, Field
 
+from engine.mail.forget import local_outbox
+from engine.services.privacy import ErasureReport, erase_prospect, export_prospect
 from engine.services.prospects import get_prospect, upsert_prospect
 from engine.services.schemas import ProspectInput
 from engine.store import Prospect
+from webapp.api.auth import current_actor
 from webapp.api.payloads import json_body, validate
 from webapp.extensions import get_runtime
 
-__all__ = ["bp", "prospect_json"]
+__all__ = ["EraseBody", "bp", "erasure_json", "prospect_json"]
 
 bp = Blueprint("prospects", __name__)
+log = logging.getLogger(__name__)
 
 
 def prospect_json(prospect: Prospect) -> dict[str, Any]:
@@ -68,3 +76,54 @@ def upsert() -> ResponseReturnValue:
 @bp.get("/prospects/<int:prospect_id>")
 def show(prospect_id: int) -> ResponseReturnValue:
     return jsonify({"prospect": prospect_json(get_prospect(get_runtime().uow(), prospect_id))})
+
+
+class EraseBody(BaseModel):
+    """Body of ``POST /prospects/<id>/erase`` (may be empty)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    request: str | None = Field(
+        None,
+        max_length=200,
+        description="Your reference for the person's request (a ticket id), for the log. "
+        "Do not put personal data here.",
+    )
+
+
+def erasure_json(report: ErasureReport) -> dict[str, Any]:
+    return {
+        "prospect_id": report.prospect_id,
+        "erased_at": report.erased_at.isoformat(),
+        "already_erased": report.already,
+        "rows_scrubbed": report.rows,
+        "outbox_files_removed": report.outbox_files,
+    }
+
+
+@bp.post("/prospects/<int:prospect_id>/erase")
+def erase(prospect_id: int) -> ResponseReturnValue:
+    """Erase the person (idempotent): personal data goes, anonymous counts stay, and the
+    address is kept only as a hash so that it is never emailed or re-created again."""
+    data = validate(EraseBody, json_body(optional=True))
+    runtime = get_runtime()
+    report = erase_prospect(
+        runtime.uow(),
+        prospect_id,
+        runtime.clock.now(),
+        outbox_dir=local_outbox(runtime.settings),
+    )
+    log.info(
+        "prospect %s erased through the API by %s (request %s)",
+        prospect_id,
+        current_actor(),
+        data.request or "-",
+    )
+    return jsonify({"erasure": erasure_json(report)})
+
+
+@bp.get("/prospects/<int:prospect_id>/export")
+def export(prospect_id: int) -> ResponseReturnValue:
+    """Everything held about the person, as one JSON document."""
+    runtime = get_runtime()
+    return jsonify(export_prospect(runtime.uow(), prospect_id, runtime.clock.now()))

@@ -20,7 +20,7 @@ def import_command(csv_path: Path, dry_run: bool) -> None:
     Columns that are not built-in fields become custom attributes. Each row is its own
     transaction, so one bad row is reported with its line number and the rest still load.
     """
-    from engine.exceptions import InvalidInputError
+    from engine.exceptions import InvalidInputError, NurtureError
     from engine.services.prospects import upsert_prospect
     from engine.services.schemas import ProspectInput, parse_input
 
@@ -40,7 +40,11 @@ def import_command(csv_path: Path, dry_run: bool) -> None:
                 continue
             if factory is None:
                 continue
-            result = upsert_prospect(factory(), data, common.now())  # type: ignore[arg-type]
+            try:
+                result = upsert_prospect(factory(), data, common.now())  # type: ignore[arg-type]
+            except NurtureError as exc:  # e.g. an address erased at the person's request
+                errors.append(f"{csv_path}:{line}: {exc}")
+                continue
             created += result.created
             updated += not result.created
             enrolled += result.report.enrolled

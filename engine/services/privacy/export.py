@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from engine.core.scoring import decayed
 from engine.exceptions import NotFoundError
 from engine.services.privacy.coverage import PERSONAL_TABLES, Person, PersonalTable
+from engine.services.privacy.erased import erased_on
 from engine.services.scoring import current_scoring
 from engine.spec.durations import format_duration
-from engine.store import Enrollment, Prospect, Sequence, Suppression, UnitOfWork
-from engine.store.suppressions import email_hash
+from engine.store import Enrollment, Prospect, Sequence, UnitOfWork
 
 __all__ = ["EXPORT_FORMAT", "erased_record", "export_prospect"]
 
@@ -49,9 +49,10 @@ def export_prospect(uow: UnitOfWork, prospect_id: int, now: datetime) -> dict[st
         }
         for table in PERSONAL_TABLES:
             rows = _rows(session, table, person)
-            document[table.section] = rows[0] if _single(table) else rows
-            if _single(table) and not rows:
-                document[table.section] = None
+            if _single(table):  # one row or none: the prospect, their suppression
+                document[table.section] = rows[0] if rows else None
+            else:
+                document[table.section] = rows
         document["sequences"] = _sequences(session, prospect.id)
         document["score"] = _score(session, prospect, now)
         return document
@@ -60,11 +61,7 @@ def export_prospect(uow: UnitOfWork, prospect_id: int, now: datetime) -> dict[st
 def erased_record(uow: UnitOfWork, email: str) -> datetime | None:
     """When the address was erased, if it was (all that is left of the person)."""
     with uow:
-        return uow.session.scalar(
-            select(Suppression.created_at).where(
-                Suppression.email_hash == email_hash(email), Suppression.email.is_(None)
-            )
-        )
+        return erased_on(uow.session, email)
 
 
 def _single(table: PersonalTable) -> bool:

@@ -7,6 +7,7 @@ timeline; the score now with its ledger explained; handoffs and sales' decisions
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,24 +15,25 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.core.conditions import describe
-from engine.core.enrollment import ActiveEnrollment, PastEnrollment, review_sequences
 from engine.core.facts import EventFact
 from engine.core.score_story import LedgerRow, ScoreStory, tell_score
 from engine.exceptions import NotFoundError
-from engine.services.loading import active_options, prospect_facts, spec_by_id
 from engine.services.scoring import current_scoring
+from engine.services.views.prospect_nurture import (
+    EnrollmentInfo,
+    Standing,
+    enrollments_of,
+    standings_of,
+)
 from engine.services.views.timeline import EmailFact, EventFactRow, Timeline, build_timeline
 from engine.store import (
     Enrollment,
-    EnrollmentStatus,
     Event,
     Handoff,
     Message,
     Prospect,
     ScoreEntry,
     Sequence,
-    SequenceVersion,
     Suppression,
     UnitOfWork,
     User,
@@ -77,38 +79,6 @@ class SuppressionInfo:
     reason: str
     since: datetime
     note: str | None
-
-
-@dataclass(frozen=True)
-class EnrollmentInfo:
-    id: int
-    sequence_id: int
-    sequence_key: str
-    sequence_name: str
-    version: int
-    status: str
-    step: str | None  # the step it is at (active) or stopped at
-    step_number: int  # 1-based
-    steps_total: int
-    enrolled_at: datetime
-    ended_at: datetime | None
-    next_run_at: datetime | None
-    exit_reason: str | None
-    reason: str  # why it began
-
-    @property
-    def active(self) -> bool:
-        return self.status == EnrollmentStatus.ACTIVE
-
-
-@dataclass(frozen=True)
-class Standing:
-    sequence_id: int
-    key: str
-    name: str
-    priority: int
-    state: str  # in | next | outranked | no | suppressed | paused
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -167,7 +137,7 @@ def prospect_detail(
         events = _events(session, prospect_id)
         facts = [EventFact(e.type, e.at, e.data, e.machine, e.id) for e in events]
         suppression = _suppression(session, prospect.email)
-        enrollments = _enrollments(session, prospect_id)
+        enrollments = enrollments_of(session, prospect_id)
         spec = current_scoring(session)
         ledger = [
             LedgerRow(id_, at, rule, points, event_id, note)
@@ -192,7 +162,14 @@ def prospect_detail(
             profile=_profile(session, prospect),
             suppression=suppression,
             enrollments=enrollments,
-            standings=_standings(session, prospect, facts, enrollments, suppression, now),
+            standings=standings_of(
+                session,
+                prospect,
+                facts,
+                enrollments,
+                suppression.reason if suppression else None,
+                now,
+            ),
             timeline=build_timeline(_emails(session, prospect_id), events, points),
             score=tell_score(ledger, facts, spec, now) if spec is not None else None,
             handoffs=_handoffs(session, prospect_id),
@@ -236,8 +213,6 @@ def _profile(session: Session, prospect: Prospect) -> Profile:
 
 def _text(value: Any) -> str:
     if isinstance(value, dict | list):
-        import json
-
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return "" if value is None else str(value)
 
@@ -249,94 +224,6 @@ def _suppression(session: Session, email: str) -> SuppressionInfo | None:
         )
     ).first()
     return None if row is None else SuppressionInfo(str(row.reason), row.created_at, row.note)
-
-
-def _enrollments(session: Session, prospect_id: int) -> list[EnrollmentInfo]:
-    rows = session.execute(
-        select(Enrollment, Sequence.key, Sequence.name, SequenceVersion.version)
-        .join(Sequence, Sequence.id == Enrollment.sequence_id)
-        .join(SequenceVersion, SequenceVersion.id == Enrollment.sequence_version_id)
-        .where(Enrollment.prospect_id == prospect_id)
-        .order_by(Enrollment.enrolled_at.desc(), Enrollment.id.desc())
-    ).all()
-    out = []
-    for enrollment, key, name, version in rows:
-        spec = spec_by_id(session, enrollment.sequence_version_id)
-        steps = spec.step_ids()
-        at = min(enrollment.cursor, len(steps) - 1) if steps else 0
-        out.append(
-            EnrollmentInfo(
-                id=enrollment.id,
-                sequence_id=enrollment.sequence_id,
-                sequence_key=key,
-                sequence_name=name,
-                version=version,
-                status=str(enrollment.status),
-                step=steps[at] if steps else None,
-                step_number=at + 1,
-                steps_total=len(steps),
-                enrolled_at=enrollment.enrolled_at,
-                ended_at=enrollment.ended_at,
-                next_run_at=enrollment.next_run_at,
-                exit_reason=enrollment.exit_reason,
-                reason=enrollment.reason or f"its rule matched: {describe(spec.enroll.when)}",
-            )
-        )
-    return out
-
-
-def _standings(
-    session: Session,
-    prospect: Prospect,
-    facts: list[EventFact],
-    enrollments: list[EnrollmentInfo],
-    suppression: SuppressionInfo | None,
-    now: datetime,
-) -> list[Standing]:
-    """Every sequence: the core's verdict for the active ones, "paused" for the others."""
-    options = active_options(session)
-    history = [PastEnrollment(e.sequence_id, e.ended_at) for e in enrollments if not e.active]
-    running = next((e for e in enrollments if e.active), None)
-    active = None
-    if running is not None:
-        version_id = session.scalar(
-            select(Enrollment.sequence_version_id).where(Enrollment.id == running.id)
-        )
-        priority = spec_by_id(session, version_id).enroll.priority if version_id else 0
-        active = ActiveEnrollment(running.id, running.sequence_id, priority)
-    verdicts = review_sequences(
-        prospect_facts(prospect),
-        facts,
-        options,
-        history,
-        active,
-        suppression.reason if suppression else None,
-        now,
-    )
-    out = [
-        Standing(
-            v.option.sequence_id,
-            v.option.spec.key,
-            v.option.spec.name,
-            v.option.priority,
-            v.state,
-            v.reason,
-        )
-        for v in verdicts
-    ]
-    listed = {o.sequence_id for o in options}
-    for sequence_id, key, name in session.execute(
-        select(Sequence.id, Sequence.key, Sequence.name).order_by(Sequence.key)
-    ):
-        if sequence_id not in listed:
-            state = "in" if running and running.sequence_id == sequence_id else "paused"
-            reason = (
-                "enrolled now; the sequence is paused, so nothing is sent or advanced"
-                if state == "in"
-                else "the sequence is paused: it enrolls nobody"
-            )
-            out.append(Standing(sequence_id, key, name, 0, state, reason))
-    return out
 
 
 def _events(session: Session, prospect_id: int) -> list[EventFactRow]:

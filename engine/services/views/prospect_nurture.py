@@ -1,0 +1,141 @@
+"""A prospect's nurture on the prospect page: their enrollments, and every sequence's
+verdict on them (in it, next, outranked, not eligible and why, suppressed, paused).
+
+The verdicts are the pure core's own enrollment rules (``review_sequences``), so what the
+page says is what the engine would do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.core.conditions import describe
+from engine.core.enrollment import ActiveEnrollment, PastEnrollment, review_sequences
+from engine.core.facts import EventFact
+from engine.services.loading import active_options, prospect_facts, spec_by_id
+from engine.store import Enrollment, EnrollmentStatus, Prospect, Sequence, SequenceVersion
+
+__all__ = ["EnrollmentInfo", "Standing", "enrollments_of", "standings_of"]
+
+
+@dataclass(frozen=True)
+class EnrollmentInfo:
+    id: int
+    sequence_id: int
+    sequence_key: str
+    sequence_name: str
+    version: int
+    status: str
+    step: str | None  # the step it is at (active) or stopped at
+    step_number: int  # 1-based
+    steps_total: int
+    enrolled_at: datetime
+    ended_at: datetime | None
+    next_run_at: datetime | None
+    exit_reason: str | None
+    reason: str  # why it began
+    sequence_version_id: int
+
+    @property
+    def active(self) -> bool:
+        return self.status == EnrollmentStatus.ACTIVE
+
+
+@dataclass(frozen=True)
+class Standing:
+    sequence_id: int
+    key: str
+    name: str
+    priority: int
+    state: str  # in | next | outranked | no | suppressed | paused
+    reason: str
+
+
+def enrollments_of(session: Session, prospect_id: int) -> list[EnrollmentInfo]:
+    rows = session.execute(
+        select(Enrollment, Sequence.key, Sequence.name, SequenceVersion.version)
+        .join(Sequence, Sequence.id == Enrollment.sequence_id)
+        .join(SequenceVersion, SequenceVersion.id == Enrollment.sequence_version_id)
+        .where(Enrollment.prospect_id == prospect_id)
+        .order_by(Enrollment.enrolled_at.desc(), Enrollment.id.desc())
+    ).all()
+    out = []
+    for enrollment, key, name, version in rows:
+        spec = spec_by_id(session, enrollment.sequence_version_id)
+        steps = spec.step_ids()
+        at = min(enrollment.cursor, len(steps) - 1) if steps else 0
+        out.append(
+            EnrollmentInfo(
+                id=enrollment.id,
+                sequence_id=enrollment.sequence_id,
+                sequence_key=key,
+                sequence_name=name,
+                version=version,
+                status=str(enrollment.status),
+                step=steps[at] if steps else None,
+                step_number=at + 1,
+                steps_total=len(steps),
+                enrolled_at=enrollment.enrolled_at,
+                ended_at=enrollment.ended_at,
+                next_run_at=enrollment.next_run_at,
+                exit_reason=enrollment.exit_reason,
+                reason=enrollment.reason or f"its rule matched: {describe(spec.enroll.when)}",
+                sequence_version_id=enrollment.sequence_version_id,
+            )
+        )
+    return out
+
+
+def standings_of(
+    session: Session,
+    prospect: Prospect,
+    facts: list[EventFact],
+    enrollments: list[EnrollmentInfo],
+    suppressed: str | None,
+    now: datetime,
+) -> list[Standing]:
+    """Every sequence: the core's verdict for the active ones, "paused" for the others."""
+    options = active_options(session)
+    history = [PastEnrollment(e.sequence_id, e.ended_at) for e in enrollments if not e.active]
+    running = next((e for e in enrollments if e.active), None)
+    active = None
+    if running is not None:
+        priority = spec_by_id(session, running.sequence_version_id).enroll.priority
+        active = ActiveEnrollment(running.id, running.sequence_id, priority)
+    verdicts = review_sequences(
+        prospect_facts(prospect),
+        facts,
+        options,
+        history,
+        active,
+        suppressed,
+        now,
+    )
+    out = [
+        Standing(
+            v.option.sequence_id,
+            v.option.spec.key,
+            v.option.spec.name,
+            v.option.priority,
+            v.state,
+            v.reason,
+        )
+        for v in verdicts
+    ]
+    listed = {o.sequence_id for o in options}
+    for sequence_id, key, name in session.execute(
+        select(Sequence.id, Sequence.key, Sequence.name).order_by(Sequence.key)
+    ):
+        if sequence_id not in listed:
+            state = "in" if running and running.sequence_id == sequence_id else "paused"
+            reason = (
+                "enrolled now; the sequence is paused, so nothing is sent or advanced"
+                if state == "in"
+                else "the sequence is paused: it enrolls nobody"
+            )
+            out.append(Standing(sequence_id, key, name, 0, state, reason))
+    return out
