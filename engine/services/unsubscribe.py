@@ -62,6 +62,8 @@ def unsubscribe(uow: UnitOfWork, message_id: int, now: datetime, source: str) ->
         ).first()
         if row is None:
             return False
+        if session.scalar(select(Prospect.erased_at).where(Prospect.id == row.prospect_id)):
+            return False  # erased: the address is suppressed by its hash already
         email = row.to_email or session.scalar(
             select(Prospect.email).where(Prospect.id == row.prospect_id)
         )

@@ -166,3 +166,15 @@ def test_a_token_we_did_not_sign_is_a_broken_link_never_an_unsubscribe(env, toke
     assert page.data == posted.data
     assert "not valid" in page.get_data(as_text=True)
     assert state(env)[0] == []
+
+
+def test_an_old_link_of_an_erased_person_changes_nothing(env):  # type: ignore[no-untyped-def]
+    from engine.services.privacy import erase_prospect
+
+    erase_prospect(env.uow(), env.prospect_id, env.clock.now())
+    before = state(env)
+    response = one_click(env, env.unsubscribe_path())
+    assert response.status_code == 200
+    assert state(env) == before  # no placeholder address put on the list, nothing recorded
+    suppressions = before[0]
+    assert [reason for _, reason in suppressions] == ["erased"]
