@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine.core.enrollment import EnrollDecision, PastEnrollment, SequenceOption, judge
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
+from engine.services.audit import record_audit
 from engine.services.events import record_within
 from engine.services.loading import events_by_prospect, prospect_facts, spec_by_id
 from engine.services.nurture import active_enrollment, end_enrollment, enroll
@@ -91,6 +92,18 @@ def suppress_prospect(
                 session, prospect.email, kind, f"by {actor}" + (f": {note}" if note else ""), now
             )
         exited = _end_nurture(session, prospect.id, f"suppressed by hand ({reason})", now)
+        if already is None or exited:
+            record_audit(
+                session,
+                actor=actor,
+                action="prospect.unsubscribed"
+                if reason == "unsubscribed"
+                else "prospect.suppressed",
+                subject=f"prospect:{prospect.id}",
+                summary=f"Suppressed prospect {prospect.id} ({reason}); their nurture ended",
+                now=now,
+                details={"note": note} if note else None,
+            )
         if kind is SuppressionReason.UNSUBSCRIBED:
             record_within(
                 uow,
@@ -135,6 +148,15 @@ def remove_from_sequence(
             raise ConflictError(f"that enrollment already ended ({enrollment.status})")
         key = session.scalar(select(Sequence.key).where(Sequence.id == enrollment.sequence_id))
         end_enrollment(enrollment, EnrollmentStatus.EXITED, "removed by hand", now)
+        record_audit(
+            session,
+            actor=actor,
+            action="prospect.removed_from_sequence",
+            subject=f"prospect:{prospect_id}",
+            summary=f"Removed prospect {prospect_id} from {key}",
+            now=now,
+            details={"enrollment_id": enrollment_id},
+        )
         uow.commit()
     log.info("prospect %s removed from %s by %s", prospect_id, key, actor)
     return ActionResult(prospect_id, f"Removed from '{key}'; its queued emails were cancelled.")
@@ -207,6 +229,16 @@ def enroll_by_hand(
             )
             session.flush()
         report = enroll(session, prospect, EnrollDecision(option, why), events, now)
+        overridden = ", overriding the enrollment rules" if objections else ""
+        record_audit(
+            session,
+            actor=actor,
+            action="prospect.enrolled_by_hand",
+            subject=f"prospect:{prospect_id}",
+            summary=f"Enrolled prospect {prospect_id} in {sequence_key} by hand{overridden}",
+            now=now,
+            details={"rules_said": objections, "override": override} if objections else None,
+        )
         uow.commit()
     log.info("prospect %s enrolled in %s: %s", prospect_id, sequence_key, why)
     queued = " The first email is queued." if report.emails_queued else ""

@@ -21,8 +21,10 @@ from engine.services.policy_facts import load_policy_inputs
 from engine.services.privacy import erase_prospect, erased_record, export_prospect
 from engine.services.privacy.coverage import NOT_PERSONAL, PERSONAL_TABLES
 from engine.services.privacy.erased import erased_among
+from engine.services.prospect_actions import enroll_by_hand
 from engine.services.prospects import get_prospect, upsert_prospect
 from engine.store import (
+    AuditEntry,
     Base,
     Enrollment,
     EnrollmentStatus,
@@ -42,6 +44,8 @@ from engine.store.suppressions import email_hash
 from tests.support.prospect_world import MPP, ZOFIA, ZOFIA_STRINGS, add, happen, seed_world
 
 PERSON_TABLES = (Enrollment, Message, Event, ScoreEntry, Handoff)
+
+DPO = "dpo@example.com"  # who answers the requests
 
 
 def deliver(uow, message_id: int, now, email: str) -> None:  # type: ignore[no-untyped-def]
@@ -102,6 +106,14 @@ def zofia_with_a_history(uow, now) -> int:  # type: ignore[no-untyped-def]
         "email.replied",
         key="hubspot-zofia-reply-1",
         text="Hi, Zofia Quartermaine here, call me on +48 600 700 800",
+    )
+    enroll_by_hand(  # a marketer's note about her, kept in the enrollment and the audit log
+        uow(),
+        zofia,
+        "urgent-lost",
+        later,
+        actor="mia@example.com",
+        override="Zofia Quartermaine of Xylophonics asked at the fair",
     )
     happen(uow, later, zofia, "meeting.booked", title="Xylophonics x Nurture")
     return zofia
@@ -169,7 +181,9 @@ def test_erasure_leaves_no_trace_of_the_person_and_keeps_every_count(uow_factory
     )
     outbox_email(outbox, "kept@example.com", "Hello Kept", "Nothing about anyone else")
 
-    report = erase_prospect(uow_factory(), zofia, now + timedelta(days=1), outbox_dir=outbox)
+    report = erase_prospect(
+        uow_factory(), zofia, now + timedelta(days=1), actor=DPO, outbox_dir=outbox
+    )
 
     assert not report.already and report.outbox_files == 2
     assert report.rows["prospects"] == 1 and report.rows["events"] == 4
@@ -198,6 +212,16 @@ def test_erasure_leaves_no_trace_of_the_person_and_keeps_every_count(uow_factory
         assert (
             u.session.scalar(select(Message.to_email).where(Message.prospect_id == zofia)) is None
         )
+        audit = u.session.execute(
+            select(AuditEntry.action, AuditEntry.actor, AuditEntry.summary)
+            .where(AuditEntry.subject == f"prospect:{zofia}")
+            .order_by(AuditEntry.id)
+        ).all()
+    assert [(a.action, a.actor) for a in audit] == [
+        ("prospect.enrolled_by_hand", "mia@example.com"),
+        ("prospect.erased", DPO),
+    ]
+    assert audit[1].summary == f"Erased prospect {zofia} at the person's request (GDPR art. 17)"
 
 
 def test_an_erased_address_is_never_mailed_created_or_scored_again(uow_factory, now):  # type: ignore[no-untyped-def]
@@ -213,7 +237,7 @@ def test_an_erased_address_is_never_mailed_created_or_scored_again(uow_factory, 
         u.commit()
     assert counts(uow_factory, zofia)["enrollments"] == 1
 
-    erase_prospect(uow_factory(), zofia, now)
+    erase_prospect(uow_factory(), zofia, now, actor=DPO)
 
     with uow_factory() as u:
         enrollment = u.session.scalars(select(Enrollment)).one()
@@ -235,7 +259,7 @@ def test_an_erased_address_is_never_mailed_created_or_scored_again(uow_factory, 
     with pytest.raises(NotFoundError, match="erased"):
         get_prospect(uow_factory(), zofia)
     with pytest.raises(NotFoundError, match="nothing about them is held"):
-        export_prospect(uow_factory(), zofia, now)
+        export_prospect(uow_factory(), zofia, now, actor=DPO)
     with uow_factory() as u:
         assert erased_among(u.session, [ZOFIA["email"], "new@example.com"]) == {ZOFIA["email"]}
         assert u.session.scalar(select(func.count()).select_from(Prospect)) == 1
@@ -246,17 +270,17 @@ def test_an_erased_address_is_never_mailed_created_or_scored_again(uow_factory, 
 def test_erasing_twice_changes_nothing_the_second_time(uow_factory, now):  # type: ignore[no-untyped-def]
     seed_world(uow_factory, now)
     zofia = add(uow_factory, now, **ZOFIA)
-    erase_prospect(uow_factory(), zofia, now)
-    again = erase_prospect(uow_factory(), zofia, now + timedelta(days=3))
+    erase_prospect(uow_factory(), zofia, now, actor=DPO)
+    again = erase_prospect(uow_factory(), zofia, now + timedelta(days=3), actor=DPO)
     assert again.already and again.erased_at == now and again.rows == {}
     with pytest.raises(NotFoundError):
-        erase_prospect(uow_factory(), 999_999, now)
+        erase_prospect(uow_factory(), 999_999, now, actor=DPO)
 
 
 def test_no_alert_goes_out_about_an_erased_persons_handoff(uow_factory, now):  # type: ignore[no-untyped-def]
     zofia = zofia_with_a_history(uow_factory, now)
     settings = Settings().with_overrides(webhook_url="http://127.0.0.1:9/hook")
-    erase_prospect(uow_factory(), zofia, now)
+    erase_prospect(uow_factory(), zofia, now, actor=DPO)
     assert plan_alerts(uow_factory(), now + timedelta(hours=1), settings) == []
 
 
@@ -274,7 +298,7 @@ def test_a_suppression_made_before_the_erasure_becomes_hash_only(uow_factory, no
             )
         )
         u.commit()
-    erase_prospect(uow_factory(), zofia, now + timedelta(days=1))
+    erase_prospect(uow_factory(), zofia, now + timedelta(days=1), actor=DPO)
     with uow_factory() as u:
         rows = u.session.execute(
             select(Suppression.email, Suppression.reason, Suppression.note)
@@ -305,7 +329,7 @@ def test_the_export_holds_every_row_and_column_of_every_table_about_the_person(u
         lost_reason="price",
     )
 
-    document = export_prospect(uow_factory(), zofia, now + timedelta(days=1))
+    document = export_prospect(uow_factory(), zofia, now + timedelta(days=1), actor=DPO)
 
     json.dumps(document)  # plain JSON, nothing to post-process
     assert document["format"] == "nurture-personal-data/1"

@@ -176,3 +176,29 @@ def test_no_reason_lifts_a_suppression_or_a_pause(uow_factory, now, zofia):  # t
     suppress_prospect(uow_factory(), zofia, now, actor=MARKETER)
     with pytest.raises(ConflictError, match=r"the address is suppressed \(manual\)"):
         enroll_by_hand(uow_factory(), zofia, "generic-lost", now, actor=MARKETER, override="x")
+
+
+def test_every_action_leaves_one_audit_entry_naming_the_prospect_by_id(uow_factory, now, zofia):  # type: ignore[no-untyped-def]
+    from engine.services.audit import list_audit
+
+    enroll_by_hand(uow_factory(), zofia, "urgent-lost", now, actor=MARKETER, override="CEO")
+    with uow_factory() as u:
+        enrollment_id = u.session.scalar(
+            select(Enrollment.id).where(Enrollment.status == EnrollmentStatus.ACTIVE)
+        )
+    remove_from_sequence(uow_factory(), zofia, enrollment_id, now, actor=MARKETER)
+    suppress_prospect(uow_factory(), zofia, now, actor=MARKETER, note="by phone")
+    suppress_prospect(uow_factory(), zofia, now, actor=MARKETER)  # changes nothing: no entry
+    entries = list_audit(uow_factory(), subject=f"prospect:{zofia}")
+    assert [(e.action, e.actor) for e in reversed(entries)] == [
+        ("prospect.enrolled_by_hand", MARKETER),
+        ("prospect.removed_from_sequence", MARKETER),
+        ("prospect.suppressed", MARKETER),
+    ]
+    summaries = [e.summary for e in reversed(entries)]
+    assert summaries == [
+        f"Enrolled prospect {zofia} in urgent-lost by hand, overriding the enrollment rules",
+        f"Removed prospect {zofia} from urgent-lost",
+        f"Suppressed prospect {zofia} (manual); their nurture ended",
+    ]
+    assert all(ZOFIA["email"] not in s for s in summaries)

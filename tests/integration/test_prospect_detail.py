@@ -17,6 +17,8 @@ from engine.services.views.prospect_detail import prospect_detail
 from engine.store import Message, MessageStatus, UserRole
 from tests.support.prospect_world import MPP, ZOFIA, add, happen, seed_world
 
+DPO = "dpo@example.com"  # who answers the requests
+
 
 def test_the_page_tells_who_where_why_and_what_happened(uow_factory, now):  # type: ignore[no-untyped-def]
     seed_world(uow_factory, now)
@@ -128,7 +130,7 @@ def test_erased_missing_and_other_reps_prospects_are_not_found(uow_factory, now)
         prospect_detail(uow_factory(), theirs, now, owner_scope="rep@example.com")
     with pytest.raises(NotFoundError):
         prospect_detail(uow_factory(), 424242, now)
-    erase_prospect(uow_factory(), mine, now)
+    erase_prospect(uow_factory(), mine, now, actor=DPO)
     with pytest.raises(NotFoundError, match="was erased on 2026-03-02"):
         prospect_detail(uow_factory(), mine, now)
 

@@ -12,6 +12,8 @@ from tests.support.tracking_env import ANA, tracking_env
 ONE_CLICK = "List-Unsubscribe=One-Click"
 FORM = "application/x-www-form-urlencoded"
 
+DPO = "dpo@example.com"  # who answers the requests
+
 
 @pytest.fixture
 def env(database_url, now):  # type: ignore[no-untyped-def]
@@ -171,7 +173,7 @@ def test_a_token_we_did_not_sign_is_a_broken_link_never_an_unsubscribe(env, toke
 def test_an_old_link_of_an_erased_person_changes_nothing(env):  # type: ignore[no-untyped-def]
     from engine.services.privacy import erase_prospect
 
-    erase_prospect(env.uow(), env.prospect_id, env.clock.now())
+    erase_prospect(env.uow(), env.prospect_id, env.clock.now(), actor=DPO)
     before = state(env)
     response = one_click(env, env.unsubscribe_path())
     assert response.status_code == 200

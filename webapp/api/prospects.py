@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Blueprint, jsonify
@@ -12,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.mail.forget import local_outbox
+from engine.services.audit import api_actor
 from engine.services.privacy import ErasureReport, erase_prospect, export_prospect
 from engine.services.prospects import get_prospect, upsert_prospect
 from engine.services.schemas import ProspectInput
@@ -23,7 +23,6 @@ from webapp.extensions import get_runtime
 __all__ = ["EraseBody", "bp", "erasure_json", "prospect_json"]
 
 bp = Blueprint("prospects", __name__)
-log = logging.getLogger(__name__)
 
 
 def prospect_json(prospect: Prospect) -> dict[str, Any]:
@@ -111,13 +110,9 @@ def erase(prospect_id: int) -> ResponseReturnValue:
         runtime.uow(),
         prospect_id,
         runtime.clock.now(),
+        actor=api_actor(current_actor()),
         outbox_dir=local_outbox(runtime.settings),
-    )
-    log.info(
-        "prospect %s erased through the API by %s (request %s)",
-        prospect_id,
-        current_actor(),
-        data.request or "-",
+        request=data.request,
     )
     return jsonify({"erasure": erasure_json(report)})
 
@@ -126,4 +121,7 @@ def erase(prospect_id: int) -> ResponseReturnValue:
 def export(prospect_id: int) -> ResponseReturnValue:
     """Everything held about the person, as one JSON document."""
     runtime = get_runtime()
-    return jsonify(export_prospect(runtime.uow(), prospect_id, runtime.clock.now()))
+    document = export_prospect(
+        runtime.uow(), prospect_id, runtime.clock.now(), actor=api_actor(current_actor())
+    )
+    return jsonify(document)

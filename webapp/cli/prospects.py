@@ -27,6 +27,7 @@ def erase_command(email: str, yes: bool) -> None:
     counts they are part of stay, and the address is kept only as a hash so that it is
     never emailed, or added, again. This cannot be undone."""
     from engine.mail.forget import local_outbox
+    from engine.services.audit import CLI_ACTOR
     from engine.services.privacy import erase_prospect, erased_record
     from engine.services.prospects import prospect_id_for
 
@@ -46,6 +47,7 @@ def erase_command(email: str, yes: bool) -> None:
         uow(),  # type: ignore[arg-type]
         prospect_id,
         common.now(),
+        actor=CLI_ACTOR,
         outbox_dir=local_outbox(common.settings()),
     )
     scrubbed = ", ".join(f"{table} {count}" for table, count in report.rows.items() if count)
@@ -64,6 +66,7 @@ def erase_command(email: str, yes: bool) -> None:
 )
 def export_command(email: str, output: Path | None) -> None:
     """Everything held about the person with this address, as JSON."""
+    from engine.services.audit import CLI_ACTOR
     from engine.services.privacy import export_prospect
     from engine.services.privacy.erase import ERASED_EXIT_REASON
     from engine.services.privacy.export import EXPORT_FORMAT, erased_record
@@ -72,7 +75,7 @@ def export_command(email: str, output: Path | None) -> None:
     uow = common.uow_factory()
     prospect_id = prospect_id_for(uow(), email)  # type: ignore[arg-type]
     if prospect_id is not None:
-        document = export_prospect(uow(), prospect_id, common.now())  # type: ignore[arg-type]
+        document = export_prospect(uow(), prospect_id, common.now(), actor=CLI_ACTOR)  # type: ignore[arg-type]
     else:
         when = erased_record(uow(), email)  # type: ignore[arg-type]
         if when is None:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 
 from engine.store import (
+    AuditEntry,
     Enrollment,
     Event,
     Handoff,
@@ -265,6 +266,15 @@ PERSONAL_TABLES: tuple[PersonalTable, ...] = (
             }
         ),
         scrub={"context": _context, "comment": None},
+    ),
+    PersonalTable(
+        AuditEntry,
+        "audit_log",
+        lambda p: AuditEntry.subject == f"prospect:{p.prospect_id}",
+        # Who did what, when, stays (accountability); summaries name the prospect by id only.
+        # Details may quote what a marketer typed (a note, an override reason).
+        keep=frozenset({"id", "at", "actor", "action", "subject", "summary"}),
+        scrub={"details": {}},
     ),
 )
 

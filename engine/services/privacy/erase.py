@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from engine.exceptions import NotFoundError
 from engine.mail.forget import forget_messages
+from engine.services.audit import record_audit
 from engine.services.nurture import active_enrollment, end_enrollment
 from engine.services.privacy.coverage import NOW, PERSONAL_TABLES, Person, PersonalTable
 from engine.store import (
@@ -53,7 +54,13 @@ class ErasureReport:
 
 
 def erase_prospect(
-    uow: UnitOfWork, prospect_id: int, now: datetime, *, outbox_dir: Path | None = None
+    uow: UnitOfWork,
+    prospect_id: int,
+    now: datetime,
+    *,
+    actor: str,
+    outbox_dir: Path | None = None,
+    request: str | None = None,
 ) -> ErasureReport:
     """Erase one prospect in one transaction; safe to repeat (then ``already``).
 
@@ -61,7 +68,8 @@ def erase_prospect(
     whatever was in flight), the active nurture exits and every queued email is
     cancelled, open handoffs are withdrawn (no alert about them goes out), then every
     personal column is scrubbed. ``outbox_dir`` (laptop mode) also loses its copies of
-    the emails sent to, or about, the person.
+    the emails sent to, or about, the person. The audit log gets one entry naming the
+    prospect by id and ``request`` (the requester's reference, never personal data).
     """
     with uow:
         session = uow.session
@@ -87,6 +95,15 @@ def erase_prospect(
         )
         session.flush()
         rows = {table.table_name: _scrub(session, table, person, now) for table in PERSONAL_TABLES}
+        record_audit(
+            session,
+            actor=actor,
+            action="prospect.erased",
+            subject=f"prospect:{prospect_id}",
+            summary=f"Erased prospect {prospect_id} at the person's request (GDPR art. 17)",
+            now=now,
+            details={"rows_scrubbed": rows, "request": request},
+        )
         session.expunge(prospect)
         uow.commit()
     removed = 0

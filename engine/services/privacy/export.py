@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine.core.scoring import decayed
 from engine.exceptions import NotFoundError
+from engine.services.audit import record_audit
 from engine.services.privacy.coverage import PERSONAL_TABLES, Person, PersonalTable
 from engine.services.privacy.erased import erased_on
 from engine.services.scoring import current_scoring
@@ -29,8 +30,14 @@ __all__ = ["EXPORT_FORMAT", "erased_record", "export_prospect"]
 EXPORT_FORMAT = "nurture-personal-data/1"
 
 
-def export_prospect(uow: UnitOfWork, prospect_id: int, now: datetime) -> dict[str, Any]:
-    """The export document of one prospect; NotFoundError if unknown or erased."""
+def export_prospect(
+    uow: UnitOfWork, prospect_id: int, now: datetime, *, actor: str
+) -> dict[str, Any]:
+    """The export document of one prospect; NotFoundError if unknown or erased.
+
+    Handing out someone's personal data is itself worth a line in the audit log (who
+    exported it, when), written with the export.
+    """
     with uow:
         session = uow.session
         prospect = session.get(Prospect, prospect_id)
@@ -42,6 +49,15 @@ def export_prospect(uow: UnitOfWork, prospect_id: int, now: datetime) -> dict[st
                 "nothing about them is held but a hash of their address"
             )
         person = Person(prospect.id, prospect.email)
+        record_audit(  # first, so the document lists its own making too
+            session,
+            actor=actor,
+            action="prospect.exported",
+            subject=f"prospect:{prospect_id}",
+            summary=f"Exported everything held about prospect {prospect_id} (GDPR art. 15/20)",
+            now=now,
+        )
+        session.flush()
         document: dict[str, Any] = {
             "format": EXPORT_FORMAT,
             "generated_at": now.isoformat(),
@@ -55,6 +71,7 @@ def export_prospect(uow: UnitOfWork, prospect_id: int, now: datetime) -> dict[st
                 document[table.section] = rows
         document["sequences"] = _sequences(session, prospect.id)
         document["score"] = _score(session, prospect, now)
+        uow.commit()
         return document
 
 
