@@ -9,7 +9,7 @@ from engine.runtime import Runtime
 from webapp import api, auth, decisions, health, metrics, outbox, tracking
 from webapp.extensions import init_runtime
 from webapp.nav import init_nav
-from webapp.pages import audit, errors, home, patterns, tokens, users
+from webapp.pages import audit, errors, home, patterns, prospects, tokens, users
 from webapp.security import init_security
 
 __all__ = ["BLUEPRINTS", "create_app"]
@@ -39,5 +39,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     return app
 
 
-BLUEPRINTS = (health, tracking, decisions, api, auth, home, outbox, users, tokens, audit, patterns)
+BLUEPRINTS = (
+    health,
+    tracking,
+    decisions,
+    api,
+    auth,
+    home,
+    outbox,
+    prospects,
+    users,
+    tokens,
+    audit,
+    patterns,
+)
 """Every blueprint of the app, in registration order (the API before the error pages)."""

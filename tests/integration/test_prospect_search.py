@@ -202,7 +202,7 @@ def test_a_page_shows_the_current_sequence_step_and_decayed_score(uow_factory, n
         "Initech",
         "rep@example.com",
     )
-    assert (row.sequence_key, row.step) == ("lost-on-price", "step-2")  # waiting after the email
+    assert (row.sequence_key, row.step) == ("lost-on-price", "waiting 4d")  # after the email
     assert row.score == 0.0 and page.threshold == 60
     assert page.next_cursor is None and page.prev_cursor is None
 

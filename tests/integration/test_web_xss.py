@@ -90,6 +90,12 @@ PAGES: dict[str, tuple[str | None, Callable[[Hostile], str]]] = {
     "outbox list": ("marketer", lambda h: "/outbox/"),
     "outbox email": ("marketer", lambda h: f"/outbox/{h.outbox_name}"),
     "decision page": (None, lambda h: f"/handoffs/{TokenSigner(SECRET).handoff(h.handoff_id)}"),
+    "prospect search": ("marketer", lambda h: "/prospects/"),
+    "prospect search, filtered": ("marketer", lambda h: "/prospects/?company=svg"),
+    "sales rep's prospect search": ("sales", lambda h: "/prospects/"),
+    "prospect page": ("marketer", lambda h: f"/prospects/{h.prospect_id}"),
+    "sales rep's prospect page": ("sales", lambda h: f"/prospects/{h.prospect_id}"),
+    "erase confirmation": ("marketer", lambda h: f"/prospects/{h.prospect_id}/erase"),
 }
 
 

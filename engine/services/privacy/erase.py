@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.exceptions import NotFoundError
+from engine.exceptions import InvalidInputError, NotFoundError
 from engine.mail.forget import forget_messages
 from engine.services.audit import record_audit
 from engine.services.nurture import active_enrollment, end_enrollment
@@ -35,6 +35,7 @@ from engine.store import (
     Suppression,
     SuppressionReason,
     UnitOfWork,
+    normalize_email,
 )
 
 __all__ = ["ERASED_EXIT_REASON", "ErasureReport", "erase_prospect"]
@@ -61,6 +62,7 @@ def erase_prospect(
     actor: str,
     outbox_dir: Path | None = None,
     request: str | None = None,
+    confirm_email: str | None = None,
 ) -> ErasureReport:
     """Erase one prospect in one transaction; safe to repeat (then ``already``).
 
@@ -70,6 +72,8 @@ def erase_prospect(
     personal column is scrubbed. ``outbox_dir`` (laptop mode) also loses its copies of
     the emails sent to, or about, the person. The audit log gets one entry naming the
     prospect by id and ``request`` (the requester's reference, never personal data).
+    ``confirm_email``, when given, must be the prospect's address (a person typed it to
+    show they mean this one): otherwise InvalidInputError and nothing happens.
     """
     with uow:
         session = uow.session
@@ -79,6 +83,10 @@ def erase_prospect(
             raise NotFoundError(f"prospect {prospect_id} not found")
         if prospect.erased_at is not None:
             return ErasureReport(prospect_id, prospect.erased_at, already=True)
+        if confirm_email is not None and normalize_email(confirm_email) != prospect.email:
+            raise InvalidInputError(
+                "confirm: type the prospect's email address exactly, to show it is this one"
+            )
         person = Person(prospect.id, prospect.email)
         _suppress(session, person.email, now)
         _stop_everything(session, prospect.id, now)

@@ -17,9 +17,36 @@ from engine.core.conditions import describe
 from engine.core.enrollment import ActiveEnrollment, PastEnrollment, review_sequences
 from engine.core.facts import EventFact
 from engine.services.loading import active_options, prospect_facts, spec_by_id
+from engine.spec.durations import format_duration
+from engine.spec.sequence import BranchStep, EmailStep, EndStep, SequenceSpec, WaitStep, WaitUntil
 from engine.store import Enrollment, EnrollmentStatus, Prospect, Sequence, SequenceVersion
 
-__all__ = ["EnrollmentInfo", "Standing", "enrollments_of", "standings_of"]
+__all__ = ["EnrollmentInfo", "Standing", "enrollments_of", "standings_of", "step_label"]
+
+
+# The page lists the sequence they are in first, then the one they would enter, then the rest.
+_ORDER = {"in": 0, "next": 1, "outranked": 2, "no": 3, "suppressed": 4, "paused": 5}
+
+
+def step_label(spec: SequenceSpec, index: int) -> str | None:
+    """Where an enrollment is, in words: "waiting 4d", "email 'case-study'"."""
+    if not spec.steps:
+        return None
+    at = min(index, len(spec.steps) - 1)
+    step, step_id = spec.steps[at], spec.step_ids()[at]
+    if isinstance(step, EmailStep):
+        return f"email '{step_id}'"
+    if isinstance(step, WaitStep):
+        if isinstance(step.wait, WaitUntil):
+            return (
+                f"waiting up to {format_duration(step.wait.up_to)} for {describe(step.wait.until)}"
+            )
+        return f"waiting {format_duration(step.wait)}"
+    if isinstance(step, BranchStep):
+        return f"choosing a branch at '{step_id}'"
+    if isinstance(step, EndStep):
+        return "at the end"
+    return f"at '{step_id}'"
 
 
 @dataclass(frozen=True)
@@ -76,7 +103,7 @@ def enrollments_of(session: Session, prospect_id: int) -> list[EnrollmentInfo]:
                 sequence_name=name,
                 version=version,
                 status=str(enrollment.status),
-                step=steps[at] if steps else None,
+                step=step_label(spec, enrollment.cursor) if steps else None,
                 step_number=at + 1,
                 steps_total=len(steps),
                 enrolled_at=enrollment.enrolled_at,
@@ -138,4 +165,5 @@ def standings_of(
                 else "the sequence is paused: it enrolls nobody"
             )
             out.append(Standing(sequence_id, key, name, 0, state, reason))
+    out.sort(key=lambda s: (_ORDER.get(s.state, len(_ORDER)), -s.priority, s.name))
     return out

@@ -8,23 +8,38 @@ newest first (``id`` descending) or by email; both are unique, so a cursor is on
 
 from __future__ import annotations
 
-import base64
-import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from engine.core.scoring import decayed
 from engine.exceptions import InvalidInputError
 from engine.services.loading import spec_by_id
-from engine.services.schemas import EMAIL, parse_input
 from engine.services.scoring import current_scoring
+from engine.services.views.prospect_filter import (
+    NO_OWNER,
+    ProspectFilter,
+    Sort,
+    decode_cursor,
+    encode_cursor,
+    parse_filter,
+)
+from engine.services.views.prospect_nurture import step_label
+from engine.spec.catalog import STATUSES
 from engine.spec.scoring import ScoringSpec
-from engine.store import Enrollment, EnrollmentStatus, Prospect, Sequence, UnitOfWork
+from engine.store import (
+    Enrollment,
+    EnrollmentStatus,
+    Prospect,
+    Sequence,
+    UnitOfWork,
+    User,
+    UserRole,
+)
 from engine.store.prospects import (
     decayed_score,
     searchable_company,
@@ -32,84 +47,19 @@ from engine.store.prospects import (
     searchable_name,
 )
 
-__all__ = ["ProspectFilter", "ProspectRow", "SearchPage", "search_prospects"]
+__all__ = [
+    "ProspectFilter",
+    "ProspectRow",
+    "SearchOptions",
+    "SearchPage",
+    "SearchView",
+    "parse_filter",
+    "search_options",
+    "search_prospects",
+    "search_view",
+]
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
-NO_OWNER = "none"
-SCORE_BOUND = 1_000_000.0
 DEFAULT_HALF_LIFE = timedelta(days=21)
-
-Sort = Literal["recent", "email"]
-
-
-class ProspectFilter(BaseModel):
-    """What a marketer can ask for; every field optional, all given ones must match.
-
-    Text filters match anywhere in the field, ignoring case; ``owner`` is an exact email
-    (or ``none`` for prospects nobody owns); the score range is the decayed score now.
-    """
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
-
-    email: str | None = Field(None, max_length=320, description="Part of the email.")
-    name: str | None = Field(None, max_length=200, description="Part of 'first last'.")
-    company: str | None = Field(None, max_length=200, description="Part of the company.")
-    status: str | None = Field(None, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
-    sequence: str | None = Field(
-        None, max_length=100, description="Key of a sequence they are in now."
-    )
-    owner: str | None = Field(None, max_length=320, description="Owner's email, or 'none'.")
-    score_min: float | None = Field(None, ge=-SCORE_BOUND, le=SCORE_BOUND)
-    score_max: float | None = Field(None, ge=-SCORE_BOUND, le=SCORE_BOUND)
-    sort: Sort = "recent"
-    after: str | None = Field(None, max_length=700, description="Cursor: the page after.")
-    before: str | None = Field(None, max_length=700, description="Cursor: the page before.")
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _blank_is_absent(cls, value: Any) -> Any:
-        """An HTML form sends every field, empty ones as ""."""
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("owner")
-    @classmethod
-    def _owner(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.lower()
-        if value != NO_OWNER and not EMAIL.match(value):
-            raise ValueError(f"{value!r} is not an email address (or 'none' for no owner)")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ProspectFilter:
-        low, high = self.score_min, self.score_max
-        if low is not None and high is not None and low > high:
-            raise ValueError(f"score_min ({low:g}) is above score_max ({high:g})")
-        if self.after and self.before:
-            raise ValueError("give 'after' or 'before', not both")
-        return self
-
-    def page(self, **changes: Any) -> dict[str, Any]:
-        """The query string of another page of the same search (cursors replaced)."""
-        values = self.model_dump(exclude_none=True, exclude={"after", "before"})
-        if values.get("sort") == "recent":
-            del values["sort"]
-        if values.get("limit") == DEFAULT_LIMIT:
-            del values["limit"]
-        values.update({k: v for k, v in changes.items() if v is not None})
-        return values
-
-    @property
-    def filtered(self) -> bool:
-        names = ("email", "name", "company", "status", "sequence", "owner")
-        return any(getattr(self, n) is not None for n in names) or self.score_range
-
-    @property
-    def score_range(self) -> bool:
-        return self.score_min is not None or self.score_max is not None
 
 
 @dataclass(frozen=True)
@@ -136,9 +86,60 @@ class SearchPage:
     threshold: int | None  # the scoring threshold, to show scores against it
 
 
-def parse_filter(params: dict[str, Any]) -> ProspectFilter:
-    """Validate query-string parameters (InvalidInputError names each bad one)."""
-    return parse_input(ProspectFilter, params)
+@dataclass(frozen=True)
+class SearchOptions:
+    """What the filter form offers: statuses, sequences and owners to choose from."""
+
+    statuses: tuple[str, ...]
+    sequences: tuple[tuple[str, str], ...]  # (key, name)
+    owners: tuple[str, ...]  # sales users' addresses
+
+
+def search_options(uow: UnitOfWork) -> SearchOptions:
+    """The choices of the filter form: cheap lookups, never a scan of the prospects (a
+    DISTINCT over a million statuses would be the slowest thing on the page)."""
+    with uow:
+        sequences = tuple(
+            (key, name)
+            for key, name in uow.session.execute(
+                select(Sequence.key, Sequence.name).order_by(Sequence.name)
+            )
+        )
+        owners = tuple(
+            uow.session.scalars(
+                select(User.email)
+                .where(User.role == UserRole.SALES, User.active.is_(True))
+                .order_by(User.email)
+            )
+        )
+    return SearchOptions(STATUSES, sequences, owners)
+
+
+@dataclass(frozen=True)
+class SearchView:
+    """Everything the search page shows: the page of results (None when the filters were
+    refused), what the form offers, and the refusal in words."""
+
+    page: SearchPage | None
+    options: SearchOptions
+    error: str | None = None
+
+
+def search_view(
+    uow_factory: Callable[[], UnitOfWork],
+    params: dict[str, Any],
+    now: datetime,
+    *,
+    owner_scope: str | None = None,
+) -> SearchView:
+    """The search page from its query string; a bad filter or cursor is reported, not
+    raised, so the page can show it next to the form the person filled in."""
+    options = search_options(uow_factory())
+    try:
+        page = search_prospects(uow_factory(), parse_filter(params), now, owner_scope=owner_scope)
+    except InvalidInputError as exc:
+        return SearchView(None, options, str(exc))
+    return SearchView(page, options)
 
 
 def search_prospects(
@@ -149,7 +150,7 @@ def search_prospects(
     ``owner_scope`` restricts the search to one owner's prospects whatever the filters say
     (a sales rep sees their own leads only).
     """
-    key = _decode(filters.after or filters.before, filters.sort)
+    key = decode_cursor(filters.after or filters.before, filters.sort)
     with uow:
         session = uow.session
         spec = current_scoring(session)
@@ -176,11 +177,11 @@ def search_prospects(
         else (None, None)
     )
     if backwards:
-        next_cursor = _encode(filters.sort, last) if rows else None
-        prev_cursor = _encode(filters.sort, first) if more else None
+        next_cursor = encode_cursor(filters.sort, last) if rows else None
+        prev_cursor = encode_cursor(filters.sort, first) if more else None
     else:
-        next_cursor = _encode(filters.sort, last) if more else None
-        prev_cursor = _encode(filters.sort, first) if key is not None and rows else None
+        next_cursor = encode_cursor(filters.sort, last) if more else None
+        prev_cursor = encode_cursor(filters.sort, first) if key is not None and rows else None
     return SearchPage(rows, filters, next_cursor, prev_cursor, spec.threshold if spec else None)
 
 
@@ -272,8 +273,8 @@ def _rows(
             .join(Sequence, Sequence.id == Enrollment.sequence_id)
             .where(Enrollment.prospect_id.in_(ids), Enrollment.status == EnrollmentStatus.ACTIVE)
         ):
-            steps = spec_by_id(session, version_id).step_ids()
-            active[prospect_id] = (key, name, steps[cursor] if cursor < len(steps) else None)
+            spec = spec_by_id(session, version_id)
+            active[prospect_id] = (key, name, step_label(spec, cursor))
     rows = []
     for p in prospects:
         key, name, step = active.get(p.id, (None, None, None))
@@ -297,36 +298,3 @@ def _rows(
 
 def _cursor_value(row: ProspectRow, sort: Sort) -> str:
     return str(row.id) if sort == "recent" else row.email
-
-
-def _encode(sort: Sort, value: str | None) -> str | None:
-    if value is None:
-        return None
-    raw = f"{sort}:{value}".encode()
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _decode(cursor: str | None, sort: Sort) -> int | str | None:
-    """The key a cursor stands for; a cursor from another sort order or a mangled one is
-    refused with a clear message rather than silently showing the first page."""
-    if cursor is None:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
-        kind, _, value = raw.partition(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInputError(
-            "cursor: not a page cursor; start again from the first page"
-        ) from None
-    if kind not in ("recent", "email") or not value:
-        raise InvalidInputError("cursor: not a page cursor; start again from the first page")
-    if kind != sort:
-        raise InvalidInputError(
-            f"cursor: it belongs to another sort order ({kind}, not {sort}); "
-            "start again from the first page"
-        )
-    if sort == "recent":
-        if not value.isdigit():
-            raise InvalidInputError("cursor: not a page cursor; start again from the first page")
-        return int(value)
-    return value
