@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from engine.core.enrollment import SequenceOption
 from engine.core.facts import EventFact
 from engine.spec.sequence import SequenceSpec
-from engine.store import Event, Prospect, Sequence, SequenceVersion
+from engine.store import Event, Prospect, Sequence, SequenceVersion, Suppression
 
 _SPEC_CACHE: dict[tuple[int, str], SequenceSpec] = {}
 _SPEC_CACHE_LIMIT = 4096
@@ -107,3 +107,9 @@ def active_options(session: Session) -> list[SequenceOption]:
         spec = _SPEC_CACHE.get((version_id, checksum)) or spec_by_id(session, version_id)
         options.append(SequenceOption(seq_id, version_id, spec))
     return options
+
+
+def suppression_reason(session: Session, email: str) -> str | None:
+    """Why the address is suppressed (``unsubscribed``, ``erased``, ...), or None."""
+    reason = session.scalar(select(Suppression.reason).where(Suppression.for_address(email)))
+    return None if reason is None else str(reason)

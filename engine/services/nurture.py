@@ -23,14 +23,18 @@ from engine.core.enrollment import (
 )
 from engine.core.facts import EventFact
 from engine.core.stepping import Advance, EnrollmentState, advance, start_state
-from engine.services.loading import active_options, prospect_facts, spec_by_id
+from engine.services.loading import (
+    active_options,
+    prospect_facts,
+    spec_by_id,
+    suppression_reason,
+)
 from engine.store import (
     Enrollment,
     EnrollmentStatus,
     Message,
     MessageStatus,
     Prospect,
-    Suppression,
 )
 
 log = logging.getLogger(__name__)
@@ -216,15 +220,7 @@ def _decide(
     options = active_options(session)
     if not options or prospect.erased_at is not None or _suppressed(session, prospect.email):
         return None  # an opted-out or bounced address is never enrolled again
-    history = [
-        PastEnrollment(seq_id, ended_at)
-        for seq_id, ended_at in session.execute(
-            select(Enrollment.sequence_id, Enrollment.ended_at).where(
-                Enrollment.prospect_id == prospect.id,
-                Enrollment.status != EnrollmentStatus.ACTIVE,
-            )
-        )
-    ]
+    history = enrollment_history(session, prospect.id)
     current = None
     if active is not None:
         current = ActiveEnrollment(
@@ -235,8 +231,21 @@ def _decide(
     return choose_enrollment(prospect_facts(prospect), events, options, history, current, now)
 
 
+def enrollment_history(session: Session, prospect_id: int) -> list[PastEnrollment]:
+    """The prospect's ended enrollments, as the re-enrollment rules need them."""
+    return [
+        PastEnrollment(seq_id, ended_at)
+        for seq_id, ended_at in session.execute(
+            select(Enrollment.sequence_id, Enrollment.ended_at).where(
+                Enrollment.prospect_id == prospect_id,
+                Enrollment.status != EnrollmentStatus.ACTIVE,
+            )
+        )
+    ]
+
+
 def _suppressed(session: Session, email: str) -> bool:
-    return session.scalar(select(Suppression.id).where(Suppression.for_address(email))) is not None
+    return suppression_reason(session, email) is not None
 
 
 def enroll(

@@ -15,12 +15,22 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.core.enrollment import EnrollDecision, PastEnrollment, SequenceOption, judge
+from engine.core.enrollment import EnrollDecision, SequenceOption, judge
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
 from engine.services.audit import record_audit
 from engine.services.events import record_within
-from engine.services.loading import events_by_prospect, prospect_facts, spec_by_id
-from engine.services.nurture import active_enrollment, end_enrollment, enroll
+from engine.services.loading import (
+    events_by_prospect,
+    prospect_facts,
+    spec_by_id,
+    suppression_reason,
+)
+from engine.services.nurture import (
+    active_enrollment,
+    end_enrollment,
+    enroll,
+    enrollment_history,
+)
 from engine.services.outcomes import suppress
 from engine.services.schemas import EventInput
 from engine.services.views.prospect_detail import load_prospect
@@ -31,7 +41,6 @@ from engine.store import (
     MessageStatus,
     Prospect,
     Sequence,
-    Suppression,
     SuppressionReason,
     UnitOfWork,
 )
@@ -84,9 +93,7 @@ def suppress_prospect(
     with uow:
         session = uow.session
         prospect = _locked(uow, prospect_id)
-        already = session.scalar(
-            select(Suppression.reason).where(Suppression.for_address(prospect.email))
-        )
+        already = suppression_reason(session, prospect.email)
         if already is None:
             suppress(
                 session, prospect.email, kind, f"by {actor}" + (f": {note}" if note else ""), now
@@ -182,9 +189,7 @@ def enroll_by_hand(
     with uow:
         session = uow.session
         prospect = _locked(uow, prospect_id)
-        suppressed = session.scalar(
-            select(Suppression.reason).where(Suppression.for_address(prospect.email))
-        )
+        suppressed = suppression_reason(session, prospect.email)
         if suppressed is not None:
             raise ConflictError(
                 f"the address is suppressed ({suppressed}): it is never enrolled, "
@@ -192,15 +197,7 @@ def enroll_by_hand(
             )
         option = _option(session, sequence_key)
         events = events_by_prospect(session, [prospect.id]).get(prospect.id, [])
-        history = [
-            PastEnrollment(seq_id, ended_at)
-            for seq_id, ended_at in session.execute(
-                select(Enrollment.sequence_id, Enrollment.ended_at).where(
-                    Enrollment.prospect_id == prospect.id,
-                    Enrollment.status != EnrollmentStatus.ACTIVE,
-                )
-            )
-        ]
+        history = enrollment_history(session, prospect.id)
         running = active_enrollment(session, prospect.id, lock=True)
         if running is not None and running.sequence_id == option.sequence_id:
             raise ConflictError(f"they are in '{sequence_key}' already")

@@ -258,7 +258,7 @@ def test_an_erased_address_is_never_mailed_created_or_scored_again(uow_factory, 
         record_event(uow_factory(), {"type": "email.clicked", "prospect_id": zofia}, now)
     with pytest.raises(NotFoundError, match="erased"):
         get_prospect(uow_factory(), zofia)
-    with pytest.raises(NotFoundError, match="nothing about them is held"):
+    with pytest.raises(NotFoundError, match="nothing about them is kept"):
         export_prospect(uow_factory(), zofia, now, actor=DPO)
     with uow_factory() as u:
         assert erased_among(u.session, [ZOFIA["email"], "new@example.com"]) == {ZOFIA["email"]}

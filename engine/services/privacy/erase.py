@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from engine.exceptions import InvalidInputError, NotFoundError
 from engine.mail.forget import forget_messages
 from engine.services.audit import record_audit
+from engine.services.loading import suppression_reason
 from engine.services.nurture import active_enrollment, end_enrollment
 from engine.services.privacy.coverage import NOW, PERSONAL_TABLES, Person, PersonalTable
 from engine.store import (
@@ -131,7 +132,7 @@ def erase_prospect(
 def _suppress(session: Session, email: str, now: datetime) -> None:
     """The hash must be on the list before anything else changes: a worker that claims
     a message meanwhile finds the address suppressed and drops it."""
-    if session.scalar(select(Suppression.id).where(Suppression.for_address(email))) is None:
+    if suppression_reason(session, email) is None:
         session.add(Suppression(email=email, reason=SuppressionReason.ERASED, created_at=now))
 
 

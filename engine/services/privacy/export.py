@@ -17,11 +17,11 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from engine.core.scoring import decayed
-from engine.exceptions import NotFoundError
 from engine.services.audit import record_audit
 from engine.services.privacy.coverage import PERSONAL_TABLES, Person, PersonalTable
 from engine.services.privacy.erased import erased_on
 from engine.services.scoring import current_scoring
+from engine.services.views.prospect_detail import load_prospect
 from engine.spec.durations import format_duration
 from engine.store import Enrollment, Prospect, Sequence, UnitOfWork
 
@@ -40,14 +40,7 @@ def export_prospect(
     """
     with uow:
         session = uow.session
-        prospect = session.get(Prospect, prospect_id)
-        if prospect is None:
-            raise NotFoundError(f"prospect {prospect_id} not found")
-        if prospect.erased_at is not None:
-            raise NotFoundError(
-                f"prospect {prospect_id} was erased on {prospect.erased_at:%Y-%m-%d}: "
-                "nothing about them is held but a hash of their address"
-            )
+        prospect = load_prospect(session, prospect_id)
         person = Person(prospect.id, prospect.email)
         record_audit(  # first, so the document lists its own making too
             session,

@@ -20,7 +20,7 @@ from engine.mail.catalog import TemplateError
 from engine.mail.render import Renderer
 from engine.services.compose import email_step, render_context, sender_of
 from engine.services.loading import prospect_facts, spec_by_id
-from engine.services.views.prospect_detail import load_prospect
+from engine.services.views.prospect_detail import load_prospect, person_name
 from engine.store import Enrollment, Message, Sequence, UnitOfWork
 
 __all__ = ["EmailPreview", "preview_message"]
@@ -68,7 +68,7 @@ def preview_message(
         facts = prospect_facts(prospect)
     step = email_step(spec, message.step_id)
     context = render_context(facts, sender_of(spec, step, settings), settings, "#")
-    name = " ".join(p for p in (facts["first_name"], facts["last_name"]) if p)
+    name = person_name(facts["first_name"], facts["last_name"])
     base = EmailPreview(
         message.id,
         prospect_id,

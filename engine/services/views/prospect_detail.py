@@ -112,6 +112,11 @@ class ProspectDetail:
         return next((e for e in self.enrollments if e.active), None)
 
 
+def person_name(first: str | None, last: str | None) -> str:
+    """ "First Last", either part possibly missing ("" when both are)."""
+    return " ".join(part for part in (first, last) if part)
+
+
 def load_prospect(session: Session, prospect_id: int, owner_scope: str | None = None) -> Prospect:
     """The prospect, or NotFoundError when it does not exist, was erased, or (with
     ``owner_scope``) belongs to someone else: a rep cannot even learn that it exists."""
@@ -193,7 +198,7 @@ def _profile(session: Session, prospect: Prospect) -> Profile:
         email=prospect.email,
         first_name=prospect.first_name,
         last_name=prospect.last_name,
-        name=" ".join(p for p in (prospect.first_name, prospect.last_name) if p),
+        name=person_name(prospect.first_name, prospect.last_name),
         company=prospect.company,
         title=prospect.title,
         country=prospect.country,

@@ -20,6 +20,7 @@ from engine.core.scoring import decayed
 from engine.exceptions import InvalidInputError
 from engine.services.loading import spec_by_id
 from engine.services.scoring import current_scoring
+from engine.services.views.prospect_detail import person_name
 from engine.services.views.prospect_filter import (
     NO_OWNER,
     ProspectFilter,
@@ -282,7 +283,7 @@ def _rows(
             ProspectRow(
                 id=p.id,
                 email=p.email,
-                name=" ".join(part for part in (p.first_name, p.last_name) if part),
+                name=person_name(p.first_name, p.last_name),
                 company=p.company,
                 status=p.status,
                 owner=p.owner_email,
