@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import psycopg
 from sqlalchemy import select
@@ -43,6 +43,7 @@ from engine.mail.catalog import FileTemplateCatalog
 from engine.services.prospects import upsert_prospect
 from engine.services.sequences import sync_sequences
 from engine.services.tick import tick
+from engine.spec.durations import parse_duration
 from engine.store import (
     Enrollment,
     Message,
@@ -51,6 +52,7 @@ from engine.store import (
     make_engine,
     make_session_factory,
 )
+from engine.store.suppressions import email_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -160,6 +162,7 @@ def seed(
             )
             ledger.seek(0)
             _copy(conn, "score_entries", _LEDGER_COLUMNS, iter(ledger))
+        _cache_scores(conn, now)
         say(f"handoffs: {handoffs:,}, suppressions: {suppressions:,}")
         _copy(conn, "handoffs", _HANDOFF_COLUMNS, _handoff_rows(ids, handoffs, prospects, now, rng))
         _copy(conn, "suppressions", _SUPPRESSION_COLUMNS, _suppression_rows(suppressions, now))
@@ -467,10 +470,31 @@ def _handoff_rows(
         )
 
 
-_SUPPRESSION_COLUMNS = ("email", "reason", "created_at")
+_SUPPRESSION_COLUMNS = ("email", "email_hash", "reason", "created_at")
 
 
 def _suppression_rows(count: int, now: datetime) -> Iterator[str]:
     stamp = _ts(now - timedelta(days=30))
     for i in range(count):
-        yield f"gone{i}@example.net\tunsubscribed\t{stamp}\n"
+        address = f"gone{i}@example.net"
+        yield f"{address}\t{email_hash(address)}\tunsubscribed\t{stamp}\n"
+
+
+def _cache_scores(conn: psycopg.Connection[Any], now: datetime) -> None:
+    """Each prospect's cached score (``Prospect.score_value``), as the scoring service keeps
+    it: its ledger decayed to ``now`` with the current rules' half-life, in one statement."""
+    spec = conn.execute("SELECT spec FROM scoring_versions ORDER BY id DESC LIMIT 1").fetchone()
+    half_life = parse_duration(spec[0]["half_life"]).total_seconds() if spec else 21 * 86400
+    conn.execute(
+        """
+        UPDATE prospects SET score_value = s.value, score_as_of = %(now)s
+        FROM (
+            SELECT prospect_id,
+                   sum(points * power(0.5, extract(epoch FROM %(now)s - occurred_at) / %(hl)s))
+                       AS value
+            FROM score_entries WHERE occurred_at <= %(now)s GROUP BY prospect_id
+        ) AS s
+        WHERE prospects.id = s.prospect_id
+        """,
+        {"now": now, "hl": half_life},
+    )
