@@ -49,6 +49,15 @@ class Enrollment(Base):
             sqlite_where=_ACTIVE,
             postgresql_where=_ACTIVE,
         ),
+        # A sequence version's active enrollments per step, answered from the index alone
+        # (a third of a million-row table otherwise: a full scan).
+        Index(
+            "ix_enrollments_version_cursor_active",
+            "sequence_version_id",
+            "cursor",
+            sqlite_where=_ACTIVE,
+            postgresql_where=_ACTIVE,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -60,27 +60,38 @@ def recorded(engine: Engine) -> Iterator[list[Statement]]:
 
 def full_scans(database_url: str, statements: list[Statement], tables: set[str]) -> list[FullScan]:
     """Every ``Seq Scan`` of one of ``tables`` in the plans of ``statements``."""
-    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(False)
     found: list[FullScan] = []
     seen: set[str] = set()
-    with psycopg.connect(conninfo) as conn:
-        for statement in statements:
-            if statement.sql in seen:
-                continue
-            seen.add(statement.sql)
-            with conn.cursor() as cursor:
-                cursor.execute(
-                    "EXPLAIN (FORMAT JSON) " + statement.sql,  # type: ignore[arg-type]
-                    statement.parameters or None,
-                )
-                (plan,) = cursor.fetchone()  # type: ignore[misc]
-            conn.rollback()
-            found.extend(
-                FullScan(node["Relation Name"], " ".join(statement.sql.split()), _text(plan))
-                for node in _nodes(plan[0]["Plan"])
-                if node["Node Type"] == "Seq Scan" and node.get("Relation Name") in tables
-            )
+    for statement in statements:
+        if statement.sql in seen:
+            continue
+        seen.add(statement.sql)
+        plan = explain(database_url, statement)
+        found.extend(
+            FullScan(node["Relation Name"], " ".join(statement.sql.split()), _text(plan))
+            for node in _nodes(plan[0]["Plan"])
+            if node["Node Type"] == "Seq Scan" and node.get("Relation Name") in tables
+        )
     return found
+
+
+def table_reads(database_url: str, statement: Statement, table: str) -> list[str]:
+    """How the plan of ``statement`` reads ``table``: its scan nodes' types."""
+    plan = explain(database_url, statement)
+    return [n["Node Type"] for n in _nodes(plan[0]["Plan"]) if n.get("Relation Name") == table]
+
+
+def explain(database_url: str, statement: Statement) -> Any:
+    """PostgreSQL's plan for ``statement`` (``EXPLAIN (FORMAT JSON)``, not executed)."""
+    conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(conninfo) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "EXPLAIN (FORMAT JSON) " + statement.sql,  # type: ignore[arg-type]
+            statement.parameters or None,
+        )
+        (plan,) = cursor.fetchone()  # type: ignore[misc]
+        conn.rollback()
+    return plan
 
 
 def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
