@@ -26,6 +26,7 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -329,6 +330,9 @@ def bench_web(events: int, batch: int) -> None:
 
 
 def main() -> None:
+    # SIGTERM ends the run like Ctrl-C: the finally blocks stop the child processes and
+    # drop the database instead of leaving them behind.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="which", required=True)
     worker = sub.add_parser("worker", help="a worker's RSS while it sends")
