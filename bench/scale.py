@@ -15,8 +15,10 @@ ledger, handoffs, suppressions, and three prospects with 10, 1,000 and 10,000 pr
 3. the tick (``engine.services.tick.tick``) over the same due enrollments;
 4. ingest latency (``record_event``, one event per transaction) for the prospects with long
    histories;
-5. the web app's list queries (``tests/support/app_queries.py``) and the ``/metrics``
-   snapshot at p50/p95 over random parameters.
+5. the web app's prospect search (``engine.services.views.prospect_search``, the first page
+   and, for some filters, the next), a sequence version's step counts
+   (``tests/support/app_queries.py``) and the ``/metrics`` snapshot, at p50/p95 over random
+   parameters.
 
 The database is dropped at the end unless ``--keep``. Benchmarks print numbers; tests never
 assert on time.
@@ -42,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from engine.services.events import record_event  # noqa: E402
 from engine.services.monitoring import operations_snapshot  # noqa: E402
 from engine.services.tick import tick  # noqa: E402
+from engine.services.views.prospect_search import parse_filter, search_prospects  # noqa: E402
 from engine.store import UnitOfWork, make_engine, make_session_factory, upgrade  # noqa: E402
 from tests.support import app_queries  # noqa: E402
 from tests.support.databases import PostgresServer  # noqa: E402
@@ -59,7 +62,7 @@ def main() -> None:
     parser.add_argument("--events-per-prospect", type=float, default=10.0)
     parser.add_argument("--due", type=int, default=100_000)
     parser.add_argument("--ingest-events", type=int, default=30, help="per history size")
-    parser.add_argument("--queries", type=int, default=200, help="runs per list query")
+    parser.add_argument("--queries", type=int, default=100, help="runs per list query")
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
     args = parser.parse_args()
 
@@ -205,40 +208,44 @@ def ingest(uow: Callable[[], UnitOfWork], histories: dict[int, int], count: int)
 
 
 def queries(uow: Callable[[], UnitOfWork], report: object, runs: int, prospects: int) -> None:
+    """The app's prospect search (first page and the next one) and the step counts."""
     rng = random.Random(11)
     versions = report.version_ids  # type: ignore[attr-defined]
-    top = prospects + 10
 
-    def prefix() -> object:
-        return app_queries.by_email_prefix(f"p{rng.randrange(min(top, 9_999_999) // 1000):04d}")
+    def search(params: dict[str, str], next_page: bool = False) -> None:
+        page = search_prospects(uow(), parse_filter(params), NOW)
+        if next_page and page.next_cursor:
+            search_prospects(uow(), parse_filter({**params, "after": page.next_cursor}), NOW)
 
-    def prefix_next_page() -> object:
-        start = rng.randrange(top // 1000)
-        return app_queries.by_email_prefix(
-            f"p{start:04d}", after=f"p{start:04d}{rng.randrange(900):03d}"
-        )
+    def step_counts() -> None:
+        with uow() as unit:
+            unit.session.execute(app_queries.step_counts(rng.choice(versions))).all()
 
-    cases: dict[str, Callable[[], object]] = {
-        "email prefix, first page": prefix,
-        "email prefix, a later page (keyset)": prefix_next_page,
-        "status, first page": lambda: app_queries.by_status(
-            rng.choice(["closed_lost", "not_ready"])
+    def email() -> str:
+        return f"p{rng.randrange(max(1, prospects // 1000)):04d}"
+
+    cases: dict[str, Callable[[], None]] = {
+        "search, no filter (newest first)": lambda: search({}),
+        "search by email (contains), first page": lambda: search({"email": email()}),
+        "search by email, first and next page": lambda: search({"email": email()}, True),
+        "search by company (contains)": lambda: search(
+            {"company": f"pany {rng.randrange(5000):04d}"}
         ),
-        "status, a deep page (keyset)": lambda: app_queries.by_status(
-            "not_ready", before_id=rng.randrange(top)
+        "search by status, first and next page": lambda: search(
+            {"status": rng.choice(["closed_lost", "not_ready"])}, True
         ),
-        "company contains": lambda: app_queries.by_company(f"pany {rng.randrange(5000):04d}"),
-        "step counts of a sequence version": lambda: app_queries.step_counts(rng.choice(versions)),
+        "search by owner": lambda: search({"owner": f"rep{rng.randrange(40)}@seller.example"}),
+        "search by sequence": lambda: search({"sequence": "lost-on-price"}),
+        "search by score >= 20": lambda: search({"score_min": "20"}),
+        "step counts of a sequence version": step_counts,
     }
     print("\n## list queries\n| query | p50 ms | p95 ms |\n|---|---:|---:|")
-    for label, make in cases.items():
+    for label, run_once in cases.items():
         latencies = []
-        for _ in range(runs if "company" not in label else max(5, runs // 20)):
-            stmt = make()
-            with uow() as unit:
-                started = time.perf_counter()
-                unit.session.execute(stmt).all()  # type: ignore[call-overload]
-                latencies.append((time.perf_counter() - started) * 1000)
+        for _ in range(runs):
+            started = time.perf_counter()
+            run_once()
+            latencies.append((time.perf_counter() - started) * 1000)
         print(f"| {label} | {percentile(latencies, 50):.1f} | {percentile(latencies, 95):.1f} |")
     latencies = []
     for _ in range(10):

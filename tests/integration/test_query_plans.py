@@ -172,15 +172,6 @@ def _unsubscribe(s: Seeded) -> None:
     assert unsubscribe(s.uow(), s.report.sent_message_ids[6], NOW, "link")
 
 
-def _prospect_list(s: Seeded) -> None:
-    with s.uow() as uow:
-        page = uow.session.execute(app_queries.by_email_prefix("p00012")).all()
-        assert len(page) == app_queries.PAGE
-        uow.session.execute(app_queries.by_email_prefix("p00012", after=page[-1].email)).all()
-        page = uow.session.execute(app_queries.by_status("not_ready")).all()
-        uow.session.execute(app_queries.by_status("not_ready", before_id=page[-1].id)).all()
-
-
 def _prospect_search(s: Seeded) -> None:
     """The web app's own search (``engine.services.views.prospect_search``), every common
     filter, a second page of one of them."""
@@ -220,7 +211,6 @@ HOT_PATHS: dict[str, Any] = {
     "prospect upsert and enrollment": _upsert,
     "tracking: open and click": _tracking,
     "unsubscribe": _unsubscribe,
-    "prospect list: email prefix, status, keyset pages": _prospect_list,
     "a sequence version's step counts": _step_counts,
     "prospect search: every filter, keyset pages": _prospect_search,
 }
