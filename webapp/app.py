@@ -7,6 +7,7 @@ from flask import Flask
 from engine.config import Settings
 from engine.runtime import Runtime
 from webapp import api, auth, decisions, health, metrics, outbox, tracking
+from webapp.converters import IdConverter
 from webapp.extensions import init_runtime
 from webapp.nav import init_nav
 from webapp.pages import audit, errors, home, patterns, prospects, tokens, users
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     init_runtime(app, runtime if runtime is not None else Runtime.from_settings(settings))
     init_security(app, settings)
     init_nav(app)
+    app.url_map.converters["id"] = IdConverter
     for module in BLUEPRINTS:
         app.register_blueprint(module.bp)
     metrics.init_app(app)  # serves /metrics (its own bearer token) and times ingest

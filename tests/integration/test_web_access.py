@@ -27,7 +27,9 @@ def endpoints(app: Flask) -> Iterator[tuple[str, str, set[str]]]:
 
 def sample_url(rule: str) -> str:
     """The rule with made-up arguments (the access check runs before the view)."""
-    return re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: "1" if m.group(1) == "int" else "x", rule)
+    return re.sub(
+        r"<(?:(\w+):)?(\w+)>", lambda m: "1" if m.group(1) in ("int", "id") else "x", rule
+    )
 
 
 def test_every_route_has_an_explicit_access_rule(web: Web):

@@ -193,3 +193,12 @@ def test_an_email_of_the_timeline_previews_without_tracking(web: Web, world) -> 
     assert web.client("sales").get(link.group(1)).status_code == 200  # her owner may look
     other = marketer.get(f"/prospects/{world['other']}/emails/{link.group(1).rsplit('/', 1)[1]}")
     assert other.status_code == 404
+
+
+def test_ids_out_of_range_are_not_found_not_a_crash(web: Web, world) -> None:  # type: ignore[no-untyped-def]
+    marketer = web.client("marketer")
+    huge = "9" * 25
+    for path in (f"/prospects/{huge}", f"/prospects/{world['zofia']}/emails/{huge}"):
+        assert marketer.get(path).status_code == 404, path
+    # Werkzeug answers a POST to a path no rule converts with 405: a refusal all the same.
+    assert marketer.post(f"/prospects/{huge}/erase", {"confirm": "x"}).status_code in (404, 405)

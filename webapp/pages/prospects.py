@@ -59,7 +59,7 @@ def index() -> ResponseReturnValue:
     ), (422 if view.error else 200)
 
 
-@bp.get("/<int:prospect_id>")
+@bp.get("/<id:prospect_id>")
 @allow(Role.MARKETER, Role.SALES)
 def show(prospect_id: int) -> ResponseReturnValue:
     return _page(prospect_id)
@@ -81,14 +81,14 @@ def _page(
     ), (422 if enroll_error else 200)
 
 
-@bp.get("/<int:prospect_id>/emails/<int:message_id>")
+@bp.get("/<id:prospect_id>/emails/<id:message_id>")
 @allow(Role.MARKETER, Role.SALES)
 def email(prospect_id: int, message_id: int) -> ResponseReturnValue:
     preview = _preview(prospect_id, message_id)
     return render_template("prospects/email.html", e=preview)
 
 
-@bp.get("/<int:prospect_id>/emails/<int:message_id>/html")
+@bp.get("/<id:prospect_id>/emails/<id:message_id>/html")
 @allow(Role.MARKETER, Role.SALES)
 def email_html(prospect_id: int, message_id: int) -> Response:
     preview = _preview(prospect_id, message_id)
@@ -112,7 +112,7 @@ def _preview(prospect_id: int, message_id: int) -> EmailPreview:
         abort(404, str(exc))
 
 
-@bp.post("/<int:prospect_id>/suppress")
+@bp.post("/<id:prospect_id>/suppress")
 @allow(Role.MARKETER)
 def suppress(prospect_id: int) -> ResponseReturnValue:
     reason = request.form.get("reason", "manual")
@@ -124,7 +124,7 @@ def suppress(prospect_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.post("/<int:prospect_id>/enrollments/<int:enrollment_id>/remove")
+@bp.post("/<id:prospect_id>/enrollments/<id:enrollment_id>/remove")
 @allow(Role.MARKETER)
 def remove(prospect_id: int, enrollment_id: int) -> ResponseReturnValue:
     return _act(
@@ -133,7 +133,7 @@ def remove(prospect_id: int, enrollment_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.post("/<int:prospect_id>/enroll")
+@bp.post("/<id:prospect_id>/enroll")
 @allow(Role.MARKETER)
 def enroll(prospect_id: int) -> ResponseReturnValue:
     form = {k: request.form.get(k, "") for k in ("sequence", "override")}
@@ -154,7 +154,7 @@ def enroll(prospect_id: int) -> ResponseReturnValue:
     return redirect(url_for("prospects.show", prospect_id=prospect_id) + "#nurture")
 
 
-@bp.post("/<int:prospect_id>/export")
+@bp.post("/<id:prospect_id>/export")
 @allow(Role.MARKETER)
 def export(prospect_id: int) -> ResponseReturnValue:
     try:
@@ -172,7 +172,7 @@ def export(prospect_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.get("/<int:prospect_id>/erase")
+@bp.get("/<id:prospect_id>/erase")
 @allow(Role.MARKETER)
 def confirm_erase(prospect_id: int) -> ResponseReturnValue:
     return _erase_page(prospect_id)
@@ -186,7 +186,7 @@ def _erase_page(prospect_id: int, error: str | None = None) -> ResponseReturnVal
     return render_template("prospects/erase.html", p=detail, error=error), (422 if error else 200)
 
 
-@bp.post("/<int:prospect_id>/erase")
+@bp.post("/<id:prospect_id>/erase")
 @allow(Role.MARKETER)
 def erase(prospect_id: int) -> ResponseReturnValue:
     try:
