@@ -1,7 +1,16 @@
-"""Record events (engagement and CRM changes) and let the active nurture react at once."""
+"""Record events (engagement and CRM changes) and let the active nurture react at once.
+
+Idempotency follows Stripe's convention: a key is unique per API token (the engine's own
+events share one scope of their own), a retry with the same key and the same event gets the
+first event back as a duplicate, and the same key with a *different* event is a
+``ConflictError`` naming the key, never a silent drop of the second event.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,13 +19,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.exceptions import InvalidInputError, NotFoundError, NurtureError
+from engine.exceptions import ConflictError, InvalidInputError, NotFoundError, NurtureError
 from engine.services.handoffs import create_handoff
 from engine.services.loading import events_by_prospect
 from engine.services.nurture import StepReport, reconsider
-from engine.services.schemas import EventInput, parse_input
+from engine.services.schemas import EngineEventInput, EventInput, parse_input
 from engine.services.scoring import current_scoring, score_event
-from engine.store import Event, Prospect, UnitOfWork
+from engine.store import Event, Message, Prospect, UnitOfWork
+
+AnyEventInput = EventInput | EngineEventInput
 
 
 @dataclass(frozen=True)
@@ -30,22 +41,33 @@ class RecordResult:
 
 
 def record_event(
-    uow: UnitOfWork, payload: EventInput | dict[str, Any], now: datetime
+    uow: UnitOfWork,
+    payload: AnyEventInput | dict[str, Any],
+    now: datetime,
+    *,
+    api_token_id: int | None = None,
 ) -> RecordResult:
     """Store one event exactly once (per idempotency key) and re-evaluate the prospect.
 
     A retried webhook delivery carries the same idempotency key; the unique index makes the
-    second insert fail, and the caller gets the first event back as a duplicate.
+    second insert fail, and the caller gets the first event back as a duplicate. A dict is
+    validated as a client's ``EventInput``: only the engine builds ``EngineEventInput``.
+    ``api_token_id`` is the token the event came in with: the scope of its key.
     """
-    data = payload if isinstance(payload, EventInput) else parse_input(EventInput, payload)
+    data = payload if isinstance(payload, AnyEventInput) else parse_input(EventInput, payload)
     with uow:
-        result = _record(uow, data, now)
+        owners = _message_owners(uow.session, [data])
+        result = _record(uow, data, now, api_token_id, owners)
         uow.commit()
         return result
 
 
 def record_events(
-    uow: UnitOfWork, payloads: list[EventInput], now: datetime
+    uow: UnitOfWork,
+    payloads: list[AnyEventInput],
+    now: datetime,
+    *,
+    api_token_id: int | None = None,
 ) -> list[RecordResult | NurtureError]:
     """A batch in ONE transaction, each event in its own savepoint.
 
@@ -56,23 +78,40 @@ def record_events(
     results: list[RecordResult | NurtureError] = []
     with uow:
         _lock_prospects(uow, payloads)
+        owners = _message_owners(uow.session, payloads)
         for data in payloads:
             try:
                 with uow.session.begin_nested():
-                    results.append(_record(uow, data, now))
+                    results.append(_record(uow, data, now, api_token_id, owners))
             except NurtureError as exc:
                 results.append(exc)
         uow.commit()
     return results
 
 
-def record_within(uow: UnitOfWork, data: EventInput, now: datetime) -> RecordResult:
+def record_within(uow: UnitOfWork, data: AnyEventInput, now: datetime) -> RecordResult:
     """``record_event`` inside the caller's open unit of work, which commits it: for a use
     case whose event must commit with its other changes (a marketer's "unsubscribe")."""
-    return _record(uow, data, now)
+    return _record(uow, data, now, None, _message_owners(uow.session, [data]))
 
 
-def _lock_prospects(uow: UnitOfWork, payloads: list[EventInput]) -> None:
+def _message_owners(session: Session, payloads: list[AnyEventInput]) -> dict[int, int]:
+    """Which prospect each referenced outbox message was sent to, in one query."""
+    ids = {p.message_id for p in payloads if p.message_id is not None}
+    if not ids:
+        return {}
+    rows = session.execute(select(Message.id, Message.prospect_id).where(Message.id.in_(ids)))
+    return dict(rows.all())  # type: ignore[arg-type]
+
+
+def fingerprint(data: AnyEventInput) -> str:
+    """A hash of everything an event says but its key: what a retry must repeat."""
+    said = data.model_dump(mode="json", exclude={"idempotency_key"})
+    canonical = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _lock_prospects(uow: UnitOfWork, payloads: list[AnyEventInput]) -> None:
     """Take the batch's prospect row locks up front, in id order (PostgreSQL).
 
     Each event locks its prospect until the batch commits; taken in payload order, two
@@ -93,13 +132,27 @@ def _lock_prospects(uow: UnitOfWork, payloads: list[EventInput]) -> None:
     ).all()
 
 
-def _record(uow: UnitOfWork, data: EventInput, now: datetime) -> RecordResult:
+def _record(
+    uow: UnitOfWork,
+    data: AnyEventInput,
+    now: datetime,
+    api_token_id: int | None,
+    owners: Mapping[int, int],
+) -> RecordResult:
     session = uow.session
-    if data.idempotency_key:
-        existing = _by_key(uow, data.idempotency_key)
-        if existing is not None:
-            return RecordResult(existing, True, StepReport())
+    key = data.idempotency_key
+    print_ = fingerprint(data) if key else None
+    if key:
+        repeated = _repeat(session, api_token_id, key, print_)
+        if repeated is not None:
+            return repeated
     prospect = _prospect(uow, data)
+    if data.message_id is not None and owners.get(data.message_id) != prospect.id:
+        raise InvalidInputError(
+            f"message_id {data.message_id} is not a message sent to this prospect",
+            field="message_id",
+        )
+    engine_said = data if isinstance(data, EngineEventInput) else None
     event = Event(
         prospect_id=prospect.id,
         type=data.type,
@@ -107,19 +160,21 @@ def _record(uow: UnitOfWork, data: EventInput, now: datetime) -> RecordResult:
         received_at=now,
         data=data.data,
         message_id=data.message_id,
-        machine=data.machine,
-        machine_reason=data.machine_reason,
-        idempotency_key=data.idempotency_key,
+        machine=engine_said.machine if engine_said else False,
+        machine_reason=engine_said.machine_reason if engine_said else None,
+        idempotency_key=key,
+        idempotency_fingerprint=print_,
+        api_token_id=api_token_id,
         source=data.source,
     )
     try:
         with session.begin_nested():
             session.add(event)
     except IntegrityError:
-        if data.idempotency_key:
-            existing = _by_key(uow, data.idempotency_key)
-            if existing is not None:
-                return RecordResult(existing, True, StepReport())
+        if key:  # a concurrent request with the same key committed first
+            repeated = _repeat(session, api_token_id, key, print_)
+            if repeated is not None:
+                return repeated
         raise
     points, score, handoff_id = _score(session, prospect, event, now)
     events = events_by_prospect(session, [prospect.id]).get(prospect.id, [])
@@ -143,18 +198,35 @@ def _score(
     return outcome.points, outcome.score, handoff.id if handoff else None
 
 
-def _by_key(uow: UnitOfWork, key: str) -> int | None:
-    return uow.session.scalars(select(Event.id).where(Event.idempotency_key == key)).first()
+def _repeat(
+    session: Session, api_token_id: int | None, key: str, print_: str | None
+) -> RecordResult | None:
+    """The first event recorded under ``key`` in this scope, as a duplicate; None if the
+    key is new; ConflictError if it was used for a different event."""
+    scope = (
+        Event.api_token_id.is_(None) if api_token_id is None else Event.api_token_id == api_token_id
+    )
+    row = session.execute(
+        select(Event.id, Event.idempotency_fingerprint).where(scope, Event.idempotency_key == key)
+    ).first()
+    if row is None:
+        return None
+    if row.idempotency_fingerprint is not None and row.idempotency_fingerprint != print_:
+        raise ConflictError(
+            f"idempotency key {key!r} was already used for a different event (event "
+            f"{row.id}); a retry must repeat the event exactly, a new event needs a new key"
+        )
+    return RecordResult(row.id, True, StepReport())
 
 
-def _prospect(uow: UnitOfWork, data: EventInput) -> Prospect:
+def _prospect(uow: UnitOfWork, data: AnyEventInput) -> Prospect:
     session = uow.session
     if data.prospect_id is not None:
         stmt = select(Prospect).where(Prospect.id == data.prospect_id)
     elif data.email:
         stmt = select(Prospect).where(Prospect.email == data.email)
     else:
-        raise InvalidInputError("an event needs 'prospect_id' or 'email'")
+        raise InvalidInputError("an event needs 'prospect_id' or 'email'", field="prospect_id")
     if uow.is_postgres:  # serialise events of one prospect: scoring and exits see all of them
         stmt = stmt.with_for_update()
     prospect = session.scalars(stmt).first()

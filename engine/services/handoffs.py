@@ -20,6 +20,8 @@ from engine.core.scoring import Entry, Requalify, score_path
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
 from engine.services.loading import spec_of
 from engine.services.nurture import active_enrollment, end_enrollment
+from engine.services.schemas import REJECT_REASONS as REJECT_REASONS  # re-exported
+from engine.services.schemas import AcceptInput, RejectInput, parse_input
 from engine.spec.scoring import ScoringSpec
 from engine.store import (
     Enrollment,
@@ -33,8 +35,6 @@ from engine.store import (
     SequenceVersion,
     UnitOfWork,
 )
-
-REJECT_REASONS = ("not_ready", "wrong_person", "no_budget", "bad_data", "other")
 
 
 def create_handoff(
@@ -261,7 +261,10 @@ def _open_for_decision(session: Session, handoff_id: int) -> Handoff:
 def accept_handoff(
     uow: UnitOfWork, handoff_id: int, decided_by: str, now: datetime, comment: str | None = None
 ) -> HandoffView:
-    """Sales takes the lead: the prospect leaves nurture for good (``sales_accepted``)."""
+    """Sales takes the lead: the prospect leaves nurture for good (``sales_accepted``).
+
+    The comment is held to ``AcceptInput``'s limits whichever door it came through."""
+    comment = parse_input(AcceptInput, {"comment": comment}).comment
     with uow:
         row = _open_for_decision(uow.session, handoff_id)
         row.status = HandoffStatus.ACCEPTED
@@ -283,13 +286,10 @@ def reject_handoff(
     comment: str | None = None,
 ) -> HandoffView:
     """Sales sends the lead back: score reset, back into nurture after the cool-down, and
-    the reason kept against the sequence and message that produced it."""
-    if reason not in REJECT_REASONS:
-        raise InvalidInputError(
-            f"reason must be one of {', '.join(REJECT_REASONS)}, not {reason!r}"
-        )
-    if reason == "other" and not (comment or "").strip():
-        raise InvalidInputError("reason 'other' needs a comment saying why")
+    the reason kept against the sequence and message that produced it. The rules for the
+    reason and comment are ``RejectInput``'s, whichever door they came through."""
+    decision = parse_input(RejectInput, {"reason": reason, "comment": comment})
+    reason, comment = decision.reason, decision.comment
     from engine.services.scoring import current_scoring, reset_score
 
     with uow:

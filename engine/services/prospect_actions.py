@@ -32,7 +32,7 @@ from engine.services.nurture import (
     enrollment_history,
 )
 from engine.services.outcomes import suppress
-from engine.services.schemas import EventInput
+from engine.services.schemas import EngineEventInput
 from engine.services.views.prospect_detail import load_prospect
 from engine.store import (
     Enrollment,
@@ -114,7 +114,7 @@ def suppress_prospect(
         if kind is SuppressionReason.UNSUBSCRIBED:
             record_within(
                 uow,
-                EventInput(
+                EngineEventInput(
                     type="email.unsubscribed",
                     prospect_id=prospect.id,
                     occurred_at=now,

@@ -37,11 +37,11 @@ from engine.core.bots import (
     classify_open,
     machine_bursts,
 )
-from engine.exceptions import InvalidInputError, NotFoundError
+from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
 from engine.mail.links import HONEYPOT_LINK_INDEX
 from engine.mail.tokens import BadTokenError, TokenSigner
 from engine.services.events import record_event
-from engine.services.schemas import EventInput
+from engine.services.schemas import EngineEventInput
 from engine.services.scoring import current_scoring, refresh_scores
 from engine.store import Event, Message, ScoreEntry, UnitOfWork
 
@@ -257,8 +257,10 @@ def _record(
     key: str | None = None,
 ) -> bool:
     """Store the event through ``record_event``; False (nothing stored, nothing raised)
-    for a duplicate or a prospect erased since the message went out."""
-    event = EventInput(
+    for a duplicate or a prospect erased since the message went out. An open's key names
+    its minute, so a second fetch in that minute repeats the key with another instant: a
+    conflict by the rules for clients, and here simply the same open again."""
+    event = EngineEventInput(
         type=event_type,
         prospect_id=sent.prospect_id,
         occurred_at=now,
@@ -271,7 +273,7 @@ def _record(
     )
     try:
         result = record_event(uow, event, now)
-    except (NotFoundError, InvalidInputError):
+    except (NotFoundError, InvalidInputError, ConflictError):
         return False
     return not result.duplicate
 

@@ -13,11 +13,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from engine.exceptions import InvalidInputError, NotFoundError
+from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
 from engine.services.events import record_event
 from engine.services.nurture import active_enrollment, end_enrollment
 from engine.services.outcomes import suppress
-from engine.services.schemas import EventInput
+from engine.services.schemas import EngineEventInput
 from engine.store import (
     EnrollmentStatus,
     Message,
@@ -77,7 +77,7 @@ def unsubscribe(uow: UnitOfWork, message_id: int, now: datetime, source: str) ->
         changed = _end_nurture(uow, row.prospect_id, now) or changed
         uow.commit()
 
-    event = EventInput(
+    event = EngineEventInput(
         type="email.unsubscribed",
         prospect_id=row.prospect_id,
         occurred_at=now,
@@ -89,6 +89,8 @@ def unsubscribe(uow: UnitOfWork, message_id: int, now: datetime, source: str) ->
     try:
         result = record_event(uow, event, now)
     except (NotFoundError, InvalidInputError):  # the prospect was erased meanwhile
+        return changed
+    except ConflictError:  # unsubscribed before, at another instant or through the other door
         return changed
     if result.report.enrolled:
         with uow:

@@ -62,9 +62,9 @@ def parse_days(value: Any) -> tuple[int, ...]:
 def check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         raise ValueError(
-            f"unknown time zone {value!r}: use an IANA name like 'Europe/Berlin' or "
+            f"unknown time zone {value[:80]!r}: use an IANA name like 'Europe/Berlin' or "
             "'America/New_York'"
         ) from None
     return value

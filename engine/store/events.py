@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.store.base import Base, BigId, utcnow
+
+_BY_CLIENT = text("api_token_id IS NOT NULL AND idempotency_key IS NOT NULL")
+_BY_ENGINE = text("api_token_id IS NULL AND idempotency_key IS NOT NULL")
 
 if TYPE_CHECKING:
     from engine.store.messages import Message
@@ -18,8 +21,12 @@ if TYPE_CHECKING:
 class Event(Base):
     """One event (``email.clicked``, ``page.visited``, ...) about one prospect.
 
-    ``idempotency_key`` is unique so a client (or a webhook provider) retrying a POST
-    records the event once. Machine events (privacy-proxy opens, link-scanner clicks) are
+    An idempotency key is unique per API token (``api_token_id``; NULL for the engine's
+    own events, which have a scope of their own), so a client (or a webhook provider)
+    retrying a POST records the event once, and two integrations cannot collide on each
+    other's keys. ``idempotency_fingerprint`` is a hash of what was sent with the key: a
+    retry must match it, a different event under a used key is a conflict, never silently
+    dropped. Machine events (privacy-proxy opens, link-scanner clicks) are
     kept with ``machine=True`` and the reason, so they are auditable yet score nothing.
     """
 
@@ -27,6 +34,21 @@ class Event(Base):
     __table_args__ = (
         # Conditions and scoring ask "did this prospect do X since T?".
         Index("ix_events_prospect_id_type_occurred_at", "prospect_id", "type", "occurred_at"),
+        Index(
+            "uq_events_api_token_id_idempotency_key",
+            "api_token_id",
+            "idempotency_key",
+            unique=True,
+            sqlite_where=_BY_CLIENT,
+            postgresql_where=_BY_CLIENT,
+        ),
+        Index(
+            "uq_events_engine_idempotency_key",
+            "idempotency_key",
+            unique=True,
+            sqlite_where=_BY_ENGINE,
+            postgresql_where=_BY_ENGINE,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -38,7 +60,9 @@ class Event(Base):
     message_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("messages.id"), index=True)
     machine: Mapped[bool] = mapped_column(Boolean, default=False)
     machine_reason: Mapped[str | None] = mapped_column(String(200))
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    api_token_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("api_tokens.id"))
     source: Mapped[str | None] = mapped_column(String(64))
 
     prospect: Mapped[Prospect] = relationship(lazy="raise_on_sql")

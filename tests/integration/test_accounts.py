@@ -207,3 +207,11 @@ def test_cli_tokens_create_prints_the_token_once_then_list_and_revoke(cli):
 
     missing = cli("tokens", "revoke", "42")
     assert missing.exit_code == 1 and "no API token with id 42" in missing.output
+
+
+@pytest.mark.parametrize("raw", ["9223372036854775808", "0", "-3", "1e3"])
+def test_cli_tokens_revoke_refuses_an_id_out_of_range_as_a_usage_error(cli, raw):
+    result = CliRunner().invoke(main, ["tokens", "revoke", "--", raw])
+    assert result.exit_code == 2, result.output
+    assert "whole number from 1 to 9223372036854775807" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

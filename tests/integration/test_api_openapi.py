@@ -106,7 +106,7 @@ def test_request_schemas_are_the_pydantic_models(document: dict[str, Any]) -> No
 
     assert schemas["ProspectInput"] == ProspectInput.model_json_schema()
     assert schemas["EventInput"] == EventInput.model_json_schema()
-    assert schemas["RejectBody"]["properties"]["reason"]["enum"] == [
+    assert schemas["RejectInput"]["properties"]["reason"]["enum"] == [
         "not_ready",
         "wrong_person",
         "no_budget",

@@ -33,6 +33,21 @@ def test_upgrade_reaches_head_and_creates_every_table(database_url: str, db_engi
     assert set(Base.metadata.tables) == TABLES
 
 
+def test_the_revisions_form_one_line_from_base_to_head():
+    # Helpers add migrations side by side; each must follow the previous head, never fork.
+    from alembic.script import ScriptDirectory
+
+    from engine.store.migrate import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    revisions = list(scripts.walk_revisions())
+    assert len(scripts.get_heads()) == 1
+    assert all(not isinstance(r.down_revision, tuple | list) for r in revisions)
+    assert revisions[-1].down_revision is None
+    files = [p for p in Path(scripts.versions).glob("*.py") if not p.name.startswith("_")]
+    assert len(revisions) == len(files)
+
+
 def test_models_match_migrations(database_url: str):
     assert check_models_match(database_url) == []
 

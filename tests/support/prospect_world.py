@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.services.events import record_event
 from engine.services.prospects import upsert_prospect
+from engine.services.schemas import EngineEventInput
 from engine.services.scoring import save_scoring
 from engine.store import UnitOfWork
 from tests.support.sequences import GENERIC_LOST, PRICE, URGENT, store
@@ -98,4 +99,5 @@ def happen(
         "idempotency_key": key,
         "source": "test",
     }
-    return record_event(uow(), payload, now).event_id
+    # The engine's own kind of event: it may carry a machine verdict, as tracking's do.
+    return record_event(uow(), EngineEventInput.model_validate(payload), now).event_id

@@ -26,6 +26,7 @@ __all__ = [
     "Problem",
     "error_body",
     "error_response",
+    "problem_list",
     "register_error_handlers",
 ]
 
@@ -101,10 +102,12 @@ def _api_error(exc: ApiError) -> ResponseReturnValue:
 
 
 def _invalid_input(exc: InvalidInputError) -> ResponseReturnValue:
-    message = str(exc)
-    return error_response(
-        422, "invalid_input", message, problems=[{"field": None, "message": message}]
-    )
+    return error_response(422, "invalid_input", str(exc), problems=problem_list(exc))
+
+
+def problem_list(exc: InvalidInputError) -> list[Problem]:
+    """The error's problems as the API writes them."""
+    return [{"field": field, "message": message} for field, message in exc.problems]
 
 
 def _not_found(exc: NotFoundError) -> ResponseReturnValue:

@@ -2,9 +2,10 @@
 
 A batch is recorded in one transaction with a savepoint per event (one commit, not one per
 event: the commit's disk wait dominates ingest), so one bad
-item (an unknown type, a prospect that does not exist) is reported with its index and the
-valid ones are kept: a webhook relay should not have to split a batch to find the culprit.
-Retrying a whole batch is safe when its events carry idempotency keys.
+item (an unknown type, a prospect that does not exist, a message that is not the prospect's,
+a key reused for another event) is reported with its index and the valid ones are kept: a
+webhook relay should not have to split a batch to find the culprit. Retrying a whole batch
+is safe when its events carry idempotency keys, which are scoped to the API token.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
-from pydantic import ValidationError
 
-from engine.exceptions import NotFoundError, NurtureError
+from engine.exceptions import ConflictError, InvalidInputError, NotFoundError, NurtureError
 from engine.services.events import RecordResult, record_event, record_events
 from engine.services.schemas import EventInput
-from webapp.api.errors import ApiError, error_body
-from webapp.api.payloads import json_body, problems_of, summary, validate
+from webapp.api.auth import current_token
+from webapp.api.errors import ApiError, error_body, problem_list
+from webapp.api.payloads import json_body, validate
 from webapp.extensions import get_runtime
 
 __all__ = ["IDEMPOTENCY_HEADER", "MAX_BATCH", "bp"]
@@ -39,7 +40,8 @@ def post_events() -> ResponseReturnValue:
 
 
 def _single(body: Any) -> ResponseReturnValue:
-    header_key = request.headers.get(IDEMPOTENCY_HEADER, "").strip() or None
+    # An empty header is a key that breaks the rules (too short), not an absent one.
+    header_key = request.headers.get(IDEMPOTENCY_HEADER)
     if header_key is not None and isinstance(body, dict):
         given = body.get("idempotency_key")
         if given is not None and given != header_key:
@@ -53,7 +55,7 @@ def _single(body: Any) -> ResponseReturnValue:
         body = {**body, "idempotency_key": header_key}
     data = validate(EventInput, body)
     runtime = get_runtime()
-    result = record_event(runtime.uow(), data, runtime.clock.now())
+    result = record_event(runtime.uow(), data, runtime.clock.now(), api_token_id=current_token().id)
     return jsonify(_result_json(result)), 200 if result.duplicate else 201
 
 
@@ -77,7 +79,7 @@ def _batch(body: dict[str, Any]) -> ResponseReturnValue:
         raise _batch_shape_error(
             f"{len(events)} events in one batch; send at most {MAX_BATCH} per request"
         )
-    if request.headers.get(IDEMPOTENCY_HEADER):
+    if IDEMPOTENCY_HEADER in request.headers:
         raise _batch_shape_error(
             f"the {IDEMPOTENCY_HEADER} header applies to a single event; "
             "give each event of a batch its own idempotency_key"
@@ -102,15 +104,16 @@ def _record_batch(items: list[Any]) -> list[dict[str, Any]]:
     valid: list[tuple[int, EventInput]] = []
     for index, item in enumerate(items):
         try:
-            valid.append((index, EventInput.model_validate(item)))
-        except ValidationError as exc:
-            problems = problems_of(exc)
-            results[index] = {
-                "index": index,
-                **error_body("invalid_input", summary(problems), problems),
-            }
+            valid.append((index, validate(EventInput, item)))
+        except InvalidInputError as exc:
+            results[index] = {"index": index, **_outcome_json(exc)}
     runtime = get_runtime()
-    recorded = record_events(runtime.uow(), [data for _, data in valid], runtime.clock.now())
+    recorded = record_events(
+        runtime.uow(),
+        [data for _, data in valid],
+        runtime.clock.now(),
+        api_token_id=current_token().id,
+    )
     for (index, _), outcome in zip(valid, recorded, strict=True):
         results[index] = {"index": index, **_outcome_json(outcome)}
     return [results[i] for i in range(len(items))]
@@ -121,6 +124,10 @@ def _outcome_json(outcome: RecordResult | NurtureError) -> dict[str, Any]:
         return _result_json(outcome)
     if isinstance(outcome, NotFoundError):
         return error_body("not_found", str(outcome))
+    if isinstance(outcome, ConflictError):
+        return error_body("conflict", str(outcome))
+    if isinstance(outcome, InvalidInputError):
+        return error_body("invalid_input", str(outcome), problem_list(outcome))
     message = str(outcome)
     return error_body("invalid_input", message, [{"field": None, "message": message}])
 

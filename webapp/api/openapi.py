@@ -16,11 +16,24 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
-from engine.services.handoffs import REJECT_REASONS
-from engine.services.schemas import EventInput, ProspectInput
+from engine.services.schemas import (
+    REJECT_REASONS,
+    AcceptInput,
+    EventInput,
+    HandoffQuery,
+    ProspectInput,
+    RejectInput,
+)
+from engine.services.validation import (
+    MAX_DOCUMENT_DEPTH,
+    MAX_ID,
+    MAX_VALUE_BYTES,
+    MAX_VALUE_DEPTH,
+    MAX_YEAR,
+    MIN_YEAR,
+)
 from webapp.api.errors import API_PREFIX
 from webapp.api.events import IDEMPOTENCY_HEADER, MAX_BATCH
-from webapp.api.handoffs import MAX_LIMIT, AcceptBody, RejectBody
 from webapp.api.prospects import EraseBody
 from webapp.api.sequences import ValidateBody
 from webapp.health import nurture_version
@@ -35,8 +48,8 @@ REF = "#/components/schemas/{model}"
 INPUT_MODELS: tuple[type[BaseModel], ...] = (
     ProspectInput,
     EventInput,
-    AcceptBody,
-    RejectBody,
+    AcceptInput,
+    RejectInput,
     ValidateBody,
     EraseBody,
 )
@@ -118,7 +131,7 @@ RESPONSE_SCHEMAS: Json = {
         "type": "object",
         "properties": {
             "id": {"type": "integer"},
-            "email": {"type": "string", "format": "email"},
+            "email": {"type": "string"},
             "first_name": _nullable("string"),
             "last_name": _nullable("string"),
             "company": _nullable("string"),
@@ -340,7 +353,10 @@ COMMON_ERRORS: Json = {
     "405": _error("The method is not allowed on this path."),
 }
 BODY_ERRORS: Json = {
-    "400": _error("The body is not valid JSON."),
+    "400": _error(
+        "The body is not UTF-8, not strict JSON (`NaN`, `Infinity` and numbers beyond the "
+        f"double range are refused) or nested more than {MAX_DOCUMENT_DEPTH} levels deep."
+    ),
     "413": _error("The body is too large."),
     "415": _error("The Content-Type is not one this route reads."),
     "422": _error("The input failed validation; `problems` lists every reason."),
@@ -374,8 +390,30 @@ def _id_parameter(name: str, what: str) -> Json:
         "in": "path",
         "required": True,
         "description": f"The {what}'s id.",
-        "schema": {"type": "integer"},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
     }
+
+
+ID_ERRORS: Json = {"422": _error(f"The id is not a whole number from 1 to {MAX_ID}.")}
+
+
+def _query_parameters(model: type[BaseModel]) -> list[Json]:
+    """The query parameters a model validates, with the model's own schema for each."""
+    schema = model.model_json_schema(ref_template=REF)
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, prop in schema["properties"].items():
+        prop = {key: value for key, value in prop.items() if key != "title"}
+        description = prop.pop("description", None)
+        if "anyOf" in prop:  # optional: the parameter is simply left out, never "null"
+            [prop] = [option for option in prop.pop("anyOf") if option.get("type") != "null"]
+            prop.pop("default", None)
+        parameter: Json = {"name": name, "in": "query", "required": name in required}
+        if description:
+            parameter["description"] = description
+        parameter["schema"] = prop
+        parameters.append(parameter)
+    return parameters
 
 
 def _paths() -> Json:
@@ -402,7 +440,11 @@ def _paths() -> Json:
             "get": _operation(
                 "getProspect",
                 "Read one prospect",
-                {"200": _reply("The prospect.", "ProspectReply"), "404": _error("No such id.")},
+                {
+                    "200": _reply("The prospect.", "ProspectReply"),
+                    "404": _error("No such id."),
+                    **ID_ERRORS,
+                },
                 tag="prospects",
                 parameters=[_id_parameter("prospect_id", "prospect")],
             )
@@ -432,6 +474,7 @@ def _paths() -> Json:
                 {
                     "200": _reply("The export document.", "PersonalDataExport"),
                     "404": _error("No such id, or the person was erased."),
+                    **ID_ERRORS,
                 },
                 tag="prospects",
                 parameters=[_id_parameter("prospect_id", "prospect")],
@@ -453,21 +496,30 @@ def _paths() -> Json:
                         "BatchReply",
                     ),
                     "404": _error("A single event's prospect does not exist."),
+                    "409": _error(
+                        "A single event's idempotency key was already used, with this API "
+                        "token, for a different event."
+                    ),
                     **BODY_ERRORS,
                 },
                 tag="events",
-                description="Each event is stored exactly once per `idempotency_key` "
-                "(retries and concurrent duplicates return the first event with "
-                "`duplicate: true`). In a batch each event is judged alone: failures are "
-                "reported with their `index` and do not undo the others; if every event "
-                "fails the answer is 422.",
+                description="Each event is stored exactly once per `idempotency_key` and API "
+                "token (retries and concurrent duplicates return the first event with "
+                "`duplicate: true`); the same key with a different event is refused with "
+                "409 `conflict`, never dropped. `message_id` must name a message sent to the "
+                "event's prospect. The engine's own verdicts (`machine`, `source` "
+                "'tracking', honeypot hits) cannot be posted. In a batch each event is "
+                "judged alone: failures are reported with their `index` and do not undo the "
+                "others; if every event fails the answer is 422.",
                 parameters=[
                     {
                         "name": IDEMPOTENCY_HEADER,
                         "in": "header",
                         "required": False,
                         "description": "Idempotency key of a single event (not for batches).",
-                        "schema": {"type": "string", "maxLength": 200},
+                        "schema": EventInput.model_json_schema()["properties"]["idempotency_key"][
+                            "anyOf"
+                        ][0],
                     }
                 ],
                 body={
@@ -485,27 +537,7 @@ def _paths() -> Json:
                     "422": _error("A bad query parameter."),
                 },
                 tag="handoffs",
-                parameters=[
-                    {
-                        "name": "status",
-                        "in": "query",
-                        "schema": {
-                            "type": "string",
-                            "enum": ["open", "accepted", "rejected", "overdue"],
-                        },
-                    },
-                    {
-                        "name": "owner",
-                        "in": "query",
-                        "description": "Owner's email.",
-                        "schema": {"type": "string"},
-                    },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-                    },
-                ],
+                parameters=_query_parameters(HandoffQuery),
             )
         },
         "/feedback": {
@@ -520,7 +552,11 @@ def _paths() -> Json:
             "get": _operation(
                 "getHandoff",
                 "Read one handoff with its context",
-                {"200": _reply("The handoff.", "HandoffReply"), "404": _error("No such id.")},
+                {
+                    "200": _reply("The handoff.", "HandoffReply"),
+                    "404": _error("No such id."),
+                    **ID_ERRORS,
+                },
                 tag="handoffs",
                 parameters=[handoff_id],
             )
@@ -534,11 +570,12 @@ def _paths() -> Json:
                     "404": _error("No such handoff."),
                     "409": _error("Already decided."),
                     **BODY_ERRORS,
+                    **ID_ERRORS,
                 },
                 tag="handoffs",
                 description="The body may be empty. The token's name is recorded as who decided.",
                 parameters=[handoff_id],
-                body={"required": False, "content": _json(_ref("AcceptBody"))},
+                body={"required": False, "content": _json(_ref("AcceptInput"))},
             )
         },
         "/handoffs/{handoff_id}/reject": {
@@ -550,12 +587,13 @@ def _paths() -> Json:
                     "404": _error("No such handoff."),
                     "409": _error("Already decided."),
                     **BODY_ERRORS,
+                    **ID_ERRORS,
                 },
                 tag="handoffs",
                 description=f"Reasons: {', '.join(REJECT_REASONS)} ('other' needs a "
                 "comment). The token's name is recorded as who decided.",
                 parameters=[handoff_id],
-                body={"required": True, "content": _json(_ref("RejectBody"))},
+                body={"required": True, "content": _json(_ref("RejectInput"))},
             )
         },
         "/sequences": {
@@ -582,7 +620,8 @@ def _paths() -> Json:
                     "required": True,
                     "content": {
                         **{
-                            kind: {"schema": {"type": "string"}}
+                            # Any bytes are a string: there is no "wrong type" to send.
+                            kind: {"schema": {"description": "The sequence's YAML text."}}
                             for kind in ("text/yaml", "application/x-yaml", "text/plain")
                         },
                         **_json(_ref("ValidateBody")),
@@ -618,7 +657,13 @@ def build_document() -> Json:
             "description": "Feed prospects and events in from a CRM or a website; read and "
             "decide handoffs; check sequences. Every route but this document needs "
             "`Authorization: Bearer <token>` (`nurture tokens create NAME`). Errors are "
-            'JSON: `{"error": {"code", "message", "problems"?}}`.',
+            'JSON: `{"error": {"code", "message", "problems"?}}`.\n\n'
+            "Limits, the same for every route: ids are whole numbers from 1 to "
+            f"{MAX_ID}; text holds no NUL, no lone surrogate and (but for comments and "
+            "sequence sources) no control character; instants are ISO 8601 within the years "
+            f"{MIN_YEAR}-{MAX_YEAR}; event `data` and prospect `attributes` nest at most "
+            f"{MAX_VALUE_DEPTH} levels and hold at most {MAX_VALUE_BYTES} bytes of JSON; a "
+            f"request body nests at most {MAX_DOCUMENT_DEPTH} levels.",
         },
         "servers": [{"url": API_PREFIX}],
         "security": [{"bearerAuth": []}],

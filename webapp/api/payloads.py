@@ -1,21 +1,25 @@
-"""Reading request bodies: JSON parsing and validation into the services' input models.
+"""Reading requests: JSON bodies, query strings and path ids, through the one validation layer.
 
-Routes validate with the same pydantic models the services use (``engine.services.schemas``),
-so the rules live in one place; validating here, rather than letting the service raise,
-keeps each problem's field as data (``{"field": "email", ...}``) instead of one joined string.
+Routes validate with the same pydantic models the services use (``engine.services.schemas``)
+and the same limits (``engine.services.validation``), so the rules live in one place;
+validating here, rather than letting the service raise, answers before any work is done.
+Every refusal is an ``InvalidInputError`` whose problems name their fields; the blueprint's
+error handler turns it into a 422 (``webapp.api.errors``).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from webapp.api.errors import ApiError, Problem
+from engine.exceptions import InvalidInputError
+from engine.services.schemas import parse_input
+from engine.services.validation import MAX_DOCUMENT_DEPTH, check_id, parse_json_document
+from webapp.api.errors import ApiError
 
-__all__ = ["json_body", "problems_of", "summary", "validate"]
+__all__ = ["json_body", "path_id", "query", "validate"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -23,8 +27,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 def json_body(*, optional: bool = False) -> Any:
     """The request's JSON document; ``optional`` bodies may be empty (then ``{}``).
 
-    A wrong ``Content-Type`` is 415 and unparsable JSON is 400, each saying what to send;
-    Flask's own errors for these are HTML-flavoured prose about "the browser".
+    A wrong ``Content-Type`` is 415; a body that is not UTF-8, not strict JSON (``NaN``,
+    ``1e999``) or nested deeper than ``MAX_DOCUMENT_DEPTH`` is 400, each saying what to send.
     """
     raw = request.get_data(cache=True)
     if optional and not raw.strip():
@@ -36,37 +40,21 @@ def json_body(*, optional: bool = False) -> Any:
             f"send JSON with 'Content-Type: application/json' (got {request.mimetype or 'none'!r})",
         )
     try:
-        # json.loads rather than request.get_json: Flask's error hides where the JSON broke
-        # unless the app runs in debug mode, and a client needs the line and column.
-        return json.loads(raw)
-    except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for non-UTF bytes
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
-
-
-def problems_of(exc: ValidationError) -> list[Problem]:
-    """Every problem pydantic found, as ``{"field", "message"}`` (field paths dotted).
-
-    Same wording as ``engine.services.schemas.parse_input``, so an import's error and an
-    API's error read alike.
-    """
-    problems: list[Problem] = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or None
-        problems.append({"field": where, "message": err["msg"].removeprefix("Value error, ")})
-    return problems
-
-
-def summary(problems: list[Problem]) -> str:
-    """One line naming every problem, for the error's ``message``."""
-    return "; ".join(
-        f"{p['field']}: {p['message']}" if p["field"] else str(p["message"]) for p in problems
-    )
+        return parse_json_document(raw, max_depth=MAX_DOCUMENT_DEPTH)
+    except InvalidInputError as exc:
+        raise ApiError(400, "malformed_json", str(exc)) from None
 
 
 def validate(model: type[ModelT], payload: Any) -> ModelT:
-    """``payload`` as ``model``, or a 422 listing every problem."""
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        problems = problems_of(exc)
-        raise ApiError(422, "invalid_input", summary(problems), problems=problems) from None
+    """``payload`` as ``model``, or InvalidInputError (422) listing every problem."""
+    return parse_input(model, payload)
+
+
+def query(model: type[ModelT]) -> ModelT:
+    """The query string as ``model`` (the first value of a repeated parameter)."""
+    return parse_input(model, request.args.to_dict())
+
+
+def path_id(name: str, raw: str) -> int:
+    """An id from the URL: a whole number in the store's 64-bit range, or a 422 naming it."""
+    return check_id(name, raw)

@@ -15,9 +15,10 @@ from engine.services.audit import api_actor
 from engine.services.privacy import ErasureReport, erase_prospect, export_prospect
 from engine.services.prospects import get_prospect, upsert_prospect
 from engine.services.schemas import ProspectInput
+from engine.services.validation import line_field
 from engine.store import Prospect
 from webapp.api.auth import current_actor
-from webapp.api.payloads import json_body, validate
+from webapp.api.payloads import json_body, path_id, validate
 from webapp.extensions import get_runtime
 
 __all__ = ["EraseBody", "bp", "erasure_json", "prospect_json"]
@@ -72,9 +73,10 @@ def upsert() -> ResponseReturnValue:
     return jsonify(body), 201 if result.created else 200
 
 
-@bp.get("/prospects/<int:prospect_id>")
-def show(prospect_id: int) -> ResponseReturnValue:
-    return jsonify({"prospect": prospect_json(get_prospect(get_runtime().uow(), prospect_id))})
+@bp.get("/prospects/<prospect_id>")
+def show(prospect_id: str) -> ResponseReturnValue:
+    prospect = get_prospect(get_runtime().uow(), path_id("prospect_id", prospect_id))
+    return jsonify({"prospect": prospect_json(prospect)})
 
 
 class EraseBody(BaseModel):
@@ -82,9 +84,8 @@ class EraseBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    request: str | None = Field(
+    request: line_field(200) | None = Field(
         None,
-        max_length=200,
         description="Your reference for the person's request (a ticket id), for the log. "
         "Do not put personal data here.",
     )
@@ -100,15 +101,16 @@ def erasure_json(report: ErasureReport) -> dict[str, Any]:
     }
 
 
-@bp.post("/prospects/<int:prospect_id>/erase")
-def erase(prospect_id: int) -> ResponseReturnValue:
+@bp.post("/prospects/<prospect_id>/erase")
+def erase(prospect_id: str) -> ResponseReturnValue:
     """Erase the person (idempotent): personal data goes, anonymous counts stay, and the
     address is kept only as a hash so that it is never emailed or re-created again."""
+    which = path_id("prospect_id", prospect_id)
     data = validate(EraseBody, json_body(optional=True))
     runtime = get_runtime()
     report = erase_prospect(
         runtime.uow(),
-        prospect_id,
+        which,
         runtime.clock.now(),
         actor=api_actor(current_actor()),
         outbox_dir=local_outbox(runtime.settings),
@@ -117,11 +119,12 @@ def erase(prospect_id: int) -> ResponseReturnValue:
     return jsonify({"erasure": erasure_json(report)})
 
 
-@bp.get("/prospects/<int:prospect_id>/export")
-def export(prospect_id: int) -> ResponseReturnValue:
+@bp.get("/prospects/<prospect_id>/export")
+def export(prospect_id: str) -> ResponseReturnValue:
     """Everything held about the person, as one JSON document."""
+    which = path_id("prospect_id", prospect_id)
     runtime = get_runtime()
     document = export_prospect(
-        runtime.uow(), prospect_id, runtime.clock.now(), actor=api_actor(current_actor())
+        runtime.uow(), which, runtime.clock.now(), actor=api_actor(current_actor())
     )
     return jsonify(document)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.mail.catalog import FileTemplateCatalog
 from engine.services.sequences import list_sequences
+from engine.services.validation import text_field
 from engine.spec.loader import check_sequence
 from webapp.api.errors import ApiError
 from webapp.api.payloads import json_body, validate
@@ -26,14 +27,16 @@ bp = Blueprint("sequences", __name__)
 
 YAML_TYPES = frozenset({"text/yaml", "application/x-yaml", "application/yaml", "text/plain"})
 SOURCE_FILENAME = "sequence.yaml"  # labels problems; only their line is returned
+MAX_SOURCE_CHARS = 1_048_576
 
 
 class ValidateBody(BaseModel):
-    """The JSON form of ``POST /sequences/validate``."""
+    """The JSON form of ``POST /sequences/validate`` (a YAML body is checked as its
+    ``source``: the same text rules either way)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str = Field(description="The sequence's YAML text.")
+    source: text_field(MAX_SOURCE_CHARS) = Field(description="The sequence's YAML text.")
 
 
 @bp.get("/sequences")
@@ -62,9 +65,10 @@ def _source() -> str:
         return validate(ValidateBody, json_body()).source
     if request.mimetype in YAML_TYPES:
         try:
-            return request.get_data().decode("utf-8")
+            text = request.get_data().decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ApiError(400, "malformed_body", f"the body is not UTF-8 text: {exc}") from None
+        return validate(ValidateBody, {"source": text}).source
     raise ApiError(
         415,
         "unsupported_media_type",

@@ -172,7 +172,7 @@ def tokens_list_command() -> None:
 
 
 @tokens_group.command("revoke")
-@click.argument("token_id", metavar="ID", type=int)
+@click.argument("token_id", metavar="ID", type=common.ROW_ID)
 def tokens_revoke_command(token_id: int) -> None:
     """Refuse the token with this ID from now on (see `nurture tokens list`)."""
     from engine.services.accounts import revoke_token

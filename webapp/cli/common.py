@@ -34,6 +34,29 @@ def uow_factory(migrate: bool = True) -> Callable[[], object]:
     return lambda: UnitOfWork(factory)
 
 
+class RowId(click.ParamType):
+    """An id on the command line, held to the API's rule (1 to 2^63-1), so a typo is a usage
+    error instead of a database error."""
+
+    name = "id"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int:
+        from engine.exceptions import InvalidInputError
+        from engine.services.validation import check_id
+
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        try:
+            return check_id(param.name if param and param.name else "id", str(value))
+        except InvalidInputError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+ROW_ID = RowId()
+
+
 def templates():  # type: ignore[no-untyped-def]
     from engine.mail.catalog import FileTemplateCatalog
 

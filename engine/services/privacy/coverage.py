@@ -224,9 +224,16 @@ PERSONAL_TABLES: tuple[PersonalTable, ...] = (
                 "machine",
                 "machine_reason",
                 "source",
+                "api_token_id",
             }
         ),
-        scrub={"data": _event_data, "idempotency_key": _idempotency_key},
+        scrub={
+            "data": _event_data,
+            "idempotency_key": _idempotency_key,
+            # A hash of what was sent (the address included): guessable, so it goes. A
+            # retry of an erased person's event has no prospect to land on anyway.
+            "idempotency_fingerprint": lambda row: None,
+        },
     ),
     PersonalTable(
         ScoreEntry,
