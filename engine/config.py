@@ -60,6 +60,7 @@ class Settings:
     # Where bounces and replies come back (docs/inbound.md).
     bounce_address: str | None = None  # VERP base; default bounces@<the sender's domain>
     reply_address: str | None = None  # Reply-To base; unset: replies go to From
+    handoff_link_days: int = 14
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -1,25 +1,41 @@
 """``/handoffs/<token>``: the page a sales rep reaches from the alert email.
 
-The signed token is the capability (it names one handoff and cannot be forged), so a rep
-can accept or send back a lead from their phone without logging in; the decision is
-recorded with the owner's address as the decider.
+The signed token names one handoff and cannot be forged, so a rep can accept or send back a
+lead from their phone without logging in; the decision is recorded with the owner's address
+as the decider. Because the token is the whole authority, the page is held to the same rules
+as the unsubscribe page, and more:
+
+- the link expires ``Settings.handoff_link_days`` after the handoff was created (a forwarded
+  alert does not open the lead's story for ever); an expired link gets a page saying so;
+- once the handoff is decided the page shows only the decision, never the lead again;
+- a decision is a POST carrying Flask-WTF's CSRF token, bound to the session cookie the page
+  set (checked app-wide, ``webapp.access``): a cross-site form post has neither, and is
+  refused;
+- the answers carry the signed-link page headers (no cache, no Referer, never framed);
+- the form is validated by the API's own models (``AcceptInput``/``RejectInput``): a 2,000
+  character comment limit, no NUL or control characters, known reasons only.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
-from flask.typing import ResponseReturnValue
+from datetime import datetime, timedelta
+
+from flask import Blueprint, Response, render_template, request
 
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
 from engine.mail.tokens import BadTokenError, TokenSigner
-from engine.services.handoffs import (
+from engine.services.handoffs import HandoffView, accept_handoff, get_handoff, reject_handoff
+from engine.services.schemas import (
+    COMMENT_LENGTH,
     REJECT_REASONS,
-    HandoffView,
-    accept_handoff,
-    get_handoff,
-    reject_handoff,
+    AcceptInput,
+    RejectInput,
+    parse_input,
 )
 from webapp.extensions import get_runtime
+from webapp.headers import signed_link_page
+
+__all__ = ["bp"]
 
 bp = Blueprint("decisions", __name__, url_prefix="/handoffs")
 
@@ -30,52 +46,115 @@ REASON_LABELS = {
     "bad_data": "Bad data",
     "other": "Other (say why)",
 }
+DECIDABLE = ("open", "overdue")
 
 
-def _handoff(token: str) -> HandoffView:
-    runtime = get_runtime()
-    try:
-        handoff_id = TokenSigner(runtime.settings.secret_key).parse_handoff(token)
-        return get_handoff(runtime.uow(), handoff_id)
-    except (BadTokenError, NotFoundError):
-        abort(404)
+def _notice(title: str, *lines: str, status: int) -> Response:
+    return signed_link_page(
+        render_template("handoffs/notice.html", title=title, lines=lines), status
+    )
 
 
-def _page(
-    view: HandoffView, token: str, message: str | None = None, status: int = 200
-) -> ResponseReturnValue:
+def _invalid_link() -> Response:
+    return _notice(
+        "This link is not valid",
+        "It may have been cut short when it was copied: open it again from the alert email.",
+        status=404,
+    )
+
+
+def _expired(expires_at: datetime) -> Response:
+    return _notice(
+        "This link has expired",
+        f"Decision links work for {get_runtime().settings.handoff_link_days} days; this one "
+        f"ended on {expires_at:%d %b %Y}.",
+        "Decide in Nurture's sales inbox (or through your CRM), where you sign in.",
+        status=410,
+    )
+
+
+def _decided(view: HandoffView, message: str | None = None, status: int = 200) -> Response:
+    """The decision alone: once decided, the lead's story is no longer on this page."""
+    what = {"accepted": "accepted", "rejected": "sent back to nurture"}.get(view.status)
+    detail = f"It was {what or view.status}"
+    if view.decided_by:
+        detail += f" by {view.decided_by}"
+    if view.decided_at:
+        detail += f" on {view.decided_at:%d %b %Y %H:%M} UTC"
+    if view.reject_reason:
+        detail += f" ({REASON_LABELS.get(view.reject_reason, view.reject_reason)})"
+    lines = [detail + "."]
+    return _notice(message or "This lead has been decided", *lines, status=status)
+
+
+def _form(
+    view: HandoffView, expires_at: datetime, message: str | None = None, status: int = 200
+) -> Response:
     body = render_template(
         "handoffs/decide.html",
         h=view,
         c=view.context,
-        token=token,
         reasons=[(r, REASON_LABELS[r]) for r in REJECT_REASONS],
         message=message,
+        comment_length=COMMENT_LENGTH,
+        expires_at=expires_at,
     )
-    return body, status
+    return signed_link_page(body, status)
+
+
+def _handoff(token: str) -> tuple[HandoffView, datetime] | None:
+    """The handoff the token names and when its link expires; None for a bad token."""
+    runtime = get_runtime()
+    try:
+        handoff_id = TokenSigner(runtime.settings.secret_key).parse_handoff(token)
+        view = get_handoff(runtime.uow(), handoff_id)
+    except (BadTokenError, NotFoundError):
+        return None
+    return view, view.created_at + timedelta(days=runtime.settings.handoff_link_days)
 
 
 @bp.get("/<token>")
-def show(token: str) -> ResponseReturnValue:
-    return _page(_handoff(token), token)
+def show(token: str) -> Response:
+    found = _handoff(token)
+    if found is None:
+        return _invalid_link()
+    view, expires_at = found
+    if view.status not in DECIDABLE:
+        return _decided(view)
+    if get_runtime().clock.now() >= expires_at:
+        return _expired(expires_at)
+    return _form(view, expires_at)
 
 
 @bp.post("/<token>")
-def decide(token: str) -> ResponseReturnValue:
-    view = _handoff(token)
+def decide(token: str) -> Response:
+    found = _handoff(token)
+    if found is None:
+        return _invalid_link()
+    view, expires_at = found
     runtime = get_runtime()
+    now = runtime.clock.now()
+    if view.status not in DECIDABLE:
+        return _decided(view, status=409)
+    if now >= expires_at:
+        return _expired(expires_at)
+    form = request.form
     who = view.context.get("owner") or "sales (signed link)"
-    comment = (request.form.get("comment") or "").strip() or None
+    comment = form.get("comment") or None
     try:
-        if request.form.get("decision") == "accept":
-            view = accept_handoff(runtime.uow(), view.id, who, runtime.clock.now(), comment)
-            return _page(view, token, "Accepted: the lead is yours.")
-        if request.form.get("decision") == "reject":
-            reason = request.form.get("reason") or ""
-            view = reject_handoff(runtime.uow(), view.id, reason, who, runtime.clock.now(), comment)
-            return _page(view, token, "Sent back to nurture. Thanks: marketing sees why.")
+        if form.get("decision") == "accept":
+            accepted = parse_input(AcceptInput, {"comment": comment})
+            view = accept_handoff(runtime.uow(), view.id, who, now, accepted.comment)
+            return _decided(view, "Accepted: the lead is yours.")
+        if form.get("decision") == "reject":
+            given = {"reason": form.get("reason") or "", "comment": comment}
+            rejected = parse_input(RejectInput, given)
+            view = reject_handoff(
+                runtime.uow(), view.id, rejected.reason, who, now, rejected.comment
+            )
+            return _decided(view, "Sent back to nurture. Thanks: marketing sees why.")
     except InvalidInputError as exc:
-        return _page(view, token, str(exc), 422)
-    except ConflictError as exc:
-        return _page(get_handoff(runtime.uow(), view.id), token, str(exc), 409)
-    return _page(view, token, "Choose accept or send back.", 400)
+        return _form(view, expires_at, str(exc), 422)
+    except ConflictError:
+        return _decided(get_handoff(runtime.uow(), view.id), status=409)
+    return _form(view, expires_at, "Choose accept or send back.", 400)

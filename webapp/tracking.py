@@ -35,6 +35,7 @@ from engine.services.tracking import (
 )
 from engine.services.unsubscribe import unsubscribe
 from webapp.extensions import get_runtime
+from webapp.headers import NO_STORE, signed_link_page
 
 __all__ = ["PIXEL_GIF", "bp"]
 
@@ -49,17 +50,12 @@ PIXEL_GIF = (
 )
 
 # Tracking answers must reach us every time (a cached pixel or redirect records nothing) and
-# must not be kept by shared caches (the token names one recipient's message).
-NO_STORE = "no-store, private"
-_PAGE_HEADERS = {
-    "Cache-Control": NO_STORE,
-    "Referrer-Policy": "no-referrer",  # the page's URL holds the token
-    "X-Robots-Tag": "noindex, nofollow",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
+# must not be kept by shared caches (the token names one recipient's message): NO_STORE.
+# The pages stand alone (inline style, nothing loaded), so their policy is the strictest.
+_PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 _ONE_CLICK = ("List-Unsubscribe", "One-Click")
 _MAX_BODY = 16 * 1024  # a one-click POST is 26 bytes; a browser's form post not much more
 _SIGNER_KEY = "nurture.tracking.signer"
@@ -84,7 +80,7 @@ def _request_info() -> RequestInfo:
 def _page(template: str, status: int) -> Response:
     settings = get_runtime().settings
     body = render_template(f"tracking/{template}", company=settings.company_name)
-    return Response(body, status=status, headers=_PAGE_HEADERS, mimetype="text/html")
+    return signed_link_page(body, status, policy=_PAGE_POLICY)
 
 
 def _not_found() -> Response:

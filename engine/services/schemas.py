@@ -87,8 +87,8 @@ def _email(value: str) -> str:
 
 Email = Annotated[
     str,
-    BeforeValidator(refuse_surrogates),
     Field(max_length=EMAIL_LENGTH, json_schema_extra={"pattern": EMAIL_PATTERN}),
+    BeforeValidator(refuse_surrogates),
     AfterValidator(_email),
 ]
 
@@ -99,8 +99,8 @@ def _zone(value: str) -> str:
 
 Timezone = Annotated[
     str,
-    BeforeValidator(refuse_surrogates),
     Field(max_length=64, description="IANA zone, e.g. 'Europe/Berlin'."),
+    BeforeValidator(refuse_surrogates),
     AfterValidator(_zone),
 ]
 

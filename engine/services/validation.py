@@ -125,8 +125,8 @@ def line_field(max_length: int, **field: Any) -> Any:
     """A one-line text type of at most ``max_length`` characters (for ``Annotated``)."""
     return Annotated[
         str,
-        BeforeValidator(refuse_surrogates),
         Field(max_length=max_length, **field, json_schema_extra={"pattern": LINE_PATTERN}),
+        BeforeValidator(refuse_surrogates),
         AfterValidator(check_line),
     ]
 
@@ -135,8 +135,8 @@ def text_field(max_length: int, **field: Any) -> Any:
     """A multi-line text type of at most ``max_length`` characters (for ``Annotated``)."""
     return Annotated[
         str,
-        BeforeValidator(refuse_surrogates),
         Field(max_length=max_length, **field, json_schema_extra={"pattern": TEXT_PATTERN}),
+        BeforeValidator(refuse_surrogates),
         AfterValidator(check_text),
     ]
 
