@@ -121,24 +121,24 @@ def refuse_surrogates(value: Any) -> Any:
     return value
 
 
-def line_field(max_length: int, **field: Any) -> Any:
-    """A one-line text type of at most ``max_length`` characters (for ``Annotated``)."""
+def _string(max_length: int, pattern: str, check: Any, field: dict[str, Any]) -> Any:
+    extra = {"pattern": pattern}
     return Annotated[
         str,
-        Field(max_length=max_length, **field, json_schema_extra={"pattern": LINE_PATTERN}),
+        Field(max_length=max_length, **field, json_schema_extra=extra),
         BeforeValidator(refuse_surrogates),
-        AfterValidator(check_line),
+        AfterValidator(check),
     ]
+
+
+def line_field(max_length: int, **field: Any) -> Any:
+    """A one-line text type of at most ``max_length`` characters (for ``Annotated``)."""
+    return _string(max_length, LINE_PATTERN, check_line, field)
 
 
 def text_field(max_length: int, **field: Any) -> Any:
     """A multi-line text type of at most ``max_length`` characters (for ``Annotated``)."""
-    return Annotated[
-        str,
-        Field(max_length=max_length, **field, json_schema_extra={"pattern": TEXT_PATTERN}),
-        BeforeValidator(refuse_surrogates),
-        AfterValidator(check_text),
-    ]
+    return _string(max_length, TEXT_PATTERN, check_text, field)
 
 
 Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
