@@ -33,6 +33,7 @@ from engine.services.nurture import (
 )
 from engine.services.outcomes import suppress
 from engine.services.schemas import EngineEventInput
+from engine.services.validation import check_line
 from engine.services.views.prospect_detail import load_prospect
 from engine.store import (
     Enrollment,
@@ -279,8 +280,13 @@ def _end_nurture(session: Session, prospect_id: int, reason: str, now: datetime)
 
 
 def _optional_text(value: str | None, what: str) -> str | None:
+    """Free text a person typed: one line, no control character, at most REASON_LENGTH."""
     if value is None:
         return None
+    try:
+        check_line(value.replace("\n", " ").replace("\r", " ").replace("\t", " "))
+    except ValueError as exc:
+        raise InvalidInputError(f"{what}: {exc}") from None
     value = " ".join(value.split())
     if not value:
         return None

@@ -202,3 +202,23 @@ def test_ids_out_of_range_are_not_found_not_a_crash(web: Web, world) -> None:  #
         assert marketer.get(path).status_code == 404, path
     # Werkzeug answers a POST to a path no rule converts with 405: a refusal all the same.
     assert marketer.post(f"/prospects/{huge}/erase", {"confirm": "x"}).status_code in (404, 405)
+
+
+def test_control_characters_in_any_form_are_a_clear_refusal(web: Web, world) -> None:  # type: ignore[no-untyped-def]
+    marketer = web.client("marketer")
+    for query in ("name=an%00a", "email=%00", "company=a%0Ab", "owner=a%00@example.com"):
+        response = marketer.get(f"/prospects/?{query}")
+        assert response.status_code == 422, query
+        assert "remove it" in text(response) or "not an email address" in text(response)
+    zofia = world["zofia"]
+    refused = marketer.post(
+        f"/prospects/{zofia}/enroll", {"sequence": "urgent-lost", "override": "boss\x00said"}
+    )
+    assert refused.status_code == 422 and "remove it" in text(refused)
+    noted = marketer.post(f"/prospects/{zofia}/suppress", {"reason": "manual", "note": "a\x00b"})
+    assert "remove it" in text(marketer.get(noted.headers["Location"]))
+    erase = marketer.post(
+        f"/prospects/{zofia}/erase", {"confirm": ZOFIA["email"], "request": "DSR\x00-1"}
+    )
+    assert erase.status_code == 422 and "remove it" in text(erase)
+    assert marketer.get(f"/prospects/{zofia}").status_code == 200  # nothing was erased

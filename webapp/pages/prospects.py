@@ -178,12 +178,15 @@ def confirm_erase(prospect_id: int) -> ResponseReturnValue:
     return _erase_page(prospect_id)
 
 
-def _erase_page(prospect_id: int, error: str | None = None) -> ResponseReturnValue:
+def _erase_page(prospect_id: int, errors: dict[str, str] | None = None) -> ResponseReturnValue:
+    """The confirmation page; ``errors`` by field (``confirm``, ``request``)."""
     try:
         detail = prospect_detail(uow(), prospect_id, now())
     except NotFoundError as exc:
         abort(404, str(exc))
-    return render_template("prospects/erase.html", p=detail, error=error), (422 if error else 200)
+    return render_template("prospects/erase.html", p=detail, errors=errors or {}), (
+        422 if errors else 200
+    )
 
 
 @bp.post("/<id:prospect_id>/erase")
@@ -202,7 +205,8 @@ def erase(prospect_id: int) -> ResponseReturnValue:
     except NotFoundError as exc:
         abort(404, str(exc))
     except InvalidInputError as exc:
-        return _erase_page(prospect_id, str(exc).removeprefix("confirm: ").capitalize())
+        field, _, message = str(exc).partition(": ")
+        return _erase_page(prospect_id, {field: message[:1].upper() + message[1:]})
     flash(
         f"Prospect {prospect_id} was erased: their personal data is gone, and their address "
         "is kept only as a hash so that it is never emailed, or added, again.",

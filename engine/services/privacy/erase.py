@@ -26,6 +26,7 @@ from engine.services.audit import record_audit
 from engine.services.loading import suppression_reason
 from engine.services.nurture import active_enrollment, end_enrollment
 from engine.services.privacy.coverage import NOW, PERSONAL_TABLES, Person, PersonalTable
+from engine.services.validation import check_line
 from engine.store import (
     EnrollmentStatus,
     Handoff,
@@ -76,6 +77,11 @@ def erase_prospect(
     ``confirm_email``, when given, must be the prospect's address (a person typed it to
     show they mean this one): otherwise InvalidInputError and nothing happens.
     """
+    if request is not None:
+        try:
+            request = check_line(request.strip())[:200] or None
+        except ValueError as exc:
+            raise InvalidInputError(f"request: {exc}") from None
     with uow:
         session = uow.session
         stmt = select(Prospect).where(Prospect.id == prospect_id)

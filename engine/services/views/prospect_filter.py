@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from engine.exceptions import InvalidInputError
 from engine.services.schemas import EMAIL, parse_input
+from engine.services.validation import line_field
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -45,19 +46,17 @@ class ProspectFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
-    email: str | None = Field(None, max_length=320, description="Part of the email.")
-    name: str | None = Field(None, max_length=200, description="Part of 'first last'.")
-    company: str | None = Field(None, max_length=200, description="Part of the company.")
+    email: line_field(320, description="Part of the email.") | None = None
+    name: line_field(200, description="Part of 'first last'.") | None = None
+    company: line_field(200, description="Part of the company.") | None = None
     status: str | None = Field(None, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
-    sequence: str | None = Field(
-        None, max_length=100, description="Key of a sequence they are in now."
-    )
-    owner: str | None = Field(None, max_length=320, description="Owner's email, or 'none'.")
+    sequence: line_field(100, description="Key of a sequence they are in now.") | None = None
+    owner: line_field(320, description="Owner's email, or 'none'.") | None = None
     score_min: float | None = Field(None, ge=-SCORE_BOUND, le=SCORE_BOUND)
     score_max: float | None = Field(None, ge=-SCORE_BOUND, le=SCORE_BOUND)
     sort: Sort = "recent"
-    after: str | None = Field(None, max_length=700, description="Cursor: the page after.")
-    before: str | None = Field(None, max_length=700, description="Cursor: the page before.")
+    after: line_field(700, description="Cursor: the page after.") | None = None
+    before: line_field(700, description="Cursor: the page before.") | None = None
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
     @field_validator("*", mode="before")
