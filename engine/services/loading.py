@@ -45,6 +45,12 @@ def spec_by_id(session: Session, version_id: int) -> SequenceSpec:
     )
     if checksum is None:
         raise LookupError(f"sequence version {version_id} does not exist")
+    return spec_by_checksum(session, version_id, checksum)
+
+
+def spec_by_checksum(session: Session, version_id: int, checksum: str) -> SequenceSpec:
+    """``spec_by_id`` for a caller that read the checksum already (joined into its own
+    query): no statement at all when the spec is cached."""
     cached = _SPEC_CACHE.get((version_id, checksum))
     if cached is not None:
         return cached

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 
 from engine.core.scoring import decayed
 from engine.exceptions import InvalidInputError
+from engine.services.schemas import EMAIL
 from engine.services.views.prospect_search import ProspectFilter, parse_filter, search_prospects
 from engine.store import Enrollment, EnrollmentStatus, Prospect, Sequence
 from tests.support.prospect_world import add, seed_world
@@ -110,7 +111,12 @@ def expected(people: list[dict[str, Any]], f: ProspectFilter, now) -> list[int]:
         score = decayed(p["score_value"], p["score_as_of"], HALF_LIFE, now)
         return all(
             [
-                f.email is None or f.email.lower() in p["email"],
+                f.email is None
+                or (
+                    p["email"] == f.email.lower()
+                    if EMAIL.match(f.email.lower())
+                    else f.email.lower() in p["email"]
+                ),
                 f.name is None or " ".join(f.name.split()).lower() in (p["name"] or "").lower(),
                 f.company is None or f.company.lower() in (p["company"] or "").lower(),
                 f.status is None or p["status"] == f.status,
@@ -296,3 +302,31 @@ def test_any_search_pages_through_exactly_the_reference_answer(  # type: ignore[
         }
     )
     assert walk(uow_factory, f, now) == expected(people, f, now)
+
+
+def test_a_whole_address_finds_that_person_only(uow_factory, now):  # type: ignore[no-untyped-def]
+    seed_world(uow_factory, now)
+    ana = add(uow_factory, now, email="ana@acme.test")
+    add(uow_factory, now, email="hana@acme.test")  # contains "ana@acme.test"
+    rows = search_prospects(uow_factory(), parse_filter({"email": " ANA@acme.test"}), now).rows
+    assert [r.id for r in rows] == [ana]
+    part = search_prospects(uow_factory(), parse_filter({"email": "ana@acme"}), now).rows
+    assert len(part) == 2
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_page_costs_the_same_few_statements_whatever_its_size(uow_factory, now, people):  # type: ignore[no-untyped-def]
+    def statements(limit: int) -> int:
+        search_prospects(uow_factory(), parse_filter({"limit": str(limit)}), now)  # warm caches
+        with uow_factory() as u:
+            engine = u.session.get_bind()
+        seen: list[str] = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            search_prospects(uow_factory(), parse_filter({"limit": str(limit)}), now)
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    assert statements(5) == statements(100) <= 5

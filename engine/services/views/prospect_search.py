@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from engine.core.scoring import decayed
 from engine.exceptions import InvalidInputError
-from engine.services.loading import spec_by_id
+from engine.services.loading import spec_by_checksum
+from engine.services.schemas import EMAIL
 from engine.services.scoring import current_scoring
 from engine.services.views.prospect_detail import person_name
 from engine.services.views.prospect_filter import (
@@ -32,11 +33,13 @@ from engine.services.views.prospect_filter import (
 from engine.services.views.prospect_nurture import step_label
 from engine.spec.catalog import STATUSES
 from engine.spec.scoring import ScoringSpec
+from engine.spec.sequence import SequenceSpec
 from engine.store import (
     Enrollment,
     EnrollmentStatus,
     Prospect,
     Sequence,
+    SequenceVersion,
     UnitOfWork,
     User,
     UserRole,
@@ -193,7 +196,10 @@ def _apply_filters(
     now: datetime,
     half_life: timedelta,
 ) -> Select[tuple[Prospect]]:
-    if filters.email:
+    if filters.email and EMAIL.match(filters.email.lower()):
+        # A whole address is a lookup of one person: the unique index, not a substring scan.
+        stmt = stmt.where(Prospect.email == filters.email.lower())
+    elif filters.email:
         stmt = stmt.where(_contains(searchable_email(), filters.email))
     if filters.name:
         stmt = stmt.where(_contains(searchable_name(), " ".join(filters.name.split())))
@@ -259,23 +265,28 @@ def _rows(
     half_life: timedelta,
     now: datetime,
 ) -> list[ProspectRow]:
-    """The page's rows with their current sequence and step: one more query per page."""
+    """The page's rows with their current sequence and step: one more query per page (and
+    one per sequence version whose spec this process has not parsed yet)."""
     ids = [p.id for p in prospects]
     active: dict[int, tuple[str, str, str | None]] = {}
+    specs: dict[int, SequenceSpec] = {}
     if ids:
-        for prospect_id, version_id, cursor, key, name in session.execute(
+        for prospect_id, version_id, checksum, cursor, key, name in session.execute(
             select(
                 Enrollment.prospect_id,
                 Enrollment.sequence_version_id,
+                SequenceVersion.checksum,
                 Enrollment.cursor,
                 Sequence.key,
                 Sequence.name,
             )
             .join(Sequence, Sequence.id == Enrollment.sequence_id)
+            .join(SequenceVersion, SequenceVersion.id == Enrollment.sequence_version_id)
             .where(Enrollment.prospect_id.in_(ids), Enrollment.status == EnrollmentStatus.ACTIVE)
         ):
-            spec = spec_by_id(session, version_id)
-            active[prospect_id] = (key, name, step_label(spec, cursor))
+            if version_id not in specs:
+                specs[version_id] = spec_by_checksum(session, version_id, checksum)
+            active[prospect_id] = (key, name, step_label(specs[version_id], cursor))
     rows = []
     for p in prospects:
         key, name, step = active.get(p.id, (None, None, None))
