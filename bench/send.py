@@ -68,8 +68,10 @@ from engine.mail.transport import SmtpTransport, parse_smtp_url
 from engine.runtime import build_mailer
 from engine.services.compose import compose
 from engine.services.delivery import Mailer, send_batch
-from engine.services.policy_facts import load_policy_inputs
+from engine.services.policy_facts import PolicyInputs, load_policy_inputs
 from engine.services.sequences import save_version
+from engine.services.template_sync import sync_templates
+from engine.services.template_versions import stored_template
 from engine.store import (
     Enrollment,
     EnrollmentStatus,
@@ -225,6 +227,7 @@ def seed(
     Prospects differ in name, company and a ``recommended`` list (the large template loops
     over it), so every email is rendered for real rather than served from a cache.
     """
+    sync_templates(UnitOfWork(session_factory), catalog.root, now)  # workers send versions
     version, _ = save_version(
         UnitOfWork(session_factory), SEQUENCE.format(template=template), "bench.yaml", catalog, now
     )
@@ -373,20 +376,36 @@ def prebuild(
     now = mailer.clock.now()
     for batch in chunks(ids, 500):
         inputs = load_policy_inputs(uow_factory(), batch, mailer.settings, now)
-        for item in inputs.items:
-            composed = compose(
-                message_id=item.message_id,
-                template_key=item.template_key,
-                subject_source=item.subject,
-                prospect=item.prospect,
-                spec=item.spec,
-                step_id=item.step_id,
-                settings=mailer.settings,
-                renderer=mailer.renderer,
-                signer=mailer.signer,
-                now=now,
-            )
-            out.append(Prebuilt(composed.return_path, composed.to_addr, composed.raw))
+        unit = uow_factory()
+        with unit:
+            out += _compose_all(unit, inputs, mailer, now)
+    return out
+
+
+def _compose_all(
+    unit: UnitOfWork, inputs: PolicyInputs, mailer: Mailer, now: datetime
+) -> list[Prebuilt]:
+    """Compose every item of ``inputs`` from the template version it names."""
+    out = []
+    for item in inputs.items:
+        if item.template_version_id is None or item.template_checksum is None:
+            raise SystemExit(f"template {item.template_key!r} is not stored")
+        template = stored_template(
+            unit.session, item.template_version_id, item.template_checksum, item.template_key
+        )
+        composed = compose(
+            message_id=item.message_id,
+            template=template,
+            subject_source=item.subject,
+            prospect=item.prospect,
+            spec=item.spec,
+            step_id=item.step_id,
+            settings=mailer.settings,
+            renderer=mailer.renderer,
+            signer=mailer.signer,
+            now=now,
+        )
+        out.append(Prebuilt(composed.return_path, composed.to_addr, composed.raw))
     return out
 
 

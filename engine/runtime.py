@@ -119,7 +119,6 @@ class Runtime:
 
 def build_mailer(settings: Settings, clock: Clock) -> Mailer:
     """Renderer, transport, signer and the per-domain rate limiter for ``settings``."""
-    from engine.mail.catalog import FileTemplateCatalog
     from engine.mail.render import Renderer
     from engine.mail.tokens import TokenSigner
     from engine.mail.transport import make_transport
@@ -127,7 +126,7 @@ def build_mailer(settings: Settings, clock: Clock) -> Mailer:
 
     return Mailer(
         settings=settings,
-        renderer=Renderer(FileTemplateCatalog(settings.templates_dir)),
+        renderer=Renderer(),  # stored template versions only: no host needs the folder
         transport=make_transport(settings),
         signer=TokenSigner(settings.secret_key),
         limiter=build_rate_limiter(settings),

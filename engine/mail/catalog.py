@@ -14,7 +14,9 @@ same either way, so the validator, the editor and the renderer refuse the same t
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from jinja2 import TemplateSyntaxError, meta
@@ -114,7 +116,7 @@ class BaseTemplateCatalog:
 
         The line is named only for multi-line text, where it helps find the mistake.
         """
-        errors = self._jinja_errors(text, "")
+        errors = _jinja_errors(text, "")
         return errors[0] if errors else None
 
     def check_template(self, key: str) -> list[str]:
@@ -124,6 +126,15 @@ class BaseTemplateCatalog:
         except TemplateError as exc:
             return exc.errors
         return []
+
+    def check_file(self, path: str) -> list[str]:
+        """Problems of one file on its own (a partial before any email includes it):
+        Jinja, MJML tags and links, each at its line."""
+        try:
+            text = self.read(path)
+        except UnreadableError as exc:
+            return [f"{self.label(path)}: cannot be read: {exc.detail or exc.kind}"]
+        return _source_errors(text, self.label(path))
 
     def variables(self, key: str) -> frozenset[str] | None:
         """The variables the template and its partials use; None when it is broken (its
@@ -170,7 +181,7 @@ class BaseTemplateCatalog:
         """
         source = self.source(key)
         name = self.label(f"{key}{TEMPLATE_SUFFIX}")
-        errors = self._source_errors(source, name)
+        errors = _source_errors(source, name)
         include_errors: list[str] = []
         sources: dict[str, str] = {key: source}
 
@@ -181,7 +192,7 @@ class BaseTemplateCatalog:
                 return ""
             if path not in sources:
                 sources[path] = text
-                errors.extend(self._source_errors(text, self.label(path)))
+                errors.extend(_source_errors(text, self.label(path)))
             return text
 
         try:
@@ -201,7 +212,7 @@ class BaseTemplateCatalog:
     def _compiled_errors(self, html: str, name: str) -> list[str]:
         """What is wrong with the compiled HTML as a whole (its parts were fine)."""
         # MJML must leave the Jinja intact, or rendering would fail for every recipient.
-        errors = [f"after MJML compilation: {e}" for e in self._jinja_errors(html, "", False)]
+        errors = [f"after MJML compilation: {e}" for e in _jinja_errors(html, "", False)]
         for marker, what in REQUIRED_MARKERS.items():
             if marker not in html:
                 errors.append(f"{name}: missing {what}: include _partials/footer.mjml in <mj-body>")
@@ -221,48 +232,6 @@ class BaseTemplateCatalog:
             if exc.kind == "outside":
                 return "", f"{name}: mj-include {path!r} {_LEAVES}"
             return "", f"{name}: mj-include {path!r} cannot be read: {exc.detail}"
-
-    def _source_errors(self, text: str, name: str) -> list[str]:
-        """Jinja problems and MJML tag problems of one file, in line order.
-
-        Tags that nest wrongly are reported even when the compiler would accept them: it
-        then guesses, and what the recipient gets is not what the marketer wrote.
-        """
-        jinja = self._jinja_errors(text, name)
-        tags = unknown_tags(text)
-        if not tags:
-            structure = structure_problem(text)
-            tags = [structure] if structure is not None else []
-        found = [f"{self._at(name, text, line)}MJML: {message}" for line, message in tags]
-        found += [f"{self._at(name, text, line)}{message}" for line, message in link_findings(text)]
-        return sorted(jinja + found, key=_line_of)
-
-    def _jinja_errors(self, text: str, name: str, names: bool = True) -> list[str]:
-        """Jinja syntax errors, unsafe constructs and unknown names of ``text``, as
-        readable lines.
-
-        The safety check (see :mod:`engine.mail.sandbox`) runs between parsing and
-        compiling, so a refused filter is explained as refused rather than as missing.
-        """
-        try:
-            parsed = self._env.parse(text)
-            unsafe = safety_findings(parsed)
-            if unsafe:
-                return [f"{self._at(name, text, line)}{message}" for line, message in unsafe]
-            self._env.compile(parsed)
-        except TemplateSyntaxError as exc:
-            return [f"{self._at(name, text, exc.lineno)}{_syntax_message(exc, text)}"]
-        if not names:
-            return []
-        found = name_findings(parsed, self._env.globals) + merge_tag_findings(text)
-        return [f"{self._at(name, text, line)}{message}" for line, message in found]
-
-    @staticmethod
-    def _at(name: str, text: str, line: int | None) -> str:
-        """``file:line: `` for a file; for a snippet, the line only when it has several."""
-        if name:
-            return f"{name}:{line}: " if line else f"{name}: "
-        return f"line {line}: " if line and "\n" in text else ""
 
     def _mjml_message(self, exc: MjmlError, key: str, sources: dict[str, str]) -> str:
         """The compiler's complaint, placed at a line: its own position when it gives one,
@@ -284,6 +253,59 @@ class BaseTemplateCatalog:
                 return f"{label}:{found[0]}: MJML: {found[1]}"
         where = self.label(named[1]) if named and named[1] in sources else self.label(root)
         return f"{where}: MJML: {text}: check that every <mj-...> tag is closed and nested right"
+
+
+_CHECKER = sandbox()
+
+
+@functools.lru_cache(maxsize=128)
+def _file_errors(text: str, name: str) -> tuple[str, ...]:
+    """Jinja problems and MJML tag problems of one file, in line order.
+
+    Tags that nest wrongly are reported even when the compiler would accept them: it then
+    guesses, and what the recipient gets is not what the marketer wrote. Cached: a partial
+    is checked once, not once for every email that includes it.
+    """
+    jinja = _jinja_errors(text, name)
+    tags = unknown_tags(text)
+    if not tags:
+        structure = structure_problem(text)
+        tags = [structure] if structure is not None else []
+    found = [f"{_at(name, text, line)}MJML: {message}" for line, message in tags]
+    found += [f"{_at(name, text, line)}{message}" for line, message in link_findings(text)]
+    return tuple(sorted(jinja + found, key=_line_of))
+
+
+def _jinja_errors(text: str, name: str, names: bool = True) -> list[str]:
+    """Jinja syntax errors, unsafe constructs and unknown names of ``text``, as readable
+    lines.
+
+    The safety check (see :mod:`engine.mail.sandbox`) runs between parsing and compiling,
+    so a refused filter is explained as refused rather than as missing.
+    """
+    try:
+        parsed = _CHECKER.parse(text)
+        unsafe = safety_findings(parsed)
+        if unsafe:
+            return [f"{_at(name, text, line)}{message}" for line, message in unsafe]
+        _CHECKER.compile(parsed)
+    except TemplateSyntaxError as exc:
+        return [f"{_at(name, text, exc.lineno)}{_syntax_message(exc, text)}"]
+    if not names:
+        return []
+    found = name_findings(parsed, _CHECKER.globals) + merge_tag_findings(text)
+    return [f"{_at(name, text, line)}{message}" for line, message in found]
+
+
+def _at(name: str, text: str, line: int | None) -> str:
+    """``file:line: `` for a file; for a snippet, the line only when it has several."""
+    if name:
+        return f"{name}:{line}: " if line else f"{name}: "
+    return f"line {line}: " if line and "\n" in text else ""
+
+
+def _source_errors(text: str, name: str) -> list[str]:
+    return list(_file_errors(text, name))
 
 
 def _line_of(message: str) -> int:
@@ -353,3 +375,27 @@ class FileTemplateCatalog(BaseTemplateCatalog):
             return file.resolve().is_relative_to(self.root.resolve())
         except (OSError, RuntimeError):  # a symlink loop
             return False
+
+
+class SourcesCatalog(BaseTemplateCatalog):
+    """Templates from a mapping of path to text: the versions stored in the database, or
+    an editor's unsaved draft laid over them. Problems name ``templates/<path>``, as the
+    files they are exported to and synced from."""
+
+    def __init__(self, sources: Mapping[str, str], label_prefix: str = "templates/") -> None:
+        super().__init__()
+        self.sources = sources
+        self.label_prefix = label_prefix
+
+    def exists(self, key: str) -> bool:
+        """True when the template ``key`` is among the sources."""
+        return valid_key(key) and f"{key}{TEMPLATE_SUFFIX}" in self.sources
+
+    def label(self, path: str) -> str:
+        return f"{self.label_prefix}{path}"
+
+    def read(self, path: str) -> str:
+        try:
+            return self.sources[path]
+        except KeyError:
+            raise UnreadableError("missing") from None

@@ -13,18 +13,24 @@ import functools
 import hashlib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Template, TemplateSyntaxError
 
-from engine.mail.catalog import FileTemplateCatalog, TemplateError
+from engine.mail.catalog import (
+    TEMPLATE_SUFFIX,
+    FileTemplateCatalog,
+    SourcesCatalog,
+    TemplateError,
+)
 from engine.mail.footer import footer_problem
 from engine.mail.links import link_problems
-from engine.mail.sandbox import BoundedSandbox, render_bounded, template_safety_problems
-from engine.mail.text import html_to_text_template, tidy_text
+from engine.mail.parts import TEXT_ENV, email_parts
+from engine.mail.sandbox import render_bounded, template_safety_problems
+from engine.mail.text import tidy_text
 from engine.mail.values import template_values
 
 # Subjects and preheaders are one line; a few thousand characters is already absurd.
@@ -53,6 +59,22 @@ class RenderedEmail:
     html: str
     text: str
     template_checksum: str
+    preheader: str = ""  # rendered, as the inbox shows it next to the subject
+
+
+@dataclass(frozen=True)
+class StoredTemplate:
+    """A template version from the database, as the renderer needs it.
+
+    ``checksum`` is the version's render checksum (:func:`content_checksum` of its
+    sources) and names its compiled form; ``load`` returns the sources (``{key: template,
+    include path: text}``) and is called only when this process has not compiled that
+    version yet, so a send batch reads template text once per version, not per email.
+    """
+
+    key: str
+    checksum: str
+    load: Callable[[], Mapping[str, str]]
 
 
 @dataclass(frozen=True)
@@ -86,15 +108,17 @@ def _fresh(entry: _Entry) -> bool:
 
 
 class Renderer:
-    """Renders emails from a :class:`FileTemplateCatalog`; safe to share between threads.
+    """Renders emails from stored template versions (what workers send) or from a
+    :class:`FileTemplateCatalog` (a templates folder); safe to share between threads.
 
-    A cache hit costs one ``stat`` per file of the template (the template and its
-    partials), so an edited template is picked up on the next email without a restart.
+    Either way a template is compiled once per content checksum. For a folder, a cache hit
+    costs one ``stat`` per file of the template (the template and its partials), so an
+    edited file is picked up on the next email without a restart.
     """
 
     def __init__(
         self,
-        catalog: FileTemplateCatalog,
+        catalog: FileTemplateCatalog | None = None,
         *,
         max_seconds: float = 2.0,
         max_chars: int = 2_000_000,
@@ -102,9 +126,6 @@ class Renderer:
         self.catalog = catalog
         self.max_seconds = max_seconds
         self.max_chars = max_chars
-        self._html_env = BoundedSandbox()
-        # Text, subjects and preheaders are not HTML: escaping would put "&amp;" in them.
-        self._text_env = BoundedSandbox(autoescape=False)
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._versions: dict[str, CompiledTemplate] = {}
@@ -112,11 +133,17 @@ class Renderer:
 
     # -- compiling ------------------------------------------------------------------------
 
-    def compiled(self, key: str) -> CompiledTemplate:
-        """The template ``key`` compiled, from cache when none of its files changed.
+    def compiled(self, template: str | StoredTemplate) -> CompiledTemplate:
+        """The template compiled: a stored version by its checksum, or the folder's
+        ``key``, from cache when none of its files changed.
 
         Raises :class:`TemplateError` (with file and line) when it cannot be compiled.
         """
+        if isinstance(template, StoredTemplate):
+            return self._compiled_stored(template)
+        key = template
+        if self.catalog is None:
+            raise TemplateError([f"template {key!r}: this process renders stored versions only"])
         entry = self._entries.get(key)
         if entry is not None and _fresh(entry):
             return entry.compiled
@@ -130,6 +157,29 @@ class Renderer:
             entry = self._reuse(key, path, entry) or self._compile(key, path)
             self._entries[key] = entry
             return entry.compiled
+
+    def _compiled_stored(self, template: StoredTemplate) -> CompiledTemplate:
+        compiled = self._versions.get(template.checksum)
+        if compiled is not None:
+            return compiled
+        with self._lock:
+            compiled = self._versions.get(template.checksum)
+            if compiled is not None:
+                return compiled
+            sources = dict(template.load())
+            if template.key not in sources or (
+                content_checksum(sources, template.key) != template.checksum
+            ):
+                raise TemplateError(
+                    [
+                        f"template {template.key!r}: the stored version does not match its "
+                        "checksum (altered in the database?); save the template again"
+                    ]
+                )
+            files = {p: text for p, text in sources.items() if p != template.key}
+            files[f"{template.key}{TEMPLATE_SUFFIX}"] = sources[template.key]
+            html, _ = SourcesCatalog(files).compile_with_sources(template.key)
+            return self._build(template.key, template.checksum, html)
 
     def _reuse(self, key: str, path: Path, previous: _Entry | None) -> _Entry | None:
         """A file was touched: re-read the same files and, if their content hashes to a
@@ -147,11 +197,13 @@ class Renderer:
         return None if known is None else _Entry(stamps, previous.includes, known)
 
     def _files(self, key: str, path: Path, includes: tuple[str, ...]) -> list[tuple[str, Path]]:
-        return [(key, path)] + [(include, self.catalog.root / include) for include in includes]
+        root = self.catalog.root if self.catalog is not None else Path()
+        return [(key, path)] + [(include, root / include) for include in includes]
 
     def _compile(self, key: str, path: Path) -> _Entry:
         # Retried while an editor is saving (each save is atomic, a burst of them is not).
         for _ in range(10):
+            assert self.catalog is not None  # compiled() checked it
             html, sources = self.catalog.compile_with_sources(key)
             includes = tuple(sorted(p for p in sources if p != key))
             files = self._files(key, path, includes)
@@ -171,17 +223,17 @@ class Renderer:
         raise TemplateError([f"template {key!r} keeps changing while it is compiled; retry"])
 
     def _build(self, key: str, checksum: str, html: str) -> CompiledTemplate:
-        text = html_to_text_template(html)
         try:
-            compiled = CompiledTemplate(
-                checksum=checksum,
-                html_source=html,
-                text_source=text,
-                html=self._html_env.from_string(html),
-                text=self._text_env.from_string(text),
-            )
+            parts = email_parts(html)  # usually already built by the catalog's checks
         except TemplateSyntaxError as exc:  # the catalog checked the HTML; text is derived
             raise TemplateError([f"template {key!r}: cannot compile: {exc}"]) from exc
+        compiled = CompiledTemplate(
+            checksum=checksum,
+            html_source=parts.html_source,
+            text_source=parts.text_source,
+            html=parts.html,
+            text=parts.text,
+        )
         if len(self._versions) >= _MAX_VERSIONS:
             del self._versions[next(iter(self._versions))]
         self._versions[checksum] = compiled
@@ -192,7 +244,7 @@ class Renderer:
         if problems:
             raise TemplateError(problems)
         try:
-            return self._text_env.from_string(source)
+            return TEXT_ENV.from_string(source)
         except TemplateSyntaxError as exc:
             raise TemplateError([f"line {exc.lineno}: {exc.message}"]) from exc
 
@@ -200,12 +252,12 @@ class Renderer:
 
     def render(
         self,
-        key: str,
+        template: str | StoredTemplate,
         subject_source: str,
         preheader_source: str | None,
         context: Mapping[str, Any],
     ) -> RenderedEmail:
-        """Render the email ``key`` for one recipient.
+        """Render the email (a stored version, or the folder's key) for one recipient.
 
         ``context`` holds the variables of templates/README.md except ``subject`` and
         ``preheader``, which are rendered here first (as plain text, on one line) and then
@@ -215,7 +267,8 @@ class Renderer:
         recipient's email would lack the unsubscribe link or the postal address, or would
         link to a ``javascript:``, ``vbscript:`` or ``data:`` URL (never sent).
         """
-        compiled = self.compiled(key)
+        compiled = self.compiled(template)
+        key = template.key if isinstance(template, StoredTemplate) else template
         values = template_values(context)
         values["subject"] = values["preheader"] = ""
         subject = self._render_line(key, "subject", subject_source, values)
@@ -231,7 +284,7 @@ class Renderer:
             problem = "; ".join(link_problems(html)) or None
         if problem is not None:
             raise TemplateError([f"template {key!r}: {problem}"])
-        return RenderedEmail(subject, html, text, compiled.checksum)
+        return RenderedEmail(subject, html, text, compiled.checksum, values["preheader"])
 
     def _render_line(self, key: str, what: str, source: str, values: dict[str, Any]) -> str:
         try:

@@ -14,7 +14,7 @@ from typing import Any
 from engine.config import Settings
 from engine.mail.links import track_links, unsubscribe_url
 from engine.mail.mime import build_message
-from engine.mail.render import Renderer
+from engine.mail.render import Renderer, StoredTemplate
 from engine.mail.tokens import AddressTag, TokenSigner, message_id_header, tagged_address
 from engine.spec.sequence import EmailStep, SequenceSpec
 
@@ -40,9 +40,9 @@ class Sender:
         return self.email.rpartition("@")[2].lower()
 
 
-def sender_of(spec: SequenceSpec, step: EmailStep | None, settings: Settings) -> Sender:
+def sender_of(spec: SequenceSpec | None, step: EmailStep | None, settings: Settings) -> Sender:
     """The step's From, else the sequence's, else the configured default."""
-    chosen = (step.sender if step else None) or spec.sender
+    chosen = (step.sender if step else None) or (spec.sender if spec else None)
     if chosen is not None:
         return Sender(chosen.name, chosen.email)
     name, email = parseaddr(settings.mail_from)
@@ -122,7 +122,7 @@ def render_context(
 def compose(
     *,
     message_id: int,
-    template_key: str,
+    template: str | StoredTemplate,
     subject_source: str,
     prospect: dict[str, Any],
     spec: SequenceSpec,
@@ -138,9 +138,7 @@ def compose(
     sender = sender_of(spec, step, settings)
     unsubscribe = unsubscribe_url(settings.base_url, message_id, signer)
     context = render_context(prospect, sender, settings, unsubscribe, owner_name)
-    rendered = renderer.render(
-        template_key, subject_source, step.preheader if step else None, context
-    )
+    rendered = renderer.render(template, subject_source, step.preheader if step else None, context)
     tracked = track_links(rendered.html, rendered.text, settings.base_url, message_id, signer)
     header_id = message_id_header(message_id, sender.domain, signer)
     addresses = inbound_addresses(message_id, sender, spec.reply_to, settings, signer)

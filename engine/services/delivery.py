@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.config import Settings
-from engine.mail.render import Renderer
+from engine.mail.catalog import TemplateError
+from engine.mail.render import Renderer, StoredTemplate
 from engine.mail.tokens import TokenSigner
 from engine.mail.transport import (
     PermanentSendError,
@@ -47,8 +49,9 @@ from engine.services.outcomes import (
     record_retry,
     record_uncertain,
 )
-from engine.services.policy_facts import PolicyInputs, load_policy_inputs
+from engine.services.policy_facts import PolicyInputs, PolicyItem, load_policy_inputs
 from engine.services.ports import RateLimiter
+from engine.services.template_versions import stored_template
 from engine.store import Event, Message, MessageStatus, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -129,6 +132,22 @@ class Ready:
     composed: Composed
     step_id: str
     template_key: str
+    template_version_id: int | None = None
+
+
+def _stored_template(session: Session, item: PolicyItem) -> StoredTemplate:
+    """The version this message is rendered from; a template that was never stored
+    fails the message with the fix."""
+    if item.template_version_id is None or item.template_checksum is None:
+        raise TemplateError(
+            [
+                f"template {item.template_key!r} is not stored in the database: run "
+                "`nurture sequences sync` (or save it in the editor)"
+            ]
+        )
+    return stored_template(
+        session, item.template_version_id, item.template_checksum, item.template_key
+    )
 
 
 def _apply_policy(
@@ -149,7 +168,7 @@ def _apply_policy(
             try:
                 composed = compose(
                     message_id=item.message_id,
-                    template_key=item.template_key,
+                    template=_stored_template(session, item),
                     subject_source=item.subject,
                     prospect=item.prospect,
                     spec=item.spec,
@@ -167,7 +186,14 @@ def _apply_policy(
                 continue
             inputs.count_send(item, now)
             ready.append(
-                Ready(item.message_id, item.prospect_id, composed, item.step_id, item.template_key)
+                Ready(
+                    item.message_id,
+                    item.prospect_id,
+                    composed,
+                    item.step_id,
+                    item.template_key,
+                    item.template_version_id,
+                )
             )
         uow.commit()
     return ready
@@ -239,6 +265,7 @@ def _mark_transmitting(uow: UnitOfWork, item: Ready | None, token: str, mailer: 
             # uncertain must already resolve its tracked links
             links=item.composed.links,
             template_checksum=item.composed.template_checksum,
+            template_version_id=item.template_version_id,
         )
         .execution_options(synchronize_session=False)
     )
@@ -254,6 +281,7 @@ def _record_sent(session: object, item: Ready, token: str, now: datetime) -> Non
             sent_at=now,
             links=item.composed.links,
             template_checksum=item.composed.template_checksum,
+            template_version_id=item.template_version_id,
             claim_token=None,
             lease_expires_at=None,
             last_error=None,

@@ -29,6 +29,7 @@ from engine.services.loading import (
     spec_by_id,
     suppression_reason,
 )
+from engine.services.template_versions import current_version_ids
 from engine.store import (
     Enrollment,
     EnrollmentStatus,
@@ -89,6 +90,7 @@ def apply_step(
     """Write a planned step: outbox rows, new state, or the exit. Flushing is the caller's:
     the tick flushes a whole batch at once (one round trip per table, not per row)."""
     report = StepReport(advanced=1)
+    versions = current_version_ids(session) if result.emails else {}
     for email in result.emails:
         message = Message(
             enrollment_id=enrollment.id,
@@ -97,6 +99,7 @@ def apply_step(
             step_id=email.step_id,
             iteration=email.iteration,
             template_key=email.template,
+            template_version_id=versions.get(email.template),
             subject=email.subject,
             status=MessageStatus.QUEUED,
             not_before=now,

@@ -8,13 +8,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from engine.config import Settings
 from engine.core.policy import FrequencyCap, SendFacts, SendNow, decide_send
 from engine.core.windows import window_zone
 from engine.services.loading import prospect_facts, spec_of
+from engine.services.template_versions import current_version_ids
 from engine.spec.sequence import SequenceSpec
 from engine.store import (
+    EmailTemplateVersion,
     Enrollment,
     EnrollmentStatus,
     Message,
@@ -40,6 +43,10 @@ class PolicyItem:
     enrollment_active: bool
     suppressed: str | None
     owner_name: str | None = None  # the linked sales user's name, for templates
+    # The template version to render: the one the message names, else (a row older than
+    # stored templates) the current one; None when the template is not stored at all.
+    template_version_id: int | None = None
+    template_checksum: str | None = None
 
 
 @dataclass
@@ -117,6 +124,7 @@ def load_policy_inputs(
             )
             for message, status, prospect, version, owner_name in rows
         ]
+        _name_template_versions(session, items, {m.id: m.template_version_id for m, *_ in rows})
         inputs = PolicyInputs(items, settings)
         since = now - timedelta(days=settings.frequency_window_days)
         moment = func.coalesce(Message.sent_at, Message.transmit_started_at)
@@ -129,3 +137,23 @@ def load_policy_inputs(
         ):
             inputs.recent[prospect_id].append(at)
         return inputs
+
+
+def _name_template_versions(
+    session: Session, items: list[PolicyItem], named: dict[int, int | None]
+) -> None:
+    """Fill in each item's template version and its checksum (two small queries)."""
+    current = current_version_ids(session)
+    for item in items:
+        item.template_version_id = named.get(item.message_id) or current.get(item.template_key)
+    ids = {item.template_version_id for item in items if item.template_version_id is not None}
+    checksums = dict(
+        session.execute(
+            select(EmailTemplateVersion.id, EmailTemplateVersion.render_checksum).where(
+                EmailTemplateVersion.id.in_(ids)
+            )
+        ).all()
+    )
+    for item in items:
+        if item.template_version_id is not None:
+            item.template_checksum = checksums.get(item.template_version_id)

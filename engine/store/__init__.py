@@ -48,6 +48,7 @@ from engine.store.scoring import ScoreEntry
 from engine.store.scoring_versions import ScoringVersion
 from engine.store.sequences import Sequence, SequenceVersion
 from engine.store.suppressions import Suppression
+from engine.store.templates import EmailTemplate, EmailTemplateVersion
 from engine.store.uow import UnitOfWork
 from engine.store.users import ApiToken, User
 
@@ -56,6 +57,8 @@ __all__ = [
     "AuditEntry",
     "Base",
     "EmailAddress",
+    "EmailTemplate",
+    "EmailTemplateVersion",
     "Enrollment",
     "EnrollmentStatus",
     "Event",

@@ -70,6 +70,11 @@ class Message(Base):
     uncertain_deliveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     to_email: Mapped[str | None] = mapped_column(String(320))
     template_checksum: Mapped[str | None] = mapped_column(String(64))
+    # The template version this email is rendered from: the current one when the row was
+    # made (NULL for rows older than stored templates: then the current one at send time).
+    template_version_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("email_template_versions.id")
+    )
     # The links the sent message contained: click tracking redirects only to these.
     links: Mapped[list[str] | None]
     hold_reason: Mapped[str | None] = mapped_column(Text)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.clock import FrozenClock
+from engine.services.template_sync import sync_templates
 from tests.support.api import ApiHarness, api_harness, error_of
 from tests.support.sequences import GENERIC_LOST, PRICE, store
 
@@ -18,6 +19,8 @@ SHIPPED = ROOT / "sequences" / "lost-on-price.yaml"
 @pytest.fixture
 def api(database_url: str, now) -> Iterator[ApiHarness]:  # type: ignore[no-untyped-def]
     with api_harness(database_url, FrozenClock(now)) as harness:
+        # Sequences are checked against the templates stored in the database.
+        sync_templates(harness.uow(), ROOT / "templates", now)
         yield harness
 
 

@@ -7,15 +7,17 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.mail.tokens import AddressTag, TokenSigner, parse_message_id_header
 from engine.services.accounts import create_user
 from engine.services.outcomes import suppress
 from engine.services.prospects import upsert_prospect
+from engine.services.templates import get_template_version, save_template
 from engine.spec.errors import SpecError
 from engine.spec.loader import parse_sequence
 from engine.store import (
+    EmailTemplate,
     Enrollment,
     EnrollmentStatus,
     Event,
@@ -341,3 +343,44 @@ def test_templates_name_the_owner_only_when_there_is_one(env, smtp_server, now):
     assert "We are here when you want a second opinion" in texts["crm@example.com"]
     assert "We are here when you want a second opinion" in texts["nobody@example.com"]
     assert not any("None" in text for text in texts.values())
+
+
+def test_a_worker_renders_the_template_version_its_message_names(env, smtp_server, now):
+    # issue #9 point 3: templates are versions in the database; an email queued before a
+    # new version was published goes out as it was when it was queued.
+    upsert_prospect(env.uow(), lost("la@example.com", timezone="America/Los_Angeles"), now)
+    env.cycle()  # queued, held for the window (02:00 in Los Angeles)
+    [held] = env.messages()
+    first = get_template_version(env.uow(), "price/value-recap.mjml")
+    assert held.template_version_id is not None and held.status == MessageStatus.QUEUED
+    edited = first.source.replace("Best,", "Warm regards from version two,")
+    save_template(env.uow(), "price/value-recap.mjml", edited, first.version, now, "ana@x.io")
+    upsert_prospect(env.uow(), lost("ny@example.com", timezone="America/New_York"), now)
+    env.clock.set(datetime(2026, 3, 2, 17, 0, tzinfo=UTC))  # 09:00 in LA, 12:00 in NY
+
+    env.cycle()
+
+    texts = {str(m["To"]): m.get_body(("plain",)).get_content() for m in received(smtp_server)}
+    assert "Best," in texts["la@example.com"]
+    assert "version two" not in texts["la@example.com"]
+    assert "Warm regards from version two," in texts["ny@example.com"]
+    rows = {row.to_email: row for row in env.messages()}
+    assert rows["la@example.com"].template_version_id == held.template_version_id
+    assert rows["ny@example.com"].template_version_id != held.template_version_id
+    assert rows["la@example.com"].template_checksum == first.render_checksum
+
+
+def test_a_template_that_was_never_stored_fails_its_message_with_the_fix(env, smtp_server, now):
+    with env.uow() as uow:  # as a database where nobody synced the templates folder
+        uow.session.execute(update(EmailTemplate).values(current_version_id=None))
+        uow.commit()
+    upsert_prospect(env.uow(), ANA, now)
+
+    env.cycle()
+
+    [row] = env.messages()
+    assert smtp_server.accepted() == []
+    assert row.status == MessageStatus.FAILED
+    assert "template 'price/value-recap' is not stored in the database: run `nurture " in (
+        row.last_error or ""
+    )

@@ -24,6 +24,7 @@ from engine.config import Settings
 from engine.mail.catalog import FileTemplateCatalog
 from engine.runtime import Runtime, runtime_scope
 from engine.services.sequences import save_version
+from engine.services.template_sync import sync_templates
 from engine.store import (
     Enrollment,
     EnrollmentStatus,
@@ -58,6 +59,7 @@ steps:
 
 def seed(runtime: Runtime, now: datetime) -> None:
     catalog = FileTemplateCatalog(ROOT / "templates")
+    sync_templates(runtime.uow(), ROOT / "templates", now)
     version, _ = save_version(runtime.uow(), ALWAYS_OPEN, "chaos.yaml", catalog, now)
     with runtime.uow() as uow:
         session = uow.session

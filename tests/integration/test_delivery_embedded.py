@@ -17,6 +17,7 @@ from engine.mail.catalog import FileTemplateCatalog
 from engine.runtime import Runtime
 from engine.services.prospects import upsert_prospect
 from engine.services.sequences import sync_sequences
+from engine.services.template_sync import sync_templates
 from engine.store import Message, MessageStatus, upgrade
 from workers.jobs import tick_job
 
@@ -36,6 +37,7 @@ def test_in_process_queue_sends_to_the_local_outbox(database_url, tmp_path, now)
     assert isinstance(runtime.queue, InProcessJobQueue)
     try:
         catalog = FileTemplateCatalog(settings.templates_dir)
+        sync_templates(runtime.uow(), settings.templates_dir, now)
         sync_sequences(runtime.uow, [ROOT / "sequences"], catalog, now)
         upsert_prospect(
             runtime.uow(),

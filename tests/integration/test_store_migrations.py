@@ -12,6 +12,8 @@ from engine.store.migrate import downgrade, head_revision
 TABLES = {
     "api_tokens",
     "audit_log",
+    "email_template_versions",
+    "email_templates",
     "enrollments",
     "events",
     "handoffs",

@@ -7,10 +7,8 @@ prospects arrive over the JSON API, half of them visit the pricing page (an even
 API) and so get the second email. Every email must arrive exactly once, and ``/metrics``
 must add up across gunicorn's two processes.
 
-What is still read from files: the workers render templates from ``NURTURE_TEMPLATES_DIR``,
-so each worker gets its own copy of the templates folder (``WORKER_FILES``). The web and
-scheduler processes get none, nor any sequence file. The strict xfail below turns red
-(XPASS) once templates come from the database; then drop ``WORKER_FILES`` and the marker.
+No process but the deploy step gets a sequence or template file: the workers render the
+template versions the deploy stored in the database.
 """
 
 from __future__ import annotations
@@ -57,9 +55,6 @@ steps:
     email: price/case-study
     subject: "Pricing follow-up for {{ prospect.first_name }}"
 """
-
-WORKER_FILES = {"templates": ROOT / "templates"}
-"""What a worker still reads from disk: its own copy of the templates folder."""
 
 
 @pytest.fixture
@@ -129,8 +124,8 @@ def test_a_thousand_prospects_through_the_production_topology(
 ) -> None:
     token = deploy(topology, tmp_path)
     topology.start_web(workers=2)
-    topology.start_worker(1, WORKER_FILES)
-    topology.start_worker(2, WORKER_FILES)
+    topology.start_worker(1)
+    topology.start_worker(2)
     topology.start_scheduler(interval=1)
     deadline = time.monotonic() + DEADLINE_SECONDS
     try:
@@ -200,12 +195,6 @@ def test_a_thousand_prospects_through_the_production_topology(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="workers render templates from NURTURE_TEMPLATES_DIR; passes once templates are "
-    "database versions (then drop WORKER_FILES above)",
-)
 def test_a_worker_with_no_files_sends_from_the_database(
     topology: Topology, smtp_server: SmtpTestServer, tmp_path: Path
 ) -> None:

@@ -19,6 +19,7 @@ from engine.config import Settings
 from engine.mail.catalog import FileTemplateCatalog
 from engine.runtime import Runtime, install_runtime, runtime_scope
 from engine.services.sequences import save_version, sync_sequences
+from engine.services.template_sync import sync_templates
 from engine.store import Message, UnitOfWork
 from tests.support.rq_helpers import flushed_redis, redis_db_url, work_burst
 from workers.jobs import tick_job
@@ -88,6 +89,7 @@ def delivery_env(
         previous = install_runtime(runtime)
         try:
             env = DeliveryEnv(settings, runtime, clock, redis, smtp)
+            sync_templates(runtime.uow(), settings.templates_dir, now)
             sync_sequences(runtime.uow, [settings.sequences_dir], env.catalog(), now)
             yield env
         finally:

@@ -42,6 +42,7 @@ from engine.core.stepping import start_state
 from engine.mail.catalog import FileTemplateCatalog
 from engine.services.prospects import upsert_prospect
 from engine.services.sequences import sync_sequences
+from engine.services.template_sync import sync_templates
 from engine.services.tick import tick
 from engine.spec.durations import parse_duration
 from engine.store import (
@@ -203,6 +204,7 @@ def _real_shapes(database_url: str, now: datetime) -> list[_Shape]:
 
     try:
         catalog = FileTemplateCatalog(ROOT / "templates")
+        sync_templates(uow(), ROOT / "templates", now)
         sync = sync_sequences(uow, [ROOT / "sequences"], catalog, now)  # type: ignore[arg-type]
         if sync.problems:
             raise RuntimeError(f"the shipped sequences did not load: {sync.problems}")

@@ -92,7 +92,7 @@ def compose_step(
     """One shipped email for one prospect, exactly as a worker composes it."""
     return compose(
         message_id=number,
-        template_key=step.email,
+        template=step.email,
         subject_source=step.subject,
         prospect=facts,
         spec=spec,

@@ -3,6 +3,7 @@
 Validation is a question, not a failure: an invalid sequence is a 200 answer with
 ``"valid": false`` and every problem with its line, exactly what ``nurture sequences
 validate`` prints, so an editor plugin or CI step can check a file before it is synced.
+Templates are checked as stored in the database: what this sequence would send.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.mail.catalog import FileTemplateCatalog
 from engine.services.sequences import list_sequences
+from engine.services.template_versions import stored_catalog
 from engine.services.validation import text_field
 from engine.spec.loader import check_sequence
 from webapp.api.errors import ApiError
@@ -48,7 +49,7 @@ def index() -> ResponseReturnValue:
 @bp.post("/sequences/validate")
 def check() -> ResponseReturnValue:
     source = _source()
-    templates = FileTemplateCatalog(get_runtime().settings.templates_dir)
+    templates = stored_catalog(get_runtime().uow())  # what will be sent, on every host
     checked = check_sequence(source, SOURCE_FILENAME, templates)
     reply: dict[str, object] = {
         "valid": checked.spec is not None,

@@ -61,3 +61,26 @@ def templates():  # type: ignore[no-untyped-def]
     from engine.mail.catalog import FileTemplateCatalog
 
     return FileTemplateCatalog(settings().templates_dir)
+
+
+def sync_templates_folder(factory: Callable[[], object], force: bool = False) -> bool:
+    """Store the templates folder as versions (before sequences, which are checked against
+    what is stored); print what happened. False when something was refused."""
+    from engine.services.template_sync import sync_templates
+
+    root = settings().templates_dir
+    report = sync_templates(factory(), root, now(), force=force)  # type: ignore[arg-type]
+    for problem in report.problems:
+        click.echo(str(problem), err=True)
+    click.echo(
+        f"templates ({root}): {len(report.created)} created, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged, {len(report.conflicts)} edited in the editor"
+    )
+    return not report.problems
+
+
+def stored_templates(factory: Callable[[], object]):  # type: ignore[no-untyped-def]
+    """The stored template versions as a catalog: sequences are synced against them."""
+    from engine.services.template_versions import stored_catalog
+
+    return stored_catalog(factory())  # type: ignore[arg-type]

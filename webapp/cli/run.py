@@ -11,9 +11,9 @@ from webapp.cli import common
 
 
 @click.command("init")
-@click.option("--no-sync", is_flag=True, help="Only migrate; do not load sequences.")
+@click.option("--no-sync", is_flag=True, help="Only migrate; load no templates or sequences.")
 def init_command(no_sync: bool) -> None:
-    """Create or upgrade the database, then load the sequences folder."""
+    """Create or upgrade the database, then load the templates and sequences folders."""
     from engine.services.sequences import sync_sequences
     from engine.store import current_revision
 
@@ -22,7 +22,9 @@ def init_command(no_sync: bool) -> None:
     click.echo(f"database ready at revision {current_revision(settings.database_url)}")
     if no_sync:
         return
-    report = sync_sequences(factory, [settings.sequences_dir], common.templates(), common.now())  # type: ignore[arg-type]
+    common.sync_templates_folder(factory)
+    templates = common.stored_templates(factory)
+    report = sync_sequences(factory, [settings.sequences_dir], templates, common.now())  # type: ignore[arg-type]
     for problem in report.problems:
         click.echo(str(problem), err=True)
     click.echo(

@@ -47,12 +47,20 @@ def _count_files(targets: list[Path]) -> int:
 
 @sequences_group.command("sync")
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-def sync_command(paths: tuple[Path, ...]) -> None:
-    """Store changed sequence files as new versions (invalid files are skipped)."""
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace templates whose current version was published in the editor.",
+)
+def sync_command(paths: tuple[Path, ...], force: bool) -> None:
+    """Store changed template files, then changed sequence files, as new versions
+    (invalid files are skipped)."""
     from engine.services.sequences import sync_sequences
 
+    factory = common.uow_factory()
+    templates_ok = common.sync_templates_folder(factory, force)
     targets = list(paths) or [common.settings().sequences_dir]
-    report = sync_sequences(common.uow_factory(), targets, common.templates(), common.now())  # type: ignore[arg-type]
+    report = sync_sequences(factory, targets, common.stored_templates(factory), common.now())  # type: ignore[arg-type]
     for problem in report.problems:
         click.echo(str(problem), err=True)
     click.echo(
@@ -63,7 +71,7 @@ def sync_command(paths: tuple[Path, ...]) -> None:
     for label, keys in (("created", report.created), ("updated", report.updated)):
         for key in keys:
             click.echo(f"  {label}: {key}")
-    if report.problems:
+    if report.problems or not templates_ok:
         sys.exit(1)
 
 
