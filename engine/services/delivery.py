@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.config import Settings
-from engine.mail.catalog import TemplateError
 from engine.mail.render import Renderer, StoredTemplate
 from engine.mail.tokens import TokenSigner
 from engine.mail.transport import (
@@ -51,7 +50,7 @@ from engine.services.outcomes import (
 )
 from engine.services.policy_facts import PolicyInputs, PolicyItem, load_policy_inputs
 from engine.services.ports import RateLimiter
-from engine.services.template_versions import stored_template
+from engine.services.template_versions import not_stored, stored_template
 from engine.store import Event, Message, MessageStatus, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -139,12 +138,7 @@ def _stored_template(session: Session, item: PolicyItem) -> StoredTemplate:
     """The version this message is rendered from; a template that was never stored
     fails the message with the fix."""
     if item.template_version_id is None or item.template_checksum is None:
-        raise TemplateError(
-            [
-                f"template {item.template_key!r} is not stored in the database: run "
-                "`nurture sequences sync` (or save it in the editor)"
-            ]
-        )
+        raise not_stored(item.template_key)
     return stored_template(
         session, item.template_version_id, item.template_checksum, item.template_key
     )

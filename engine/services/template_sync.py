@@ -21,6 +21,7 @@ from engine.services.template_versions import (
     apply_plan,
     check_path,
     check_source,
+    current_sources,
     current_templates,
     plan_changes,
     problems_of,
@@ -56,7 +57,7 @@ def sync_templates(
     Files that cannot be read, leave the folder through a symbolic link or do not compile
     are reported and skipped, with what depends on them. A template whose current version
     was published in the editor is not replaced unless ``force``: the editor's text would
-    be lost (export it to the folder first).
+    be lost (:func:`export_templates` writes it to the folder first).
     """
     report = TemplateSyncReport()
     files = FileTemplateCatalog(root)
@@ -83,8 +84,9 @@ def sync_templates(
                         f"{LABEL_PREFIX}{path}",
                         None,
                         f"not synced: version {old.version} was published in the editor"
-                        f"{' by ' + old.created_by if old.created_by else ''}; export it to the "
-                        "folder first, or sync with --force to replace it",
+                        f"{' by ' + old.created_by if old.created_by else ''}; export the "
+                        "stored templates to the folder first (or copy that version into the "
+                        "file), or sync with --force to replace it",
                     )
                 )
                 continue
@@ -110,3 +112,24 @@ def _unreadable(exc: Exception) -> str:
             )
         return f"cannot be read: {exc.detail or exc.kind}"
     return str(exc).split(": ", 1)[-1]
+
+
+def export_templates(uow: UnitOfWork, root: Path) -> list[str]:
+    """Write every template's current version to ``root`` (``<path>``, byte-identical to
+    what was published), so git keeps the record of what the editor published; returns the
+    paths written. Files are replaced atomically; paths were checked when they were saved,
+    and are checked again so nothing is written outside ``root``."""
+    with uow:
+        sources = current_sources(uow.session)
+    written = []
+    base = root.resolve()
+    for path, text in sorted(sources.items()):
+        target = (root / check_path(path)).resolve()
+        if not target.is_relative_to(base):
+            raise InvalidInputError(f"{path}: would be written outside {root}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_bytes(text.encode("utf-8"))
+        temporary.replace(target)
+        written.append(path)
+    return written

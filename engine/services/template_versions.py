@@ -175,6 +175,28 @@ def current_version_ids(session: Session) -> dict[str, int]:
     return cached  # type: ignore[no-any-return]
 
 
+def not_stored(key: str) -> TemplateError:
+    """The error of an email whose template was never stored, with the fix."""
+    return TemplateError(
+        [
+            f"template {key!r} is not stored in the database: run `nurture sequences sync` "
+            "(or save it in the editor)"
+        ]
+    )
+
+
+def message_template(session: Session, version_id: int | None, key: str) -> StoredTemplate:
+    """The version a message names (else, for a row older than stored templates, the
+    template's current one), its text read now: for showing one email, where the session
+    may be gone by the time it renders. Raises :class:`TemplateError` if not stored."""
+    number = version_id or current_version_ids(session).get(key)
+    row = session.get(EmailTemplateVersion, number) if number is not None else None
+    if row is None or row.render_checksum is None:
+        raise not_stored(key)
+    sources = {key: row.source, **(row.includes or {})}
+    return StoredTemplate(key, row.render_checksum, lambda: sources)
+
+
 def stored_template(session: Session, version_id: int, checksum: str, key: str) -> StoredTemplate:
     """What the renderer needs for version ``version_id``; its text is read only if this
     process has not compiled it yet."""

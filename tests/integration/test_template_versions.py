@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from engine.exceptions import InvalidInputError, NotFoundError
 from engine.mail.render import content_checksum
-from engine.services.template_sync import sync_templates
+from engine.services.template_sync import export_templates, sync_templates
 from engine.services.template_versions import (
     TemplateProblem,
     TemplateValidationError,
@@ -319,3 +319,20 @@ def test_a_stored_version_altered_in_the_database_is_not_rendered(
         )
         with pytest.raises(Exception, match="does not match its checksum"):
             Renderer().compiled(template)
+
+
+def test_exported_templates_are_what_was_published_and_sync_back_unchanged(
+    uow_factory: Uow, synced: Path, tmp_path: Path, now: datetime
+) -> None:
+    path = "price/value-recap.mjml"
+    source = get_template_version(uow_factory(), path).source
+    edited = source.replace("Best,", "Warmly,") + "\n\n"  # trailing newlines are kept too
+    save_template(uow_factory(), path, edited, 1, now, "ana@x.io")
+    out = tmp_path / "exported"
+
+    written = export_templates(uow_factory(), out)
+
+    assert sorted(written) == sorted(EMAILS + PARTIALS)
+    assert (out / path).read_bytes() == edited.encode()
+    report = sync_templates(uow_factory(), out, now, force=True)
+    assert (report.created, report.updated, report.problems) == ([], [], [])

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from engine.services.events import record_event
 from engine.services.prospects import upsert_prospect
 from engine.services.schemas import EngineEventInput
 from engine.services.scoring import save_scoring
+from engine.services.template_sync import sync_templates
 from engine.store import UnitOfWork
 from tests.support.sequences import GENERIC_LOST, PRICE, URGENT, store
 
@@ -65,7 +67,9 @@ MPP = "Apple Mail Privacy Protection proxy"
 
 
 def seed_world(uow: UowFactory, now: datetime) -> None:
-    """The three test sequences (price 20, generic 5, urgent 50) and the scoring rules."""
+    """The shipped templates, the three test sequences (price 20, generic 5, urgent 50) and
+    the scoring rules."""
+    sync_templates(uow(), Path(__file__).resolve().parents[2] / "templates", now)
     for source in (PRICE, GENERIC_LOST, URGENT):
         store(uow, source, now)
     save_scoring(uow(), SCORING, "scoring.yaml", now)

@@ -196,6 +196,7 @@ PERSONAL_TABLES: tuple[PersonalTable, ...] = (
                 "enqueued_at",
                 "uncertain_deliveries",
                 "template_checksum",
+                "template_version_id",  # which template version: marketing content
                 "hold_reason",
             }
         ),
@@ -291,5 +292,7 @@ NOT_PERSONAL: Mapping[str, str] = {
     "sequences": "marketing content",
     "sequence_versions": "marketing content",
     "scoring_versions": "marketing content",
+    "email_templates": "marketing content",
+    "email_template_versions": "marketing content",
 }
 """Tables that hold nothing about a nurtured person, and why (checked by a test)."""

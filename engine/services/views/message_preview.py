@@ -17,9 +17,10 @@ from sqlalchemy import select
 from engine.config import Settings
 from engine.exceptions import NotFoundError
 from engine.mail.catalog import TemplateError
-from engine.mail.render import Renderer
+from engine.mail.render import Renderer, StoredTemplate
 from engine.services.compose import email_step, render_context, sender_of
 from engine.services.loading import prospect_facts, spec_by_id
+from engine.services.template_versions import message_template
 from engine.services.views.prospect_detail import load_prospect, person_name
 from engine.store import Enrollment, Message, Sequence, UnitOfWork
 
@@ -66,6 +67,12 @@ def preview_message(
         message, key = row
         spec = spec_by_id(session, message.sequence_version_id)
         facts = prospect_facts(prospect)
+        try:  # the version the message names, as the worker renders it
+            template: StoredTemplate | TemplateError = message_template(
+                session, message.template_version_id, message.template_key
+            )
+        except TemplateError as exc:
+            template = exc
     step = email_step(spec, message.step_id)
     context = render_context(facts, sender_of(spec, step, settings), settings, "#")
     name = person_name(facts["first_name"], facts["last_name"])
@@ -83,8 +90,10 @@ def preview_message(
         "",
     )
     try:
+        if isinstance(template, TemplateError):
+            raise template
         rendered = renderer.render(
-            message.template_key, message.subject or "", step.preheader if step else None, context
+            template, message.subject or "", step.preheader if step else None, context
         )
     except (TemplateError, JinjaError) as exc:  # a sandbox refusal is a Jinja error too
         return replace(base, error=str(exc))
