@@ -1,7 +1,7 @@
 """Email templates as immutable versions in the database; messages name theirs.
 
-Revision ID: 0006_email_template_versions
-Revises: 0005_prospect_search_and_erasure
+Revision ID: email_template_versions
+Revises: idempotency_per_token
 Create Date: 2026-11-29 21:00:00.000000
 
 Hand edits: email_templates and email_template_versions point at each other, so the
@@ -15,8 +15,8 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision: str = "0006_email_template_versions"
-down_revision: str | Sequence[str] | None = "0005_prospect_search_and_erasure"
+revision: str = "email_template_versions"
+down_revision: str | Sequence[str] | None = "idempotency_per_token"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
