@@ -54,11 +54,17 @@ class TemplateProblem:
 
 class TemplateValidationError(InvalidInputError):
     """A template (or an email that includes the partial) would not compile; nothing was
-    saved. ``problems`` has each one at its file and line."""
+    saved. ``template_problems`` has each one at its file and line; ``problems`` says the
+    same as ``(file:line, message)`` pairs, as every input error does."""
 
     def __init__(self, problems: list[TemplateProblem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(str(problem) for problem in problems))
+        super().__init__(
+            "; ".join(str(problem) for problem in problems),
+            problems=[
+                (f"{p.file}:{p.line}" if p.file and p.line else p.file, p.message) for p in problems
+            ],
+        )
+        self.template_problems = problems
 
 
 def problems_of(errors: list[str]) -> list[TemplateProblem]:

@@ -238,6 +238,6 @@ def test_a_test_email_that_cannot_go_says_why(stored: Uow, smtp_server, now) -> 
             )
     finally:
         transport.close()
-    assert caught.value.problems[0].file == "templates/price/value-recap.mjml"
+    assert caught.value.template_problems[0].file == "templates/price/value-recap.mjml"
     assert smtp_server.accepted() == []
     assert nothing_recorded(stored)

@@ -198,7 +198,7 @@ def test_the_editor_gets_problems_at_their_line_and_nothing_is_saved(
     with pytest.raises(TemplateValidationError) as caught:
         save_template(uow_factory(), path, broken, 1, now)
 
-    assert caught.value.problems == [
+    assert caught.value.template_problems == [
         TemplateProblem(
             f"templates/{path}",
             line,
@@ -217,8 +217,8 @@ def test_a_partial_saved_in_the_editor_republishes_its_emails_or_is_refused(
 
     with pytest.raises(TemplateValidationError) as caught:
         save_template(uow_factory(), "_partials/footer.mjml", without_address, 1, now)
-    assert {p.file for p in caught.value.problems} == {f"templates/{e}" for e in EMAILS}
-    assert all("postal address" in p.message for p in caught.value.problems)
+    assert {p.file for p in caught.value.template_problems} == {f"templates/{e}" for e in EMAILS}
+    assert all("postal address" in p.message for p in caught.value.template_problems)
 
     reworded = footer.source.replace("Not useful?", "Not for you?")
     saved = save_template(uow_factory(), "_partials/footer.mjml", reworded, 1, now, "ana@x.io")
@@ -239,8 +239,8 @@ def test_a_new_template_and_a_lone_partial_are_checked_too(
         save_template(
             uow_factory(), "_partials/cta.mjml", "<mj-text>{{ prospct }}</mj-text>", None, now
         )
-    assert caught.value.problems[0].file == "templates/_partials/cta.mjml"
-    assert caught.value.problems[0].line == 1
+    assert caught.value.template_problems[0].file == "templates/_partials/cta.mjml"
+    assert caught.value.template_problems[0].line == 1
     with pytest.raises(NotFoundError):
         save_template(uow_factory(), "price/ghost.mjml", recap, 3, now)
 
