@@ -27,6 +27,16 @@ class SendEmail:
     subject: str
     iteration: int
     preheader: str | None = None
+    # The enrollment's A/B variants when the email was decided: (split step id, variant).
+    variants: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class AssignVariant:
+    """Record that the enrollment went down ``variant`` of the split step ``split_id``."""
+
+    split_id: str
+    variant: str
 
 
 @dataclass(frozen=True)
@@ -49,5 +59,5 @@ class TraceEntry:
 
     at: datetime
     step_id: str | None
-    kind: str  # "email" | "wait" | "waited" | "branch" | "goto" | "exit" | "end"
+    kind: str  # "email" | "wait" | "waited" | "branch" | "split" | "goto" | "exit" | "end"
     detail: str

@@ -15,7 +15,7 @@ from engine.core.conditions import describe
 from engine.core.decisions import Exit, TraceEntry, WakeAt
 from engine.core.enrollment import SequenceOption, eligibility
 from engine.core.facts import EventFact
-from engine.core.stepping import advance, start_state
+from engine.core.stepping import EnrollmentState, advance
 from engine.core.windows import next_send_time, window_zone
 from engine.spec.sequence import SequenceSpec
 
@@ -36,7 +36,9 @@ class SimEvent:
 @dataclass(frozen=True)
 class TimelineLine:
     at: datetime
-    kind: str  # enrolled | email | event | wait | waited | branch | goto | exit | end | note
+    kind: (
+        str  # enrolled | email | event | wait | waited | branch | split | goto | exit | end | note
+    )
     step_id: str | None
     detail: str
     send_at: datetime | None = None
@@ -60,8 +62,15 @@ def simulate(
     start: datetime,
     days: int,
     default_timezone: str = "UTC",
+    variants: Mapping[str, str] | None = None,
 ) -> Simulation:
-    """Play ``script`` against ``spec`` from ``start`` for ``days`` days."""
+    """Play ``script`` against ``spec`` from ``start`` for ``days`` days.
+
+    Each split draws the prospect's variant as production would (from its ``id``; one
+    without an id is drawn as "a prospect without an id"). ``variants`` (split id ->
+    variant, checked by ``engine.spec.simulation.check_forced_variants``) sends the
+    simulated prospect down the named variants instead, to rehearse each path.
+    """
     end = start + timedelta(days=days)
     lines: list[TimelineLine] = []
     option = SequenceOption(0, 0, spec)
@@ -70,12 +79,15 @@ def simulate(
         detail = f"prospect does not match enroll.when: {describe(spec.enroll.when)}"
         return Simulation((TimelineLine(start, "note", None, detail),), False, "not enrolled")
     lines.append(TimelineLine(start, "enrolled", None, f"enrolled: {why}"))
+    for split_id, variant in (variants or {}).items():
+        detail = f"variant {variant!r} is chosen for this simulation"
+        lines.append(TimelineLine(start, "note", split_id, detail))
 
     zone = window_zone(spec.send_window, prospect.get("timezone"), default_timezone)
     pending = [(start + e.at, e) for e in script if e.at is not None]
     relative = [e for e in script if e.at is None]
     happened: list[EventFact] = []
-    state = start_state(start)
+    state = EnrollmentState(enrolled_at=start, variants=dict(variants or {}))
     now = start
     while True:
         result = advance(spec, state, prospect, happened, now)

@@ -13,14 +13,16 @@ from datetime import datetime
 from typing import Any
 
 from engine.core.conditions import describe, explain
-from engine.core.decisions import Exit, ExitKind, SendEmail, TraceEntry, WakeAt
+from engine.core.decisions import AssignVariant, Exit, ExitKind, SendEmail, TraceEntry, WakeAt
 from engine.core.facts import EventFact, Facts
+from engine.core.splits import draw, unit_of
 from engine.spec.sequence import (
     BranchStep,
     EmailStep,
     EndStep,
     GotoStep,
     SequenceSpec,
+    SplitStep,
     WaitStep,
     WaitUntil,
 )
@@ -35,7 +37,9 @@ class EnrollmentState:
     """Where an enrollment is: the next step, how often each step ran, and when.
 
     ``step_log`` keeps the time each step *last* ran, which is what ``since: <step>`` means.
-    ``wait_started_at`` is set while parked on a wait step.
+    ``wait_started_at`` is set while parked on a wait step. ``variants`` holds the variant
+    drawn at each split step reached (split id -> variant): kept, so a prospect stays in
+    their variant when the split is reached again or the weights change.
     """
 
     enrolled_at: datetime
@@ -43,14 +47,18 @@ class EnrollmentState:
     visits: Mapping[str, int] = field(default_factory=dict)
     step_log: Mapping[str, datetime] = field(default_factory=dict)
     wait_started_at: datetime | None = None
+    variants: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON kept in ``enrollments.state`` (cursor and enrolled_at have columns)."""
-        return {
+        data: dict[str, Any] = {
             "visits": dict(self.visits),
             "step_log": {k: v.isoformat() for k, v in self.step_log.items()},
             "wait_started_at": self.wait_started_at.isoformat() if self.wait_started_at else None,
         }
+        if self.variants:
+            data["variants"] = dict(self.variants)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, cursor: int, enrolled_at: datetime) -> Any:
@@ -63,17 +71,20 @@ class EnrollmentState:
                 k: datetime.fromisoformat(v) for k, v in (data.get("step_log") or {}).items()
             },
             wait_started_at=datetime.fromisoformat(waited) if waited else None,
+            variants=dict(data.get("variants") or {}),
         )
 
 
 @dataclass(frozen=True)
 class Advance:
-    """The result of one ``advance``: new state, emails to write, and what happens next."""
+    """The result of one ``advance``: new state, emails to write, what happens next, and
+    the split variants drawn for the first time (to record for the reports)."""
 
     state: EnrollmentState
     emails: tuple[SendEmail, ...]
     outcome: WakeAt | Exit
     trace: tuple[TraceEntry, ...]
+    assignments: tuple[AssignVariant, ...] = ()
 
     @property
     def exited(self) -> bool:
@@ -128,6 +139,8 @@ class _Run:
         self.step_log = dict(state.step_log)
         self.wait_started_at = state.wait_started_at
         self.enrolled_at = state.enrolled_at
+        self.variants = dict(state.variants)
+        self.assignments: list[AssignVariant] = []
         self.emails: list[SendEmail] = []
         self.trace: list[TraceEntry] = []
 
@@ -138,13 +151,16 @@ class _Run:
             visits=self.visits,
             step_log=self.step_log,
             wait_started_at=self.wait_started_at,
+            variants=self.variants,
         )
 
     def facts(self, window_start: datetime | None) -> Facts:
         return Facts(self.prospect, self.events, self.now, window_start, self.step_log)
 
     def finish(self, outcome: WakeAt | Exit) -> Advance:
-        return Advance(self.state(), tuple(self.emails), outcome, tuple(self.trace))
+        return Advance(
+            self.state(), tuple(self.emails), outcome, tuple(self.trace), tuple(self.assignments)
+        )
 
     def note(self, step_id: str | None, kind: str, detail: str) -> None:
         self.trace.append(TraceEntry(self.now, step_id, kind, detail))
@@ -187,12 +203,21 @@ class _Run:
         self.enter(step_id)
         if isinstance(step, EmailStep):
             self.emails.append(
-                SendEmail(step_id, step.email, step.subject, self.visits[step_id], step.preheader)
+                SendEmail(
+                    step_id,
+                    step.email,
+                    step.subject,
+                    self.visits[step_id],
+                    step.preheader,
+                    tuple(self.variants.items()),
+                )
             )
             self.note(step_id, "email", f"send {step.email} (#{self.visits[step_id]})")
             self.cursor += 1
         elif isinstance(step, BranchStep):
             self.branch(step, step_id)
+        elif isinstance(step, SplitStep):
+            self.split(step, step_id)
         elif isinstance(step, GotoStep):
             self.note(step_id, "goto", f"go to {step.goto}")
             self.jump(step.goto)
@@ -216,6 +241,39 @@ class _Run:
         else:
             self.note(step_id, "branch", "no condition held -> next step")
             self.cursor += 1
+
+    def split(self, step: SplitStep, step_id: str) -> None:
+        """Go down the prospect's variant: the one recorded, else a fresh draw (recorded).
+
+        A recorded variant wins over the draw because the draw depends on the weights: a
+        new version with other weights (a migrated enrollment) must not move a prospect
+        already in the test. Only a recorded variant the version no longer has is drawn
+        again.
+        """
+        recorded = self.variants.get(step_id)
+        chosen = step.variant(recorded) if recorded is not None else None
+        if chosen is not None:
+            self.note(
+                step_id,
+                "split",
+                f"variant {chosen.variant!r} (already recorded for this enrollment) "
+                f"-> {chosen.goto}",
+            )
+            self.jump(chosen.goto)
+            return
+        unit = unit_of(self.prospect)
+        result = draw(self.spec.key, step_id, unit or "", step.weights())
+        chosen = step.split[result.index]
+        who = f"prospect {unit}" if unit is not None else "a prospect without an id"
+        again = f"; {recorded!r} is no longer a variant" if recorded is not None else ""
+        self.note(
+            step_id,
+            "split",
+            f"variant {chosen.variant!r} for {who}: {result.explain()}{again} -> {chosen.goto}",
+        )
+        self.variants[step_id] = chosen.variant
+        self.assignments.append(AssignVariant(step_id, chosen.variant))
+        self.jump(chosen.goto)
 
     def wait(self, step: WaitStep, step_id: str) -> Advance | None:
         if self.wait_started_at is None:

@@ -13,7 +13,7 @@ from typing import Any
 # A position in the parsed data: keys and 0-based list indexes, e.g. ("steps", 3, "goto").
 DataPath = tuple[str | int, ...]
 
-STEP_KINDS = ("email", "wait", "branch", "goto", "end")
+STEP_KINDS = ("email", "wait", "branch", "split", "goto", "end")
 
 
 @dataclass(frozen=True)

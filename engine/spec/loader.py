@@ -126,7 +126,7 @@ def _parse(
 
 
 _PLACEHOLDER_ENROLL = {"when": {"field": "status", "exists": True}}
-_FLOW_KEYS = ("goto", "branch", "id")  # findings about these survive a step's repair
+_FLOW_KEYS = ("goto", "branch", "split", "id")  # findings about these survive a step's repair
 
 
 def _flow_findings(
@@ -162,8 +162,16 @@ def _flow_findings(
         repaired.setdefault(key, default)
     repaired.setdefault("enroll", _PLACEHOLDER_ENROLL)
     repaired["steps"] = [
-        _stand_in(step) if i in bad_steps else step for i, step in enumerate(steps)
+        _stand_in(step, i) if i in bad_steps else step for i, step in enumerate(steps)
     ]
+    # A split whose stand-in lost a jump (an unreadable goto, a second kind of step) would
+    # make that jump's target look unreachable: such findings would be echoes.
+    lost_jumps = any(
+        isinstance(steps[i], dict)
+        and "split" in steps[i]
+        and _split_jumps(steps[i]) != _split_jumps(repaired["steps"][i])
+        for i in bad_steps
+    )
     try:
         spec = SequenceSpec.model_validate(repaired)
     except ValidationError:
@@ -179,14 +187,17 @@ def _flow_findings(
         invented_content = len(path) > 2 and path[0] == "steps" and path[1] in bad_steps
         if invented_content and path[2] not in _FLOW_KEYS:
             continue
+        if lost_jumps and len(path) == 2 and "can never run" in message:
+            continue
         for invented, written in relabel.items():
             message = message.replace(invented, written)
         findings.append((path, message))
     return findings
 
 
-def _stand_in(raw: Any) -> dict[str, Any]:
-    """A valid step of the same kind, id and jump targets as the broken ``raw`` step."""
+def _stand_in(raw: Any, index: int) -> dict[str, Any]:
+    """A valid step of the same kind, id and jump targets as the broken ``raw`` step
+    (at ``index``)."""
     if not isinstance(raw, dict):
         return {"wait": "1d"}
     step_id = raw.get("id")
@@ -216,7 +227,41 @@ def _stand_in(raw: Any) -> dict[str, Any]:
                 return base | {"wait": "1d"}
         if all("goto" in arm for arm in arms[:-1]):
             return base | {"branch": arms}
+    if kind == "split" and isinstance(raw.get("split"), list):
+        # A split needs an id: a missing one stands in as the automatic name, which the
+        # relabelling turns back into "step 4 (split)".
+        return {"id": f"step-{index + 1}"} | base | _split_stand_in(raw["split"])
     return base | {"wait": "1d"}
+
+
+def _split_stand_in(variants: list[Any]) -> dict[str, Any]:
+    """A split keeps its jumps, so its gotos are still checked: each readable variant keeps
+    its name (a stand-in name when it has none, or a taken one) and goes by weight 1; a
+    split with fewer than two readable jumps keeps the one it has, as a goto."""
+    kept: list[dict[str, Any]] = []
+    for j, variant in enumerate(variants):
+        if not isinstance(variant, dict) or not isinstance(variant.get("goto"), str):
+            continue
+        name = variant.get("variant")
+        taken = {v["variant"] for v in kept}
+        if not (isinstance(name, str) and STEP_ID.match(name)) or name in taken:
+            name = f"variant-{j + 1}"
+        kept.append({"variant": name, "weight": 1, "goto": variant["goto"]})
+    if len(kept) >= 2:
+        return {"split": kept}
+    if kept:
+        return {"goto": kept[0]["goto"]}
+    return {"wait": "1d"}
+
+
+def _split_jumps(step: Any) -> list[Any]:
+    """Where a raw split (or its stand-in: a split or a goto) jumps: the variants' gotos,
+    None for one that cannot be read; nothing for any other step."""
+    if not isinstance(step, dict):
+        return []
+    if isinstance(step.get("split"), list):
+        return [v.get("goto") if isinstance(v, dict) else None for v in step["split"]]
+    return [step["goto"]] if isinstance(step.get("goto"), str) else []
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,7 @@ def _bad_step(value: Any) -> tuple[str, DataPath]:
         if len(present) > 1:
             return (
                 f"a step does one thing, but this one has {' and '.join(map(repr, present))}: "
-                "split it into separate steps",
+                "make it separate steps, one for each",
                 (present[1],),
             )
         others = ("id", "subject", "preheader", "from")

@@ -1,9 +1,9 @@
 """The sequence language's typed model (v1).
 
 A sequence is data: enrollment rules, exit rules, a send window and a list of steps, each
-step being exactly one of ``email``, ``wait``, ``branch``, ``goto`` or ``end``. Structural
-checks that need the whole sequence (goto targets, reachability, loops) live in
-``engine.spec.validate`` so these models stay simple and serialisable.
+step being exactly one of ``email``, ``wait``, ``branch``, ``split``, ``goto`` or ``end``.
+Structural checks that need the whole sequence (goto targets, reachability, loops) live
+in ``engine.spec.validate`` so these models stay simple and serialisable.
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ from engine.spec.errors import SpecValueError
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 STEP_ID_HINT = "use lowercase letters, digits, '-' and '_', like 'case-study'"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-STEP_KINDS = ("email", "wait", "branch", "goto", "end")
+STEP_KINDS = ("email", "wait", "branch", "split", "goto", "end")
+MAX_SPLIT_WEIGHT = 10_000
+"""The most a split's weights may add up to: shares as fine as 0.01% (weights are shares,
+so 50/50 and 1/1 split alike, and a total in the millions is a typo, not a plan)."""
 
 
 def _check_step_id(value: str) -> str:
@@ -228,6 +231,87 @@ class BranchStep(SpecModel):
         return last.else_ if isinstance(last, BranchElse) else None
 
 
+class SplitVariant(SpecModel):
+    variant: str = Field(description="The variant's name, shown in the reports: 'case-study'.")
+    weight: int = Field(description="Its share: prospects go down each variant by weight.")
+    goto: str = Field(description="Step where prospects of this variant continue.")
+
+    @field_validator("variant")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not STEP_ID.match(v):
+            raise ValueError(f"bad variant name {v!r}: {STEP_ID_HINT}")
+        return v
+
+    @field_validator("weight", mode="before")
+    @classmethod
+    def _weight(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError(f"expected a whole number, got {v!r}")
+        if isinstance(v, float) and not v.is_integer():
+            raise ValueError(
+                f"bad weight {v!r}: write a whole number; weights are shares, so 2 and 1 "
+                "send two prospects down the first variant for every one down the second"
+            )
+        if isinstance(v, int | float) and not isinstance(v, bool) and v < 1:
+            raise ValueError(
+                f"bad weight {v!r}: a weight is a positive share like 50; to stop sending "
+                "prospects down a variant, remove it from the split"
+            )
+        return v
+
+
+class SplitStep(SpecModel):
+    """An A/B test: each prospect goes down one variant, drawn by weight from a hash of the
+    sequence key, this step's id and the prospect (``engine.core.splits``)."""
+
+    id: str = Field(
+        description="Required for a split: its id is part of each prospect's draw and names "
+        "the test in the reports"
+    )
+    split: list[SplitVariant] = Field(description="The variants: {variant, weight, goto}.")
+
+    _id = field_validator("id")(classmethod(lambda cls, v: _check_step_id(v)))
+
+    @model_validator(mode="after")
+    def _variants(self) -> SplitStep:
+        if len(self.split) < 2:
+            raise SpecValueError(
+                f"a split needs at least two variants, this one has {len(self.split)}: add "
+                "another, or replace the split with a goto",
+                at=("split",),
+            )
+        first_at: dict[str, int] = {}
+        for j, variant in enumerate(self.split):
+            if variant.variant in first_at:
+                raise SpecValueError(
+                    f"the variant name {variant.variant!r} is already used by variant "
+                    f"{first_at[variant.variant] + 1} of this split: give each variant its "
+                    "own name (the reports tell them apart by it)",
+                    at=("split", j, "variant"),
+                )
+            first_at[variant.variant] = j
+        total = sum(v.weight for v in self.split)
+        if total > MAX_SPLIT_WEIGHT:
+            raise SpecValueError(
+                f"the weights add up to {total:,}, more than {MAX_SPLIT_WEIGHT:,}: weights are "
+                "shares, so 50 and 50 split exactly like 5,000 and 5,000; use smaller numbers",
+                at=("split",),
+            )
+        return self
+
+    @property
+    def total_weight(self) -> int:
+        return sum(v.weight for v in self.split)
+
+    def weights(self) -> list[tuple[str, int]]:
+        """``(variant, weight)`` in the order written: the order the draw uses."""
+        return [(v.variant, v.weight) for v in self.split]
+
+    def variant(self, name: str) -> SplitVariant | None:
+        return next((v for v in self.split if v.variant == name), None)
+
+
 class GotoStep(SpecModel):
     id: str | None = Field(None, description="Step id.")
     goto: str = Field(description="Step to jump to.")
@@ -248,11 +332,12 @@ class EndStep(SpecModel):
 
 
 def _step_kind(value: Any) -> str | None:
-    if isinstance(value, EmailStep | WaitStep | BranchStep | GotoStep | EndStep):
+    if isinstance(value, EmailStep | WaitStep | BranchStep | SplitStep | GotoStep | EndStep):
         return {
             EmailStep: "email",
             WaitStep: "wait",
             BranchStep: "branch",
+            SplitStep: "split",
             GotoStep: "goto",
             EndStep: "end",
         }[type(value)]
@@ -267,12 +352,13 @@ Step = Annotated[
     Annotated[EmailStep, Tag("email")]
     | Annotated[WaitStep, Tag("wait")]
     | Annotated[BranchStep, Tag("branch")]
+    | Annotated[SplitStep, Tag("split")]
     | Annotated[GotoStep, Tag("goto")]
     | Annotated[EndStep, Tag("end")],
     Discriminator(
         _step_kind,
         custom_error_type="step",
-        custom_error_message="a step needs exactly one of: email, wait, branch, goto, end",
+        custom_error_message=("a step needs exactly one of: email, wait, branch, split, goto, end"),
     ),
 ]
 

@@ -7,9 +7,10 @@ from typing import Any
 
 from pydantic import Field, TypeAdapter, field_validator, model_validator
 
-from engine.spec.catalog import check_event_type
+from engine.spec.catalog import check_event_type, suggest
 from engine.spec.conditions import SpecModel
 from engine.spec.durations import Duration, parse_duration
+from engine.spec.sequence import SequenceSpec, SplitStep
 
 
 class ScriptedEvent(SpecModel):
@@ -40,3 +41,24 @@ class ScriptedEvent(SpecModel):
 
 
 SCRIPT = TypeAdapter(list[ScriptedEvent])
+
+
+def check_forced_variants(spec: SequenceSpec, forced: dict[str, str]) -> list[str]:
+    """What is wrong with a simulation's chosen variants (split id -> variant), if anything:
+    each must name a split step of ``spec`` and one of its variants."""
+    splits = {s.id: s for s in spec.steps if isinstance(s, SplitStep)}
+    problems = []
+    for split_id, variant in forced.items():
+        step = splits.get(split_id)
+        if step is None:
+            listing = f"; its splits: {', '.join(splits)}" if splits else ": it has no split"
+            problems.append(
+                f"{split_id!r} is no split step of {spec.key!r}{suggest(split_id, splits)}{listing}"
+            )
+        elif step.variant(variant) is None:
+            names = [v.variant for v in step.split]
+            problems.append(
+                f"split {split_id!r} has no variant {variant!r}{suggest(variant, names)}; "
+                f"its variants: {', '.join(names)}"
+            )
+    return problems

@@ -24,6 +24,7 @@ from engine.spec.sequence import (
     EndStep,
     GotoStep,
     SequenceSpec,
+    SplitStep,
     WaitStep,
     WaitUntil,
 )
@@ -85,10 +86,11 @@ def validate_sequence(spec: SequenceSpec, templates: TemplateCatalog | None) -> 
 
 def sequence_warnings(spec: SequenceSpec, templates: TemplateCatalog | None) -> list[Finding]:
     """What is allowed but probably not meant, each with its data path: a step's
-    ``preheader`` whose template never shows one (it would be silently dropped)."""
+    ``preheader`` whose template never shows one (it would be silently dropped), a split
+    whose weights look like percentages that do not add up to 100."""
+    findings = _split_warnings(spec)
     if templates is None:
-        return []
-    findings: list[Finding] = []
+        return findings
     used: dict[str, frozenset[str] | None] = {}
     for i, step in enumerate(spec.steps):
         if not isinstance(step, EmailStep) or not step.preheader:
@@ -104,6 +106,27 @@ def sequence_warnings(spec: SequenceSpec, templates: TemplateCatalog | None) -> 
                     f"{step.email!r} has no {{{{ preheader }}}}; add "
                     "<mj-preview>{{ preheader }}</mj-preview> to its <mj-head> (as "
                     "_partials/head.mjml does), or remove the preheader",
+                )
+            )
+    return findings
+
+
+def _split_warnings(spec: SequenceSpec) -> list[Finding]:
+    """Weights of 45 and 45 are shares (50% each), but whoever wrote them probably meant
+    percentages and forgot a variant: say what the shares really are."""
+    findings: list[Finding] = []
+    for i, step in enumerate(spec.steps):
+        if not isinstance(step, SplitStep):
+            continue
+        total = step.total_weight
+        if total != 100 and 80 <= total <= 120:
+            shares = ", ".join(f"{v.variant!r} {v.weight / total:.1%}" for v in step.split)
+            findings.append(
+                (
+                    ("steps", i, "split"),
+                    f"{step_label(i, step)}: the weights add up to {total}, not 100: they are "
+                    f"shares, so the variants get {shares}; make them add up to 100 if you "
+                    "meant percentages",
                 )
             )
     return findings
@@ -196,6 +219,9 @@ def _targets(step: object) -> Iterator[tuple[DataPath, str, str]]:
                 yield ("branch", j, "goto"), arm.goto, "goto"
             elif isinstance(arm, BranchElse):
                 yield ("branch", j, "else"), arm.else_, "else"
+    elif isinstance(step, SplitStep):
+        for j, variant in enumerate(step.split):
+            yield ("split", j, "goto"), variant.goto, f"variant {variant.variant!r}: goto"
 
 
 def _unknown_step(name: str, ids: list[str]) -> str:
@@ -314,6 +340,8 @@ def _graph(spec: SequenceSpec) -> dict[int, list[int]]:
                 nxt.append(following(i))
             elif otherwise in index:
                 nxt.append(index[otherwise])
+        elif isinstance(step, SplitStep):
+            nxt += [index[v.goto] for v in step.split if v.goto in index]
         elif isinstance(step, EndStep):
             pass
         graph[i] = list(dict.fromkeys(nxt))
@@ -364,6 +392,8 @@ def _describe_stop(spec: SequenceSpec, i: int) -> str:
         return f"{label} before it always jumps away, and "
     if isinstance(step, BranchStep) and step.otherwise is not None:
         return f"{label} before it always jumps away (it has an 'else'), and "
+    if isinstance(step, SplitStep):
+        return f"{label} before it always jumps to one of its variants, and "
     return ""
 
 

@@ -270,7 +270,7 @@ def test_step_with_two_kinds_is_split() -> None:
 
     assert sequence_problems(text) == [
         "seq.yaml:15: step 2: a step does one thing, but this one has 'wait' and 'goto': "
-        "split it into separate steps"
+        "make it separate steps, one for each"
     ]
 
 
@@ -279,7 +279,7 @@ def test_misspelt_step_kind_is_suggested() -> None:
 
     assert sequence_problems(text) == [
         "seq.yaml:21: step 'case-study': unknown key 'emial' (did you mean 'email'?); a step "
-        "needs one of: email, wait, branch, goto, end"
+        "needs one of: email, wait, branch, split, goto, end"
     ]
 
 
@@ -329,12 +329,12 @@ def test_a_broken_step_keeps_its_place_in_the_flow() -> None:
 
     assert sequence_problems(text) == [
         "seq.yaml:25: step 'nudge': unknown key 'emial' (did you mean 'email'?); a step needs "
-        "one of: email, wait, branch, goto, end",
+        "one of: email, wait, branch, split, goto, end",
         "seq.yaml:27: step 7 (goto): this jump makes a loop without a wait ('nudge' -> "
         "'step-7'): a prospect would get these emails back-to-back; add a wait step inside "
         "the loop",
         "seq.yaml:28: step 8: unknown key 'wat' (did you mean 'wait'?); a step needs one of: "
-        "email, wait, branch, goto, end",
+        "email, wait, branch, split, goto, end",
         "seq.yaml:28: step 8 can never run: step 7 (goto) before it always jumps away, and "
         "no goto, branch or else leads to it; jump to it from somewhere, or delete it",
     ]

@@ -94,6 +94,13 @@ def list_command() -> None:
 @click.option("--events", "events_arg", default=None, help="JSON/YAML file of scripted events.")
 @click.option("--days", default=90, show_default=True, type=click.IntRange(1, 3650))
 @click.option("--start", default=None, help="ISO start time (default: next Monday 10:00 UTC).")
+@click.option(
+    "--variant",
+    "variant_args",
+    multiple=True,
+    metavar="SPLIT=VARIANT",
+    help="Send the prospect down this variant of a split (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as JSON.")
 def simulate_command(
     sequence: str,
@@ -101,13 +108,18 @@ def simulate_command(
     events_arg: str | None,
     days: int,
     start: str | None,
+    variant_args: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Rehearse SEQUENCE (a file, or a key in the sequences folder) on a virtual clock."""
+    """Rehearse SEQUENCE (a file, or a key in the sequences folder) on a virtual clock.
+
+    A split draws the variant a real prospect would get when --prospect has its "id";
+    --variant SPLIT=VARIANT rehearses a chosen path instead.
+    """
     from engine.core.simulate import SimEvent, format_timeline, simulate
     from engine.spec.errors import SpecError
     from engine.spec.loader import load_sequence
-    from engine.spec.simulation import SCRIPT
+    from engine.spec.simulation import SCRIPT, check_forced_variants
 
     path = _sequence_path(sequence)
     try:
@@ -117,6 +129,11 @@ def simulate_command(
             click.echo(str(problem), err=True)
         raise click.ClickException(f"{path} is not valid") from None
     prospect = _load_mapping(prospect_arg, "--prospect")
+    _check_prospect_id(prospect)
+    forced = _forced_variants(variant_args)
+    problems = check_forced_variants(spec, forced)
+    if problems:
+        raise click.ClickException("--variant: " + "; ".join(problems))
     raw_events = _load_data(events_arg, "--events") if events_arg else []
     try:
         script = SCRIPT.validate_python(raw_events)
@@ -130,6 +147,7 @@ def simulate_command(
         begin,
         days,
         common.settings().default_timezone,
+        forced,
     )
     if as_json:
         click.echo(json.dumps(_as_json(sim), indent=2, default=str))
@@ -164,6 +182,31 @@ def _load_mapping(arg: str, option: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise click.ClickException(f"{option}: expected a JSON object of prospect fields")
     return data
+
+
+def _check_prospect_id(prospect: dict[str, Any]) -> None:
+    """The id decides a split's draw, so it must be an id a prospect could have."""
+    from engine.services.validation import MAX_ID
+
+    if "id" not in prospect:
+        return
+    value = prospect["id"]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise click.ClickException(
+            f"--prospect: id {value!r} is not a prospect id: a whole number from 1 to {MAX_ID}"
+        )
+
+
+def _forced_variants(args: tuple[str, ...]) -> dict[str, str]:
+    forced: dict[str, str] = {}
+    for arg in args:
+        split_id, sep, variant = arg.partition("=")
+        if not sep or not split_id.strip() or not variant.strip():
+            raise click.ClickException(
+                f"--variant {arg!r}: write SPLIT=VARIANT, like --variant offer=calculator"
+            )
+        forced[split_id.strip()] = variant.strip()
+    return forced
 
 
 def _first_error(exc: ValidationError) -> str:
