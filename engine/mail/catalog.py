@@ -283,6 +283,9 @@ def _jinja_errors(text: str, name: str, names: bool = True) -> list[str]:
     The safety check (see :mod:`engine.mail.sandbox`) runs between parsing and compiling,
     so a refused filter is explained as refused rather than as missing.
     """
+    too_deep = _nesting_problem(text)
+    if too_deep is not None:
+        return [f"{_at(name, text, too_deep)}{_TOO_DEEP}"]
     try:
         parsed = _CHECKER.parse(text)
         unsafe = safety_findings(parsed)
@@ -291,10 +294,44 @@ def _jinja_errors(text: str, name: str, names: bool = True) -> list[str]:
         _CHECKER.compile(parsed)
     except TemplateSyntaxError as exc:
         return [f"{_at(name, text, exc.lineno)}{_syntax_message(exc, text)}"]
+    except RecursionError:  # e.g. `not not not ...` hundreds deep: no bracket to count
+        return [f"{_at(name, text, None)}{_TOO_DEEP}"]
     if not names:
         return []
     found = name_findings(parsed, _CHECKER.globals) + merge_tag_findings(text)
     return [f"{_at(name, text, line)}{message}" for line, message in found]
+
+
+MAX_EXPRESSION_NESTING = 20
+"""How deeply brackets may nest in one Jinja expression. Jinja's parser recurses about a
+dozen frames per bracket, so 70 of them exhausted Python's stack; no email needs more
+than a handful."""
+_TOO_DEEP = (
+    f"an expression nests more than {MAX_EXPRESSION_NESTING} brackets (or operators) "
+    "deep: simplify it"
+)
+_OPENERS = frozenset("([{")
+_CLOSERS = frozenset(")]}")
+
+
+def _nesting_problem(text: str) -> int | None:
+    """The line where brackets in Jinja markup nest past ``MAX_EXPRESSION_NESTING``, or
+    None. Counted on the lexer's tokens (a flat loop), before the recursive parser runs;
+    text outside ``{{ }}``/``{% %}`` is data, where brackets mean nothing."""
+    depth = 0
+    try:
+        for line, kind, value in _CHECKER.lex(text):
+            if kind != "operator":
+                continue
+            if value in _OPENERS:
+                depth += 1
+                if depth > MAX_EXPRESSION_NESTING:
+                    return line
+            elif value in _CLOSERS:
+                depth = max(0, depth - 1)
+    except TemplateSyntaxError:
+        return None  # the parser reports it, with its own words
+    return None
 
 
 def _at(name: str, text: str, line: int | None) -> str:

@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from engine.spec.limits import MAX_DURATION
+
 _UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+)\s*([wdhms])")
 _WHOLE = re.compile(r"^\s*(?:\d+\s*[wdhms]\s*)+$")
+_MAX_TEXT = 40  # "1w 2d 3h 4m 5s" is 14: longer text is a mistake, not a duration
 
 DURATION_HINT = "write a number and a unit, like 4d, 12h, 30m, 2w or 1d12h"
 
@@ -25,15 +28,29 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         if value <= timedelta(0):
             raise ValueError(f"duration must be positive, got {value}")
-        return value
+        return _bounded(value, format_duration(value))
     if value is None:
         raise ValueError(f"the duration is missing: {DURATION_HINT}")
+    if isinstance(value, str) and len(value) > _MAX_TEXT:
+        raise ValueError(f"bad duration {value[:_MAX_TEXT]!r}...: {DURATION_HINT}")
     if not isinstance(value, str) or not _WHOLE.match(value.lower()):
         raise ValueError(f"bad duration {value!r}: {DURATION_HINT}")
+    # Python's ints never overflow, so the sum is exact; only then is it bounded, before
+    # timedelta (and every date it is added to) could overflow.
     seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(value.lower()))
     if seconds <= 0:
         raise ValueError(f"bad duration {value!r}: it must be longer than zero")
+    if seconds > MAX_DURATION.total_seconds():
+        return _bounded(MAX_DURATION + timedelta(seconds=1), value)
     return timedelta(seconds=seconds)
+
+
+def _bounded(delta: timedelta, written: str) -> timedelta:
+    if delta > MAX_DURATION:
+        raise ValueError(
+            f"bad duration {written!r}: at most {MAX_DURATION.days}d (ten years); {DURATION_HINT}"
+        )
+    return delta
 
 
 def format_duration(delta: timedelta) -> str:

@@ -28,6 +28,7 @@ from engine.spec.errors import (
     SpecProblem,
     step_label,
 )
+from engine.spec.limits import MAX_SPEC_BYTES
 from engine.spec.problems import _allowed_keys, _line_of, _locate, _Located, _model_problems
 from engine.spec.scoring import ScoringSpec
 from engine.spec.sequence import STEP_ID, SequenceSpec
@@ -305,6 +306,14 @@ def parse_scoring(text: str, filename: str) -> ScoringSpec:
 
 def _read(path: Path) -> tuple[str | None, SpecProblem | None]:
     try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:  # refused before reading: a 10 GB file costs nothing
+            return None, SpecProblem(
+                str(path),
+                None,
+                f"the file is {size:,} bytes; a spec file may be at most {MAX_SPEC_BYTES:,} "
+                "bytes: split it into several sequences",
+            )
         return path.read_text(encoding="utf-8"), None
     except UnicodeDecodeError as exc:
         return None, SpecProblem(

@@ -18,6 +18,7 @@ from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 from engine.spec.conditions import Condition, EventCondition, SpecModel
 from engine.spec.durations import Duration
 from engine.spec.errors import SpecValueError
+from engine.spec.limits import MAX_STEPS
 
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 STEP_ID_HINT = "use lowercase letters, digits, '-' and '_', like 'case-study'"
@@ -375,6 +376,17 @@ class SequenceSpec(SpecModel):
     sender: Sender | None = Field(None, alias="from", description="Default From for emails.")
     reply_to: str | None = Field(None, description="Reply-To address for every email.")
     steps: list[Step] = Field(min_length=1, description="What happens, in order.")
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _not_too_many(cls, v: Any) -> Any:
+        # Before the steps are validated one by one: 800,000 of them must cost nothing.
+        if isinstance(v, list) and len(v) > MAX_STEPS:
+            raise ValueError(
+                f"{len(v):,} steps; a sequence holds at most {MAX_STEPS}: split it into "
+                "several sequences"
+            )
+        return v
 
     @field_validator("reply_to")
     @classmethod

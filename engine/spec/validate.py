@@ -9,12 +9,16 @@ while the web editor (which has no YAML) can still show the messages.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Protocol
 
 from engine.spec.catalog import suggest
 from engine.spec.conditions import AllOf, AnyOf, Condition, EventCondition, NotOf
+from engine.spec.durations import format_duration
 from engine.spec.errors import DataPath, step_label
+from engine.spec.limits import MIN_LOOP_ROUND
 from engine.spec.scoring import ScoringSpec
 from engine.spec.sequence import (
     BranchArm,
@@ -78,6 +82,7 @@ def validate_sequence(spec: SequenceSpec, templates: TemplateCatalog | None) -> 
     if not targets:  # with a jump to nowhere, "unreachable" would mostly be an echo of it
         findings += _check_reachable(spec, graph)
     findings += _check_loops(spec, graph)
+    findings += _check_loop_rounds(spec, graph)
     if templates is not None:
         findings += _check_templates(spec, templates)
     # Sequence-level findings first, then step by step, as the file reads.
@@ -423,6 +428,80 @@ def _check_loops(spec: SequenceSpec, graph: dict[int, list[int]]) -> list[Findin
             )
         )
     return findings
+
+
+def _check_loop_rounds(spec: SequenceSpec, graph: dict[int, list[int]]) -> list[Finding]:
+    """A loop that can send must wait at least ``MIN_LOOP_ROUND`` per round.
+
+    ``email -> wait: 1m -> goto`` has a wait, but it would queue an email a minute, each
+    one held by the frequency cap and piling up in the outbox. For each email inside a
+    cycle, the shortest way back to it (Dijkstra, a node costing its least wait: a fixed
+    ``wait`` its duration, a ``wait ... until`` nothing, since the event may come at once)
+    is its round; one finding per loop, for its fastest email. Loops with no wait at all
+    are :func:`_check_loops`' finding already.
+    """
+    least = {i: _least_wait(s) for i, s in enumerate(spec.steps)}
+    waits = {i for i, s in enumerate(spec.steps) if isinstance(s, WaitStep)}
+    waitless = {i: [n for n in nxt if n != END and n not in waits] for i, nxt in graph.items()}
+    busy = {
+        k
+        for c in _strongly_connected({i: n for i, n in waitless.items() if i not in waits})
+        for k in c
+        if len(c) > 1 or k in waitless[k]
+    }
+    full = {i: [n for n in nxt if n != END] for i, nxt in graph.items()}
+    findings: list[Finding] = []
+    for component in _strongly_connected(full):
+        emails = [
+            k for k in sorted(component) if isinstance(spec.steps[k], EmailStep) and k not in busy
+        ]
+        rounds = [(r, k) for k in emails if (r := _round(full, least, k)) is not None]
+        if not rounds:
+            continue
+        shortest, email = min(rounds)
+        if shortest >= MIN_LOOP_ROUND:
+            continue
+        members = sorted(component)
+        closer, path = _loop_closer(spec, members)
+        names = " -> ".join(repr(spec.step_ids()[k]) for k in members)
+        until = any(
+            isinstance(spec.steps[k], WaitStep) and least[k] == timedelta(0) for k in members
+        )
+        note = " (a wait with 'until' counts as none: the event may come at once)" if until else ""
+        findings.append(
+            (
+                ("steps", closer, *path),
+                f"{step_label(closer, spec.steps[closer])}: this loop ({names}) can send "
+                f"{spec.step_ids()[email]!r} again after {format_duration(shortest)}{note}; a "
+                f"loop that sends email must wait at least {format_duration(MIN_LOOP_ROUND)} "
+                "per round, or the frequency cap holds mail that piles up: lengthen its wait",
+            )
+        )
+    return findings
+
+
+def _least_wait(step: object) -> timedelta:
+    if isinstance(step, WaitStep) and not isinstance(step.wait, WaitUntil):
+        return step.wait  # type: ignore[return-value]
+    return timedelta(0)
+
+
+def _round(graph: dict[int, list[int]], cost: dict[int, timedelta], start: int) -> timedelta | None:
+    """The least total wait of a path from ``start`` back to itself, or None if none."""
+    best: dict[int, timedelta] = {}
+    queue = [(cost[n], n) for n in graph[start]]
+    heapq.heapify(queue)
+    while queue:
+        spent, node = heapq.heappop(queue)
+        if node == start:
+            return spent
+        if node in best:
+            continue
+        best[node] = spent
+        for nxt in graph[node]:
+            if nxt not in best:
+                heapq.heappush(queue, (spent + cost[nxt], nxt))
+    return None
 
 
 def _loop_closer(spec: SequenceSpec, members: list[int]) -> tuple[int, DataPath]:

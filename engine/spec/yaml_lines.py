@@ -16,6 +16,7 @@ from engine.spec.errors import (
     DataPath,
     SpecProblem,
 )
+from engine.spec.limits import MAX_NESTING, MAX_SPEC_BYTES, MAX_VALUES
 
 LineMap = dict[DataPath, int]
 
@@ -201,6 +202,9 @@ def compose(text: str, filename: str) -> tuple[Any, LineMap, list[SpecProblem]]:
 
 
 def _compose(text: str, filename: str) -> tuple[Any, LineMap, list[SpecProblem], set[DataPath]]:
+    refusal = _refusal(text, filename)
+    if refusal is not None:
+        return None, {}, [refusal], set()
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -214,3 +218,102 @@ def _compose(text: str, filename: str) -> tuple[Any, LineMap, list[SpecProblem],
     data = composer.build(node, ())
     composer.lines[()] = node.start_mark.line + 1
     return data, composer.lines, composer.problems, composer.unreadable
+
+
+# What YAML's reader accepts (tab, line breaks, printable Unicode); anything else is refused
+# here, with its line, instead of by the reader's exception.
+_UNPRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def _refusal(text: str, filename: str) -> SpecProblem | None:
+    """Why ``text`` is refused before YAML builds anything from it, or None.
+
+    In order of cost: its size, a character YAML cannot hold, then one pass over the
+    parser's events (iterative, so no recursion) that bounds nesting and counts what the
+    aliases would expand to. PyYAML's composer and :class:`_Composer` both recurse and both
+    expand aliases, so they only ever see a file that passed.
+    """
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SPEC_BYTES:
+        return SpecProblem(
+            filename,
+            None,
+            f"the file is {size:,} bytes; a spec file may be at most {MAX_SPEC_BYTES:,} "
+            "bytes: split it into several sequences",
+        )
+    bad = _UNPRINTABLE.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        return SpecProblem(
+            filename, line, f"{_describe_char(bad.group())}: remove it (a spec file is plain text)"
+        )
+    try:
+        return _bound_events(text, filename)
+    except yaml.YAMLError as exc:
+        return _yaml_problem(exc, filename)
+
+
+def _describe_char(char: str) -> str:
+    code = ord(char)
+    if code == 0:
+        return "a NUL character (U+0000)"
+    if 0xD800 <= code <= 0xDFFF:
+        return f"a lone surrogate (U+{code:04X}), which is not Unicode"
+    return f"a control or non-character (U+{code:04X})"
+
+
+def _bound_events(text: str, filename: str) -> SpecProblem | None:
+    """Walk the event stream once: refuse nesting past ``MAX_NESTING`` and files whose
+    values, aliases expanded, pass ``MAX_VALUES`` (sizes and depths are known per anchor as
+    soon as its node closes, so an alias costs one lookup, not an expansion)."""
+    sizes: dict[str, tuple[int, int]] = {}  # anchor -> (values, depth) of its node
+    # Open collections: [values so far, deepest level below, anchor].
+    stack: list[list[Any]] = [[0, 0, None]]
+    loader = _Loader(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            line = event.start_mark.line + 1
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(stack) > MAX_NESTING:
+                    return SpecProblem(
+                        filename,
+                        line,
+                        f"lists and mappings nest more than {MAX_NESTING} levels deep here: "
+                        "flatten them (a condition rarely needs more than three levels)",
+                    )
+                stack.append([0, 0, event.anchor])
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                values, depth, anchor = stack.pop()
+                node = (values + 1, depth + 1)
+            elif isinstance(event, yaml.ScalarEvent):
+                anchor, node = event.anchor, (1, 0)
+            elif isinstance(event, yaml.AliasEvent):
+                anchor, node = None, sizes.get(event.anchor, (1, 0))
+                if len(stack) - 1 + node[1] > MAX_NESTING:
+                    return SpecProblem(
+                        filename,
+                        line,
+                        f"the alias *{event.anchor} nests its value more than {MAX_NESTING} "
+                        "levels deep: write the value out",
+                    )
+            else:
+                continue
+            if anchor is not None:
+                sizes[anchor] = node
+            parent = stack[-1]
+            parent[0] += node[0]
+            parent[1] = max(parent[1], node[1])
+            if stack[0][0] + sum(level[0] for level in stack[1:]) > MAX_VALUES:
+                return SpecProblem(
+                    filename,
+                    line,
+                    f"the file (its aliases expanded) holds more than {MAX_VALUES:,} values: "
+                    "use fewer aliases (*name), or split it",
+                )
+    finally:
+        loader.dispose()
+    return None

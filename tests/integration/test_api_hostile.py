@@ -264,3 +264,71 @@ def test_a_sequence_source_with_a_control_character_is_422(api: ApiHarness) -> N
 
     assert (as_json.status_code, as_yaml.status_code) == (422, 422)
     assert problem_fields(as_json) == problem_fields(as_yaml) == {"source"}
+
+
+# --- hostile sequence sources (the validator survives anything) -------------------------
+
+SEQUENCE_HEAD = "key: hostile\nname: hostile\nenroll: {when: {field: status, eq: x}}\n"
+
+
+def _laughs() -> str:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{n}: &a{n} [{','.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    return SEQUENCE_HEAD + "\n".join(lines) + "\nsteps: [{wait: 1d}]\n"
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "says"),
+    [
+        (_laughs(), 8, "holds more than 50,000 values"),
+        (SEQUENCE_HEAD + "steps: " + "[" * 500 + "]" * 500 + "\n", 4, "nest more than 32"),
+        (SEQUENCE_HEAD + "steps: [{wait: 99999999999999999999d}]\n", 4, "at most 3650d"),
+        (
+            SEQUENCE_HEAD + "steps: [{id: s, email: price/value-recap, subject: 'hi'}, "
+            "{wait: 1m}, {goto: s}]\n",
+            4,
+            "must wait at least 1d per round",
+        ),
+        (SEQUENCE_HEAD + "steps:\n" + "  - wait: 1d\n" * 501, 4, "at most 500"),
+    ],
+    ids=["billion-laughs", "nested-lists", "huge-duration", "minute-loop", "too-many-steps"],
+)
+def test_hostile_sequences_are_answered_with_a_line(
+    api: ApiHarness, source: str, line: int, says: str
+) -> None:
+    for response in (
+        api.post("/sequences/validate", data=source.encode(), content_type="text/yaml"),
+        api.post("/sequences/validate", json={"source": source}),
+    ):
+        assert response.status_code == 200
+        reply = response.get_json()
+        assert reply["valid"] is False
+        # (the templates are not stored in this database: those problems come too)
+        assert [p["line"] for p in reply["problems"] if says in p["message"]] == [line]
+
+
+def test_a_jinja_subject_nested_70_deep_is_a_problem_not_a_500(api: ApiHarness) -> None:
+    subject = "{{ " + "(" * 70 + "1" + ")" * 70 + " }}"
+    source = (
+        SEQUENCE_HEAD
+        + f'steps:\n  - id: s\n    email: price/value-recap\n    subject: "{subject}"\n'
+    )
+
+    reply = api.post("/sequences/validate", json={"source": source}).get_json()
+
+    found = [p for p in reply["problems"] if "nests more than 20 brackets" in p["message"]]
+    assert [p["line"] for p in found] == [7]
+
+
+def test_a_sequence_body_past_the_spec_limit_is_413_before_it_is_read(api: ApiHarness) -> None:
+    from engine.spec.limits import MAX_SPEC_BYTES
+
+    as_yaml = api.post(
+        "/sequences/validate", data=b"#" * (MAX_SPEC_BYTES + 1), content_type="text/yaml"
+    )
+    as_json = api.post("/sequences/validate", json={"source": "#" * (3 * MAX_SPEC_BYTES)})
+    over_in_json = api.post("/sequences/validate", json={"source": "#" * (MAX_SPEC_BYTES + 1)})
+
+    assert (as_yaml.status_code, as_json.status_code) == (413, 413)
+    assert over_in_json.status_code == 422
+    assert problem_fields(over_in_json) == {"source"}

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.services.sequences import list_sequences
 from engine.services.template_versions import stored_catalog
 from engine.services.validation import text_field
+from engine.spec.limits import MAX_SPEC_BYTES
 from engine.spec.loader import check_sequence
 from webapp.api.errors import ApiError
 from webapp.api.payloads import json_body, validate
@@ -28,7 +29,12 @@ bp = Blueprint("sequences", __name__)
 
 YAML_TYPES = frozenset({"text/yaml", "application/x-yaml", "application/yaml", "text/plain"})
 SOURCE_FILENAME = "sequence.yaml"  # labels problems; only their line is returned
-MAX_SOURCE_CHARS = 1_048_576
+MAX_SOURCE_CHARS = MAX_SPEC_BYTES
+"""The same limit as a file: one spec, one rule (``engine.spec.limits``)."""
+MAX_YAML_BODY = MAX_SPEC_BYTES
+MAX_JSON_BODY = 3 * MAX_SPEC_BYTES
+"""As JSON the same text may take up to three times the bytes (``\\u00e9`` for ``é``);
+either way a body past what a valid spec can need is refused (413) before it is read."""
 
 
 class ValidateBody(BaseModel):
@@ -62,6 +68,7 @@ def check() -> ResponseReturnValue:
 
 
 def _source() -> str:
+    request.max_content_length = MAX_JSON_BODY if request.is_json else MAX_YAML_BODY
     if request.is_json:
         return validate(ValidateBody, json_body()).source
     if request.mimetype in YAML_TYPES:
