@@ -23,6 +23,7 @@ from engine.exceptions import ConflictError, InvalidInputError, NotFoundError, N
 from engine.services.handoffs import create_handoff
 from engine.services.loading import events_by_prospect
 from engine.services.nurture import StepReport, reconsider
+from engine.services.optouts import OPT_OUT_EVENTS, opt_out
 from engine.services.schemas import EngineEventInput, EventInput, parse_input
 from engine.services.scoring import current_scoring, score_event
 from engine.store import Event, Message, Prospect, UnitOfWork
@@ -50,7 +51,9 @@ def record_event(
     """Store one event exactly once (per idempotency key) and re-evaluate the prospect.
 
     A retried webhook delivery carries the same idempotency key; the unique index makes the
-    second insert fail, and the caller gets the first event back as a duplicate. A dict is
+    second insert fail, and the caller gets the first event back as a duplicate. An
+    unsubscribe, bounce or complaint opts the prospect out (``engine.services.optouts``)
+    in the same transaction, whatever door it came through. A dict is
     validated as a client's ``EventInput``: only the engine builds ``EngineEventInput``.
     ``api_token_id`` is the token the event came in with: the scope of its key.
     """
@@ -176,10 +179,29 @@ def _record(
             if repeated is not None:
                 return repeated
         raise
+    if data.type in OPT_OUT_EVENTS:
+        _opt_out(session, prospect, data, now)
     points, score, handoff_id = _score(session, prospect, event, now)
     events = events_by_prospect(session, [prospect.id]).get(prospect.id, [])
     report = reconsider(session, prospect, events, now)
     return RecordResult(event.id, False, report, points, score, handoff_id)
+
+
+def _opt_out(session: Session, prospect: Prospect, data: AnyEventInput, now: datetime) -> None:
+    """An unsubscribe, bounce or complaint suppresses the address and ends the nurture
+    whoever reports it; for an event about one of our messages, the address it went to."""
+    address = None
+    if data.message_id is not None:
+        address = session.scalar(select(Message.to_email).where(Message.id == data.message_id))
+    door = data.source or ("api" if isinstance(data, EventInput) else "engine")
+    opt_out(
+        session,
+        prospect,
+        OPT_OUT_EVENTS[data.type],
+        f"{data.type} event ({door})",
+        now,
+        address=address,
+    )
 
 
 def _score(

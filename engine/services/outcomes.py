@@ -8,21 +8,19 @@ import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.config import Settings
 from engine.core.policy import Drop, Hold
 from engine.mail.transport import PermanentSendError
+from engine.services.optouts import opt_out
 from engine.store import (
-    EnrollmentStatus,
     Event,
     IncidentKind,
     Message,
     MessageIncident,
     MessageStatus,
     Prospect,
-    Suppression,
     SuppressionReason,
 )
 
@@ -138,16 +136,14 @@ def record_bounce(
     error: PermanentSendError,
     now: datetime,
 ) -> None:
-    """A hard bounce: the address is suppressed for good and its nurture ends."""
-    from engine.services.nurture import active_enrollment, end_enrollment
-
+    """A hard bounce: the message failed, the address is suppressed for good and the
+    prospect opts out (``opt_out``: every enrollment ends, queued mail is cancelled)."""
     reason = f"bounced: {error}"
     record_failure(session, message_id, token, reason, now)
-    email = session.scalar(select(Prospect.email).where(Prospect.id == prospect_id))
-    if email:
-        suppress(session, email, SuppressionReason.BOUNCED, reason, now)
-    step = session.execute(
-        select(Message.step_id, Message.template_key).where(Message.id == message_id)
+    row = session.execute(
+        select(Message.step_id, Message.template_key, Message.to_email).where(
+            Message.id == message_id
+        )
     ).one()
     session.add(
         Event(
@@ -155,25 +151,18 @@ def record_bounce(
             type="email.bounced",
             occurred_at=now,
             received_at=now,
-            data={"step": step.step_id, "template": step.template_key, "code": error.code},
+            data={"step": row.step_id, "template": row.template_key, "code": error.code},
             message_id=message_id,
             source="smtp",
         )
     )
-    active = active_enrollment(session, prospect_id, lock=False)
-    if active is not None:
-        end_enrollment(active, EnrollmentStatus.EXITED, "address bounced", now)
-
-
-def suppress(
-    session: Session, email: str, reason: SuppressionReason, note: str, now: datetime
-) -> None:
-    """Add an address to the suppression list (a no-op when it is already there)."""
-    exists = session.scalar(select(Suppression.id).where(Suppression.for_address(email)))
-    if exists:
-        return
-    try:
-        with session.begin_nested():
-            session.add(Suppression(email=email, reason=reason, note=note[:2000], created_at=now))
-    except IntegrityError:  # suppressed concurrently: the outcome we wanted
-        pass
+    prospect = session.get(Prospect, prospect_id)
+    if prospect is not None and prospect.erased_at is None:
+        opt_out(
+            session,
+            prospect,
+            SuppressionReason.BOUNCED,
+            f"smtp {error.code}",
+            now,
+            address=row.to_email,
+        )

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.core.enrollment import EnrollDecision, SequenceOption, judge
@@ -31,15 +31,13 @@ from engine.services.nurture import (
     enroll,
     enrollment_history,
 )
-from engine.services.outcomes import suppress
+from engine.services.optouts import opt_out
 from engine.services.schemas import EngineEventInput
 from engine.services.validation import check_line
 from engine.services.views.prospect_detail import load_prospect
 from engine.store import (
     Enrollment,
     EnrollmentStatus,
-    Message,
-    MessageStatus,
     Prospect,
     Sequence,
     SuppressionReason,
@@ -95,11 +93,15 @@ def suppress_prospect(
         session = uow.session
         prospect = _locked(uow, prospect_id)
         already = suppression_reason(session, prospect.email)
-        if already is None:
-            suppress(
-                session, prospect.email, kind, f"by {actor}" + (f": {note}" if note else ""), now
-            )
-        exited = _end_nurture(session, prospect.id, f"suppressed by hand ({reason})", now)
+        done = opt_out(
+            session,
+            prospect,
+            kind,
+            f"by {actor}" + (f": {note}" if note else ""),
+            now,
+            exit_reason=f"suppressed by hand ({reason})",
+        )
+        exited = bool(done.exited or done.cancelled)
         if already is None or exited:
             record_audit(
                 session,
@@ -263,20 +265,6 @@ def _option(session: Session, key: str) -> SequenceOption:
     return SequenceOption(
         row.id, row.current_version_id, spec_by_id(session, row.current_version_id)
     )
-
-
-def _end_nurture(session: Session, prospect_id: int, reason: str, now: datetime) -> bool:
-    """End the active enrollment and cancel every email still queued for the prospect
-    (a completed sequence leaves its last one queued)."""
-    active = active_enrollment(session, prospect_id, lock=True)
-    if active is not None:
-        end_enrollment(active, EnrollmentStatus.EXITED, reason, now)
-    cancelled = session.execute(
-        update(Message)
-        .where(Message.prospect_id == prospect_id, Message.status == MessageStatus.QUEUED)
-        .values(status=MessageStatus.CANCELLED, last_error=reason)
-    )
-    return active is not None or bool(cancelled.rowcount)  # type: ignore[attr-defined]
 
 
 def _optional_text(value: str | None, what: str) -> str | None:

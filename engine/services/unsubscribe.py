@@ -4,6 +4,7 @@ The law and the mailbox providers (Gmail and Yahoo require one-click unsubscribe
 senders since 2024) both expect the opt-out to take effect immediately, not at the next
 tick: the address goes on the suppression list, which every send path checks before it
 sends (``engine.core.policy``), and the prospect's nurture ends, cancelling its queued mail.
+Both happen in ``engine.services.optouts.opt_out``, the one opt-out every door uses.
 """
 
 from __future__ import annotations
@@ -15,18 +16,9 @@ from sqlalchemy import select
 
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
 from engine.services.events import record_event
-from engine.services.nurture import active_enrollment, end_enrollment
-from engine.services.outcomes import suppress
+from engine.services.optouts import opt_out
 from engine.services.schemas import EngineEventInput
-from engine.store import (
-    EnrollmentStatus,
-    Message,
-    Prospect,
-    Suppression,
-    SuppressionReason,
-    UnitOfWork,
-    normalize_email,
-)
+from engine.store import Message, Prospect, SuppressionReason, UnitOfWork
 
 __all__ = ["EXIT_REASON", "unsubscribe"]
 
@@ -40,14 +32,13 @@ def unsubscribe(uow: UnitOfWork, message_id: int, now: datetime, source: str) ->
 
     In order, each step safe to repeat:
 
-    1. in one transaction, the address the message went to is suppressed (reason
-       ``unsubscribed``) and the prospect's active enrollment ends (``exited``,
-       "unsubscribed"), cancelling its queued mail. Committed first, so the opt-out holds
-       even if anything after it fails;
+    1. in one transaction, the prospect opts out (``opt_out``: the address the message
+       went to is suppressed, reason ``unsubscribed``, and every active enrollment ends,
+       cancelling queued mail). Committed first, so the opt-out holds even if anything
+       after it fails;
     2. an ``email.unsubscribed`` event is recorded, once per message (its idempotency key),
-       for scoring, exit rules and reports;
-    3. if re-evaluating the prospect after that event enrolled them in another sequence,
-       that enrollment ends too (its mail would only be dropped at send time).
+       for scoring, exit rules and reports. Recording it opts out again, which changes
+       nothing, and a suppressed prospect is never enrolled anew.
 
     A second call for the same message changes nothing and returns False; so does a
     message that does not exist. Only the token's own message, so only its recipient, is
@@ -62,19 +53,19 @@ def unsubscribe(uow: UnitOfWork, message_id: int, now: datetime, source: str) ->
         ).first()
         if row is None:
             return False
-        if session.scalar(select(Prospect.erased_at).where(Prospect.id == row.prospect_id)):
+        stmt = select(Prospect).where(Prospect.id == row.prospect_id)
+        prospect = session.scalars(stmt.with_for_update() if uow.is_postgres else stmt).first()
+        if prospect is None or prospect.erased_at is not None:
             return False  # erased: the address is suppressed by its hash already
-        email = row.to_email or session.scalar(
-            select(Prospect.email).where(Prospect.id == row.prospect_id)
+        done = opt_out(
+            session,
+            prospect,
+            SuppressionReason.UNSUBSCRIBED,
+            f"unsubscribe link of message {message_id} ({source})",
+            now,
+            address=row.to_email,
+            exit_reason=EXIT_REASON,
         )
-        changed = False
-        if email:
-            email = normalize_email(email)
-            if session.scalar(select(Suppression.id).where(Suppression.for_address(email))) is None:
-                note = f"unsubscribe link of message {message_id} ({source})"
-                suppress(session, email, SuppressionReason.UNSUBSCRIBED, note, now)
-                changed = True
-        changed = _end_nurture(uow, row.prospect_id, now) or changed
         uow.commit()
 
     event = EngineEventInput(
@@ -89,22 +80,9 @@ def unsubscribe(uow: UnitOfWork, message_id: int, now: datetime, source: str) ->
     try:
         result = record_event(uow, event, now)
     except (NotFoundError, InvalidInputError):  # the prospect was erased meanwhile
-        return changed
+        return done.changed
     except ConflictError:  # unsubscribed before, at another instant or through the other door
-        return changed
-    if result.report.enrolled:
-        with uow:
-            _end_nurture(uow, row.prospect_id, now)
-            uow.commit()
-    if changed or not result.duplicate:
+        return done.changed
+    if done.changed or not result.duplicate:
         log.info("message %s: recipient unsubscribed (%s)", message_id, source)
-    return changed or not result.duplicate
-
-
-def _end_nurture(uow: UnitOfWork, prospect_id: int, now: datetime) -> bool:
-    """End the prospect's active enrollment (one at most, by a unique index)."""
-    enrollment = active_enrollment(uow.session, prospect_id, lock=True)
-    if enrollment is None:
-        return False
-    end_enrollment(enrollment, EnrollmentStatus.EXITED, EXIT_REASON, now)
-    return True
+    return done.changed or not result.duplicate

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from engine.mail.tokens import AddressTag, TokenSigner, parse_message_id_header
 from engine.services.accounts import create_user
-from engine.services.outcomes import suppress
+from engine.services.optouts import suppress
 from engine.services.prospects import upsert_prospect
 from engine.services.templates import get_template_version, save_template
 from engine.spec.errors import SpecError

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from engine.exceptions import NotFoundError
 from engine.services.accounts import create_user
 from engine.services.handoffs import list_handoffs, reject_handoff
-from engine.services.outcomes import suppress
+from engine.services.optouts import suppress
 from engine.services.privacy import erase_prospect
 from engine.services.views.prospect_detail import prospect_detail
 from engine.store import Message, MessageStatus, UserRole
