@@ -7,6 +7,7 @@ parameters last, with defaults, so a queued job survives a deploy.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from engine.clock import parse_instant
@@ -23,6 +24,7 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
     """
     # Imported at call time: the services pull in the whole store, which processes that
     # only enqueue ticks (the web app, the scheduler) have no need to load.
+    from engine.core.policy import FrequencyCap
     from engine.services.tick import tick
 
     runtime = current_runtime()
@@ -30,7 +32,9 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
     from engine.adapters.jobqueue import QUEUE_MAIL
     from engine.services.dispatch import recover_and_dispatch
 
-    report = tick(runtime.uow, now, batch_size=runtime.settings.tick_batch_size)
+    settings = runtime.settings
+    cap = FrequencyCap(settings.frequency_cap, timedelta(days=settings.frequency_window_days))
+    report = tick(runtime.uow, now, batch_size=settings.tick_batch_size, cap=cap)
     plan = recover_and_dispatch(runtime.uow(), now, runtime.settings)
     for batch in plan.batches:
         runtime.queue.enqueue(send_messages_job, batch, queue_name=QUEUE_MAIL)
@@ -44,6 +48,7 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
     return {
         "now": now.isoformat(),
         "advanced": report.advanced,
+        "deferred": report.deferred,
         "emails_queued": report.emails_queued,
         "exited": report.exited,
         "errors": report.errors,

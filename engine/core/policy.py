@@ -89,3 +89,29 @@ def cap_frees_at(sends: Sequence[datetime], cap: FrequencyCap, now: datetime) ->
     if len(inside) < cap.limit:
         return None
     return inside[len(inside) - cap.limit] + cap.window
+
+
+def cap_defers_step(
+    emails: int,
+    sends: Sequence[datetime],
+    pending: int,
+    cap: FrequencyCap,
+    now: datetime,
+    next_wake: datetime | None,
+) -> datetime | None:
+    """When an enrollment about to queue ``emails`` should come back instead, or None to
+    queue them now.
+
+    A queued email the cap holds is only worth queuing if it can still go out before the
+    enrollment acts again (``next_wake``, None when the sequence ends here: its last email
+    is always worth its hold). Held any longer, it would be overtaken by the sequence's
+    next email and pile up in the outbox (``email -> wait: 1m -> goto`` made 1,440 such
+    rows a day); instead the enrollment waits at its email step until the cap frees.
+    ``pending`` emails (queued, not yet sent) take a slot each, as if sent now.
+    """
+    if emails == 0 or next_wake is None:
+        return None
+    free_at = cap_frees_at([*sends, *([now] * pending)], cap, now)
+    if free_at is None or free_at < next_wake:
+        return None
+    return free_at

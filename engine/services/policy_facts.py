@@ -157,3 +157,34 @@ def _name_template_versions(
     for item in items:
         if item.template_version_id is not None:
             item.template_checksum = checksums.get(item.template_version_id)
+
+
+@dataclass
+class CapUsage:
+    """What counts against one prospect's frequency cap: sends inside the window and the
+    emails queued but not yet sent."""
+
+    sends: list[datetime] = field(default_factory=list)
+    pending: int = 0
+
+
+def load_cap_usage(
+    session: Session, prospect_ids: set[int], now: datetime, window: timedelta
+) -> dict[int, CapUsage]:
+    """:class:`CapUsage` for each of ``prospect_ids`` (one query), for the tick's check
+    before it queues mail; the same sends the send policy counts (:func:`load_policy_inputs`)."""
+    usage = {pid: CapUsage() for pid in prospect_ids}
+    moment = func.coalesce(Message.sent_at, Message.transmit_started_at)
+    sent = Message.status.in_([MessageStatus.SENT, MessageStatus.TRANSMITTING])
+    waiting = Message.status.in_([MessageStatus.QUEUED, MessageStatus.SENDING])
+    for prospect_id, status, at in session.execute(
+        select(Message.prospect_id, Message.status, moment).where(
+            Message.prospect_id.in_(prospect_ids),
+            (sent & (moment > now - window)) | waiting,
+        )
+    ):
+        if status in (MessageStatus.QUEUED, MessageStatus.SENDING):
+            usage[prospect_id].pending += 1
+        else:
+            usage[prospect_id].sends.append(at)
+    return usage

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from engine.core.policy import FrequencyCap
 from engine.exceptions import InvalidInputError, NotFoundError
 from engine.services.events import record_event
 from engine.services.prospects import upsert_prospect
@@ -215,3 +216,42 @@ def test_owner_is_linked_to_a_sales_user_when_one_exists(uow_factory, now):
             user_id,
         )
         assert rows["b@example.com"].owner_user_id is None
+
+
+DAILY_LOOP = """\
+key: daily-tips
+name: Daily tips
+enroll:
+  when: {field: status, eq: not_ready}
+steps:
+  - id: tip
+    email: generic/exec-note
+    subject: "Today's tip"
+  - wait: 1d
+  - goto: tip
+"""
+
+
+def test_the_tick_queues_no_email_the_cap_would_hold_past_the_next_round(uow_factory, now):
+    cap = FrequencyCap(2, timedelta(days=7))
+    store(uow_factory, DAILY_LOOP, now)
+    upsert_prospect(uow_factory(), {"email": "bo@example.com", "status": "not_ready"}, now)
+    reports = [tick(uow_factory, now + timedelta(days=d), cap=cap) for d in range(1, 15)]
+
+    # Day 0 (enrollment) and day 1 fill the cap; from day 2 each would be held a week while
+    # the loop comes round daily: the enrollment waits at its email step instead.
+    assert [m.iteration for m in messages(uow_factory)] == [1, 2]
+    assert [r.emails_queued for r in reports[:3]] == [1, 0, 0]
+    assert reports[1].deferred == 1
+    [enrollment] = enrollments(uow_factory)
+    assert enrollment.status == EnrollmentStatus.ACTIVE
+    assert enrollment.next_run_at == now + timedelta(days=16)  # re-checked when the cap frees
+
+
+def test_without_the_cap_the_tick_queues_as_before(uow_factory, now):
+    store(uow_factory, DAILY_LOOP, now)
+    upsert_prospect(uow_factory(), {"email": "bo@example.com", "status": "not_ready"}, now)
+    for d in range(1, 4):
+        tick(uow_factory, now + timedelta(days=d))
+
+    assert len(messages(uow_factory)) == 4

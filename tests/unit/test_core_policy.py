@@ -14,6 +14,7 @@ from engine.core.policy import (
     Hold,
     SendFacts,
     SendNow,
+    cap_defers_step,
     cap_frees_at,
     decide_send,
 )
@@ -94,3 +95,21 @@ def test_cap_never_allows_more_than_the_limit_in_any_window(minutes_ago, limit):
     inside = [t for t in sends if moment - cap.window < t <= moment]
     assert len(inside) < limit
     assert moment >= MONDAY_10
+
+
+def test_the_cap_defers_a_step_whose_email_it_would_hold_past_the_next_round() -> None:
+    now = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    sent = [now - timedelta(days=3), now - timedelta(days=1)]
+    tomorrow = now + timedelta(days=1)
+
+    # Full: the next slot is in 4 days, after the loop's next round: wait for it.
+    assert cap_defers_step(1, sent, 0, CAP, now, tomorrow) == now + timedelta(days=4)
+    # Full, but the slot frees before the enrollment moves on: queue it (held briefly).
+    assert cap_defers_step(1, sent, 0, CAP, now, now + timedelta(days=5)) is None
+    # The sequence ends here: its last email is worth its hold.
+    assert cap_defers_step(1, sent, 0, CAP, now, None) is None
+    # A slot is free; a queued, unsent email takes one.
+    assert cap_defers_step(1, sent[:1], 0, CAP, now, tomorrow) is None
+    assert cap_defers_step(1, sent[:1], 1, CAP, now, tomorrow) == now + timedelta(days=4)
+    # Nothing to queue, nothing to defer.
+    assert cap_defers_step(0, sent, 3, CAP, now, tomorrow) is None
