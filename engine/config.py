@@ -60,6 +60,13 @@ class Settings:
     # Where bounces and replies come back (docs/inbound.md).
     bounce_address: str | None = None  # VERP base; default bounces@<the sender's domain>
     reply_address: str | None = None  # Reply-To base; unset: replies go to From
+    inbound_max_bytes: int = 10 * 1024 * 1024  # larger inbound messages are refused
+    inbound_imap_url: str | None = None  # imaps://user:pass@host/INBOX for `inbound imap`
+    inbound_imap_done_folder: str = "Nurture-processed"  # recorded messages move here
+    inbound_imap_poll_seconds: float = 60.0  # without IDLE; also IDLE's re-check period
+    soft_bounce_limit: int = 3  # temporary failures within the window that suppress
+    soft_bounce_window_days: int = 30
+    ooo_max_hold_days: int = 30  # an out-of-office's return date holds sends at most this
     handoff_link_days: int = 14
 
     @classmethod

@@ -42,7 +42,10 @@ def describe_event(type_: str, data: Mapping[str, Any]) -> str:
     if type_ == "form.submitted":
         return f"submitted the {data.get('form') or ''} form".replace("  ", " ")
     if type_ == "email.replied":
-        return "replied to an email"
+        words = " ".join(str(data.get("excerpt") or "").split())
+        if not words:
+            return "replied to an email"
+        return f'replied: "{words[:157] + "..." if len(words) > 160 else words}"'
     if type_ == "meeting.booked":
         return "booked a meeting"
     return type_.replace(".", " ")
@@ -65,6 +68,8 @@ def opening_line(touches: Sequence[Touch], first_name: str | None, lost_reason: 
             return f"{hello}thanks for reaching out through the website. What prompted it?"
         if touch.type == "meeting.booked":
             return f"{hello}looking forward to our call. Anything you'd like me to prepare?"
+        if touch.type == "email.replied":
+            return f"{hello}thanks for your reply. Shall we pick up where you left off?"
         text = touch.detail.lower()
         for needle, line in _TOPICS:
             if needle in text:

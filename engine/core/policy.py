@@ -1,15 +1,16 @@
 """The one place that decides whether an email may go out now.
 
 Every send path calls ``decide_send``: suppression first (an opt-out is absolute), then the
-enrollment's state, then the send window in the recipient's time zone, then the frequency
-cap across all sequences. Holding is preferred to dropping wherever time fixes the problem.
+enrollment's state, then an out-of-office's return date, then the send window in the
+recipient's time zone, then the frequency cap across all sequences. Holding is preferred
+to dropping wherever time fixes the problem.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from engine.core.windows import next_send_time
@@ -57,6 +58,9 @@ class SendFacts:
     zone: ZoneInfo
     recent_sends: Sequence[datetime]  # this prospect's sends inside the cap window
     cap: FrequencyCap
+    # The recipient's out-of-office said they are back on this day (their time zone):
+    # mail waits for it instead of landing in a full inbox (docs/inbound.md).
+    back_on: date | None = None
 
 
 def decide_send(facts: SendFacts) -> SendDecision:
@@ -65,6 +69,14 @@ def decide_send(facts: SendFacts) -> SendDecision:
         return Drop("suppressed", f"address suppressed ({facts.suppressed})")
     if not facts.enrollment_active:
         return Drop("cancelled", "the enrollment ended before the message went out")
+    if facts.back_on is not None:
+        back = datetime.combine(facts.back_on, time(0), tzinfo=facts.zone)
+        if back > facts.now:
+            at = next_send_time(facts.window, facts.zone, back)
+            return Hold(
+                at,
+                f"out of office until {facts.back_on:%Y-%m-%d}; next slot {at:%Y-%m-%d %H:%M} UTC",
+            )
     opens = next_send_time(facts.window, facts.zone, facts.now)
     if opens > facts.now:
         return Hold(opens, f"outside the send window; it opens {opens:%Y-%m-%d %H:%M} UTC")

@@ -7,6 +7,7 @@ accept or reject is recorded against the sequence and message that produced the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -136,9 +137,20 @@ def build_context(
         "engagement": [_touch_json(t) for t in sorted(earned, key=lambda t: t.at)],
         "last_touches": [_touch_json(t) for t in touches[:10]],
         "opening_line": opening_line(earned, prospect.first_name, prospect.lost_reason),
+        "reply": _latest_reply(events),
         "attributed_message_id": attributed,
         "created_at": now.isoformat(),
     }
+
+
+def _latest_reply(events: Seq[Event]) -> dict[str, Any] | None:
+    """The prospect's own words from their newest reply (quotes and signature stripped by
+    the inbound mail service), for sales to read before calling."""
+    for event in events:  # newest first
+        excerpt = (event.data or {}).get("excerpt") if event.type == "email.replied" else None
+        if excerpt:
+            return {"at": event.occurred_at.isoformat(), "excerpt": str(excerpt)}
+    return None
 
 
 def _touch_json(touch: Touch) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,6 +20,7 @@ from engine.store import (
     EmailTemplateVersion,
     Enrollment,
     EnrollmentStatus,
+    InboundMessage,
     Message,
     MessageStatus,
     Prospect,
@@ -47,6 +48,7 @@ class PolicyItem:
     # stored templates) the current one; None when the template is not stored at all.
     template_version_id: int | None = None
     template_checksum: str | None = None
+    back_on: date | None = None  # the prospect's out-of-office return date, if still ahead
 
 
 @dataclass
@@ -75,6 +77,7 @@ class PolicyInputs:
                 zone=zone,
                 recent_sends=self.recent[item.prospect_id],
                 cap=self.cap,
+                back_on=item.back_on,
             )
         )
         return None if isinstance(decision, SendNow) else decision
@@ -125,6 +128,7 @@ def load_policy_inputs(
             for message, status, prospect, version, owner_name in rows
         ]
         _name_template_versions(session, items, {m.id: m.template_version_id for m, *_ in rows})
+        _out_of_office(session, items, now)
         inputs = PolicyInputs(items, settings)
         since = now - timedelta(days=settings.frequency_window_days)
         moment = func.coalesce(Message.sent_at, Message.transmit_started_at)
@@ -137,6 +141,24 @@ def load_policy_inputs(
         ):
             inputs.recent[prospect_id].append(at)
         return inputs
+
+
+def _out_of_office(session: Session, items: list[PolicyItem], now: datetime) -> None:
+    """Each prospect's latest out-of-office return date still ahead (one query a batch);
+    recorded by the inbound mail service, capped there at ``ooo_max_hold_days``."""
+    ids = {item.prospect_id for item in items}
+    if not ids:
+        return
+    yesterday = (now - timedelta(days=1)).date()  # the recipient's zone may be behind UTC
+    back = dict(
+        session.execute(
+            select(InboundMessage.prospect_id, func.max(InboundMessage.back_on))
+            .where(InboundMessage.prospect_id.in_(ids), InboundMessage.back_on >= yesterday)
+            .group_by(InboundMessage.prospect_id)
+        ).all()
+    )
+    for item in items:
+        item.back_on = back.get(item.prospect_id)
 
 
 def _name_template_versions(

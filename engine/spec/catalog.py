@@ -15,6 +15,7 @@ EVENT_TYPES: dict[str, frozenset[str]] = {
     "email.opened": frozenset({"template", "step"}),
     "email.clicked": frozenset({"template", "step", "url"}),
     "email.replied": frozenset({"template", "step"}),
+    "email.auto_replied": frozenset({"template", "step"}),
     "email.bounced": frozenset({"template", "step"}),
     "email.complained": frozenset({"template", "step"}),
     "email.unsubscribed": frozenset({"template", "step"}),

@@ -19,6 +19,8 @@ from engine.store.enrollments import Enrollment
 from engine.store.enums import (
     EnrollmentStatus,
     HandoffStatus,
+    InboundKind,
+    InboundStatus,
     IncidentKind,
     MessageStatus,
     SuppressionReason,
@@ -32,6 +34,7 @@ from engine.store.exceptions import (
     UnitOfWorkError,
 )
 from engine.store.handoffs import Handoff
+from engine.store.inbound import InboundMessage
 from engine.store.incidents import MessageIncident
 from engine.store.messages import Message
 from engine.store.migrate import (
@@ -65,6 +68,9 @@ __all__ = [
     "Handoff",
     "HandoffStatus",
     "ImmutableRowError",
+    "InboundKind",
+    "InboundMessage",
+    "InboundStatus",
     "IncidentKind",
     "Message",
     "MessageIncident",

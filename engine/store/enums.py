@@ -69,6 +69,8 @@ class InboundKind(StrEnum):
 
 
 class InboundStatus(StrEnum):
+    RECEIVED = "received"  # recorded and classified; not yet acted on (a crash in between)
     PROCESSED = "processed"  # classified, tied to a message or prospect, acted on
     NEEDS_REVIEW = "needs_review"  # unrecognised, unreadable, or tied to nothing of ours
-    REVIEWED = "reviewed"  # a person looked at it
+    REVIEWED = "reviewed"  # a person assigned it to a prospect and a kind; acted on
+    DISMISSED = "dismissed"  # a person looked at it: nothing to do

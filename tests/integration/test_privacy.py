@@ -31,6 +31,9 @@ from engine.store import (
     Event,
     Handoff,
     HandoffStatus,
+    InboundKind,
+    InboundMessage,
+    InboundStatus,
     IncidentKind,
     Message,
     MessageIncident,
@@ -116,6 +119,26 @@ def zofia_with_a_history(uow, now) -> int:  # type: ignore[no-untyped-def]
         override="Zofia Quartermaine of Xylophonics asked at the fair",
     )
     happen(uow, later, zofia, "meeting.booked", title="Xylophonics x Nurture")
+    with uow() as u:  # her reply, as the inbound mail service keeps it
+        u.session.add(
+            InboundMessage(
+                dedupe_key="sha256:" + "0" * 64,
+                header_message_id="<zofia-reply@xylophonics.example>",
+                transport="imap",
+                received_at=later,
+                from_address=ZOFIA["email"],
+                subject="Re: Zofia Quartermaine, your offer",
+                size=80,
+                raw=f"From: {ZOFIA['email']}\r\n\r\nZofia Quartermaine here".encode(),
+                kind=InboundKind.REPLY,
+                status=InboundStatus.PROCESSED,
+                reason=f"written by a person ({ZOFIA['email']})",
+                details={"excerpt": "Zofia Quartermaine here"},
+                message_id=message,
+                prospect_id=zofia,
+            )
+        )
+        u.commit()
     return zofia
 
 

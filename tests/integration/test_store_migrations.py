@@ -17,6 +17,7 @@ TABLES = {
     "enrollments",
     "events",
     "handoffs",
+    "inbound_messages",
     "message_incidents",
     "messages",
     "prospects",

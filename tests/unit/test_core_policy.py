@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hypothesis import given
@@ -113,3 +113,22 @@ def test_the_cap_defers_a_step_whose_email_it_would_hold_past_the_next_round() -
     assert cap_defers_step(1, sent[:1], 1, CAP, now, tomorrow) == now + timedelta(days=4)
     # Nothing to queue, nothing to defer.
     assert cap_defers_step(0, sent, 3, CAP, now, tomorrow) is None
+
+
+def test_an_out_of_office_holds_until_the_window_opens_on_the_return_day():
+    """Back on Monday the 9th in Berlin: the first slot is 09:00 Berlin that day."""
+    berlin = ZoneInfo("Europe/Berlin")
+    decision = decide_send(facts(zone=berlin, back_on=date(2026, 3, 9)))
+    assert isinstance(decision, Hold)
+    assert decision.until == datetime(2026, 3, 9, 8, 0, tzinfo=UTC)
+    assert decision.reason.startswith("out of office until 2026-03-09")
+
+
+def test_a_return_date_that_has_come_holds_nothing():
+    assert decide_send(facts(back_on=date(2026, 3, 2))) == SendNow()
+    assert decide_send(facts(back_on=date(2026, 2, 20))) == SendNow()
+
+
+def test_suppression_still_wins_over_an_out_of_office():
+    decision = decide_send(facts(suppressed="bounced", back_on=date(2026, 3, 9)))
+    assert isinstance(decision, Drop)

@@ -187,6 +187,7 @@ def test_scoring_file() -> None:
     assert points[("email.unsubscribed", ())].points == -100
     assert not any(r.event == "email.bounced" for r in scoring.rules)
     assert scoring.fast_track == [
+        EventCondition.model_validate({"event": "email.replied"}),
         EventCondition.model_validate({"event": "meeting.booked"}),
         EventCondition.model_validate({"event": "form.submitted", "form": "demo"}),
     ]

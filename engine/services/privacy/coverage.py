@@ -23,6 +23,7 @@ from engine.store import (
     Enrollment,
     Event,
     Handoff,
+    InboundMessage,
     Message,
     MessageIncident,
     Prospect,
@@ -274,6 +275,42 @@ PERSONAL_TABLES: tuple[PersonalTable, ...] = (
             }
         ),
         scrub={"context": _context, "comment": None},
+    ),
+    PersonalTable(
+        InboundMessage,
+        "inbound_messages",
+        lambda p: (
+            (InboundMessage.prospect_id == p.prospect_id) | (InboundMessage.from_address == p.email)
+        ),
+        # What it was and what it did stays (the counts, the soft-bounce tally, a hold);
+        # the message itself, its sender, subject and the text quoted from it go.
+        keep=frozenset(
+            {
+                "id",
+                "dedupe_key",
+                "transport",
+                "received_at",
+                "size",
+                "kind",
+                "status",
+                "message_id",
+                "prospect_id",
+                "matched_by",
+                "event_id",
+                "back_on",
+                "processed_at",
+                "reviewed_by",
+                "reviewed_at",
+            }
+        ),
+        scrub={
+            "raw": b"",
+            "from_address": None,
+            "subject": None,
+            "header_message_id": None,
+            "reason": "(erased)",
+            "details": {},
+        },
     ),
     PersonalTable(
         AuditEntry,

@@ -119,4 +119,6 @@ def _json(value: Any) -> Any:
         return value.value
     if isinstance(value, timedelta):
         return value.total_seconds()
+    if isinstance(value, bytes):  # a received email, as it came (RFC 5322 is mostly ASCII)
+        return value.decode("utf-8", "replace")
     return value
