@@ -94,6 +94,7 @@ def test_an_out_of_office_holds_sends_until_its_return_date_but_is_no_reply(env)
         )
     ]
     assert after.enrollment == ("active", None)
+    assert after.suppressed is None
     assert after.back_on == date(2026, 3, 16)
     with env.uow() as uow:
         assert uow.session.scalars(select(ScoreEntry)).all() == []
@@ -113,9 +114,12 @@ def test_a_hard_bounce_records_email_bounced(env, name: str) -> None:
     result = deliver(env, name)
 
     assert (result.kind, result.status) == ("bounce", "processed")
-    [(kind, data)] = state(env).events
+    after = state(env)
+    [(kind, data)] = after.events
     assert kind == "email.bounced"
     assert data["status"].startswith("5.")
+    assert after.suppressed == "bounced"
+    assert after.enrollment == ("exited", "address bounced")
 
 
 def test_a_bounce_that_quotes_nothing_signed_changes_nothing(env) -> None:
@@ -168,8 +172,10 @@ def test_three_temporary_failures_in_30_days_count_as_a_bounce(env) -> None:
     assert "temporary failure 1 of 3" in outcomes[0]
     assert "temporary failure 2 of 3" in outcomes[1]
     assert "recorded email.bounced" in outcomes[2]
-    [(kind, data)] = state(env).events
+    after = state(env)
+    [(kind, data)] = after.events
     assert (kind, data["soft_bounces"]) == ("email.bounced", 3)
+    assert after.suppressed == "bounced"
 
 
 def test_temporary_failures_further_apart_than_the_window_never_add_up(env) -> None:
@@ -179,6 +185,7 @@ def test_temporary_failures_further_apart_than_the_window_never_add_up(env) -> N
         env.advance(days=16)
 
     assert state(env).events == []
+    assert state(env).suppressed is None
 
 
 def test_a_full_mailbox_and_a_policy_block_are_temporary(env) -> None:
@@ -192,7 +199,10 @@ def test_a_complaint_records_email_complained(env, name: str) -> None:
     result = deliver(env, name)
 
     assert (result.kind, result.status) == ("complaint", "processed")
-    assert [kind for kind, _ in state(env).events] == ["email.complained"]
+    after = state(env)
+    assert [kind for kind, _ in after.events] == ["email.complained"]
+    assert after.suppressed == "complained"
+    assert after.enrollment[0] == "exited"
 
 
 @pytest.mark.parametrize("name", ["unsubscribe-mailto.eml", "reply-unsubscribe-text.eml"])
@@ -200,7 +210,10 @@ def test_an_emailed_unsubscribe_records_email_unsubscribed(env, name: str) -> No
     result = deliver(env, name)
 
     assert (result.kind, result.status) == ("unsubscribe", "processed")
-    assert [kind for kind, _ in state(env).events] == ["email.unsubscribed"]
+    after = state(env)
+    assert [kind for kind, _ in after.events] == ["email.unsubscribed"]
+    assert after.suppressed == "unsubscribed"
+    assert after.enrollment[0] == "exited"
 
 
 def test_an_unsubscribe_reply_from_someone_else_waits_for_a_person(env) -> None:
@@ -211,6 +224,7 @@ def test_an_unsubscribe_reply_from_someone_else_waits_for_a_person(env) -> None:
 
     assert (result.kind, result.status) == ("unsubscribe", "needs_review")
     assert state(env).events == []
+    assert state(env).suppressed is None
 
 
 @pytest.mark.parametrize(
