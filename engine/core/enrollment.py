@@ -53,6 +53,26 @@ class EnrollDecision:
     supersedes: int | None = None
 
 
+SALES_STATUSES = frozenset({"sales_ready"})
+"""Statuses that mean sales has the prospect now: no nurture may take them."""
+
+
+def with_sales(prospect: Mapping[str, Any], *, open_handoff: bool) -> str | None:
+    """Why the prospect belongs to sales now (so no sequence may enroll them), or None.
+
+    A prospect handed back to sales is theirs to call until they decide: an email from
+    another nurture in the meantime talks over the rep, and would be enrolled in the very
+    transaction that created the handoff when another sequence's rule happens to match.
+    Both signs count, because they can disagree: a CRM may overwrite the status while the
+    handoff is still undecided (``open_handoff``: open or overdue).
+    """
+    if open_handoff:
+        return "they were handed to sales and the handoff is not decided yet"
+    if prospect.get("status") in SALES_STATUSES:
+        return f"they are {prospect.get('status')}: handed to sales, not to nurture"
+    return None
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Whether a prospect may enter a sequence now, and why (or why not), in words."""
@@ -67,9 +87,15 @@ def judge(
     events: Sequence[EventFact],
     history: Sequence[PastEnrollment],
     now: datetime,
+    *,
+    open_handoff: bool = False,
 ) -> Verdict:
-    """The enrollment rules for one sequence: its ``enroll.when``, its ``exit_when`` (a
-    prospect who would leave at once does not enter) and its re-enrollment policy."""
+    """The enrollment rules for one sequence: nobody sales has (``with_sales``), its
+    ``enroll.when``, its ``exit_when`` (a prospect who would leave at once does not enter)
+    and its re-enrollment policy."""
+    held = with_sales(prospect, open_handoff=open_handoff)
+    if held is not None:
+        return Verdict(False, held)
     spec = option.spec
     facts = Facts(prospect, events, now)
     why = explain(spec.enroll.when, facts)
@@ -104,9 +130,11 @@ def eligibility(
     events: Sequence[EventFact],
     history: Sequence[PastEnrollment],
     now: datetime,
+    *,
+    open_handoff: bool = False,
 ) -> str | None:
     """Why the prospect may enter ``option`` now, or None when it may not."""
-    verdict = judge(option, prospect, events, history, now)
+    verdict = judge(option, prospect, events, history, now, open_handoff=open_handoff)
     return verdict.reason if verdict.eligible else None
 
 
@@ -117,18 +145,24 @@ def choose_enrollment(
     history: Sequence[PastEnrollment],
     active: ActiveEnrollment | None,
     now: datetime,
+    *,
+    open_handoff: bool,
 ) -> EnrollDecision | None:
     """Pick the sequence the prospect should be in, if that changes anything.
 
-    The highest priority eligible sequence wins (ties: the lowest key, so the choice is
-    stable). An active enrollment is only replaced by a strictly higher priority one:
-    re-running this on every prospect update must not make a prospect flap between two.
+    Nobody sales has is enrolled (``with_sales``; ``open_handoff`` is required so that no
+    caller can forget to say). The highest priority eligible sequence wins (ties: the
+    lowest key, so the choice is stable). An active enrollment is only replaced by a
+    strictly higher priority one: re-running this on every prospect update must not make a
+    prospect flap between two.
     """
+    if with_sales(prospect, open_handoff=open_handoff) is not None:
+        return None
     eligible = []
     for option in options:
         if active is not None and option.sequence_id == active.sequence_id:
             continue
-        why = eligibility(option, prospect, events, history, now)
+        why = eligibility(option, prospect, events, history, now, open_handoff=open_handoff)
         if why is not None:
             eligible.append((option, why))
     if not eligible:
@@ -158,6 +192,8 @@ def review_sequences(
     active: ActiveEnrollment | None,
     suppressed: str | None,
     now: datetime,
+    *,
+    open_handoff: bool,
 ) -> list[Standing]:
     """Every active sequence and why the prospect is, or is not, in it.
 
@@ -166,7 +202,11 @@ def review_sequences(
     at a time). ``suppressed`` (the suppression's reason) trumps everything.
     """
     chosen = (
-        None if suppressed else choose_enrollment(prospect, events, options, history, active, now)
+        None
+        if suppressed
+        else choose_enrollment(
+            prospect, events, options, history, active, now, open_handoff=open_handoff
+        )
     )
     by_id = {o.sequence_id: o for o in options}
     current = by_id.get(active.sequence_id) if active is not None else None
@@ -178,7 +218,7 @@ def review_sequences(
         if suppressed:
             out.append(Standing(option, "suppressed", f"the address is suppressed ({suppressed})"))
             continue
-        verdict = judge(option, prospect, events, history, now)
+        verdict = judge(option, prospect, events, history, now, open_handoff=open_handoff)
         if not verdict.eligible:
             out.append(Standing(option, "no", verdict.reason))
         elif chosen is not None and chosen.option.sequence_id == option.sequence_id:

@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 from engine.core.enrollment import SequenceOption
 from engine.core.facts import EventFact
 from engine.spec.sequence import SequenceSpec
-from engine.store import Event, Prospect, Sequence, SequenceVersion, Suppression
+from engine.store import (
+    Event,
+    Handoff,
+    HandoffStatus,
+    Prospect,
+    Sequence,
+    SequenceVersion,
+    Suppression,
+)
 
 _SPEC_CACHE: dict[tuple[int, str], SequenceSpec] = {}
 _SPEC_CACHE_LIMIT = 4096
@@ -113,6 +121,21 @@ def active_options(session: Session) -> list[SequenceOption]:
         spec = _SPEC_CACHE.get((version_id, checksum)) or spec_by_id(session, version_id)
         options.append(SequenceOption(seq_id, version_id, spec))
     return options
+
+
+UNDECIDED_HANDOFFS = (HandoffStatus.OPEN, HandoffStatus.OVERDUE)
+"""Handoffs sales has not accepted or rejected yet: the prospect is theirs meanwhile."""
+
+
+def has_open_handoff(session: Session, prospect_id: int) -> bool:
+    """Whether sales has an undecided handoff of the prospect (the enrollment rules keep
+    such a prospect out of every nurture: ``engine.core.enrollment.with_sales``)."""
+    found = session.scalar(
+        select(Handoff.id)
+        .where(Handoff.prospect_id == prospect_id, Handoff.status.in_(UNDECIDED_HANDOFFS))
+        .limit(1)
+    )
+    return found is not None
 
 
 def suppression_reason(session: Session, email: str) -> str | None:

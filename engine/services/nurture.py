@@ -25,6 +25,7 @@ from engine.core.facts import EventFact
 from engine.core.stepping import Advance, EnrollmentState, advance, start_state
 from engine.services.loading import (
     active_options,
+    has_open_handoff,
     prospect_facts,
     spec_by_id,
     suppression_reason,
@@ -231,7 +232,15 @@ def _decide(
             active.sequence_id,
             spec_by_id(session, active.sequence_version_id).enroll.priority,
         )
-    return choose_enrollment(prospect_facts(prospect), events, options, history, current, now)
+    return choose_enrollment(
+        prospect_facts(prospect),
+        events,
+        options,
+        history,
+        current,
+        now,
+        open_handoff=has_open_handoff(session, prospect.id),
+    )
 
 
 def enrollment_history(session: Session, prospect_id: int) -> list[PastEnrollment]:

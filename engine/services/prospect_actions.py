@@ -15,12 +15,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.core.enrollment import EnrollDecision, SequenceOption, judge
+from engine.core.enrollment import EnrollDecision, SequenceOption, judge, with_sales
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
 from engine.services.audit import record_audit
 from engine.services.events import record_within
 from engine.services.loading import (
     events_by_prospect,
+    has_open_handoff,
     prospect_facts,
     spec_by_id,
     suppression_reason,
@@ -185,7 +186,8 @@ def enroll_by_hand(
     ``override`` (why the rules do not apply here), which is kept on the enrollment.
 
     What no override lifts: a suppressed address (the person opted out, or the address
-    bounced) and a paused sequence. A running nurture of lower priority is replaced (it
+    bounced), a prospect sales has (``sales_ready`` or an undecided handoff) and a paused
+    sequence. A running nurture of lower priority is replaced (it
     ends as ``superseded``); one of equal or higher priority is replaced only on override.
     """
     override = _optional_text(override, "override reason")
@@ -197,6 +199,13 @@ def enroll_by_hand(
             raise ConflictError(
                 f"the address is suppressed ({suppressed}): it is never enrolled, "
                 "whatever the reason"
+            )
+        held = with_sales(
+            prospect_facts(prospect), open_handoff=has_open_handoff(session, prospect.id)
+        )
+        if held is not None:
+            raise ConflictError(
+                f"{held}; sales decides first (accept the handoff, or send it back to nurture)"
             )
         option = _option(session, sequence_key)
         events = events_by_prospect(session, [prospect.id]).get(prospect.id, [])

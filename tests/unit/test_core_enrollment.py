@@ -11,6 +11,9 @@ from engine.core.enrollment import (
     SequenceOption,
     choose_enrollment,
     eligibility,
+    judge,
+    review_sequences,
+    with_sales,
 )
 from tests.unit.core_helpers import T0, at, ev, spec
 
@@ -106,19 +109,19 @@ def test_an_enrollment_still_running_blocks_reenrollment() -> None:
 
 def test_choose_nothing_when_nothing_matches() -> None:
     options = [option(1, "a", "{field: status, eq: lead}")]
-    assert choose_enrollment(LOST, [], options, [], None, T0) is None
-    assert choose_enrollment(LOST, [], [], [], None, T0) is None
+    assert choose_enrollment(LOST, [], options, [], None, T0, open_handoff=False) is None
+    assert choose_enrollment(LOST, [], [], [], None, T0, open_handoff=False) is None
 
 
 def test_choose_the_matching_sequence() -> None:
     options = [option(1, "a", "{field: status, eq: lead}"), option(2, "b")]
-    decision = choose_enrollment(LOST, [], options, [], None, T0)
+    decision = choose_enrollment(LOST, [], options, [], None, T0, open_handoff=False)
     assert decision == EnrollDecision(options[1], "status eq 'closed_lost'")
 
 
 def test_highest_priority_wins() -> None:
     options = [option(1, "low", priority=5), option(2, "high", priority=20), option(3, "mid")]
-    decision = choose_enrollment(LOST, [], options, [], None, T0)
+    decision = choose_enrollment(LOST, [], options, [], None, T0, open_handoff=False)
     assert decision is not None
     assert decision.option.spec.key == "high"
     assert decision.supersedes is None
@@ -131,7 +134,7 @@ def test_priority_tie_goes_to_the_lowest_key_whatever_the_order() -> None:
         option(2, "alpha", priority=7),
     )
     for options in ([a, b, c], [c, b, a], [b, c, a]):
-        decision = choose_enrollment(LOST, [], options, [], None, T0)
+        decision = choose_enrollment(LOST, [], options, [], None, T0, open_handoff=False)
         assert decision is not None
         assert decision.option.spec.key == "alpha"
 
@@ -139,7 +142,9 @@ def test_priority_tie_goes_to_the_lowest_key_whatever_the_order() -> None:
 def test_an_ineligible_high_priority_sequence_does_not_block_a_lower_one() -> None:
     high = option(1, "high", priority=50)
     low = option(2, "low", priority=1)
-    decision = choose_enrollment(LOST, [], [high, low], [PastEnrollment(1, at(-5))], None, T0)
+    decision = choose_enrollment(
+        LOST, [], [high, low], [PastEnrollment(1, at(-5))], None, T0, open_handoff=False
+    )
     assert decision is not None
     assert decision.option is low
 
@@ -147,7 +152,7 @@ def test_an_ineligible_high_priority_sequence_does_not_block_a_lower_one() -> No
 def test_no_enrollment_when_exit_holds_even_if_it_is_the_best() -> None:
     high = option(1, "high", priority=50, exit_when="{field: lost_reason, eq: price}")
     low = option(2, "low", priority=1)
-    decision = choose_enrollment(LOST, [], [high, low], [], None, T0)
+    decision = choose_enrollment(LOST, [], [high, low], [], None, T0, open_handoff=False)
     assert decision is not None
     assert decision.option is low
 
@@ -155,7 +160,9 @@ def test_no_enrollment_when_exit_holds_even_if_it_is_the_best() -> None:
 def test_strictly_higher_priority_supersedes_the_active_one() -> None:
     active = ActiveEnrollment(enrollment_id=77, sequence_id=1, priority=10)
     options = [option(1, "current", priority=10), option(2, "urgent", priority=11)]
-    decision = choose_enrollment(LOST, [], options, [PastEnrollment(1, None)], active, T0)
+    decision = choose_enrollment(
+        LOST, [], options, [PastEnrollment(1, None)], active, T0, open_handoff=False
+    )
     assert decision is not None
     assert decision.option.spec.key == "urgent"
     assert decision.supersedes == 77
@@ -165,43 +172,82 @@ def test_same_or_lower_priority_never_supersedes() -> None:
     active = ActiveEnrollment(enrollment_id=77, sequence_id=1, priority=10)
     for other in (option(2, "aaa-same", priority=10), option(2, "lower", priority=3)):
         options = [option(1, "current", priority=10), other]
-        assert choose_enrollment(LOST, [], options, [PastEnrollment(1, None)], active, T0) is None
+        assert (
+            choose_enrollment(
+                LOST, [], options, [PastEnrollment(1, None)], active, T0, open_handoff=False
+            )
+            is None
+        )
 
 
 def test_the_active_sequence_itself_is_never_chosen_again() -> None:
     active = ActiveEnrollment(enrollment_id=5, sequence_id=1, priority=0)
     options = [option(1, "current", reenroll_after="1s")]
-    assert choose_enrollment(LOST, [], options, [], active, T0) is None
+    assert choose_enrollment(LOST, [], options, [], active, T0, open_handoff=False) is None
 
 
 def test_no_flapping_between_two_equal_sequences() -> None:
     a, b = option(1, "alpha", priority=10), option(2, "beta", priority=10)
-    first = choose_enrollment(LOST, [], [a, b], [], None, T0)
+    first = choose_enrollment(LOST, [], [a, b], [], None, T0, open_handoff=False)
     assert first is not None
     assert first.option is a
     # Re-evaluating later, on every prospect update, keeps the prospect where it is.
     active = ActiveEnrollment(1, first.option.sequence_id, first.option.priority)
     history = [PastEnrollment(1, None)]
     for now in (at(1), at(10), at(100)):
-        assert choose_enrollment(LOST, [], [a, b], history, active, now) is None
-        assert choose_enrollment(LOST, [], [b, a], history, active, now) is None
+        assert choose_enrollment(LOST, [], [a, b], history, active, now, open_handoff=False) is None
+        assert choose_enrollment(LOST, [], [b, a], history, active, now, open_handoff=False) is None
 
 
 def test_no_flapping_after_supersession() -> None:
     low, high = option(1, "low", priority=1), option(2, "high", priority=9)
     active = ActiveEnrollment(10, 1, 1)
-    decision = choose_enrollment(LOST, [], [low, high], [PastEnrollment(1, None)], active, T0)
+    decision = choose_enrollment(
+        LOST, [], [low, high], [PastEnrollment(1, None)], active, T0, open_handoff=False
+    )
     assert decision is not None
     assert decision.supersedes == 10
     # Now in "high": "low" (ended by the supersession) must not take the prospect back.
     now_active = ActiveEnrollment(11, 2, 9)
     history = [PastEnrollment(1, T0), PastEnrollment(2, None)]
     later = T0 + timedelta(days=400)
-    assert choose_enrollment(LOST, [], [low, high], history, now_active, later) is None
+    assert (
+        choose_enrollment(LOST, [], [low, high], history, now_active, later, open_handoff=False)
+        is None
+    )
 
 
 def test_enrollment_reason_is_the_explained_condition() -> None:
     o = option(1, "any", "{any: [{field: status, eq: lead}, {field: lost_reason, eq: price}]}")
-    decision = choose_enrollment(LOST, [], [o], [], None, T0)
+    decision = choose_enrollment(LOST, [], [o], [], None, T0, open_handoff=False)
     assert decision is not None
     assert decision.reason == "lost_reason eq 'price'"
+
+
+# --- a prospect sales has ------------------------------------------------------------------
+
+
+def test_a_sales_ready_prospect_enters_no_sequence_whatever_its_rule_says() -> None:
+    """Issue #7.2: the handoff's own transaction re-evaluated the prospect, and a sequence
+    whose rule matched anyone (here: anyone who visited a page) enrolled them at once."""
+    visited = [ev("page.visited", at(-1), path="/pricing")]
+    anyone = option(1, "visitors", "{event: page.visited}", priority=90)
+    ready = {**LOST, "status": "sales_ready"}
+    assert choose_enrollment(ready, visited, [anyone], [], None, T0, open_handoff=False) is None
+    verdict = judge(anyone, ready, visited, [], T0)
+    assert (verdict.eligible, verdict.reason) == (
+        False,
+        "they are sales_ready: handed to sales, not to nurture",
+    )
+    assert with_sales(LOST, open_handoff=False) is None
+
+
+def test_an_undecided_handoff_keeps_them_out_even_when_the_crm_changed_the_status() -> None:
+    lost_again = option(1, "lost", priority=10)
+    assert choose_enrollment(LOST, [], [lost_again], [], None, T0, open_handoff=False)
+    assert choose_enrollment(LOST, [], [lost_again], [], None, T0, open_handoff=True) is None
+    assert eligibility(lost_again, LOST, [], [], T0, open_handoff=True) is None
+    review = review_sequences(LOST, [], [lost_again], [], None, None, T0, open_handoff=True)
+    assert [(s.state, s.reason) for s in review] == [
+        ("no", "they were handed to sales and the handoff is not decided yet")
+    ]

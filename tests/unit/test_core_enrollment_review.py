@@ -112,7 +112,9 @@ def test_review_names_the_running_one_the_outranked_and_the_failed() -> None:
     active = ActiveEnrollment(77, 1, 20)
     review = {
         s.option.spec.key: s
-        for s in review_sequences(LOST, [], [price, generic, big], [], active, None, T0)
+        for s in review_sequences(
+            LOST, [], [price, generic, big], [], active, None, T0, open_handoff=False
+        )
     }
 
     assert (review["price"].state, review["price"].reason) == ("in", "enrolled now")
@@ -133,10 +135,13 @@ def test_review_without_an_enrollment_shows_the_winner_and_why_the_others_lose()
     generic = option(2, "generic", priority=5)
     tie = option(4, "another", priority=20)
     options = [price, generic, tie]
-    chosen = choose_enrollment(LOST, [], options, [], None, T0)
+    chosen = choose_enrollment(LOST, [], options, [], None, T0, open_handoff=False)
     assert chosen is not None and chosen.option.spec.key == "another"  # ties: lowest key
 
-    review = {s.option.spec.key: s for s in review_sequences(LOST, [], options, [], None, None, T0)}
+    review = {
+        s.option.spec.key: s
+        for s in review_sequences(LOST, [], options, [], None, None, T0, open_handoff=False)
+    }
     assert review["another"].state == "next"
     assert review["price"].reason.endswith(
         "'another' enters instead (same priority 20, and 'another' sorts first)"
@@ -146,7 +151,7 @@ def test_review_without_an_enrollment_shows_the_winner_and_why_the_others_lose()
 
 def test_a_suppressed_address_is_in_nothing_whatever_the_rules_say() -> None:
     review = review_sequences(
-        LOST, [], [option(1, "a"), option(2, "b")], [], None, "unsubscribed", T0
+        LOST, [], [option(1, "a"), option(2, "b")], [], None, "unsubscribed", T0, open_handoff=False
     )
     assert [(s.state, s.reason) for s in review] == [
         ("suppressed", "the address is suppressed (unsubscribed)")

@@ -457,7 +457,7 @@ def test_one_active_nurture_per_prospect(
     elif active_pick is not None:
         active = ActiveEnrollment(999, 42, active_priority)
 
-    decision = choose_enrollment(prospect, [], opts, history, active, T0)
+    decision = choose_enrollment(prospect, [], opts, history, active, T0, open_handoff=False)
 
     eligible = [
         o
@@ -491,9 +491,9 @@ def test_one_active_nurture_per_prospect(
         after.append(PastEnrollment(active.sequence_id, T0))
     after.append(PastEnrollment(decision.option.sequence_id, None))
     now_active = ActiveEnrollment(1000, decision.option.sequence_id, decision.option.priority)
-    assert choose_enrollment(prospect, [], opts, after, now_active, T0) is None
+    assert choose_enrollment(prospect, [], opts, after, now_active, T0, open_handoff=False) is None
     for later in (T0 + timedelta(days=1), T0 + timedelta(days=90)):
-        again = choose_enrollment(prospect, [], opts, after, now_active, later)
+        again = choose_enrollment(prospect, [], opts, after, now_active, later, open_handoff=False)
         assert again is None or again.option.priority > decision.option.priority
 
 

@@ -16,7 +16,12 @@ from sqlalchemy.orm import Session
 from engine.core.conditions import describe
 from engine.core.enrollment import ActiveEnrollment, PastEnrollment, review_sequences
 from engine.core.facts import EventFact
-from engine.services.loading import active_options, prospect_facts, spec_by_id
+from engine.services.loading import (
+    active_options,
+    has_open_handoff,
+    prospect_facts,
+    spec_by_id,
+)
 from engine.spec.durations import format_duration
 from engine.spec.sequence import BranchStep, EmailStep, EndStep, SequenceSpec, WaitStep, WaitUntil
 from engine.store import Enrollment, EnrollmentStatus, Prospect, Sequence, SequenceVersion
@@ -141,6 +146,7 @@ def standings_of(
         active,
         suppressed,
         now,
+        open_handoff=has_open_handoff(session, prospect.id),
     )
     out = [
         Standing(
