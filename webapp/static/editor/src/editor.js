@@ -6,10 +6,15 @@
 // (htmx's live validation: hx-trigger="input changed delay:400ms") keeps working.
 //
 // Markup contract (see webapp/templates/_editor.html):
-//   <textarea data-editor="yaml|html" [data-problems-from="#live"] [data-save-form="#publish"]>
+//   <textarea data-editor="yaml|html" [data-problems-from="#live"] [data-save-form="#publish"]
+//             [data-wrap]>
 // - data-problems-from: after htmx swaps new content into that element, the element's
 //   [data-problems] JSON attribute ([{line, message}]) becomes the editor's diagnostics.
 // - data-save-form: Ctrl/Cmd+S submits that form (the editor never saves on its own).
+// - data-wrap: long lines wrap on screen (the text itself is not changed): email copy.
+//
+// The editor never changes what was not typed: no auto-closed tags or brackets, and in the
+// HTML/XML modes no re-indenting of a line as a closing tag is typed.
 
 import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 import { xml } from "@codemirror/lang-xml";
@@ -39,6 +44,9 @@ const LANGUAGES = {
   xml: () => xml({ autoCloseTags: false }),
   html: () => xml({ autoCloseTags: false }),
 };
+// Re-indenting a line on input rewrites whitespace the author chose: only for YAML, where
+// indentation is structure and the editor's guess helps.
+const REINDENTS = { yaml: true };
 
 function diagnosticsFor(doc, problems) {
   const out = [];
@@ -56,7 +64,8 @@ function diagnosticsFor(doc, problems) {
 }
 
 function mount(textarea) {
-  const language = LANGUAGES[textarea.dataset.editor] || LANGUAGES.yaml;
+  const mode = LANGUAGES[textarea.dataset.editor] ? textarea.dataset.editor : "yaml";
+  const language = LANGUAGES[mode];
   const saveForm = textarea.dataset.saveForm
     ? document.querySelector(textarea.dataset.saveForm)
     : null;
@@ -83,7 +92,8 @@ function mount(textarea) {
         lintGutter(),
         history(),
         drawSelection(),
-        indentOnInput(),
+        REINDENTS[mode] ? indentOnInput() : [],
+        textarea.dataset.wrap !== undefined ? EditorView.lineWrapping : [],
         bracketMatching(),
         highlightActiveLine(),
         highlightSelectionMatches(),
