@@ -17,12 +17,10 @@ from sqlalchemy import func, select
 from engine.exceptions import NotFoundError
 from engine.services.scoring import save_scoring
 from engine.spec.errors import SpecError, SpecProblem
-from engine.spec.loader import parse_sequence
+from engine.spec.loader import SCORING_FILENAMES, load_specs, parse_sequence
 from engine.spec.sequence import SequenceSpec
 from engine.spec.validate import TemplateCatalog
 from engine.store import Sequence, SequenceVersion, UnitOfWork
-
-SCORING_FILES = ("scoring.yaml", "scoring.yml")
 
 
 @dataclass
@@ -32,26 +30,6 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     problems: list[SpecProblem] = field(default_factory=list)
-
-
-def sequence_files(paths: list[Path]) -> list[Path]:
-    """Sequence YAML files among ``paths`` (directories expanded; scoring files excluded)."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
-        else:
-            found.append(path)
-    return [p for p in found if p.name not in SCORING_FILES]
-
-
-def scoring_files(paths: list[Path]) -> list[Path]:
-    """The scoring file among ``paths`` (a directory's, or one named explicitly)."""
-    found = []
-    for path in paths:
-        candidates = [path / name for name in SCORING_FILES] if path.is_dir() else [path]
-        found += [c for c in candidates if c.name in SCORING_FILES and c.is_file()]
-    return found[:1]
 
 
 def save_version(
@@ -115,23 +93,30 @@ def sync_sequences(
     templates: TemplateCatalog | None,
     now: datetime,
 ) -> SyncReport:
-    """Load every sequence file; store a new version for each one that changed.
+    """Store a new version of each sequence file that changed, and the scoring rules.
 
-    Invalid files are reported and skipped: one broken draft must not block the others.
+    The files are found and checked by ``load_specs``, exactly as ``nurture sequences
+    validate`` checks them, so sync stores nothing validate refuses: a file with a
+    problem is reported and skipped (one broken draft does not block the others), and two
+    files with the same key are both refused (storing either would be a guess, and storing
+    both made every later sync flip the sequence between them). Two scoring files are
+    refused alike.
     """
-    report = SyncReport()
-    for path in scoring_files(paths):
-        try:
-            changed = save_scoring(uow_factory(), path.read_text(encoding="utf-8"), str(path), now)
-            report.scoring = "created" if changed else "unchanged"
-        except SpecError as exc:
-            report.problems += exc.problems
+    loaded = load_specs(paths, templates)
+    report = SyncReport(problems=list(loaded.problems))
+    refused = {problem.file for problem in loaded.problems}
+    if loaded.scoring_path is not None:
+        if any(Path(file).name in SCORING_FILENAMES for file in refused):
             report.scoring = "invalid"
-    for path in sequence_files(paths):
+        else:
+            report.scoring = _sync_scoring(uow_factory, loaded.scoring_path, now, report)
+    for path in loaded.sequences:
+        if str(path) in refused:
+            continue
         try:
             source = path.read_text(encoding="utf-8")
             version, created = save_version(uow_factory(), source, str(path), templates, now)
-        except SpecError as exc:
+        except SpecError as exc:  # changed on disk since it was checked
             report.problems += exc.problems
             continue
         except (OSError, UnicodeDecodeError) as exc:
@@ -145,6 +130,20 @@ def sync_sequences(
         else:
             report.updated.append(key)
     return report
+
+
+def _sync_scoring(
+    uow_factory: Callable[[], UnitOfWork], path: Path, now: datetime, report: SyncReport
+) -> str:
+    try:
+        changed = save_scoring(uow_factory(), path.read_text(encoding="utf-8"), str(path), now)
+    except SpecError as exc:
+        report.problems += exc.problems
+        return "invalid"
+    except (OSError, UnicodeDecodeError) as exc:
+        report.problems.append(SpecProblem(str(path), None, f"cannot read: {exc}"))
+        return "invalid"
+    return "created" if changed else "unchanged"
 
 
 @dataclass(frozen=True)

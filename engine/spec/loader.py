@@ -50,6 +50,7 @@ __all__ = [
     "load_specs",
     "parse_scoring",
     "parse_sequence",
+    "spec_files",
     "validate_paths",
 ]
 
@@ -350,7 +351,15 @@ class LoadedSpecs:
     warnings: list[SpecProblem] = field(default_factory=list)
 
 
-def _expand(paths: list[Path], problems: list[SpecProblem]) -> list[Path]:
+def spec_files(paths: list[Path]) -> tuple[list[Path], list[SpecProblem]]:
+    """The sequence and scoring files under ``paths``, and what is wrong with the paths.
+
+    The one rule for finding them, which ``validate``, ``sync`` and ``init`` share: a
+    directory contributes its own ``*.yaml``/``*.yml`` files (not its subdirectories'), in
+    name order; a file named explicitly is taken whatever its suffix; a file reached twice
+    is read once. An empty directory or a missing path is a problem.
+    """
+    problems: list[SpecProblem] = []
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -365,7 +374,7 @@ def _expand(paths: list[Path], problems: list[SpecProblem]) -> list[Path]:
     unique: dict[Path, Path] = {}
     for file in files:
         unique.setdefault(file.resolve(), file)
-    return list(unique.values())
+    return list(unique.values()), problems
 
 
 def load_specs(paths: list[Path], templates: TemplateCatalog | None = None) -> LoadedSpecs:
@@ -373,12 +382,14 @@ def load_specs(paths: list[Path], templates: TemplateCatalog | None = None) -> L
 
     In a directory every ``*.yaml``/``*.yml`` is read; ``scoring.yaml`` (or ``.yml``) is the
     scoring file, every other file a sequence. Problems of all files are collected, plus
-    those between files: two sequences with the same key, or two scoring files.
-    ``nurture sequences validate`` reports them; ``sync`` stores the valid specs.
+    those between files: two sequences with the same key (neither is in ``sequences``),
+    or two scoring files. ``nurture sequences validate`` reports them; ``sync`` stores
+    the specs found valid here and nothing else.
     """
     out = LoadedSpecs()
     key_at: dict[str, tuple[Path, int | None]] = {}
-    for path in _expand(paths, out.problems):
+    files, out.problems = spec_files(paths)
+    for path in files:
         text, problem = _read(path)
         if problem is not None:
             out.problems.append(problem)
@@ -417,6 +428,7 @@ def load_specs(paths: list[Path], templates: TemplateCatalog | None = None) -> L
                     )
                 )
                 out.sequences.pop(path, None)
+                out.sequences.pop(other, None)  # neither is the sequence: both are refused
             else:
                 key_at[key] = (path, line)
     return out

@@ -39,10 +39,9 @@ def validate_command(paths: tuple[Path, ...]) -> None:
 
 
 def _count_files(targets: list[Path]) -> int:
-    return sum(
-        len([p for p in t.iterdir() if p.suffix in (".yaml", ".yml")]) if t.is_dir() else 1
-        for t in targets
-    )
+    from engine.spec.loader import spec_files
+
+    return len(spec_files(targets)[0])
 
 
 @sequences_group.command("sync")
@@ -156,13 +155,21 @@ def simulate_command(
 
 
 def _sequence_path(sequence: str) -> Path:
+    """A file, or the sequences folder's file for a key: by file name first, else by the
+    ``key`` inside (files are found as ``validate`` and ``sync`` find them)."""
+    from engine.spec.loader import load_specs, spec_files
+
     path = Path(sequence)
     if path.is_file():
         return path
-    for suffix in (".yaml", ".yml"):
-        candidate = common.settings().sequences_dir / f"{sequence}{suffix}"
-        if candidate.is_file():
-            return candidate
+    folder = common.settings().sequences_dir
+    files, _ = spec_files([folder])
+    named = [file for file in files if file.stem == sequence]
+    if named:
+        return named[0]
+    for found, spec in load_specs([folder], common.templates()).sequences.items():
+        if spec.key == sequence:
+            return found
     raise click.ClickException(f"no sequence file or key {sequence!r}")
 
 
