@@ -10,7 +10,7 @@ from webapp import api, auth, decisions, health, metrics, outbox, tracking
 from webapp.converters import IdConverter
 from webapp.extensions import init_runtime
 from webapp.nav import init_nav
-from webapp.pages import audit, errors, home, patterns, prospects, tokens, users
+from webapp.pages import audit, errors, home, patterns, prospects, sequences, tokens, users
 from webapp.security import init_security
 
 __all__ = ["BLUEPRINTS", "create_app"]
@@ -50,6 +50,7 @@ BLUEPRINTS = (
     home,
     outbox,
     prospects,
+    sequences,
     users,
     tokens,
     audit,

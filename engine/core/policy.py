@@ -1,9 +1,10 @@
 """The one place that decides whether an email may go out now.
 
 Every send path calls ``decide_send``: suppression first (an opt-out is absolute), then the
-enrollment's state, then an out-of-office's return date, then the send window in the
-recipient's time zone, then the frequency cap across all sequences. Holding is preferred
-to dropping wherever time fixes the problem.
+enrollment's state, then the sequence's (a paused sequence holds its mail, an
+archived one drops it), then an out-of-office's return date, then the send window in
+the recipient's time zone, then the frequency cap across all sequences. Holding is
+preferred to dropping wherever time fixes the problem.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ class SendFacts:
     # The recipient's out-of-office said they are back on this day (their time zone):
     # mail waits for it instead of landing in a full inbox (docs/inbound.md).
     back_on: date | None = None
+    sequence_status: str = "active"  # active | paused | archived (engine.store.SequenceStatus)
+
+
+PAUSED_RECHECK = timedelta(minutes=15)
+"""How long a paused sequence's email is held before it is looked at again; the dispatcher
+leaves held rows of paused sequences alone, so this only paces a row already in a job."""
 
 
 def decide_send(facts: SendFacts) -> SendDecision:
@@ -69,6 +76,10 @@ def decide_send(facts: SendFacts) -> SendDecision:
         return Drop("suppressed", f"address suppressed ({facts.suppressed})")
     if not facts.enrollment_active:
         return Drop("cancelled", "the enrollment ended before the message went out")
+    if facts.sequence_status == "archived":
+        return Drop("cancelled", "the sequence was archived before the message went out")
+    if facts.sequence_status != "active":
+        return Hold(facts.now + PAUSED_RECHECK, "the sequence is paused: held until it is resumed")
     if facts.back_on is not None:
         back = datetime.combine(facts.back_on, time(0), tzinfo=facts.zone)
         if back > facts.now:

@@ -12,11 +12,18 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, or_, select, update
 
 from engine.config import Settings
 from engine.services.outcomes import note_uncertain
-from engine.store import Message, MessageStatus, UnitOfWork
+from engine.store import (
+    Message,
+    MessageStatus,
+    Sequence,
+    SequenceStatus,
+    SequenceVersion,
+    UnitOfWork,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,7 @@ def recover_and_dispatch(uow: UnitOfWork, now: datetime, settings: Settings) -> 
                 Message.status == MessageStatus.QUEUED,
                 Message.not_before <= now,
                 or_(Message.enqueued_at.is_(None), Message.enqueued_at < stale),
+                Message.sequence_version_id.not_in(_halted_versions()),
             )
             .order_by(Message.prospect_id, Message.id)
             .limit(DISPATCH_LIMIT)
@@ -71,6 +79,16 @@ def recover_and_dispatch(uow: UnitOfWork, now: datetime, settings: Settings) -> 
             "recovered %d expired claims (%d uncertain deliveries)", plan.recovered, plan.uncertain
         )
     return plan
+
+
+def _halted_versions() -> Select[tuple[int]]:
+    """Versions of paused or archived sequences: their queued mail waits where it is (a
+    subquery, not a join, so ``FOR UPDATE`` locks outbox rows only)."""
+    return (
+        select(SequenceVersion.id)
+        .join(Sequence, Sequence.id == SequenceVersion.sequence_id)
+        .where(Sequence.status != SequenceStatus.ACTIVE.value)
+    )
 
 
 def _recover(uow: UnitOfWork, now: datetime) -> tuple[int, int]:

@@ -19,6 +19,7 @@ from engine.core.enrollment import (
     ActiveEnrollment,
     EnrollDecision,
     PastEnrollment,
+    SequenceOption,
     choose_enrollment,
 )
 from engine.core.facts import EventFact
@@ -194,12 +195,16 @@ def reconsider(
     enrollment rules decide whether the prospect should (now) be in a sequence.
     """
     report = StepReport()
+    options = active_options(session)
     active = active_enrollment(session, prospect.id, lock=True)
-    if active is not None:
+    running = {o.sequence_id for o in options}
+    # An enrollment of a paused sequence does not move: what happens meanwhile counts when
+    # the sequence is resumed (resuming makes every one of its enrollments due at once).
+    if active is not None and active.sequence_id in running:
         report.add(step_enrollment(session, active, prospect, events, now))
         if active.status != EnrollmentStatus.ACTIVE:
             active = None
-    decision = _decide(session, prospect, events, active, now)
+    decision = _decide(session, prospect, events, active, options, now)
     if decision is None:
         return report
     if active is not None and decision.supersedes == active.id:
@@ -219,9 +224,9 @@ def _decide(
     prospect: Prospect,
     events: Seq[EventFact],
     active: Enrollment | None,
+    options: list[SequenceOption],
     now: datetime,
 ) -> EnrollDecision | None:
-    options = active_options(session)
     if not options or prospect.erased_at is not None or _suppressed(session, prospect.email):
         return None  # an opted-out or bounced address is never enrolled again
     history = enrollment_history(session, prospect.id)

@@ -24,6 +24,7 @@ from engine.store import (
     Message,
     MessageStatus,
     Prospect,
+    Sequence,
     SequenceVersion,
     Suppression,
     UnitOfWork,
@@ -49,6 +50,7 @@ class PolicyItem:
     template_version_id: int | None = None
     template_checksum: str | None = None
     back_on: date | None = None  # the prospect's out-of-office return date, if still ahead
+    sequence_status: str = "active"
 
 
 @dataclass
@@ -78,6 +80,7 @@ class PolicyInputs:
                 recent_sends=self.recent[item.prospect_id],
                 cap=self.cap,
                 back_on=item.back_on,
+                sequence_status=item.sequence_status,
             )
         )
         return None if isinstance(decision, SendNow) else decision
@@ -93,15 +96,18 @@ def load_policy_inputs(
     with uow:
         session = uow.session
         rows = session.execute(
-            select(Message, Enrollment.status, Prospect, SequenceVersion, User.name)
+            select(
+                Message, Enrollment.status, Prospect, SequenceVersion, User.name, Sequence.status
+            )
             .join(Enrollment, Enrollment.id == Message.enrollment_id)
             .join(Prospect, Prospect.id == Message.prospect_id)
             .join(SequenceVersion, SequenceVersion.id == Message.sequence_version_id)
+            .join(Sequence, Sequence.id == SequenceVersion.sequence_id)
             .outerjoin(User, User.id == Prospect.owner_user_id)
             .where(Message.id.in_(message_ids))
             .order_by(Message.id)
         ).all()
-        emails = [prospect.email for _, _, prospect, _, _ in rows]
+        emails = [prospect.email for _, _, prospect, *_ in rows]
         suppressed = dict(
             session.execute(
                 select(Suppression.email_hash, Suppression.reason).where(
@@ -124,8 +130,9 @@ def load_policy_inputs(
                 if prospect.erased_at is not None
                 else suppressed.get(email_hash(prospect.email)),
                 owner_name=owner_name or None,
+                sequence_status=str(sequence_status),
             )
-            for message, status, prospect, version, owner_name in rows
+            for message, status, prospect, version, owner_name, sequence_status in rows
         ]
         _name_template_versions(session, items, {m.id: m.template_version_id for m, *_ in rows})
         _out_of_office(session, items, now)

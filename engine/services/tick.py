@@ -21,7 +21,7 @@ from engine.core.stepping import Advance
 from engine.services.loading import events_by_prospect
 from engine.services.nurture import StepReport, apply_step, plan_step
 from engine.services.policy_facts import CapUsage, load_cap_usage
-from engine.store import Enrollment, EnrollmentStatus, UnitOfWork
+from engine.store import Enrollment, EnrollmentStatus, Sequence, SequenceStatus, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,15 @@ def _batch(
         session = uow.session
         stmt = (
             select(Enrollment)
-            .where(Enrollment.status == EnrollmentStatus.ACTIVE, Enrollment.next_run_at <= now)
+            .where(
+                Enrollment.status == EnrollmentStatus.ACTIVE,
+                Enrollment.next_run_at <= now,
+                # A paused sequence's enrollments stay where they are until it is resumed
+                # (a subquery, not a join: FOR UPDATE must lock enrollments only).
+                Enrollment.sequence_id.not_in(
+                    select(Sequence.id).where(Sequence.status != SequenceStatus.ACTIVE.value)
+                ),
+            )
             .order_by(Enrollment.next_run_at, Enrollment.id)
             .limit(batch_size)
             .options(selectinload(Enrollment.prospect), selectinload(Enrollment.version))

@@ -23,8 +23,10 @@ from engine.store.enums import (
     InboundStatus,
     IncidentKind,
     MessageStatus,
+    SequenceStatus,
     SuppressionReason,
     UserRole,
+    VersionOrigin,
 )
 from engine.store.events import Event
 from engine.store.exceptions import (
@@ -80,6 +82,7 @@ __all__ = [
     "ScoreEntry",
     "ScoringVersion",
     "Sequence",
+    "SequenceStatus",
     "SequenceVersion",
     "StoreError",
     "StringEnum",
@@ -90,6 +93,7 @@ __all__ = [
     "UnitOfWorkError",
     "User",
     "UserRole",
+    "VersionOrigin",
     "check_models_match",
     "current_revision",
     "downgrade",

@@ -16,6 +16,22 @@ class UserRole(StrEnum):
     SALES = "sales"
 
 
+class SequenceStatus(StrEnum):
+    """What a sequence does now; a status change never touches its versions or history."""
+
+    ACTIVE = "active"  # enrolls, advances and sends
+    PAUSED = "paused"  # enrolls nobody; its enrollments neither advance nor send until resumed
+    ARCHIVED = "archived"  # retired: its enrollments were ended; kept for the record
+
+
+class VersionOrigin(StrEnum):
+    """Where a sequence version came from: a sync of the files must not silently replace
+    one published in the web editor (its text would exist nowhere else)."""
+
+    SYNC = "sync"  # ``nurture sequences sync`` / ``nurture init`` from the folder
+    EDITOR = "editor"  # published in the web editor (or reverted there)
+
+
 class EnrollmentStatus(StrEnum):
     ACTIVE = "active"  # stepping through the sequence; at most one per prospect
     COMPLETED = "completed"  # ran out of steps

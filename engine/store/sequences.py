@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import ColumnElement, ForeignKey, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
-from engine.store.base import Base, BigId, utcnow
+from engine.store.base import Base, BigId, StringEnum, utcnow
+from engine.store.enums import SequenceStatus, VersionOrigin
 from engine.store.exceptions import ImmutableRowError
 
 
@@ -25,7 +27,11 @@ class Sequence(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(100), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[SequenceStatus] = mapped_column(
+        StringEnum(SequenceStatus),
+        default=SequenceStatus.ACTIVE,
+        server_default=SequenceStatus.ACTIVE.value,
+    )
     # use_alter: sequences and sequence_versions point at each other, so one of the two
     # foreign keys has to be added after both tables exist.
     current_version_id: Mapped[int | None] = mapped_column(
@@ -41,8 +47,19 @@ class Sequence(Base):
         foreign_keys=[current_version_id], post_update=True, lazy="raise_on_sql"
     )
 
+    @hybrid_property
+    def active(self) -> bool:
+        """Enrolling, advancing and sending (neither paused nor archived): a read-only view
+        of ``status``, in Python and in queries (``where(Sequence.active)``)."""
+        return self.status == SequenceStatus.ACTIVE
+
+    @active.inplace.expression
+    @classmethod
+    def _active_expression(cls) -> ColumnElement[bool]:
+        return cls.status == SequenceStatus.ACTIVE.value
+
     def __repr__(self) -> str:
-        return f"<Sequence {self.id} {self.key!r}>"
+        return f"<Sequence {self.id} {self.key!r} {self.status}>"
 
 
 class SequenceVersion(Base):
@@ -63,6 +80,11 @@ class SequenceVersion(Base):
     checksum: Mapped[str] = mapped_column(String(64))  # sha256 hex of source
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(320))
+    origin: Mapped[VersionOrigin] = mapped_column(
+        StringEnum(VersionOrigin),
+        default=VersionOrigin.SYNC,
+        server_default=VersionOrigin.SYNC.value,
+    )
 
     sequence: Mapped[Sequence] = relationship(foreign_keys=[sequence_id], lazy="raise_on_sql")
 

@@ -162,7 +162,7 @@ def test_re_enrollment_waits_are_rules_too(uow_factory, now, zofia):  # type: ig
 def test_no_reason_lifts_a_suppression_or_a_pause(uow_factory, now, zofia):  # type: ignore[no-untyped-def]
     with uow_factory() as u:
         u.session.execute(
-            update(Sequence).where(Sequence.key == "urgent-lost").values(active=False)
+            update(Sequence).where(Sequence.key == "urgent-lost").values(status="paused")
         )
         u.commit()
     with pytest.raises(ConflictError, match="'urgent-lost' is paused"):

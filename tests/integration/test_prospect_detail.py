@@ -72,7 +72,10 @@ def test_the_page_tells_who_where_why_and_what_happened(uow_factory, now):  # ty
 
     running = detail.active_enrollment
     assert running is not None and running.sequence_key == "lost-on-price"
-    assert running.reason == "status eq 'closed_lost' and lost_reason in ['price', 'budget']"
+    assert running.reason == (
+        "They matched its rule: their status is “closed lost” and their lost reason is "
+        "“price” or “budget”."
+    )
     assert (running.step, running.step_number, running.steps_total) == ("waiting 4d", 2, 6)
     standing = {s.key: s for s in detail.standings}
     assert standing["lost-on-price"].state == "in"

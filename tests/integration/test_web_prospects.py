@@ -101,7 +101,10 @@ def test_the_prospect_page_tells_the_whole_story(web: Web, world) -> None:  # ty
     for role in ("marketer", "admin"):
         body = text(web.client(role).get(f"/prospects/{world['zofia']}"))
         assert "Why they are in it" in body
-        assert "status eq &#39;closed_lost&#39; and lost_reason in" in body
+        assert (
+            "They matched its rule: their status is “closed lost” and their lost reason is "
+            "“price” or “budget”." in body
+        )
         assert "deal_size is 48000.00 (the rule needs deal_size gte 100000.0)" in body
         assert "2 machine opens" in body and MPP in body
         assert "Visited /pricing" in body and "+15 points" in body

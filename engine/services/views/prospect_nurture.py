@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from engine.core.conditions import describe
 from engine.core.enrollment import ActiveEnrollment, PastEnrollment, review_sequences
 from engine.core.facts import EventFact
+from engine.core.wording import say_condition
 from engine.services.loading import (
     active_options,
     has_open_handoff,
@@ -26,7 +27,14 @@ from engine.spec.durations import format_duration
 from engine.spec.sequence import BranchStep, EmailStep, EndStep, SequenceSpec, WaitStep, WaitUntil
 from engine.store import Enrollment, EnrollmentStatus, Prospect, Sequence, SequenceVersion
 
-__all__ = ["EnrollmentInfo", "Standing", "enrollments_of", "standings_of", "step_label"]
+__all__ = [
+    "EnrollmentInfo",
+    "Standing",
+    "enrollments_of",
+    "standings_of",
+    "step_label",
+    "why_enrolled",
+]
 
 
 # The page lists the sequence they are in first, then the one they would enter, then the rest.
@@ -52,6 +60,19 @@ def step_label(spec: SequenceSpec, index: int) -> str | None:
     if isinstance(step, EndStep):
         return "at the end"
     return f"at '{step_id}'"
+
+
+# Reasons a person wrote or the engine composed in words (a hand enrollment, a lead sales
+# sent back) are shown as kept; every other stored reason is the rule's code-ish match.
+_WORDED_REASONS = ("enrolled by hand", "sales sent the lead back")
+
+
+def why_enrolled(stored: str | None, spec: SequenceSpec) -> str:
+    """Why an enrollment began, in plain words: the reason kept with it when a person gave
+    one, else the sequence's enrollment rule as a sentence."""
+    if stored and stored.startswith(_WORDED_REASONS):
+        return stored
+    return f"They matched its rule: {say_condition(spec.enroll.when)}."
 
 
 @dataclass(frozen=True)
@@ -115,7 +136,7 @@ def enrollments_of(session: Session, prospect_id: int) -> list[EnrollmentInfo]:
                 ended_at=enrollment.ended_at,
                 next_run_at=enrollment.next_run_at,
                 exit_reason=enrollment.exit_reason,
-                reason=enrollment.reason or f"its rule matched: {describe(spec.enroll.when)}",
+                reason=why_enrolled(enrollment.reason, spec),
                 sequence_version_id=enrollment.sequence_version_id,
             )
         )
@@ -160,15 +181,15 @@ def standings_of(
         for v in verdicts
     ]
     listed = {o.sequence_id for o in options}
-    for sequence_id, key, name in session.execute(
-        select(Sequence.id, Sequence.key, Sequence.name).order_by(Sequence.key)
+    for sequence_id, key, name, status in session.execute(
+        select(Sequence.id, Sequence.key, Sequence.name, Sequence.status).order_by(Sequence.key)
     ):
         if sequence_id not in listed:
             state = "in" if running and running.sequence_id == sequence_id else "paused"
             reason = (
                 "enrolled now; the sequence is paused, so nothing is sent or advanced"
                 if state == "in"
-                else "the sequence is paused: it enrolls nobody"
+                else f"the sequence is {status}: it enrolls nobody"
             )
             out.append(Standing(sequence_id, key, name, 0, state, reason))
     out.sort(key=lambda s: (_ORDER.get(s.state, len(_ORDER)), -s.priority, s.name))
