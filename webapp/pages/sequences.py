@@ -36,9 +36,12 @@ def show(key: str) -> ResponseReturnValue:
     return render_template("sequences/show.html", s=page, effects=STATUS_EFFECTS)
 
 
-@bp.post(f"/{KEY}/<any(pause, resume, archive, restore):action>")
+@bp.post(f"/{KEY}/<string(maxlength=16):action>")
 @allow(Role.MARKETER)
 def set_status(key: str, action: str) -> ResponseReturnValue:
+    """Pause, resume, archive or restore (any other word is no page)."""
+    if action not in STATUS_EFFECTS:
+        abort(404)
     try:
         change = change_status(uow(), key, action, now(), actor=actor())
     except NotFoundError as exc:
