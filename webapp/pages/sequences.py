@@ -17,7 +17,7 @@ from webapp.pages.context import actor, now, uow
 
 bp = Blueprint("sequences", __name__, url_prefix="/sequences")
 
-KEY = "<string(maxlength=100):key>"
+KEY = "<key>"
 
 
 @bp.get("/")
@@ -36,7 +36,7 @@ def show(key: str) -> ResponseReturnValue:
     return render_template("sequences/show.html", s=page, effects=STATUS_EFFECTS)
 
 
-@bp.post(f"/{KEY}/<string(maxlength=16):action>")
+@bp.post(f"/{KEY}/<action>")
 @allow(Role.MARKETER)
 def set_status(key: str, action: str) -> ResponseReturnValue:
     """Pause, resume, archive or restore (any other word is no page)."""
