@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from webapp.api import events, handoffs, openapi, prospects, sequences
+from webapp.api import events, handoffs, inbound, openapi, prospects, sequences
 from webapp.api.auth import require_token
 from webapp.api.errors import API_PREFIX, register_error_handlers
 
@@ -19,5 +19,5 @@ __all__ = ["bp"]
 bp = Blueprint("api", __name__, url_prefix=API_PREFIX)
 bp.before_request(require_token)
 register_error_handlers(bp)
-for _module in (prospects, events, handoffs, sequences, openapi):
+for _module in (prospects, events, handoffs, sequences, inbound, openapi):
     bp.register_blueprint(_module.bp)

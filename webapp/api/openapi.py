@@ -34,6 +34,7 @@ from engine.services.validation import (
 )
 from webapp.api.errors import API_PREFIX
 from webapp.api.events import IDEMPOTENCY_HEADER, MAX_BATCH
+from webapp.api.inbound import MAX_RECIPIENTS, RAW_TYPES, RECIPIENT_LENGTH
 from webapp.api.prospects import EraseBody
 from webapp.api.sequences import ValidateBody
 from webapp.health import nurture_version
@@ -266,6 +267,44 @@ RESPONSE_SCHEMAS: Json = {
             "error": _ref("ErrorDetail"),
         },
         "required": ["recorded", "duplicates", "failed", "results"],
+    },
+    "InboundReply": {
+        "type": "object",
+        "properties": {
+            "inbound": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "kind": {
+                        "type": "string",
+                        "enum": [
+                            "reply",
+                            "auto_reply",
+                            "bounce",
+                            "soft_bounce",
+                            "complaint",
+                            "unsubscribe",
+                            "unrecognised",
+                        ],
+                    },
+                    "status": {
+                        "type": "string",
+                        "description": "processed: acted on; needs_review: kept for a person "
+                        "(unrecognised, or naming none of our emails by a signed address or "
+                        "Message-ID); received: recorded, acting failed and will be retried.",
+                    },
+                    "duplicate": {
+                        "type": "boolean",
+                        "description": "Delivered before (by any transport): nothing was "
+                        "done again.",
+                    },
+                    "prospect_id": _nullable("integer"),
+                    "reason": {"type": "string", "description": "What it is and what it did."},
+                },
+                "required": ["id", "kind", "status", "duplicate", "prospect_id", "reason"],
+            }
+        },
+        "required": ["inbound"],
     },
     "Handoff": {
         "type": "object",
@@ -525,6 +564,47 @@ def _paths() -> Json:
                 body={
                     "required": True,
                     "content": _json({"oneOf": [_ref("EventInput"), _ref("EventBatch")]}),
+                },
+            )
+        },
+        "/inbound": {
+            "post": _operation(
+                "receiveInboundMail",
+                "Deliver one raw email that came back (reply, bounce, complaint, ...)",
+                {
+                    "200": _reply("Delivered before: the first answer again.", "InboundReply"),
+                    "201": _reply("Recorded, classified and acted on.", "InboundReply"),
+                    "413": _error("The message is larger than NURTURE_INBOUND_MAX_BYTES."),
+                    "415": _error(f"The Content-Type is not one of {', '.join(RAW_TYPES)}."),
+                    "422": _error("An empty message, or a bad recipient."),
+                },
+                tag="inbound",
+                description="The body is the RFC 5322 message as received (an ESP "
+                "inbound-parse webhook's raw MIME, a mail server's pipe). It is kept whole, "
+                "once (by Message-ID and body hash), and acted on only when it names one of "
+                "our emails by a signed address or Message-ID; anything else waits in the "
+                "review queue. See docs/inbound.md.",
+                parameters=[
+                    {
+                        "name": "recipient",
+                        "in": "query",
+                        "required": False,
+                        "description": "The SMTP envelope recipient(s), when the relay knows "
+                        "them (repeat the parameter for several).",
+                        "schema": {
+                            "type": "array",
+                            "items": {"type": "string", "maxLength": RECIPIENT_LENGTH},
+                            "maxItems": MAX_RECIPIENTS,
+                        },
+                        "style": "form",
+                        "explode": True,
+                    }
+                ],
+                body={
+                    "required": True,
+                    "content": {
+                        kind: {"schema": {"type": "string", "minLength": 1}} for kind in RAW_TYPES
+                    },
                 },
             )
         },

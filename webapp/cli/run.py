@@ -33,7 +33,8 @@ def init_command(no_sync: bool) -> None:
     )
 
 
-def _stop_on_signals() -> threading.Event:
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGINT or SIGTERM: long-running commands stop cleanly on it."""
     stop = threading.Event()
 
     def handler(signum: int, _frame: object) -> None:
@@ -60,7 +61,7 @@ def up_command(host: str, port: int) -> None:
         click.echo(f"Nurture is up on {shown}/ (health: /healthz); Ctrl-C stops it")
         _print_setup_link(shown)
 
-    serve_all_in_one(settings, host, port, _stop_on_signals(), on_ready=ready)
+    serve_all_in_one(settings, host, port, stop_on_signals(), on_ready=ready)
 
 
 def _print_setup_link(base_url: str) -> None:
@@ -113,4 +114,4 @@ def scheduler_command(interval: float | None) -> None:
 
     settings = common.settings()
     runtime = Runtime.from_settings(settings)
-    run_scheduler(runtime, interval or settings.tick_interval_seconds, _stop_on_signals())
+    run_scheduler(runtime, interval or settings.tick_interval_seconds, stop_on_signals())

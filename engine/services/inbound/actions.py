@@ -10,7 +10,6 @@ and ends every enrollment. Nothing here writes a suppression itself: one opt-out
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -21,13 +20,12 @@ from sqlalchemy import func, select
 from engine.config import Settings
 from engine.inbound import Classification, InboundMail
 from engine.services.events import record_within
+from engine.services.inbound.cleaning import clean
 from engine.services.inbound.matching import Proof, Tie
 from engine.services.schemas import EngineEventInput
 from engine.store import InboundKind, InboundMessage, InboundStatus, UnitOfWork
 
 __all__ = ["Outcome", "act"]
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -89,8 +87,8 @@ def act(
 
 
 def _reply(case: _Case) -> Outcome:
-    excerpt = _clean(case.verdict.excerpt or "")
-    event_id = case.event("email.replied", excerpt=excerpt or None)
+    excerpt = clean(case.verdict.excerpt, 1000)
+    event_id = case.event("email.replied", excerpt=excerpt)
     sender = case.mail.from_address
     stranger = sender not in (case.tie.to_email, case.tie.prospect_email)
     note = "recorded email.replied" + (
@@ -188,10 +186,5 @@ _HANDLERS: dict[InboundKind, Callable[[_Case], Outcome]] = {
 }
 
 
-def _clean(text: str) -> str:
-    """Event data is text a person reads: no control characters but line breaks."""
-    return _CONTROL.sub("", text).strip()
-
-
 def _short(text: str | None) -> str | None:
-    return _clean(text)[:300] or None if text else None
+    return clean(text, 300)

@@ -25,6 +25,7 @@ from engine.exceptions import InvalidInputError
 from engine.inbound import Classification, InboundMail, classify, parse_mail
 from engine.mail.tokens import TokenSigner
 from engine.services.inbound.actions import Outcome, act
+from engine.services.inbound.cleaning import clean
 from engine.services.inbound.matching import ACCEPTED, Proof, Tie, candidates, tie_back
 from engine.store import InboundKind, InboundMessage, InboundStatus, UnitOfWork
 
@@ -82,7 +83,7 @@ def receive(
             "accepted (NURTURE_INBOUND_MAX_BYTES)",
             field="message",
         )
-    recipients = [r[:320] for r in envelope_recipients[:50]]
+    recipients = [c for c in (clean(r, 320) for r in envelope_recipients[:50]) if c]
     mail = parse_mail(raw, recipients)
     verdict = classify(mail, now)
     inbound_id, duplicate = _record(uow, mail, verdict, transport, recipients, now)
@@ -112,16 +113,16 @@ def _record(
             return existing, True
         row = InboundMessage(
             dedupe_key=mail.dedupe_key,
-            header_message_id=(mail.message_id or "")[:500] or None,
+            header_message_id=clean(mail.message_id, 500),
             transport=transport,
             received_at=now,
-            from_address=mail.from_address,
-            subject=mail.subject or None,
+            from_address=_address(mail.from_address),
+            subject=clean(mail.subject),
             size=mail.size,
             raw=mail.raw,
             kind=verdict.kind,
             status=InboundStatus.RECEIVED,
-            reason=verdict.reason,
+            reason=clean(verdict.reason) or "",
             details=_details(mail, verdict, recipients),
         )
         try:
@@ -145,7 +146,7 @@ def _details(
 ) -> dict[str, object]:
     """What the review page shows and what a re-run needs (the SMTP envelope)."""
     details: dict[str, object] = {
-        key: value
+        key: clean(value, 2000)
         for key, value in (
             ("recipient", verdict.recipient),
             ("status", verdict.status),
@@ -153,13 +154,19 @@ def _details(
             ("excerpt", verdict.excerpt),
             ("return_date", verdict.return_date.isoformat() if verdict.return_date else None),
         )
-        if value
+        if clean(value, 2000)
     }
     if recipients:
         details["envelope_recipients"] = recipients
     if mail.defects:
-        details["defects"] = list(mail.defects[:20])
+        details["defects"] = [clean(d, 200) for d in mail.defects[:20]]
     return details
+
+
+def _address(value: str | None) -> str | None:
+    """The sender's address if it is one a person could write to, else None."""
+    cleaned = clean(value, 320)
+    return cleaned if cleaned == value and value and value.isascii() else None
 
 
 def process(uow: UnitOfWork, inbound_id: int, now: datetime, settings: Settings) -> InboundResult:
