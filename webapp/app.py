@@ -10,7 +10,18 @@ from webapp import api, auth, decisions, health, metrics, outbox, tracking
 from webapp.converters import IdConverter
 from webapp.extensions import init_runtime
 from webapp.nav import init_nav
-from webapp.pages import audit, errors, home, patterns, prospects, sequences, tokens, users
+from webapp.pages import (
+    audit,
+    errors,
+    home,
+    patterns,
+    prospects,
+    sequences,
+    templates,
+    templates_editor,
+    tokens,
+    users,
+)
 from webapp.security import init_security
 
 __all__ = ["BLUEPRINTS", "create_app"]
@@ -51,6 +62,8 @@ BLUEPRINTS = (
     outbox,
     prospects,
     sequences,
+    templates,
+    templates_editor,
     users,
     tokens,
     audit,

@@ -15,8 +15,10 @@ from typing import NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from engine.exceptions import ConflictError, NotFoundError
+from engine.services.audit import SYSTEM_ACTOR, record_audit
 from engine.services.template_versions import (
     LABEL_PREFIX,
     ORIGIN_EDITOR,
@@ -195,10 +197,36 @@ def save_template(
             stored = apply_plan(session, current, plan, {path: source}, now, author, ORIGIN_EDITOR)
             version = current[path].version
             assert version is not None
+            _audit(session, path, version.version, stored, author, now)
             uow.commit()
             return SaveResult(_info(path, version, True), True, [p for p in stored if p != path])
     except IntegrityError:  # two saves of the same base raced; the other one won
         return _raced(uow, path)
+
+
+def _audit(
+    session: Session,
+    path: str,
+    number: int,
+    stored: list[str],
+    author: str | None,
+    now: datetime,
+) -> None:
+    """The audit entry of a save, in its transaction: who published which version, and the
+    emails a partial's save republished."""
+    also = [p for p in stored if p != path]
+    summary = f"Published {path} version {number}"
+    if also:
+        summary += f"; republished {', '.join(also)} with it"
+    record_audit(
+        session,
+        actor=author or SYSTEM_ACTOR,
+        action="template.published",
+        subject=f"template:{path}",
+        summary=summary,
+        now=now,
+        details={"version": number, "republished": also},
+    )
 
 
 def _raced(uow: UnitOfWork, path: str) -> NoReturn:
