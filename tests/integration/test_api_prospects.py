@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
 from engine.clock import FrozenClock
+from engine.services.scoring import save_scoring
 from tests.support.api import ApiHarness, api_harness, error_of
 from tests.support.sequences import PRICE, store
+
+SCORING = """
+threshold: 60
+half_life: 21d
+cooldown: 7d
+reject_cooldown: 14d
+rules:
+  - {event: page.visited, path: "/pricing*", points: 15}
+fast_track: [meeting.booked]
+sla: {within: 8h}
+"""
 
 
 @pytest.fixture
@@ -106,3 +119,61 @@ def test_get_returns_the_prospect_or_a_json_404(api: ApiHarness) -> None:
     missing = api.get(f"/prospects/{prospect_id + 1000}")
     assert missing.status_code == 404
     assert error_of(missing)["code"] == "not_found"
+
+
+def test_a_new_prospect_stands_nowhere(api: ApiHarness) -> None:
+    body = api.post("/prospects", json={"email": "new@example.com"}).get_json()["prospect"]
+    assert {k: body[k] for k in ("suppression", "nurture", "score", "handoff")} == {
+        "suppression": None,
+        "nurture": None,
+        "score": None,  # no scoring rules loaded
+        "handoff": None,
+    }
+
+
+def test_the_prospect_shows_its_nurture_step_score_and_suppression(api: ApiHarness, now) -> None:  # type: ignore[no-untyped-def]
+    """Issue #7.4: an unsubscribed prospect used to look exactly like any other."""
+    store(api.uow, PRICE, now)
+    save_scoring(api.uow(), SCORING, "scoring.yaml", now)
+    lost = {"email": "b@example.com", "status": "closed_lost", "lost_reason": "price"}
+    prospect = api.post("/prospects", json=lost).get_json()["prospect"]
+    assert prospect["suppression"] is None
+    assert prospect["nurture"] == {
+        "enrollment_id": prospect["nurture"]["enrollment_id"],
+        "sequence": "lost-on-price",
+        "sequence_version": 1,
+        "step": "step-2",
+        "step_label": "waiting 4d",
+        "step_number": 2,
+        "steps_total": 6,
+        "enrolled_at": now.isoformat(),
+        "next_run_at": (now + timedelta(days=4)).isoformat(),
+    }
+    visit = {"type": "page.visited", "email": "b@example.com", "data": {"path": "/pricing"}}
+    assert api.post("/events", json=visit).status_code == 201
+    assert api.get(f"/prospects/{prospect['id']}").get_json()["prospect"]["score"] == 15.0
+
+    api.post("/events", json={"type": "email.unsubscribed", "email": "b@example.com"})
+    shown = api.get(f"/prospects/{prospect['id']}").get_json()["prospect"]
+    assert shown["suppression"] == {"reason": "unsubscribed", "since": now.isoformat()}
+    assert shown["nurture"] is None
+
+
+def test_the_prospect_shows_a_handoff_sales_has_not_decided(api: ApiHarness, now) -> None:  # type: ignore[no-untyped-def]
+    save_scoring(api.uow(), SCORING, "scoring.yaml", now)
+    prospect = api.post("/prospects", json={"email": "c@example.com"}).get_json()["prospect"]
+    booked = api.post("/events", json={"type": "meeting.booked", "email": "c@example.com"})
+    handoff_id = booked.get_json()["handoff_id"]
+
+    shown = api.get(f"/prospects/{prospect['id']}").get_json()["prospect"]
+    assert shown["status"] == "sales_ready"
+    assert shown["handoff"] == {
+        "id": handoff_id,
+        "status": "open",
+        "score": shown["handoff"]["score"],
+        "created_at": now.isoformat(),
+        "due_at": shown["handoff"]["due_at"],
+    }
+    assert shown["handoff"]["due_at"] > now.isoformat()
+    assert api.post(f"/handoffs/{handoff_id}/accept", json={}).status_code == 200
+    assert api.get(f"/prospects/{prospect['id']}").get_json()["prospect"]["handoff"] is None

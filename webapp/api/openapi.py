@@ -16,6 +16,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
+from engine.services.loading import UNDECIDED_HANDOFFS
 from engine.services.schemas import (
     REJECT_REASONS,
     AcceptInput,
@@ -32,6 +33,7 @@ from engine.services.validation import (
     MAX_YEAR,
     MIN_YEAR,
 )
+from engine.store.enums import SuppressionReason
 from webapp.api.errors import API_PREFIX
 from webapp.api.events import IDEMPOTENCY_HEADER, MAX_BATCH
 from webapp.api.inbound import MAX_RECIPIENTS, RAW_TYPES, RECIPIENT_LENGTH
@@ -151,8 +153,82 @@ RESPONSE_SCHEMAS: Json = {
             "attributes": {"type": "object", "additionalProperties": True},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
+            "suppression": {
+                "oneOf": [_ref("Suppression"), {"type": "null"}],
+                "description": "Set when the address is never emailed again, and why.",
+            },
+            "nurture": {
+                "oneOf": [_ref("Nurture"), {"type": "null"}],
+                "description": "The sequence the prospect is in now, if any.",
+            },
+            "score": _nullable(
+                "number", description="The score now (decayed); null without scoring rules."
+            ),
+            "handoff": {
+                "oneOf": [_ref("OpenHandoff"), {"type": "null"}],
+                "description": "A handoff sales has not decided yet: the prospect is theirs "
+                "and no nurture takes them meanwhile.",
+            },
         },
-        "required": ["id", "email", "status", "attributes", "created_at", "updated_at"],
+        "required": [
+            "id",
+            "email",
+            "status",
+            "attributes",
+            "created_at",
+            "updated_at",
+            "suppression",
+            "nurture",
+            "score",
+            "handoff",
+        ],
+    },
+    "Suppression": {
+        "type": "object",
+        "properties": {
+            "reason": {
+                "type": "string",
+                "enum": [str(r) for r in SuppressionReason],
+                "description": "unsubscribed, bounced, complained (marked as spam), manual "
+                "(a person's decision), erased.",
+            },
+            "since": {"type": "string", "format": "date-time"},
+        },
+        "required": ["reason", "since"],
+    },
+    "Nurture": {
+        "type": "object",
+        "properties": {
+            "enrollment_id": {"type": "integer"},
+            "sequence": {"type": "string", "description": "The sequence's key."},
+            "sequence_version": {"type": "integer"},
+            "step": _nullable("string", description="The id of the step it is at."),
+            "step_label": _nullable("string", description="The step in words."),
+            "step_number": {"type": "integer", "minimum": 1},
+            "steps_total": {"type": "integer", "minimum": 0},
+            "enrolled_at": {"type": "string", "format": "date-time"},
+            "next_run_at": _nullable("string", format="date-time"),
+        },
+        "required": [
+            "enrollment_id",
+            "sequence",
+            "sequence_version",
+            "step",
+            "step_number",
+            "steps_total",
+            "enrolled_at",
+        ],
+    },
+    "OpenHandoff": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "status": {"type": "string", "enum": [str(s) for s in UNDECIDED_HANDOFFS]},
+            "score": {"type": "number"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "due_at": {"type": "string", "format": "date-time"},
+        },
+        "required": ["id", "status", "score", "created_at", "due_at"],
     },
     "ProspectReply": {
         "type": "object",

@@ -13,22 +13,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.mail.forget import local_outbox
 from engine.services.audit import api_actor
 from engine.services.privacy import ErasureReport, erase_prospect, export_prospect
-from engine.services.prospects import get_prospect, upsert_prospect
+from engine.services.prospects import upsert_prospect
 from engine.services.schemas import ProspectInput
 from engine.services.validation import line_field
-from engine.store import Prospect
+from engine.services.views.prospect_state import ProspectState, ProspectView, prospect_view
 from webapp.api.auth import current_actor
 from webapp.api.payloads import json_body, path_id, validate
 from webapp.extensions import get_runtime
 
-__all__ = ["EraseBody", "bp", "erasure_json", "prospect_json"]
+__all__ = ["EraseBody", "bp", "erasure_json", "prospect_json", "state_json"]
 
 bp = Blueprint("prospects", __name__)
 
 
-def prospect_json(prospect: Prospect) -> dict[str, Any]:
-    """A prospect as the API shows it. ``deal_size`` is a decimal *string* ("1200.00"):
-    a JSON number would pass through binary floating point in most clients."""
+def prospect_json(view: ProspectView) -> dict[str, Any]:
+    """A prospect as the API shows it, with where they stand (``state_json``).
+    ``deal_size`` is a decimal *string* ("1200.00"): a JSON number would pass through
+    binary floating point in most clients."""
+    prospect = view.prospect
     return {
         "id": prospect.id,
         "email": prospect.email,
@@ -48,6 +50,43 @@ def prospect_json(prospect: Prospect) -> dict[str, Any]:
         "attributes": prospect.attributes or {},
         "created_at": _iso(prospect.created_at),
         "updated_at": _iso(prospect.updated_at),
+        **state_json(view.state),
+    }
+
+
+def state_json(state: ProspectState) -> dict[str, Any]:
+    """What a CRM must know before it acts: may we email them (``suppression``), which
+    nurture and step they are in, the score now, and whether sales has them."""
+    suppression = state.suppression
+    nurture = state.nurture
+    handoff = state.handoff
+    return {
+        "suppression": None
+        if suppression is None
+        else {"reason": suppression.reason, "since": _iso(suppression.since)},
+        "nurture": None
+        if nurture is None
+        else {
+            "enrollment_id": nurture.enrollment_id,
+            "sequence": nurture.sequence_key,
+            "sequence_version": nurture.sequence_version,
+            "step": nurture.step,
+            "step_label": nurture.step_label,
+            "step_number": nurture.step_number,
+            "steps_total": nurture.steps_total,
+            "enrolled_at": _iso(nurture.enrolled_at),
+            "next_run_at": _iso(nurture.next_run_at),
+        },
+        "score": state.score,
+        "handoff": None
+        if handoff is None
+        else {
+            "id": handoff.id,
+            "status": handoff.status,
+            "score": handoff.score,
+            "created_at": _iso(handoff.created_at),
+            "due_at": _iso(handoff.due_at),
+        },
     }
 
 
@@ -61,9 +100,9 @@ def upsert() -> ResponseReturnValue:
     runtime = get_runtime()
     result = upsert_prospect(runtime.uow(), data, runtime.clock.now())
     # Read back after the upsert's commit: what the client gets is what is stored.
-    prospect = get_prospect(runtime.uow(), result.prospect_id)
+    view = prospect_view(runtime.uow(), result.prospect_id, runtime.clock.now())
     body = {
-        "prospect": prospect_json(prospect),
+        "prospect": prospect_json(view),
         "created": result.created,
         "status_changed": result.status_changed,
         "enrolled": result.report.enrolled > 0,
@@ -75,8 +114,9 @@ def upsert() -> ResponseReturnValue:
 
 @bp.get("/prospects/<prospect_id>")
 def show(prospect_id: str) -> ResponseReturnValue:
-    prospect = get_prospect(get_runtime().uow(), path_id("prospect_id", prospect_id))
-    return jsonify({"prospect": prospect_json(prospect)})
+    runtime = get_runtime()
+    view = prospect_view(runtime.uow(), path_id("prospect_id", prospect_id), runtime.clock.now())
+    return jsonify({"prospect": prospect_json(view)})
 
 
 class EraseBody(BaseModel):

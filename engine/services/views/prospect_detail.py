@@ -141,7 +141,7 @@ def prospect_detail(
         prospect = load_prospect(session, prospect_id, owner_scope)
         events = _events(session, prospect_id)
         facts = [EventFact(e.type, e.at, e.data, e.machine, e.id) for e in events]
-        suppression = _suppression(session, prospect.email)
+        suppression = suppression_info(session, prospect.email)
         enrollments = enrollments_of(session, prospect_id)
         spec = current_scoring(session)
         ledger = [
@@ -222,7 +222,8 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _suppression(session: Session, email: str) -> SuppressionInfo | None:
+def suppression_info(session: Session, email: str) -> SuppressionInfo | None:
+    """Why and since when the address is suppressed, or None (looked up by its hash)."""
     row = session.execute(
         select(Suppression.reason, Suppression.created_at, Suppression.note).where(
             Suppression.for_address(email)
