@@ -33,6 +33,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("Prospects", "prospects.index"),
     ("Imports", "imports.index"),
     ("Handoffs", "handoffs.index"),
+    ("Inbound mail", "inbound.index"),
     ("Outbox", "outbox.index"),
     ("Users", "users.index"),
     ("API tokens", "tokens.index"),

@@ -19,6 +19,7 @@ from engine.mail.mime import build_message
 from engine.mail.tokens import TokenSigner
 from engine.mail.transport import LocalOutboxTransport
 from engine.services.events import record_event
+from engine.services.inbound import receive
 from engine.services.prospects import upsert_prospect
 from engine.services.scoring import save_scoring
 from tests.support.sequences import PRICE, store
@@ -39,6 +40,7 @@ class Hostile:
     prospect_id: int
     handoff_id: int
     outbox_name: str
+    inbound_id: int
 
 
 @pytest.fixture
@@ -82,7 +84,14 @@ def hostile(web: Web, now: datetime) -> Hostile:
     )
     LocalOutboxTransport(web.settings.outbox_dir).send("d@example.com", "m@example.com", raw)
     [name] = [p.name for p in web.settings.outbox_dir.iterdir()]
-    return Hostile(web, result.prospect_id, booked.handoff_id, name)
+    inbound = receive(  # a message nobody recognises: it waits in the review queue
+        web.uow(),
+        f"From: mallory@example.com\r\nSubject: {FIRST}\r\n\r\n{LAST} {COMPANY}".encode(),
+        transport="api",
+        now=now,
+        settings=web.settings,
+    )
+    return Hostile(web, result.prospect_id, booked.handoff_id, name, inbound.inbound_id)
 
 
 PAGES: dict[str, tuple[str | None, Callable[[Hostile], str]]] = {
@@ -96,6 +105,8 @@ PAGES: dict[str, tuple[str | None, Callable[[Hostile], str]]] = {
     "prospect page": ("marketer", lambda h: f"/prospects/{h.prospect_id}"),
     "sales rep's prospect page": ("sales", lambda h: f"/prospects/{h.prospect_id}"),
     "erase confirmation": ("marketer", lambda h: f"/prospects/{h.prospect_id}/erase"),
+    "inbound review queue": ("marketer", lambda h: "/inbound/"),
+    "inbound message": ("marketer", lambda h: f"/inbound/{h.inbound_id}"),
 }
 
 

@@ -6,5 +6,14 @@ all call :func:`receive`; the review queue's actions are :func:`assign` and
 """
 
 from engine.services.inbound.receive import InboundResult, process, process_pending, receive
+from engine.services.inbound.review import ASSIGNABLE, assign, dismiss
 
-__all__ = ["InboundResult", "process", "process_pending", "receive"]
+__all__ = [
+    "ASSIGNABLE",
+    "InboundResult",
+    "assign",
+    "dismiss",
+    "process",
+    "process_pending",
+    "receive",
+]

@@ -51,8 +51,8 @@ class _Case:
 
     def event(self, type_: str, **data: Any) -> int:
         """Record ``type_`` about the tied email, once per inbound message (its key)."""
-        payload = {"step": self.tie.step_id, "template": self.tie.template_key}
-        payload.update({key: value for key, value in data.items() if value is not None})
+        given = {"step": self.tie.step_id, "template": self.tie.template_key, **data}
+        payload = {key: value for key, value in given.items() if value is not None}
         result = record_within(
             self.uow,
             EngineEventInput(
@@ -155,9 +155,10 @@ def _complaint(case: _Case) -> Outcome:
 
 def _unsubscribe(case: _Case) -> Outcome:
     """Mail to the List-Unsubscribe address is the recipient's by RFC 2369; a reply that
-    says "unsubscribe" must come from the recipient, not from whoever it was forwarded to."""
+    says "unsubscribe" must come from the recipient, not from whoever it was forwarded to
+    (unless a person read it and assigned it)."""
     sender = case.mail.from_address
-    if case.tie.proof is not Proof.UNSUBSCRIBE_ADDRESS and sender not in (
+    if case.tie.proof not in (Proof.UNSUBSCRIBE_ADDRESS, Proof.BY_HAND) and sender not in (
         case.tie.to_email,
         case.tie.prospect_email,
     ):

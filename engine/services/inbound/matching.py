@@ -62,13 +62,14 @@ ACCEPTED: dict[InboundKind, frozenset[Proof]] = {
 
 @dataclass(frozen=True)
 class Tie:
-    """The email an inbound message is about, and its recipient."""
+    """The email an inbound message is about, and its recipient. A person assigning a
+    message to a prospect who was never emailed ties it to no email (``message_id`` None)."""
 
-    message_id: int
+    message_id: int | None
     prospect_id: int
     proof: Proof
-    step_id: str
-    template_key: str
+    step_id: str | None
+    template_key: str | None
     to_email: str  # where the email went (the prospect's address then)
     prospect_email: str  # the prospect's address now
     erased: bool

@@ -29,7 +29,7 @@ from engine.services.inbound.cleaning import clean
 from engine.services.inbound.matching import ACCEPTED, Proof, Tie, candidates, tie_back
 from engine.store import InboundKind, InboundMessage, InboundStatus, UnitOfWork
 
-__all__ = ["InboundResult", "process", "process_pending", "receive"]
+__all__ = ["InboundResult", "process", "process_pending", "receive", "result_of"]
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def process(uow: UnitOfWork, inbound_id: int, now: datetime, settings: Settings)
         with uow:
             row = _locked(uow, inbound_id)
             if row.status is not InboundStatus.RECEIVED:
-                return _result(row)
+                return result_of(row)
             envelope = row.details.get("envelope_recipients") or []
             mail = parse_mail(row.raw, [str(r) for r in envelope])
             verdict = classify(mail, row.received_at)
@@ -190,7 +190,7 @@ def process(uow: UnitOfWork, inbound_id: int, now: datetime, settings: Settings)
                 outcome = act(uow, row.id, kind, mail, verdict, tie, now, settings)
             _finish(row, kind, tie, outcome, now)
             uow.commit()
-            return _result(row)
+            return result_of(row)
     except Exception as exc:  # an action failed: keep it for a person, with the reason
         log.exception("inbound message %s could not be acted on", inbound_id)
         return _set_aside(uow, inbound_id, f"could not be acted on: {type(exc).__name__}: {exc}")
@@ -253,10 +253,11 @@ def _set_aside(uow: UnitOfWork, inbound_id: int, why: str) -> InboundResult:
             row.status = InboundStatus.NEEDS_REVIEW
             row.reason = f"{row.reason}; {why}"[:4000]
             uow.commit()
-        return _result(row)
+        return result_of(row)
 
 
-def _result(row: InboundMessage) -> InboundResult:
+def result_of(row: InboundMessage) -> InboundResult:
+    """The row as the transports and the review queue report it."""
     return InboundResult(row.id, row.kind, row.status, False, row.prospect_id, row.reason)
 
 
