@@ -39,7 +39,7 @@ from engine.store import UnitOfWork, make_engine, make_session_factory, upgrade
 from tests.support.databases import PostgresServer, copy_sqlite_database, sqlite_url
 from tests.support.services import require_service
 
-pytest_plugins = ("tests.support.smtp_fixtures",)
+pytest_plugins = ("tests.support.smtp_fixtures", "tests.support.dovecot")
 
 FIXED_NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday, inside office hours
 

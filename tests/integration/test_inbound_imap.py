@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,26 +18,13 @@ from engine.config import Settings
 from engine.inbound.imap import ImapConfig, ImapPoller
 from engine.services.inbound import receive
 from engine.store import Event, InboundMessage
-from tests.support.dovecot import DOVECOT, DovecotServer, Mailbox
+from tests.support.dovecot import Mailbox
 from tests.support.inbound_corpus import load
 from tests.support.inbound_env import ours, prospect_state, renamed
-from tests.support.services import require_service
 from tests.support.tracking_env import ANA, SECRET, tracking_env
 
 DONE = "Nurture-processed"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[DovecotServer]:
-    require_service(
-        "dovecot", DOVECOT.exists(), f"{DOVECOT} missing: apt-get install dovecot-imapd"
-    )
-    server = DovecotServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

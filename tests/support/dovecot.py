@@ -28,7 +28,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from imapclient import IMAPClient
+
+from tests.support.services import require_service
 
 DOVECOT = Path("/usr/sbin/dovecot")
 USERS = 200
@@ -197,3 +200,16 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[DovecotServer]:
+    """One Dovecot per test module (import this fixture into the module)."""
+    require_service(
+        "dovecot", DOVECOT.exists(), f"{DOVECOT} missing: apt-get install dovecot-imapd"
+    )
+    server = DovecotServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
