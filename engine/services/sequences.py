@@ -13,14 +13,14 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from engine.exceptions import NotFoundError
 from engine.services.scoring import save_scoring
 from engine.spec.errors import SpecError, SpecProblem
 from engine.spec.loader import SCORING_FILENAMES, load_specs, parse_sequence
 from engine.spec.sequence import SequenceSpec
 from engine.spec.validate import TemplateCatalog
-from engine.store import Sequence, SequenceVersion, UnitOfWork
+from engine.store import Sequence, SequenceVersion, UnitOfWork, VersionOrigin
 
 
 @dataclass
@@ -29,6 +29,7 @@ class SyncReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # keys kept: published in the editor
     problems: list[SpecProblem] = field(default_factory=list)
 
 
@@ -39,6 +40,7 @@ def save_version(
     templates: TemplateCatalog | None,
     now: datetime,
     author: str | None = None,
+    origin: VersionOrigin = VersionOrigin.SYNC,
 ) -> tuple[SequenceVersion, bool]:
     """Validate ``source`` and store it as the sequence's new current version.
 
@@ -46,45 +48,65 @@ def save_version(
     ``False``. Raises ``SpecError`` without touching the database when it is invalid.
     """
     spec = parse_sequence(source, filename, templates)
-    checksum = hashlib.sha256(source.encode()).hexdigest()
     with uow:
-        session = uow.session
-        sequence = session.scalars(select(Sequence).where(Sequence.key == spec.key)).first()
-        if sequence is None:
-            sequence = Sequence(key=spec.key, name=spec.name, created_at=now, updated_at=now)
-            session.add(sequence)
-            session.flush()
-        current = (
-            session.get(SequenceVersion, sequence.current_version_id)
-            if sequence.current_version_id
-            else None
-        )
-        if current is not None and current.checksum == checksum:
-            return current, False
-        number = (
-            session.scalar(
-                select(func.max(SequenceVersion.version)).where(
-                    SequenceVersion.sequence_id == sequence.id
-                )
-            )
-            or 0
-        ) + 1
-        version = SequenceVersion(
-            sequence_id=sequence.id,
-            version=number,
-            source=source,
-            spec=spec.to_json(),
-            checksum=checksum,
-            created_at=now,
-            created_by=author,
-        )
-        session.add(version)
+        version, created = store_version(uow.session, spec, source, now, author, origin)
+        if created:
+            uow.commit()
+        return version, created
+
+
+def checksum_of(source: str) -> str:
+    """What a version's ``checksum`` holds: the SHA-256 of its text, exactly as written."""
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def store_version(
+    session: Session,
+    spec: SequenceSpec,
+    source: str,
+    now: datetime,
+    author: str | None,
+    origin: VersionOrigin,
+) -> tuple[SequenceVersion, bool]:
+    """Add ``source`` (already validated as ``spec``) as the sequence's current version in
+    the caller's transaction (no commit); a new sequence is created, active."""
+    checksum = checksum_of(source)
+    sequence = session.scalars(select(Sequence).where(Sequence.key == spec.key)).first()
+    if sequence is None:
+        sequence = Sequence(key=spec.key, name=spec.name, created_at=now, updated_at=now)
+        session.add(sequence)
         session.flush()
-        sequence.current_version_id = version.id
-        sequence.name = spec.name
-        sequence.updated_at = now
-        uow.commit()
-        return version, True
+    current = (
+        session.get(SequenceVersion, sequence.current_version_id)
+        if sequence.current_version_id
+        else None
+    )
+    if current is not None and current.checksum == checksum:
+        return current, False
+    number = (
+        session.scalar(
+            select(func.max(SequenceVersion.version)).where(
+                SequenceVersion.sequence_id == sequence.id
+            )
+        )
+        or 0
+    ) + 1
+    version = SequenceVersion(
+        sequence_id=sequence.id,
+        version=number,
+        source=source,
+        spec=spec.to_json(),
+        checksum=checksum,
+        created_at=now,
+        created_by=author,
+        origin=origin,
+    )
+    session.add(version)
+    session.flush()
+    sequence.current_version_id = version.id
+    sequence.name = spec.name
+    sequence.updated_at = now
+    return version, True
 
 
 def sync_sequences(
@@ -92,8 +114,14 @@ def sync_sequences(
     paths: list[Path],
     templates: TemplateCatalog | None,
     now: datetime,
+    *,
+    force: bool = False,
 ) -> SyncReport:
     """Store a new version of each sequence file that changed, and the scoring rules.
+
+    A sequence whose current version was published in the web editor is not replaced by a
+    file that differs from it unless ``force``: the editor's text exists nowhere else
+    (``export_sequences`` writes it to the folder first); it is reported as a conflict.
 
     The files are found and checked by ``load_specs``, exactly as ``nurture sequences
     validate`` checks them, so sync stores nothing validate refuses: a file with a
@@ -115,6 +143,12 @@ def sync_sequences(
             continue
         try:
             source = path.read_text(encoding="utf-8")
+            key = loaded.sequences[path].key
+            conflict = None if force else _editor_conflict(uow_factory(), path, key, source)
+            if conflict is not None:
+                report.conflicts.append(key)
+                report.problems.append(conflict)
+                continue
             version, created = save_version(uow_factory(), source, str(path), templates, now)
         except SpecError as exc:  # changed on disk since it was checked
             report.problems += exc.problems
@@ -130,6 +164,47 @@ def sync_sequences(
         else:
             report.updated.append(key)
     return report
+
+
+def _editor_conflict(uow: UnitOfWork, path: Path, key: str, source: str) -> SpecProblem | None:
+    """The problem to report when the file would replace a version published in the
+    editor (by a different text), else None."""
+    with uow:
+        row = uow.session.execute(
+            select(SequenceVersion)
+            .join(Sequence, Sequence.current_version_id == SequenceVersion.id)
+            .where(Sequence.key == key)
+        ).scalar_one_or_none()
+        if row is None or row.origin != VersionOrigin.EDITOR or row.checksum == checksum_of(source):
+            return None
+        who = f" by {row.created_by}" if row.created_by else ""
+        return SpecProblem(
+            str(path),
+            None,
+            f"not synced: the running version {row.version} of {key!r} was published in the web "
+            f"editor{who} on {row.created_at:%Y-%m-%d %H:%M} UTC and differs from this file; "
+            "run `nurture sequences export DIR` and merge it into the file, or sync with "
+            "--force to replace it",
+        )
+
+
+def export_sequences(uow: UnitOfWork, root: Path) -> list[str]:
+    """Write every sequence's current version to ``root/<key>.yaml``, byte for byte what
+    was published (comments, order, line endings), so git keeps the record of what the
+    editor published; returns the file names written, sorted."""
+    root.mkdir(parents=True, exist_ok=True)
+    with uow:
+        rows = uow.session.execute(
+            select(Sequence.key, SequenceVersion.source)
+            .join(SequenceVersion, SequenceVersion.id == Sequence.current_version_id)
+            .order_by(Sequence.key)
+        ).all()
+    written = []
+    for key, source in rows:
+        name = f"{key}.yaml"
+        (root / name).write_bytes(source.encode("utf-8"))
+        written.append(name)
+    return written
 
 
 def _sync_scoring(
@@ -184,14 +259,3 @@ def list_sequences(uow: UnitOfWork) -> list[SequenceSummary]:
                 )
             )
         return out
-
-
-def set_active(uow: UnitOfWork, key: str, active: bool, now: datetime) -> None:
-    """Pause or resume enrolling into a sequence (running enrollments continue)."""
-    with uow:
-        seq = uow.session.scalars(select(Sequence).where(Sequence.key == key)).first()
-        if seq is None:
-            raise NotFoundError(f"no sequence {key!r}")
-        seq.active = active
-        seq.updated_at = now
-        uow.commit()

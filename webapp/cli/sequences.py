@@ -49,7 +49,7 @@ def _count_files(targets: list[Path]) -> int:
 @click.option(
     "--force",
     is_flag=True,
-    help="Replace templates whose current version was published in the editor.",
+    help="Replace templates and sequences whose current version was published in the editor.",
 )
 def sync_command(paths: tuple[Path, ...], force: bool) -> None:
     """Store changed template files, then changed sequence files, as new versions
@@ -59,12 +59,19 @@ def sync_command(paths: tuple[Path, ...], force: bool) -> None:
     factory = common.uow_factory()
     templates_ok = common.sync_templates_folder(factory, force)
     targets = list(paths) or [common.settings().sequences_dir]
-    report = sync_sequences(factory, targets, common.stored_templates(factory), common.now())  # type: ignore[arg-type]
+    report = sync_sequences(
+        factory,  # type: ignore[arg-type]
+        targets,
+        common.stored_templates(factory),
+        common.now(),
+        force=force,
+    )
     for problem in report.problems:
         click.echo(str(problem), err=True)
     click.echo(
         f"created {len(report.created)}, updated {len(report.updated)}, "
-        f"unchanged {len(report.unchanged)}, invalid {len(report.problems)} problem(s); "
+        f"unchanged {len(report.unchanged)}, kept from the editor {len(report.conflicts)}, "
+        f"invalid {len(report.problems) - len(report.conflicts)} problem(s); "
         f"scoring rules: {report.scoring}"
     )
     for label, keys in (("created", report.created), ("updated", report.updated)):
@@ -72,6 +79,19 @@ def sync_command(paths: tuple[Path, ...], force: bool) -> None:
             click.echo(f"  {label}: {key}")
     if report.problems or not templates_ok:
         sys.exit(1)
+
+
+@sequences_group.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def export_command(directory: Path) -> None:
+    """Write every sequence's running version to DIRECTORY/<key>.yaml, byte-identical to
+    what was published (in the web editor or by a sync), so git can keep the record."""
+    from engine.services.sequences import export_sequences
+
+    written = export_sequences(common.uow_factory()(), directory)  # type: ignore[arg-type]
+    for name in written:
+        click.echo(f"  {directory / name}")
+    click.echo(f"exported {len(written)} sequence(s) to {directory}")
 
 
 @sequences_group.command("list")
