@@ -57,6 +57,14 @@ class Settings:
     webhook_secret: str | None = None
     webhook_max_attempts: int = 10
     webhook_timeout_seconds: float = 10.0
+    # The bot filter's timing rules (engine.core.bots.Thresholds; docs/tracking.md).
+    bot_min_click_delay_seconds: float = 10.0  # a faster click after sending is a scanner's
+    bot_burst_gap_seconds: float = 2.0  # clicks on several links this close: one burst
+    bot_burst_links: int = 2  # links a burst needs to be a machine's
+    bot_honeypot_window_seconds: float = 10.0  # clicks this near a honeypot hit: machine
+    # How much one tick hands to the workers; the rest waits for the next tick.
+    dispatch_limit: int = 20_000  # outbox rows enqueued per tick
+    alert_dispatch_limit: int = 1_000  # handoffs whose alerts are planned per tick
     # Where bounces and replies come back (docs/inbound.md).
     bounce_address: str | None = None  # VERP base; default bounces@<the sender's domain>
     reply_address: str | None = None  # Reply-To base; unset: replies go to From

@@ -61,6 +61,7 @@ class Runtime:
     queue: JobQueue
     webhook: WebhookPoster
     clock: Clock = field(default_factory=SystemClock)
+    limiter: RateLimiter | None = None  # None: built from the settings with the mailer
     _mailer: Mailer | None = field(default=None, repr=False)
     _mailer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -72,6 +73,7 @@ class Runtime:
         queue: JobQueue | None = None,
         clock: Clock | None = None,
         webhook: WebhookPoster | None = None,
+        limiter: RateLimiter | None = None,
     ) -> Runtime:
         """Build the wiring for ``settings``. Connects to nothing: engines and Redis clients
         open connections on first use."""
@@ -88,6 +90,7 @@ class Runtime:
             webhook=webhook
             if webhook is not None
             else HttpWebhookPoster(settings.webhook_timeout_seconds),
+            limiter=limiter,
         )
         if isinstance(runtime.queue, InProcessJobQueue) and runtime.queue.job_context is None:
             runtime.queue.job_context = lambda: runtime_scope(runtime)
@@ -105,7 +108,7 @@ class Runtime:
         templates compile once per process and the SMTP connection stays open between jobs."""
         with self._mailer_lock:
             if self._mailer is None:
-                self._mailer = build_mailer(self.settings, self.clock)
+                self._mailer = build_mailer(self.settings, self.clock, self.limiter)
             return self._mailer
 
     def close(self, timeout: float | None = 5.0) -> None:
@@ -117,8 +120,9 @@ class Runtime:
         self.engine.dispose()
 
 
-def build_mailer(settings: Settings, clock: Clock) -> Mailer:
-    """Renderer, transport, signer and the per-domain rate limiter for ``settings``."""
+def build_mailer(settings: Settings, clock: Clock, limiter: RateLimiter | None = None) -> Mailer:
+    """Renderer, transport, signer and the per-domain rate limiter for ``settings``
+    (``limiter``, when given, instead of the one the settings describe)."""
     from engine.mail.render import Renderer
     from engine.mail.tokens import TokenSigner
     from engine.mail.transport import make_transport
@@ -129,7 +133,7 @@ def build_mailer(settings: Settings, clock: Clock) -> Mailer:
         renderer=Renderer(),  # stored template versions only: no host needs the folder
         transport=make_transport(settings),
         signer=TokenSigner(settings.secret_key),
-        limiter=build_rate_limiter(settings),
+        limiter=limiter if limiter is not None else build_rate_limiter(settings),
         clock=clock,
     )
 

@@ -31,6 +31,7 @@ from engine.services.tracking import (
     record_honeypot,
     record_open,
     resolve_click,
+    thresholds_from,
     unsubscribe_token_message,
 )
 from engine.services.unsubscribe import unsubscribe
@@ -110,7 +111,12 @@ def click(token: str) -> Response:
     runtime = get_runtime()
     try:
         url = resolve_click(
-            runtime.uow(), token, _request_info(), runtime.clock.now(), signer=_signer()
+            runtime.uow(),
+            token,
+            _request_info(),
+            runtime.clock.now(),
+            signer=_signer(),
+            thresholds=thresholds_from(runtime.settings),
         )
     except NotFoundError:
         return _not_found()
@@ -133,7 +139,12 @@ def honeypot(token: str) -> Response:
     runtime = get_runtime()
     try:
         record_honeypot(
-            runtime.uow(), token, _request_info(), runtime.clock.now(), signer=_signer()
+            runtime.uow(),
+            token,
+            _request_info(),
+            runtime.clock.now(),
+            signer=_signer(),
+            thresholds=thresholds_from(runtime.settings),
         )
     except Exception:
         log.exception("honeypot: could not record a hit")

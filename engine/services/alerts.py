@@ -70,7 +70,7 @@ def plan_alerts(uow: UnitOfWork, now: datetime, settings: Settings) -> list[int]
                 or_(Handoff.alert_enqueued_at.is_(None), Handoff.alert_enqueued_at < stale),
             )
             .order_by(Handoff.id)
-            .limit(1000)
+            .limit(max(1, settings.alert_dispatch_limit))
         )
         rows = list(session.scalars(uow.skip_locked(stmt)))
         for row in rows:

@@ -226,9 +226,16 @@ def _server_unavailable(outcome: Exception | None) -> bool:
     )
 
 
+def rate_key(recipient: str) -> str:
+    """The send-rate limiter's key: the recipient's domain. Mailbox providers throttle,
+    then junk, a sender by how fast mail arrives at *their* servers; keyed by our own
+    domain the limit would slow every send alike and protect no receiving server."""
+    return recipient.rpartition("@")[2].lower()
+
+
 def _send_one(mailer: Mailer, item: Ready) -> Exception | None:
     composed = item.composed
-    mailer.limiter.acquire(composed.from_addr.rpartition("@")[2].lower())
+    mailer.limiter.acquire(rate_key(composed.to_addr))
     try:
         mailer.transport.send(composed.return_path, composed.to_addr, composed.raw)
     except (TransientSendError, PermanentSendError) as exc:

@@ -27,8 +27,6 @@ from engine.store import (
 
 log = logging.getLogger(__name__)
 
-DISPATCH_LIMIT = 20_000  # rows per tick; the rest go next tick
-
 
 @dataclass
 class DispatchPlan:
@@ -61,7 +59,7 @@ def recover_and_dispatch(uow: UnitOfWork, now: datetime, settings: Settings) -> 
                 Message.sequence_version_id.not_in(_halted_versions()),
             )
             .order_by(Message.prospect_id, Message.id)
-            .limit(DISPATCH_LIMIT)
+            .limit(max(1, settings.dispatch_limit))  # the rest go next tick
         )
         ids = list(session.scalars(uow.skip_locked(stmt)))
         if ids:

@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine.config import Settings
 from engine.core.bots import (
+    DEFAULTS,
     Click,
     RequestInfo,
+    Thresholds,
     Verdict,
     classify_click,
     classify_honeypot,
@@ -51,6 +54,7 @@ __all__ = [
     "record_honeypot",
     "record_open",
     "resolve_click",
+    "thresholds_from",
     "unsubscribe_token_message",
 ]
 
@@ -78,6 +82,17 @@ class _Sent:
     template_key: str
     sent_at: datetime
     links: list[str]
+
+
+def thresholds_from(settings: Settings) -> Thresholds:
+    """The bot filter's timing rules as configured (``NURTURE_BOT_*``): scanners differ
+    between a company's mail security products, so an operator can tune them."""
+    return Thresholds(
+        min_click_delay=timedelta(seconds=settings.bot_min_click_delay_seconds),
+        burst_gap=timedelta(seconds=settings.bot_burst_gap_seconds),
+        burst_links=settings.bot_burst_links,
+        honeypot_window=timedelta(seconds=settings.bot_honeypot_window_seconds),
+    )
 
 
 def record_open(
@@ -121,6 +136,7 @@ def resolve_click(
     now: datetime,
     *,
     signer: TokenSigner,
+    thresholds: Thresholds = DEFAULTS,
 ) -> str:
     """The URL click ``token`` leads to, after recording the ``email.clicked`` event.
 
@@ -144,10 +160,10 @@ def resolve_click(
     if not isinstance(url, str) or not url[:8].lower().startswith(("http://", "https://")):
         raise NotFoundError(_NOT_FOUND)
     try:
-        verdict = classify_click(request, sent.sent_at, now, index, prior)
+        verdict = classify_click(request, sent.sent_at, now, index, prior, thresholds)
         data = {"url": url, "step": sent.step_id, "template": sent.template_key}
         if _record(uow, sent, CLICKED, {**data, "link_index": index}, verdict, now):
-            _flag_bursts(uow, sent.id, now)
+            _flag_bursts(uow, sent.id, now, thresholds)
     except Exception:  # the redirect matters more than the bookkeeping
         log.exception("message %s: could not record a click", sent.id)
     return url
@@ -160,6 +176,7 @@ def record_honeypot(
     now: datetime,
     *,
     signer: TokenSigner,
+    thresholds: Thresholds = DEFAULTS,
 ) -> bool:
     """Record a request for the hidden honeypot link, and flag the clicks around it.
 
@@ -177,7 +194,7 @@ def record_honeypot(
     data = {"step": sent.step_id, "template": sent.template_key, "link_index": None}
     recorded = _record(uow, sent, CLICKED, {**data, "honeypot": True}, classify_honeypot(), now)
     if recorded:
-        _flag_bursts(uow, sent.id, now)
+        _flag_bursts(uow, sent.id, now, thresholds)
     return recorded
 
 
@@ -278,7 +295,7 @@ def _record(
     return not result.duplicate
 
 
-def _flag_bursts(uow: UnitOfWork, message_id: int, now: datetime) -> int:
+def _flag_bursts(uow: UnitOfWork, message_id: int, now: datetime, thresholds: Thresholds) -> int:
     """Mark as machine the clicks of the message that, with what is known now, belong to a
     scanner's burst, and take back the points they earned; returns how many were flagged.
 
@@ -287,7 +304,7 @@ def _flag_bursts(uow: UnitOfWork, message_id: int, now: datetime) -> int:
     """
     with uow:
         session = uow.session
-        flagged = machine_bursts(_clicks(uow, message_id))
+        flagged = machine_bursts(_clicks(uow, message_id), thresholds)
         changed: dict[int, str] = {}
         for event_id, reason in flagged.items():
             result = session.execute(

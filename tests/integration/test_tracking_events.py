@@ -127,6 +127,19 @@ def test_a_browser_agent_two_seconds_after_delivery_is_still_a_machine(env):
     assert clicked.machine and "2.0 s after sending" in clicked.machine_reason
 
 
+def test_the_bot_thresholds_are_settings(database_url, now):
+    """Issue #7.6: NURTURE_BOT_* tune the timing rules (here: people allowed to click
+    three seconds after sending, and bursts counted only from three links)."""
+    tuned = {"bot_min_click_delay_seconds": 1.5, "bot_burst_links": 3}
+    with tracking_env(database_url, now, **tuned) as tuned_env:
+        tuned_env.advance(seconds=2)
+        tuned_env.get(tuned_env.click_path(0), agent=CHROME, ip="40.94.29.8")
+        tuned_env.advance(seconds=1)
+        tuned_env.get(tuned_env.click_path(1), agent=CHROME, ip="40.94.29.8")
+        clicks = tuned_env.events("email.clicked")
+        assert [(c.machine, c.machine_reason) for c in clicks] == [(False, None)] * 2
+
+
 def test_a_head_probe_redirects_but_is_a_machine(env):
     env.advance(minutes=5)
     response = env.client.head(env.click_path(2), headers={"User-Agent": CHROME})

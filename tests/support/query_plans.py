@@ -47,7 +47,8 @@ def recorded(engine: Engine) -> Iterator[list[Statement]]:
         conn: Any, cursor: Any, sql: str, parameters: Any, context: Any, executemany: bool
     ) -> None:
         if sql.lstrip().lower().startswith(DML):
-            if executemany and parameters:
+            # insertmanyvalues batches rows into one statement with one dict of parameters
+            if executemany and isinstance(parameters, list | tuple) and parameters:
                 parameters = parameters[0]
             statements.append(Statement(sql, parameters))
 

@@ -130,16 +130,17 @@ class TrackingEnv:
 
 @contextmanager
 def tracking_env(
-    database_url: str, now: datetime, *, scoring: bool = False
+    database_url: str, now: datetime, *, scoring: bool = False, **overrides: Any
 ) -> Iterator[TrackingEnv]:
-    """The app with Ana's first email sent at ``now``; ``scoring`` loads the shipped rules."""
+    """The app with Ana's first email sent at ``now``; ``scoring`` loads the shipped rules;
+    ``overrides`` change settings."""
     settings = Settings(
         database_url=database_url,
         secret_key=SECRET,
         base_url=BASE_URL,
         company_name="Acme Analytics",
         templates_dir=ROOT / "templates",
-    )
+    ).with_overrides(**overrides)
     clock = ManualClock(now)
     runtime = Runtime.from_settings(settings, clock=clock)
     try:
