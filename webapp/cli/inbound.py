@@ -51,7 +51,7 @@ def _deliverer(transport: str) -> Callable[[bytes, Sequence[str]], object]:
 
 
 @inbound_group.command("imap")
-@click.option("--url", envvar="NURTURE_INBOUND_IMAP_URL", help="imaps://user:pass@host/INBOX")
+@click.option("--url", help="imaps://user:pass@host/INBOX (default: NURTURE_INBOUND_IMAP_URL)")
 @click.option("--once", is_flag=True, help="Read what is there now, then exit (for cron).")
 def imap_command(url: str | None, once: bool) -> None:
     """Read a mailbox: every message is recorded, then moved to the done folder
@@ -62,6 +62,7 @@ def imap_command(url: str | None, once: bool) -> None:
     from webapp.cli.run import stop_on_signals
 
     settings = common.settings()
+    url = url or settings.inbound_imap_url
     if not url:
         raise click.UsageError("set NURTURE_INBOUND_IMAP_URL (or --url) to the mailbox")
     try:

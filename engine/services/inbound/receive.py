@@ -185,7 +185,7 @@ def process(uow: UnitOfWork, inbound_id: int, now: datetime, settings: Settings)
             kind = _kind(verdict, found)
             tie = tie_back(uow.session, found, ACCEPTED[kind])
             if tie is None:
-                outcome = _untied(uow, kind, found)
+                outcome = _untied(kind, found)
             else:
                 outcome = act(uow, row.id, kind, mail, verdict, tie, now, settings)
             _finish(row, kind, tie, outcome, now)
@@ -193,7 +193,8 @@ def process(uow: UnitOfWork, inbound_id: int, now: datetime, settings: Settings)
             return result_of(row)
     except Exception as exc:  # an action failed: keep it for a person, with the reason
         log.exception("inbound message %s could not be acted on", inbound_id)
-        return _set_aside(uow, inbound_id, f"could not be acted on: {type(exc).__name__}: {exc}")
+        why = f"could not be acted on ({type(exc).__name__}: {str(exc)[:200]}); see the log"
+        return _set_aside(uow, inbound_id, why)
 
 
 def _kind(verdict: Classification, found: list[tuple[Proof, int]]) -> InboundKind:
@@ -206,7 +207,7 @@ def _kind(verdict: Classification, found: list[tuple[Proof, int]]) -> InboundKin
     return verdict.kind
 
 
-def _untied(uow: UnitOfWork, kind: InboundKind, found: list[tuple[Proof, int]]) -> Outcome:
+def _untied(kind: InboundKind, found: list[tuple[Proof, int]]) -> Outcome:
     """Kept for a person: unrecognised, or tied to nothing (with the hint it had)."""
     if kind is InboundKind.UNRECOGNISED:
         return Outcome(InboundStatus.NEEDS_REVIEW, "not recognised: a person should look at it")
