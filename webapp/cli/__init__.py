@@ -13,6 +13,7 @@ import click
 from webapp.cli import common
 from webapp.cli.accounts import tokens_group, users_group
 from webapp.cli.data import import_command
+from webapp.cli.demo import demo_command
 from webapp.cli.inbound import inbound_group
 from webapp.cli.prospects import prospects_group
 from webapp.cli.run import init_command, scheduler_command, up_command, worker_command
@@ -39,6 +40,7 @@ main.add_command(scheduler_command)
 main.add_command(sequences_group)
 main.add_command(simulate_command)
 main.add_command(import_command)
+main.add_command(demo_command)
 main.add_command(users_group)
 main.add_command(tokens_group)
 main.add_command(prospects_group)
