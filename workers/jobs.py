@@ -85,4 +85,9 @@ def handoff_alerts_job(handoff_id: int) -> dict[str, Any]:
 
     runtime = current_runtime()
     report = deliver_alerts(runtime.uow, runtime.mailer, int(handoff_id), runtime.webhook)
-    return {"emailed": report.emailed, "escalated": report.escalated, "webhook": report.webhook}
+    return {
+        "emailed": report.emailed,
+        "escalated": report.escalated,
+        "webhook": report.webhook,
+        "overdue_webhook": report.overdue_webhook,
+    }

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
-from engine.core.windows import next_send_time
+from engine.core.windows import next_send_time, window_zone
 from engine.spec.scoring import Sla
 
 
@@ -94,16 +93,21 @@ def _topic_of(detail: str) -> str:
     return "it"
 
 
-def sla_due(created_at: datetime, sla: Sla) -> datetime:
+def sla_due(
+    created_at: datetime, sla: Sla, prospect_tz: str | None = None, default_tz: str = "UTC"
+) -> datetime:
     """The follow-up deadline: ``sla.within`` of business time after ``created_at``.
 
     Business time is counted only inside the business-hours window (in its zone), so an
     8-hour SLA on a lead created Friday 16:00 runs out Monday afternoon, not Saturday.
+    A window in ``timezone: prospect`` is read in the prospect's zone (``prospect_tz``),
+    like a send window: a rep calls a Tokyo lead in Tokyo's office hours. Without one,
+    ``default_tz``.
     """
     if sla.business_hours is None:
         return created_at + sla.within
     window = sla.business_hours
-    zone = ZoneInfo(window.timezone if window.timezone != "prospect" else "UTC")
+    zone = window_zone(window, prospect_tz, default_tz)
     remaining = sla.within
     at = created_at
     for _ in range(3660):  # at most ten years of business days

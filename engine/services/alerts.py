@@ -27,6 +27,7 @@ from engine.mail.mime import build_message
 from engine.mail.transport import SendError
 from engine.services.delivery import Mailer
 from engine.services.handoffs import HandoffView
+from engine.services.outcomes import backoff
 from engine.services.ports import WebhookPoster
 from engine.store import Handoff, HandoffStatus, UnitOfWork
 
@@ -37,7 +38,52 @@ log = logging.getLogger(__name__)
 class AlertReport:
     emailed: bool = False
     escalated: bool = False
-    webhook: str = "skipped"  # delivered | retry | gave_up | skipped
+    webhook: str = "skipped"  # handoff.created: delivered | retry | gave_up | skipped
+    overdue_webhook: str = "skipped"  # handoff.overdue: the same outcomes
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One webhook event a handoff owes, and the columns that keep its delivery."""
+
+    event: str
+    prefix: str  # <prefix>_delivered_at, _attempts, _next_at, _last_error on the handoff
+    overdue_only: bool = False
+
+    def column(self, name: str) -> str:
+        return f"{self.prefix}_{name}"
+
+
+CREATED = Hook("handoff.created", "webhook")
+OVERDUE = Hook("handoff.overdue", "overdue_webhook", overdue_only=True)
+HOOKS = (CREATED, OVERDUE)
+
+
+def _hook_owed_sql(hook: Hook, settings: Settings, now: datetime) -> Any:
+    """``WHERE`` clause: the handoff owes ``hook`` now (plan side of ``_hook_owed``)."""
+    delivered, attempts, next_at = (
+        getattr(Handoff, hook.column(n)) for n in ("delivered_at", "attempts", "next_at")
+    )
+    clause = and_(
+        delivered.is_(None),
+        attempts < settings.webhook_max_attempts,
+        or_(next_at.is_(None), next_at <= now),
+    )
+    return and_(Handoff.status == HandoffStatus.OVERDUE, clause) if hook.overdue_only else clause
+
+
+def _hook_owed(row: Handoff, hook: Hook, settings: Settings, now: datetime) -> bool:
+    """The handoff owes ``hook`` now (deliver side of ``_hook_owed_sql``)."""
+    if not settings.webhook_url:
+        return False
+    if hook.overdue_only and row.status != HandoffStatus.OVERDUE:
+        return False
+    next_at = getattr(row, hook.column("next_at"))
+    return (
+        getattr(row, hook.column("delivered_at")) is None
+        and (next_at is None or next_at <= now)
+        and getattr(row, hook.column("attempts")) < settings.webhook_max_attempts
+    )
 
 
 def plan_alerts(uow: UnitOfWork, now: datetime, settings: Settings) -> list[int]:
@@ -51,13 +97,7 @@ def plan_alerts(uow: UnitOfWork, now: datetime, settings: Settings) -> list[int]
             row.escalated_at = now
         owed = [Handoff.alert_email_sent_at.is_(None)]
         if settings.webhook_url:
-            owed.append(
-                and_(
-                    Handoff.webhook_delivered_at.is_(None),
-                    Handoff.webhook_attempts < settings.webhook_max_attempts,
-                    or_(Handoff.webhook_next_at.is_(None), Handoff.webhook_next_at <= now),
-                )
-            )
+            owed += [_hook_owed_sql(hook, settings, now) for hook in HOOKS]
         if settings.escalation_email:
             owed.append(
                 and_(Handoff.status == HandoffStatus.OVERDUE, Handoff.escalation_sent_at.is_(None))
@@ -103,13 +143,11 @@ def deliver_alerts(
             and row.status == HandoffStatus.OVERDUE
             and row.escalation_sent_at is None
         )
-        webhook_owed = (
-            bool(settings.webhook_url)
-            and row.webhook_delivered_at is None
-            and (row.webhook_next_at is None or row.webhook_next_at <= now)
-            and row.webhook_attempts < settings.webhook_max_attempts
-        )
-        attempts = row.webhook_attempts
+        hooks = {
+            hook: getattr(row, hook.column("attempts"))
+            for hook in HOOKS
+            if _hook_owed(row, hook, settings, now)
+        }
     decide_url = f"{settings.base_url.rstrip('/')}/handoffs/{mailer.signer.handoff(handoff_id)}"
     changes: dict[str, Any] = {}
     if email_owed:
@@ -126,8 +164,13 @@ def deliver_alerts(
         )
         if report.escalated:
             changes["escalation_sent_at"] = now
-    if webhook_owed:
-        changes |= _webhook(settings, view, decide_url, attempts, now, post, report)
+    for hook, attempts in hooks.items():
+        outcome, hook_changes = _webhook(settings, view, decide_url, hook, attempts, now, post)
+        changes |= hook_changes
+        if hook is CREATED:
+            report.webhook = outcome
+        else:
+            report.overdue_webhook = outcome
     with uow_factory() as uow:
         row = uow.session.get(Handoff, handoff_id)
         if row is not None:
@@ -164,17 +207,24 @@ def _email(mailer: Mailer, view: HandoffView, to: str, decide_url: str, kind: st
     return True
 
 
-def webhook_body(view: HandoffView, decide_url: str) -> bytes:
+def webhook_body(view: HandoffView, decide_url: str, event: str = CREATED.event) -> bytes:
     """The JSON payload; ``text`` makes it readable as-is by Slack-style incoming hooks."""
     c = view.context
     who = c.get("prospect", {}).get("name") or c.get("prospect", {}).get("email")
     company = c.get("prospect", {}).get("company")
-    text = (
-        f"Re-engaged lead: {who}{f' ({company})' if company else ''}, score {view.score}. "
-        f"Why now: {c.get('reason')}. Opener: {c.get('opening_line')} "
-        f"Follow up by {view.due_at:%Y-%m-%d %H:%M} UTC: {decide_url}"
-    )
-    payload = {"event": "handoff.created", "text": text, "handoff": view.to_json()}
+    lead = f"{who}{f' ({company})' if company else ''}"
+    if event == OVERDUE.event:
+        text = (
+            f"Overdue lead: {lead}, score {view.score}, was due "
+            f"{view.due_at:%Y-%m-%d %H:%M} UTC and nobody has decided yet: {decide_url}"
+        )
+    else:
+        text = (
+            f"Re-engaged lead: {lead}, score {view.score}. "
+            f"Why now: {c.get('reason')}. Opener: {c.get('opening_line')} "
+            f"Follow up by {view.due_at:%Y-%m-%d %H:%M} UTC: {decide_url}"
+        )
+    payload = {"event": event, "text": text, "handoff": view.to_json()}
     return json.dumps(payload, separators=(",", ":"), default=str).encode()
 
 
@@ -187,18 +237,20 @@ def _webhook(
     settings: Settings,
     view: HandoffView,
     decide_url: str,
+    hook: Hook,
     attempts: int,
     now: datetime,
     post: WebhookPoster,
-    report: AlertReport,
-) -> dict[str, Any]:
-    body = webhook_body(view, decide_url)
+) -> tuple[str, dict[str, Any]]:
+    """POST one signed delivery of ``hook``; its outcome and the columns to update."""
+    body = webhook_body(view, decide_url, hook.event)
     timestamp = str(int(now.timestamp()))
+    suffix = "" if hook is CREATED else f"-{hook.event.rpartition('.')[2]}"
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Nurture-Webhook/1",
-        "X-Nurture-Event": "handoff.created",
-        "X-Nurture-Delivery": f"handoff-{view.id}",
+        "X-Nurture-Event": hook.event,
+        "X-Nurture-Delivery": f"handoff-{view.id}{suffix}",
         "X-Nurture-Timestamp": timestamp,
         "X-Nurture-Signature": sign(
             settings.webhook_secret or settings.secret_key, timestamp, body
@@ -209,19 +261,16 @@ def _webhook(
         error = None if 200 <= status < 300 else f"HTTP {status}"
     except OSError as exc:
         error = str(exc)
-    if error is None:
-        report.webhook = "delivered"
-        return {
-            "webhook_delivered_at": now,
-            "webhook_attempts": attempts + 1,
-            "webhook_last_error": None,
-        }
     tries = attempts + 1
-    delay = min(settings.retry_base_seconds * 2 ** (tries - 1), settings.retry_max_seconds)
-    report.webhook = "gave_up" if tries >= settings.webhook_max_attempts else "retry"
-    log.warning("handoff %s: webhook attempt %d failed: %s", view.id, tries, error)
-    return {
-        "webhook_attempts": tries,
-        "webhook_next_at": now + timedelta(seconds=delay),
-        "webhook_last_error": error[:2000],
+    if error is None:
+        return "delivered", {
+            hook.column("delivered_at"): now,
+            hook.column("attempts"): tries,
+            hook.column("last_error"): None,
+        }
+    log.warning("handoff %s: %s webhook attempt %d failed: %s", view.id, hook.event, tries, error)
+    return "gave_up" if tries >= settings.webhook_max_attempts else "retry", {
+        hook.column("attempts"): tries,
+        hook.column("next_at"): now + backoff(tries, settings),
+        hook.column("last_error"): error[:2000],
     }

@@ -60,7 +60,9 @@ def create_handoff(
         score=round(decision.score, 2),
         context=context,
         created_at=now,
-        due_at=sla_due(now, spec.sla),
+        # ``timezone: prospect`` reads business hours in the prospect's zone; without one,
+        # UTC (events are recorded without the settings that name a default zone)
+        due_at=sla_due(now, spec.sla, prospect.timezone),
     )
     try:
         with session.begin_nested():

@@ -66,6 +66,11 @@ class Handoff(Base):
     webhook_next_at: Mapped[datetime | None]
     webhook_last_error: Mapped[str | None] = mapped_column(Text)
     escalation_sent_at: Mapped[datetime | None]
+    # The ``handoff.overdue`` webhook, owed once the SLA is missed, retried like the first.
+    overdue_webhook_delivered_at: Mapped[datetime | None]
+    overdue_webhook_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    overdue_webhook_next_at: Mapped[datetime | None]
+    overdue_webhook_last_error: Mapped[str | None] = mapped_column(Text)
 
     prospect: Mapped[Prospect] = relationship(lazy="raise_on_sql")
     enrollment: Mapped[Enrollment | None] = relationship(lazy="raise_on_sql")

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from engine.services.alerts import sign
 from engine.services.events import record_event
 from engine.services.handoffs import accept_handoff, feedback, list_handoffs, reject_handoff
 from engine.services.prospects import upsert_prospect
@@ -268,7 +269,7 @@ def test_reject_sends_back_to_nurture_after_the_cooldown_and_feeds_back(env, smt
     assert to_ana() == [*before, before[0]]  # value-recap again, in a new enrollment
 
 
-def test_a_missed_sla_is_marked_overdue_and_escalated(env, smtp_server, now):
+def test_a_missed_sla_is_marked_overdue_and_escalated(env, smtp_server, receiver, now):
     upsert_prospect(env.uow(), ANA, now)
     record_event(env.uow(), {"type": "meeting.booked", "email": ANA["email"]}, now)
     env.cycle()
@@ -283,5 +284,20 @@ def test_a_missed_sla_is_marked_overdue_and_escalated(env, smtp_server, now):
     ]
     assert len(escalation) == 1
     assert escalation[0]["Subject"].startswith("Overdue: Re-engaged lead")
+    # the README's handoff.overdue webhook, signed like the first, sent once (issue #7.6)
+    env.cycle()
+    events = [
+        (d.headers["x-nurture-event"], d.headers["x-nurture-delivery"]) for d in receiver.deliveries
+    ]
+    assert events == [
+        ("handoff.created", f"handoff-{overdue.id}"),
+        ("handoff.overdue", f"handoff-{overdue.id}-overdue"),
+    ]
+    late = receiver.deliveries[1]
+    expected = sign("whsec", late.headers["x-nurture-timestamp"], late.body)
+    assert hmac.compare_digest(late.headers["x-nurture-signature"], expected)
+    body = json.loads(late.body)
+    assert (body["event"], body["handoff"]["id"]) == ("handoff.overdue", overdue.id)
+    assert body["text"].startswith("Overdue lead: Ana Lima (Initech)")
     view = accept_handoff(env.uow(), overdue.id, "rep@example.com", env.clock.now())
     assert view.status == "accepted"

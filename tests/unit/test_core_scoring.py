@@ -158,6 +158,18 @@ def test_sla_counts_business_hours_only():
     assert sla_due(friday_4pm, wall) == friday_4pm + timedelta(hours=8)
 
 
+def test_an_sla_in_the_prospects_zone_counts_their_office_hours():
+    """Issue #7.6: ``timezone: prospect`` used to be read as UTC, whatever the prospect's."""
+    window = {"days": "mon-fri", "from": "09:00", "to": "17:00", "timezone": "prospect"}
+    sla = Sla.model_validate({"within": "2h", "business_hours": window})
+    monday_noon_utc = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)  # 21:00 in Tokyo
+    # Tokyo's next office hours start Tuesday 09:00 JST = Tuesday 00:00 UTC
+    assert sla_due(monday_noon_utc, sla, "Asia/Tokyo") == datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    assert sla_due(monday_noon_utc, sla, None) == datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
+    in_new_york = sla_due(monday_noon_utc, sla, None, "America/New_York")  # 08:00 EDT
+    assert in_new_york == datetime(2026, 3, 9, 15, 0, tzinfo=UTC)
+
+
 def test_an_enrollment_scheduled_for_later_does_nothing_before_its_start():
     from engine.core.decisions import WakeAt
     from engine.core.stepping import advance, start_state

@@ -272,6 +272,10 @@ PERSONAL_TABLES: tuple[PersonalTable, ...] = (
                 "webhook_next_at",
                 "webhook_last_error",
                 "escalation_sent_at",
+                "overdue_webhook_delivered_at",
+                "overdue_webhook_attempts",
+                "overdue_webhook_next_at",
+                "overdue_webhook_last_error",
             }
         ),
         scrub={"context": _context, "comment": None},
