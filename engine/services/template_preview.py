@@ -53,7 +53,8 @@ class PreviewSendError(ConflictError):
 class PreviewRequest:
     """What to preview: the email ``key``, drafts (``{path: unsaved text}``) laid over the
     stored templates, the subject and preheader (None: those of the first sequence step
-    that sends this template), and for whom (a prospect's id or email; None: a sample)."""
+    that sends this template), and for whom (a prospect's id or email; None: a sample,
+    with ``fields`` laid over it: the simulator's typed-in prospect)."""
 
     key: str
     drafts: Mapping[str, str] | None = None
@@ -61,6 +62,7 @@ class PreviewRequest:
     preheader: str | None = None
     prospect_id: int | None = None
     prospect_email: str | None = None
+    fields: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,7 @@ def _recipient(
     """The prospect's facts and owner name, or the sample's; raises NotFoundError."""
     if request.prospect_id is None and request.prospect_email is None:
         _, facts, owner_name = SAMPLES[0]
-        return dict(facts), owner_name, True
+        return dict(facts) | dict(request.fields or {}), owner_name, True
     stmt = select(Prospect, User.name).outerjoin(User, User.id == Prospect.owner_user_id)
     if request.prospect_id is not None:
         stmt = stmt.where(Prospect.id == request.prospect_id)
