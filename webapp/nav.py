@@ -27,6 +27,7 @@ class NavItem:
 
 NAV: tuple[tuple[str, str], ...] = (
     ("Overview", "home.index"),
+    ("Inbox", "inbox.index"),
     ("Sequences", "sequences.index"),
     ("Templates", "templates.index"),
     ("Simulator", "simulator.index"),

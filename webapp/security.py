@@ -47,6 +47,8 @@ class WebUser(UserMixin):  # type: ignore[misc]
         self.email = user.email
         self.role = user.role
         self.display_name = user.display_name
+        self.sales_manager = user.sales_manager
+        self.digest = user.digest
 
     def get_id(self) -> str:
         return f"{self.user.id}.{self.user.stamp}"

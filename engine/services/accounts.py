@@ -65,6 +65,8 @@ class UserInfo:
     active: bool
     has_password: bool
     created_at: datetime
+    sales_manager: bool = False
+    digest: bool = True
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,12 @@ class _NewUser:
     name: str
     role: UserRole
     password_hash: str | None
+    sales_manager: bool = False
 
 
-def _checked(email: str, name: str, role: str, password: str | None) -> _NewUser:
+def _checked(
+    email: str, name: str, role: str, password: str | None, sales_manager: bool = False
+) -> _NewUser:
     address = normalize_email(email)
     if not EMAIL.match(address) or len(address) > 320:
         raise InvalidInputError(f"{email!r} is not an email address")
@@ -114,8 +119,10 @@ def _checked(email: str, name: str, role: str, password: str | None) -> _NewUser
         raise InvalidInputError(f"a {user_role} signs in to the web app and needs a password")
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInputError(f"the password is too short: use {MIN_PASSWORD_LENGTH}+ characters")
+    if sales_manager and user_role != UserRole.SALES:
+        raise InvalidInputError(f"a {user_role} cannot be a sales manager: only sales users")
     password_hash = generate_password_hash(password) if password is not None else None
-    return _NewUser(address, name, user_role, password_hash)
+    return _NewUser(address, name, user_role, password_hash, sales_manager)
 
 
 def create_user(
@@ -126,15 +133,19 @@ def create_user(
     password: str | None,
     now: datetime,
     actor: str = CLI_ACTOR,
+    sales_manager: bool = False,
 ) -> int:
     """Create a user and return its id (and an audit entry naming ``actor``).
+
+    ``sales_manager`` (sales users only) lets them see and decide the whole team's
+    handoffs in the inbox, not only their own.
 
     Admins and marketers sign in to the web app, so they need a password; sales users may
     have none, because they can work from alert emails alone. The password is stored as a
     salted, slow hash (Werkzeug's default, scrypt). Raises InvalidInputError for a bad
     email, role, name or password and ConflictError when the email is taken.
     """
-    new = _checked(email, name, role, password)
+    new = _checked(email, name, role, password, sales_manager)
     with uow:
         user_id = _insert(uow, new, now, actor)
         uow.commit()
@@ -171,6 +182,7 @@ def _insert(uow: UnitOfWork, new: _NewUser, now: datetime, actor: str) -> int:
         password_hash=new.password_hash,
         active=True,
         created_at=now,
+        sales_manager=new.sales_manager,
     )
     session.add(user)
     try:
@@ -182,8 +194,8 @@ def _insert(uow: UnitOfWork, new: _NewUser, now: datetime, actor: str) -> int:
         actor=actor,
         action="user.created",
         subject=f"user:{user.id}",
-        summary=f"created {new.role} {new.email}",
-        details={"email": new.email, "role": str(new.role)},
+        summary=f"created {'sales manager' if new.sales_manager else new.role} {new.email}",
+        details={"email": new.email, "role": str(new.role), "sales_manager": new.sales_manager},
         now=now,
     )
     return user.id
@@ -253,6 +265,8 @@ def _user_info(user: User) -> UserInfo:
         user.active,
         bool(user.password_hash),
         user.created_at,
+        user.sales_manager,
+        user.digest,
     )
 
 

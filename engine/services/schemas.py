@@ -47,6 +47,7 @@ __all__ = [
     "ENGINE_DATA_KEYS",
     "ENGINE_SOURCES",
     "REJECT_REASONS",
+    "REJECT_REASON_LABELS",
     "AcceptInput",
     "EngineEventInput",
     "EventInput",
@@ -74,7 +75,16 @@ ENGINE_DATA_KEYS = frozenset({"honeypot", "link_index"})
 """Keys of event ``data`` that only the tracking endpoints write, for the same reason."""
 
 IDEMPOTENCY_KEY_LENGTH = 200
-REJECT_REASONS = ("not_ready", "wrong_person", "no_budget", "bad_data", "other")
+REJECT_REASONS = ("not_ready", "wrong_person", "no_budget", "bad_data", "unreachable", "other")
+REJECT_REASON_LABELS = {
+    "not_ready": "Not ready yet",
+    "wrong_person": "Wrong person",
+    "no_budget": "No budget",
+    "bad_data": "Bad data",
+    "unreachable": "Unreachable after the agreed attempts",
+    "other": "Other (say why)",
+}
+"""What the sales pages and the marketers' reports call each reason."""
 COMMENT_LENGTH = 2_000
 
 

@@ -32,6 +32,8 @@ class SessionUser:
     name: str
     role: UserRole
     stamp: str
+    sales_manager: bool = False  # sees the whole team's handoffs
+    digest: bool = True  # gets the daily digest email
 
     @property
     def display_name(self) -> str:
@@ -43,7 +45,15 @@ def _stamp(password_hash: str | None) -> str:
 
 
 def _session_user(user: User) -> SessionUser:
-    return SessionUser(user.id, user.email, user.name, user.role, _stamp(user.password_hash))
+    return SessionUser(
+        user.id,
+        user.email,
+        user.name,
+        user.role,
+        _stamp(user.password_hash),
+        user.sales_manager,
+        user.digest,
+    )
 
 
 def authenticate_user(uow: UnitOfWork, email: str, password: str) -> SessionUser | None:

@@ -35,7 +35,7 @@ from engine.store.exceptions import (
     StoreError,
     UnitOfWorkError,
 )
-from engine.store.handoffs import Handoff
+from engine.store.handoffs import Handoff, HandoffRead
 from engine.store.inbound import InboundMessage
 from engine.store.incidents import MessageIncident
 from engine.store.messages import Message
@@ -68,6 +68,7 @@ __all__ = [
     "EnrollmentStatus",
     "Event",
     "Handoff",
+    "HandoffRead",
     "HandoffStatus",
     "ImmutableRowError",
     "InboundKind",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.store.base import Base, BigId, StringEnum, utcnow
@@ -71,6 +71,9 @@ class Handoff(Base):
     overdue_webhook_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     overdue_webhook_next_at: Mapped[datetime | None]
     overdue_webhook_last_error: Mapped[str | None] = mapped_column(Text)
+    # Snoozed: hidden from the sales inbox until then; the SLA clock does not stop.
+    snoozed_until: Mapped[datetime | None]
+    snoozed_by: Mapped[str | None] = mapped_column(String(320))
 
     prospect: Mapped[Prospect] = relationship(lazy="raise_on_sql")
     enrollment: Mapped[Enrollment | None] = relationship(lazy="raise_on_sql")
@@ -79,3 +82,20 @@ class Handoff(Base):
 
     def __repr__(self) -> str:
         return f"<Handoff {self.id} prospect={self.prospect_id} {self.status}>"
+
+
+class HandoffRead(Base):
+    """That one user has opened one handoff's lead page: the inbox's unread marker.
+
+    Per user, not per handoff, so a manager looking at a rep's lead does not mark it read
+    for the rep. Written only for signed-in readers: a link scanner following the alert
+    email's signed link reads nothing on anybody's behalf.
+    """
+
+    __tablename__ = "handoff_reads"
+    __table_args__ = (UniqueConstraint("handoff_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    handoff_id: Mapped[int] = mapped_column(BigId, ForeignKey("handoffs.id"))
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    read_at: Mapped[datetime]

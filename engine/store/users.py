@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, String
+from sqlalchemy import Boolean, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from engine.store.base import Base, BigId, EmailAddress, StringEnum, normalize_email, utcnow
@@ -12,7 +12,14 @@ from engine.store.enums import UserRole
 
 
 class User(Base):
-    """A login. ``password_hash`` is empty for users who only receive alerts."""
+    """A login. ``password_hash`` is empty for users who only receive alerts.
+
+    ``sales_manager`` lets a sales user see (and decide) the whole team's handoffs, not only
+    their own. ``digest`` is the daily summary email of open and overdue handoffs, on by
+    default; ``digest_sent_on`` (the UTC day of the last one) makes the daily job send at
+    most one a day however often it runs, and ``digest_enqueued_at`` keeps two ticks from
+    queueing the same digest twice.
+    """
 
     __tablename__ = "users"
 
@@ -23,6 +30,10 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sales_manager: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    digest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    digest_sent_on: Mapped[date | None]
+    digest_enqueued_at: Mapped[datetime | None]
 
     @validates("email")
     def _normalize_email(self, key: str, value: str) -> str:

@@ -15,6 +15,7 @@ from engine.config import Settings
 from engine.core.policy import Drop
 from engine.exceptions import ConflictError, NotFoundError
 from engine.mail.transport import LocalOutboxTransport
+from engine.services.accounts import create_user
 from engine.services.alerts import plan_alerts
 from engine.services.events import record_event
 from engine.services.policy_facts import load_policy_inputs
@@ -23,6 +24,8 @@ from engine.services.privacy.coverage import NOT_PERSONAL, PERSONAL_TABLES
 from engine.services.privacy.erased import erased_among
 from engine.services.prospect_actions import enroll_by_hand
 from engine.services.prospects import get_prospect, upsert_prospect
+from engine.services.sales_inbox import mark_read
+from engine.services.views.inbox import SalesViewer
 from engine.store import (
     AuditEntry,
     Base,
@@ -139,6 +142,10 @@ def zofia_with_a_history(uow, now) -> int:  # type: ignore[no-untyped-def]
             )
         )
         u.commit()
+    rep = create_user(uow(), "rep@example.com", "Rep", "sales", None, later)
+    with uow() as u:  # her lead, opened by its rep in the sales inbox
+        handoff_id = u.session.scalar(select(Handoff.id).where(Handoff.prospect_id == zofia))
+    mark_read(uow(), handoff_id, SalesViewer(rep, "rep@example.com"), later)
     return zofia
 
 

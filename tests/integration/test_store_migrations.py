@@ -16,6 +16,7 @@ TABLES = {
     "email_templates",
     "enrollments",
     "events",
+    "handoff_reads",
     "handoffs",
     "inbound_messages",
     "message_incidents",

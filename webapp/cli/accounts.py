@@ -53,13 +53,24 @@ def users_group() -> None:
     is_flag=True,
     help="Read the password from the first line of standard input (for scripts).",
 )
-def users_create_command(email: str, name: str, role: str, password_stdin: bool) -> None:
+@click.option(
+    "--manager",
+    is_flag=True,
+    help="A sales manager: sees and decides the whole team's handoffs (sales users only).",
+)
+def users_create_command(
+    email: str, name: str, role: str, password_stdin: bool, manager: bool
+) -> None:
     """Create a user. Prompts for the password unless --password-stdin is given."""
     from engine.services.accounts import create_user
+    from engine.services.audit import CLI_ACTOR
 
+    if manager and role != "sales":
+        raise click.ClickException(f"--manager is for sales users, not a {role}")
     password = _read_password(role, password_stdin)
-    user_id = _call(create_user, email, name, role, password, common.now())
-    click.echo(f"created user {user_id}: {email.strip().lower()} ({role})")
+    user_id = _call(create_user, email, name, role, password, common.now(), CLI_ACTOR, manager)
+    shown = "sales manager" if manager else role
+    click.echo(f"created user {user_id}: {email.strip().lower()} ({shown})")
 
 
 def _read_password(role: str, from_stdin: bool) -> str | None:
@@ -125,6 +136,8 @@ def users_list_command() -> None:
         flags = [] if user.active else ["inactive"]
         if not user.has_password:
             flags.append("no password")
+        if user.sales_manager:
+            flags.append("sales manager")
         extra = f"  ({', '.join(flags)})" if flags else ""
         click.echo(f"{user.id:>5}  {user.email:<40} {user.role:<9} {user.name}{extra}")
 

@@ -14,6 +14,7 @@ from engine.services.accounts import (
     set_password,
     set_user_active,
 )
+from engine.services.sales_inbox import set_sales_flags
 from webapp.access import Role, allow
 from webapp.pages.context import actor, now, uow
 
@@ -31,7 +32,7 @@ def _page(form: dict[str, str] | None = None, error: str | None = None) -> Respo
         "admin/users.html",
         users=list_users(uow()),
         roles=ROLES,
-        form=form or {"email": "", "name": "", "role": "marketer"},
+        form=form or {"email": "", "name": "", "role": "marketer", "sales_manager": ""},
         error=error,
         min_length=MIN_PASSWORD_LENGTH,
     ), (422 if error else 200)
@@ -46,7 +47,8 @@ def index() -> ResponseReturnValue:
 @bp.post("/")
 @allow(Role.ADMIN)
 def create() -> ResponseReturnValue:
-    form = {k: request.form.get(k, "").strip() for k in ("email", "name", "role")}
+    fields = ("email", "name", "role", "sales_manager")
+    form = {k: request.form.get(k, "").strip() for k in fields}
     try:
         create_user(
             uow(),
@@ -56,6 +58,7 @@ def create() -> ResponseReturnValue:
             request.form.get("password") or None,
             now(),
             actor=actor(),
+            sales_manager=form["sales_manager"] == "1",
         )
     except (InvalidInputError, ConflictError) as exc:
         return _page(form, str(exc))
@@ -88,4 +91,24 @@ def password(user_id: int) -> ResponseReturnValue:
         flash(f"Password not changed: {exc}.", "error")
     else:
         flash(f"New password set for {user.email}; their open sessions have ended.", "ok")
+    return redirect(url_for("users.index"))
+
+
+@bp.post("/<int:user_id>/sales")
+@allow(Role.ADMIN)
+def sales_flags(user_id: int) -> ResponseReturnValue:
+    """A sales user's manager flag (sees the team's handoffs) and daily digest, on or off."""
+
+    def flag(name: str) -> bool | None:
+        value = request.form.get(name)
+        return None if value is None else value == "1"
+
+    try:
+        said = set_sales_flags(
+            uow(), user_id, now(), actor(), manager=flag("sales_manager"), digest=flag("digest")
+        )
+    except (InvalidInputError, NotFoundError) as exc:
+        flash(str(exc), "error")
+    else:
+        flash(said, "ok")
     return redirect(url_for("users.index"))

@@ -23,6 +23,7 @@ from engine.store import (
     Enrollment,
     Event,
     Handoff,
+    HandoffRead,
     InboundMessage,
     Message,
     MessageIncident,
@@ -276,9 +277,21 @@ PERSONAL_TABLES: tuple[PersonalTable, ...] = (
                 "overdue_webhook_attempts",
                 "overdue_webhook_next_at",
                 "overdue_webhook_last_error",
+                "snoozed_until",
+                "snoozed_by",  # a rep's address, like decided_by: staff, not the person
             }
         ),
         scrub={"context": _context, "comment": None},
+    ),
+    PersonalTable(
+        HandoffRead,
+        "handoff_reads",
+        lambda p: HandoffRead.handoff_id.in_(
+            select(Handoff.id).where(Handoff.prospect_id == p.prospect_id)
+        ),
+        # Which user opened which lead, and when: nothing about the person in it.
+        keep=frozenset({"id", "handoff_id", "user_id", "read_at"}),
+        scrub={},
     ),
     PersonalTable(
         InboundMessage,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from engine.store import (
     Enrollment,
@@ -20,7 +20,7 @@ from engine.store import (
     UnitOfWork,
 )
 
-__all__ = ["RECENT", "LeadRow", "Overview", "overview", "sales_leads"]
+__all__ = ["RECENT", "Overview", "overview"]
 
 RECENT = timedelta(days=30)
 
@@ -100,43 +100,3 @@ def overview(uow: UnitOfWork, now: datetime) -> Overview:
             accepted_recently=decided.get(HandoffStatus.ACCEPTED, 0),
             rejected_recently=decided.get(HandoffStatus.REJECTED, 0),
         )
-
-
-@dataclass(frozen=True)
-class LeadRow:
-    """A handoff as a sales rep's list shows it."""
-
-    handoff_id: int
-    prospect: str
-    company: str | None
-    status: str
-    reason: str
-    created_at: datetime
-    due_at: datetime
-
-
-def sales_leads(uow: UnitOfWork, user_id: int, email: str, limit: int = 50) -> list[LeadRow]:
-    """The handoffs of prospects this sales user owns (by account, or by CRM address),
-    newest first."""
-    with uow:
-        rows = uow.session.execute(
-            select(
-                Handoff, Prospect.email, Prospect.first_name, Prospect.last_name, Prospect.company
-            )
-            .join(Prospect, Prospect.id == Handoff.prospect_id)
-            .where(or_(Prospect.owner_user_id == user_id, Prospect.owner_email == email))
-            .order_by(Handoff.id.desc())
-            .limit(limit)
-        ).all()
-        return [
-            LeadRow(
-                handoff_id=h.id,
-                prospect=" ".join(p for p in (first, last) if p) or address,
-                company=company,
-                status=str(h.status),
-                reason=str((h.context or {}).get("reason") or ""),
-                created_at=h.created_at,
-                due_at=h.due_at,
-            )
-            for h, address, first, last, company in rows
-        ]

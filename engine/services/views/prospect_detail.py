@@ -39,7 +39,15 @@ from engine.store import (
     User,
 )
 
-__all__ = ["ProspectDetail", "load_prospect", "prospect_detail"]
+__all__ = [
+    "HandoffInfo",
+    "ProspectDetail",
+    "emails_of",
+    "events_of",
+    "handoffs_of",
+    "load_prospect",
+    "prospect_detail",
+]
 
 MESSAGE_LIMIT = 300
 
@@ -139,7 +147,7 @@ def prospect_detail(
     with uow:
         session = uow.session
         prospect = load_prospect(session, prospect_id, owner_scope)
-        events = _events(session, prospect_id)
+        events = events_of(session, prospect_id)
         facts = [EventFact(e.type, e.at, e.data, e.machine, e.id) for e in events]
         suppression = suppression_info(session, prospect.email)
         enrollments = enrollments_of(session, prospect_id)
@@ -175,9 +183,9 @@ def prospect_detail(
                 suppression.reason if suppression else None,
                 now,
             ),
-            timeline=build_timeline(_emails(session, prospect_id), events, points),
+            timeline=build_timeline(emails_of(session, prospect_id), events, points),
             score=tell_score(ledger, facts, spec, now) if spec is not None else None,
-            handoffs=_handoffs(session, prospect_id),
+            handoffs=handoffs_of(session, prospect_id),
         )
 
 
@@ -232,7 +240,7 @@ def suppression_info(session: Session, email: str) -> SuppressionInfo | None:
     return None if row is None else SuppressionInfo(str(row.reason), row.created_at, row.note)
 
 
-def _events(session: Session, prospect_id: int) -> list[EventFactRow]:
+def events_of(session: Session, prospect_id: int) -> list[EventFactRow]:
     """Every event, oldest first (the enrollment rules look at the whole history)."""
     return [
         EventFactRow(
@@ -262,7 +270,7 @@ def _events(session: Session, prospect_id: int) -> list[EventFactRow]:
     ]
 
 
-def _emails(session: Session, prospect_id: int) -> list[EmailFact]:
+def emails_of(session: Session, prospect_id: int) -> list[EmailFact]:
     rows = session.execute(
         select(
             Message.id,
@@ -301,7 +309,7 @@ def _emails(session: Session, prospect_id: int) -> list[EmailFact]:
     return out
 
 
-def _handoffs(session: Session, prospect_id: int) -> list[HandoffInfo]:
+def handoffs_of(session: Session, prospect_id: int) -> list[HandoffInfo]:
     rows = session.execute(
         select(Handoff, Sequence.key)
         .outerjoin(Sequence, Sequence.id == Handoff.sequence_id)
