@@ -76,6 +76,7 @@ class Settings:
     soft_bounce_window_days: int = 30
     ooo_max_hold_days: int = 30  # an out-of-office's return date holds sends at most this
     handoff_link_days: int = 14
+    digest_hour: int = 7  # sales' daily digest goes out from this hour (UTC) on
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -13,7 +13,7 @@ from typing import Any
 from engine.clock import parse_instant
 from engine.runtime import current_runtime
 
-__all__ = ["handoff_alerts_job", "send_messages_job", "tick_job"]
+__all__ = ["digest_job", "handoff_alerts_job", "send_messages_job", "tick_job"]
 
 
 def tick_job(now_iso: str | None = None) -> dict[str, Any]:
@@ -43,6 +43,11 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
     alerts = plan_alerts(runtime.uow(), now, runtime.settings)
     for handoff_id in alerts:
         runtime.queue.enqueue(handoff_alerts_job, handoff_id, queue_name=QUEUE_MAIL)
+    from engine.services.digests import plan_digests
+
+    digests = plan_digests(runtime.uow(), now, runtime.settings)
+    for user_id in digests:
+        runtime.queue.enqueue(digest_job, user_id, queue_name=QUEUE_MAIL)
     # Named fields, not asdict(): the report also carries ORM rows, which are neither small
     # nor JSON, and this dict is what RQ stores as the job's result.
     return {
@@ -57,6 +62,7 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
         "recovered": plan.recovered,
         "uncertain": plan.uncertain,
         "alerts": len(alerts),
+        "digests": len(digests),
     }
 
 
@@ -91,3 +97,11 @@ def handoff_alerts_job(handoff_id: int) -> dict[str, Any]:
         "webhook": report.webhook,
         "overdue_webhook": report.overdue_webhook,
     }
+
+
+def digest_job(user_id: int) -> dict[str, Any]:
+    """Send a sales user today's digest of open and overdue leads, if still owed."""
+    from engine.services.digests import deliver_digest
+
+    runtime = current_runtime()
+    return {"sent": deliver_digest(runtime.uow, runtime.mailer, int(user_id))}

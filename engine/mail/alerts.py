@@ -50,3 +50,23 @@ def render_handoff_alert(
     html = _env().get_template("handoff.html").render(values)
     text = _env().get_template("handoff.txt").render(values)
     return subject, html, text
+
+
+def render_digest(
+    who: str, page: Any, links: dict[int, str], inbox_url: str
+) -> tuple[str, str, str]:
+    """(subject, html, text) of a sales user's daily digest: ``page`` is their inbox
+    (``engine.services.views.inbox.InboxPage``), ``links`` each lead's signed page."""
+    overdue = page.overdue_count
+    count = len(page.rows)
+    subject = f"Your leads today: {count} open" + (f", {overdue} overdue" if overdue else "")
+    values = {
+        "subject": subject,
+        "who": who,
+        "page": page,
+        "links": links,
+        "inbox_url": inbox_url,
+    }
+    html = _env().get_template("digest.html").render(values)
+    text = _env().get_template("digest.txt").render(values)
+    return subject, html, text

@@ -101,6 +101,7 @@ def test_tick_job_takes_an_iso_now_and_refuses_a_naive_one(
     assert set(on_time) == {
         "now",
         "advanced",
+        "deferred",
         "emails_queued",
         "exited",
         "errors",
@@ -109,6 +110,7 @@ def test_tick_job_takes_an_iso_now_and_refuses_a_naive_one(
         "recovered",
         "uncertain",
         "alerts",
+        "digests",
     }
     assert json.loads(json.dumps(on_time)) == on_time  # RQ stores it as the job's JSON result
 
