@@ -14,6 +14,7 @@ from webapp.pages import (
     audit,
     errors,
     home,
+    imports,
     inbound,
     inbox,
     patterns,
@@ -44,7 +45,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     if settings is None:
         settings = runtime.settings if runtime is not None else Settings.from_env()
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=settings.secret_key, NURTURE_SETTINGS=settings)
+    # The largest request any page accepts (a CSV upload), refused before it is read; the
+    # API and the tracking endpoints set tighter limits per request.
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        NURTURE_SETTINGS=settings,
+        MAX_CONTENT_LENGTH=imports.MAX_REQUEST_BYTES,
+    )
     init_runtime(app, runtime if runtime is not None else Runtime.from_settings(settings))
     init_security(app, settings)
     init_nav(app)
@@ -72,6 +79,7 @@ BLUEPRINTS = (
     templates,
     templates_editor,
     inbound,
+    imports,
     users,
     tokens,
     audit,

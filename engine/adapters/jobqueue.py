@@ -17,6 +17,7 @@ exactly where production (RQ) would:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import inspect
 import logging
 import queue as stdlib_queue
@@ -56,6 +57,7 @@ QUEUE_MAIL = "nurture-mail"
 WORKER_QUEUES: tuple[str, ...] = (QUEUE_MAIL, QUEUE_DEFAULT)
 """Queue names in the order a worker drains them: mail first, it is what prospects see."""
 
+JOBS_MODULE = "workers.jobs"
 JobArg = str | int | list[str | int]
 """What a job may receive: ids and ISO timestamps (and lists of ids)."""
 
@@ -113,6 +115,18 @@ class JobQueue(ABC):
         is known to the queue is dropped (this is how the scheduler keeps one tick per slot).
         ``ttl`` drops the job if no worker has started it within that many seconds.
         """
+
+    def enqueue_by_path(self, path: str, *args: JobArg, queue_name: str = QUEUE_DEFAULT) -> bool:
+        """Queue the job function named by ``path`` (``"workers.jobs.import_job"``), the way
+        RQ itself stores a job: for callers that may not import the ``workers`` package (the
+        web app starting an import). Only functions of ``workers.jobs`` can be named."""
+        module, _, name = path.rpartition(".")
+        if module != JOBS_MODULE:
+            raise ValueError(f"{path!r} is not a job: jobs live in {JOBS_MODULE}")
+        func = getattr(importlib.import_module(module), name, None)
+        if func is None:
+            raise ValueError(f"{path!r} names no job function")
+        return self.enqueue(func, *args, queue_name=queue_name)
 
     @abstractmethod
     def ping(self) -> None:

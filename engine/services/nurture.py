@@ -7,9 +7,11 @@ an event, the tick), inside the caller's transaction, so one rule has one implem
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -86,6 +88,30 @@ def plan_step(
     return advance(spec, state_of(enrollment), prospect_facts(prospect), events, now)
 
 
+def outbox_rows(
+    enrollment: Enrollment, result: Advance, now: datetime, versions: Mapping[str, int]
+) -> list[dict[str, Any]]:
+    """The outbox rows (column values) for the emails of a planned step: the one place
+    that says what a queued message holds, for :func:`apply_step` and for callers that
+    insert a batch's rows in one statement (the import)."""
+    return [
+        {
+            "enrollment_id": enrollment.id,
+            "prospect_id": enrollment.prospect_id,
+            "sequence_version_id": enrollment.sequence_version_id,
+            "step_id": email.step_id,
+            "iteration": email.iteration,
+            "template_key": email.template,
+            "template_version_id": versions.get(email.template),
+            "subject": email.subject,
+            "status": MessageStatus.QUEUED,
+            "not_before": now,
+            "created_at": now,
+        }
+        for email in result.emails
+    ]
+
+
 def apply_step(
     session: Session, enrollment: Enrollment, result: Advance, now: datetime
 ) -> StepReport:
@@ -93,20 +119,8 @@ def apply_step(
     the tick flushes a whole batch at once (one round trip per table, not per row)."""
     report = StepReport(advanced=1)
     versions = current_version_ids(session) if result.emails else {}
-    for email in result.emails:
-        message = Message(
-            enrollment_id=enrollment.id,
-            prospect_id=enrollment.prospect_id,
-            sequence_version_id=enrollment.sequence_version_id,
-            step_id=email.step_id,
-            iteration=email.iteration,
-            template_key=email.template,
-            template_version_id=versions.get(email.template),
-            subject=email.subject,
-            status=MessageStatus.QUEUED,
-            not_before=now,
-            created_at=now,
-        )
+    for row in outbox_rows(enrollment, result, now, versions):
+        message = Message(**row)
         session.add(message)
         report.emails_queued += 1
         report.new_messages.append(message)

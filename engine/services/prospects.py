@@ -51,7 +51,7 @@ def upsert_prospect(
     data = payload if isinstance(payload, ProspectInput) else parse_input(ProspectInput, payload)
     with uow:
         prospect, created = _get_or_create(uow, data.email, now)
-        changed = _apply(prospect, data, now)
+        changed = apply_input(prospect, data, now)
         if "owner" in data.model_fields_set:
             prospect.owner_user_id = _sales_user(uow, data.owner)
         uow.session.flush()
@@ -84,8 +84,10 @@ def _get_or_create(uow: UnitOfWork, email: str, now: datetime) -> tuple[Prospect
     return prospect, True
 
 
-def _apply(prospect: Prospect, data: ProspectInput, now: datetime) -> bool:
-    """Copy the given fields; returns whether the status changed."""
+def apply_input(prospect: Prospect, data: ProspectInput, now: datetime) -> bool:
+    """Copy the fields ``data`` sets onto ``prospect`` (the owner's user link is the
+    caller's); returns whether the status changed. The one copy rule for the API and the
+    import."""
     given = data.model_fields_set
     for name in _PLAIN_FIELDS:
         if name in given:

@@ -19,6 +19,7 @@ from engine.store.enrollments import Enrollment
 from engine.store.enums import (
     EnrollmentStatus,
     HandoffStatus,
+    ImportStatus,
     InboundKind,
     InboundStatus,
     IncidentKind,
@@ -36,6 +37,7 @@ from engine.store.exceptions import (
     UnitOfWorkError,
 )
 from engine.store.handoffs import Handoff, HandoffRead
+from engine.store.imports import Import, ImportProblem
 from engine.store.inbound import InboundMessage
 from engine.store.incidents import MessageIncident
 from engine.store.messages import Message
@@ -71,6 +73,9 @@ __all__ = [
     "HandoffRead",
     "HandoffStatus",
     "ImmutableRowError",
+    "Import",
+    "ImportProblem",
+    "ImportStatus",
     "InboundKind",
     "InboundMessage",
     "InboundStatus",

@@ -90,3 +90,11 @@ class InboundStatus(StrEnum):
     NEEDS_REVIEW = "needs_review"  # unrecognised, unreadable, or tied to nothing of ours
     REVIEWED = "reviewed"  # a person assigned it to a prospect and a kind; acted on
     DISMISSED = "dismissed"  # a person looked at it: nothing to do
+
+
+class ImportStatus(StrEnum):
+    UPLOADED = "uploaded"  # stored and readable; columns may be mapped and dry-run
+    QUEUED = "queued"  # a job will run it
+    RUNNING = "running"  # rows are being imported, a batch per transaction
+    DONE = "done"  # every row was imported or reported
+    FAILED = "failed"  # stopped by an unexpected error; ``error`` says why

@@ -146,7 +146,18 @@ def zofia_with_a_history(uow, now) -> int:  # type: ignore[no-untyped-def]
     with uow() as u:  # her lead, opened by its rep in the sales inbox
         handoff_id = u.session.scalar(select(Handoff.id).where(Handoff.prospect_id == zofia))
     mark_read(uow(), handoff_id, SalesViewer(rep, "rep@example.com"), later)
+    refused_import_row(uow, later)
     return zofia
+
+
+def refused_import_row(uow, now) -> None:  # type: ignore[no-untyped-def]
+    """A CSV import that refused a row with Zofia's address (its values are hers)."""
+    from engine.services.imports import run_import, start_import, upload_import
+
+    data = f"email,first_name,status\n{ZOFIA['email']},Zofia,Closed Lost!\n".encode()
+    view = upload_import(uow(), "crm.csv", data, "mia@example.com", now)
+    start_import(uow(), view.id, "mia@example.com", now)
+    assert run_import(uow, view.id, lambda: now).problems == 1
 
 
 def everything_in_the_database(uow) -> str:  # type: ignore[no-untyped-def]

@@ -19,6 +19,8 @@ TABLES = {
     "handoff_reads",
     "handoffs",
     "inbound_messages",
+    "import_problems",
+    "imports",
     "message_incidents",
     "messages",
     "prospects",

@@ -24,6 +24,7 @@ from engine.store import (
     Event,
     Handoff,
     HandoffRead,
+    ImportProblem,
     InboundMessage,
     Message,
     MessageIncident,
@@ -338,6 +339,15 @@ PERSONAL_TABLES: tuple[PersonalTable, ...] = (
         keep=frozenset({"id", "at", "actor", "action", "subject", "summary"}),
         scrub={"details": {}},
     ),
+    PersonalTable(
+        ImportProblem,
+        "import_problems",
+        # A row an import refused, found by the address it carried; its values and the
+        # reason (which may quote them) go, the fact that line N was refused stays.
+        lambda p: ImportProblem.email == p.email,
+        keep=frozenset({"id", "import_id", "line"}),
+        scrub={"reason": "erased at the person's request", "email": None, "values": []},
+    ),
 )
 
 NOT_PERSONAL: Mapping[str, str] = {
@@ -348,5 +358,7 @@ NOT_PERSONAL: Mapping[str, str] = {
     "scoring_versions": "marketing content",
     "email_templates": "marketing content",
     "email_template_versions": "marketing content",
+    "imports": "an import's file name, mapping and counts; the uploaded file itself is "
+    "deleted once the import has run (refused rows stay in import_problems, covered above)",
 }
 """Tables that hold nothing about a nurtured person, and why (checked by a test)."""

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from engine.store import Suppression, SuppressionReason
 from engine.store.suppressions import email_hash
 
-__all__ = ["erased_among", "erased_on", "refusal"]
+__all__ = ["erased_among", "erased_dates", "erased_on", "refusal"]
 
 
 def erased_on(session: Session, email: str) -> datetime | None:
@@ -38,6 +38,18 @@ def erased_among(session: Session, emails: Iterable[str]) -> set[str]:
         )
     )
     return {by_hash[h] for h in found}
+
+
+def erased_dates(session: Session, emails: Iterable[str]) -> dict[str, datetime]:
+    """When each erased address of ``emails`` was erased (one query, for a batch import's
+    refusals, which say when)."""
+    by_hash = {email_hash(e): e for e in emails}
+    found = session.execute(
+        select(Suppression.email_hash, Suppression.created_at).where(
+            Suppression.email_hash.in_(by_hash), Suppression.reason == SuppressionReason.ERASED
+        )
+    )
+    return {by_hash[h]: at for h, at in found}
 
 
 def refusal(email: str, when: datetime | None) -> str:
