@@ -26,6 +26,7 @@ from engine.core.decisions import WakeAt
 from engine.core.enrollment import ActiveEnrollment, PastEnrollment, choose_enrollment
 from engine.core.stepping import Advance, advance, start_state
 from engine.services.loading import (
+    UNDECIDED_HANDOFFS,
     active_options,
     events_by_prospect,
     prospect_facts,
@@ -36,7 +37,15 @@ from engine.services.privacy.erased import erased_dates, refusal
 from engine.services.prospects import apply_input
 from engine.services.schemas import ProspectInput
 from engine.services.template_versions import current_version_ids
-from engine.store import Enrollment, EnrollmentStatus, Message, Prospect, Suppression, User
+from engine.store import (
+    Enrollment,
+    EnrollmentStatus,
+    Handoff,
+    Message,
+    Prospect,
+    Suppression,
+    User,
+)
 from engine.store.suppressions import email_hash
 
 log = logging.getLogger(__name__)
@@ -140,13 +149,15 @@ def _reconsider(
     )
     active = {e.prospect_id: e for e in session.scalars(stmt.with_for_update() if lock else stmt)}
     events = events_by_prospect(session, known)
+    options = active_options(session)
+    running = {o.sequence_id for o in options}
     for prospect in prospects:  # an exit rule may fire on the new data
         enrollment = active.get(prospect.id)
-        if enrollment is not None:
+        # (an enrollment of a paused sequence does not move, as in ``reconsider``)
+        if enrollment is not None and enrollment.sequence_id in running:
             step_enrollment(session, enrollment, prospect, events.get(prospect.id, []), now)
             if enrollment.status != EnrollmentStatus.ACTIVE:
                 del active[prospect.id]
-    options = active_options(session)
     if not options:
         return 0
     suppressed = set(
@@ -157,6 +168,7 @@ def _reconsider(
         )
     )
     history = _histories(session, known)
+    with_handoff = _open_handoffs(session, known)
     planned: list[tuple[Prospect, dict[str, Any], Advance]] = []
     for prospect in prospects:
         if email_hash(prospect.email) in suppressed:
@@ -171,7 +183,13 @@ def _reconsider(
         facts = prospect_facts(prospect)
         own_events = events.get(prospect.id, [])
         decision = choose_enrollment(
-            facts, own_events, options, history.get(prospect.id, []), current, now
+            facts,
+            own_events,
+            options,
+            history.get(prospect.id, []),
+            current,
+            now,
+            open_handoff=prospect.id in with_handoff,
         )
         if decision is None:
             continue
@@ -236,6 +254,20 @@ def _enroll(
             session.add(enrollment)
             session.flush()
             apply_step(session, enrollment, result, now)
+
+
+def _open_handoffs(session: Session, ids: list[int]) -> set[int]:
+    """The prospects sales has an undecided handoff of (one query; see
+    :func:`engine.services.loading.has_open_handoff`)."""
+    if not ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Handoff.prospect_id).where(
+                Handoff.prospect_id.in_(ids), Handoff.status.in_(UNDECIDED_HANDOFFS)
+            )
+        )
+    )
 
 
 def _histories(session: Session, ids: list[int]) -> dict[int, list[PastEnrollment]]:
