@@ -1,7 +1,7 @@
 """CSV imports run as background jobs: the upload, its mapping and progress, its bad rows.
 
 Revision ID: imports
-Revises: sequence_status
+Revises: sales_inbox
 Create Date: 2026-11-29 23:30:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "imports"
-down_revision: str | Sequence[str] | None = "sequence_status"
+down_revision: str | Sequence[str] | None = "sales_inbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
