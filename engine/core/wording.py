@@ -31,6 +31,7 @@ __all__ = [
     "say_days",
     "say_duration",
     "say_enrollment",
+    "say_event",
     "say_exit",
     "say_priority",
     "say_reenrollment",
@@ -172,8 +173,7 @@ def say_step(step: Any, step_id: str) -> str:
         return f"Send the email {step.email}"
     if isinstance(step, WaitStep):
         if isinstance(step.wait, WaitUntil):
-            until = _say_event(step.wait.until)
-            return f"Wait up to {say_duration(step.wait.up_to)}, or until {until}"
+            return f"Wait up to {say_duration(step.wait.up_to)}"
         return f"Wait {say_duration(step.wait)}"
     if isinstance(step, BranchStep):
         return "Choose a path"
@@ -217,6 +217,11 @@ def _say_field(cond: FieldCondition) -> str:
         "lte": "on or before" if moment else "at most",
     }[op]
     return f"their {name} is {words} {_value(value)}"
+
+
+def say_event(cond: EventCondition) -> str:
+    """An event condition as a clause ("they have visited a page at /pricing*")."""
+    return _say_event(cond)
 
 
 def _say_event(cond: EventCondition) -> str:

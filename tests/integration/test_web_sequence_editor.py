@@ -153,7 +153,7 @@ def test_history_view_diff_and_revert(web: Web, world) -> None:  # type: ignore[
     marketer = web.client("marketer")
     marketer.post(f"{EDIT}/publish", {"source": TWO_EMAILS, "base": "1", "confirm": "1"})
     listing = text(marketer.get(f"{EDIT}/versions"))
-    assert 'v2</a> <span class="badge badge-ok">running</span>' in listing
+    assert 'v2</a> <span class="badge badge-ok">current</span>' in listing
     assert "web editor" in listing and "files (sync)" in listing
     old = text(marketer.get(f"{EDIT}/versions/1"))
     assert 'subject: "Budget check-in"' in old and "Revert to this version" in old

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.core.wording import say_condition, say_step
+from engine.core.wording import say_condition, say_event, say_step
 from engine.spec.sequence import (
     BranchArm,
     BranchStep,
@@ -22,6 +22,7 @@ from engine.spec.sequence import (
     SequenceSpec,
     SplitStep,
     WaitStep,
+    WaitUntil,
 )
 
 __all__ = ["Edge", "Flow", "FlowStep", "Outlet", "StepCounts", "build_flow"]
@@ -112,7 +113,7 @@ def build_flow(spec: SequenceSpec, counts: dict[str, StepCounts] | None = None) 
         kind = type(step).__name__.removesuffix("Step").lower()
         outlets = _outlets(step)
         shown = outlets[: MAX_LINES - 1] if len(outlets) > MAX_LINES else outlets
-        detail = step.subject if isinstance(step, EmailStep) else None
+        detail = _detail(step)
         lines = min(MAX_LINES, len(shown) + (1 if detail else 0) + (len(outlets) > len(shown)))
         height = HEAD + LINE * lines
         falls = _falls_through(step) and index + 1 < len(ids)
@@ -151,6 +152,15 @@ def build_flow(spec: SequenceSpec, counts: dict[str, StepCounts] | None = None) 
         for e in edges
     )
     return Flow(tuple(cards), placed, max(top - GAP, 0), gutter)
+
+
+def _detail(step: object) -> str | None:
+    """The card's second line: an email's subject, what ends a wait early."""
+    if isinstance(step, EmailStep):
+        return f"Subject: {step.subject}"
+    if isinstance(step, WaitStep) and isinstance(step.wait, WaitUntil):
+        return f"…or until {say_event(step.wait.until)}"
+    return None
 
 
 def _outlets(step: object) -> list[Outlet]:
