@@ -1,0 +1,379 @@
+"""What each nurture email did, and what sales said about the leads it produced.
+
+Per message (a step of one sequence version): sent, delivered, bounced; opened and clicked
+by a person (each email counted once), with machine opens and clicks (privacy proxies,
+link scanners) counted apart; unsubscribes and complaints; the handoffs it produced, how
+sales decided them (reasons and comments) and the deals won. ``message_report`` takes a
+sequence version id, so the sequence pages can show the same figures beside the steps of
+their diagram.
+
+**Attribution** (docs/reports.md): a handoff belongs to the email that produced it, the
+one its trigger or its earned engagement came through (``Handoff.message_id``); when the
+trigger came from outside (a meeting booked, a page visited), to the last nurture email
+sent to the prospect before the handoff. A won deal follows its handoff: it is the
+prospect's CRM status reaching a won status after that handoff.
+
+Every figure is a handful of grouped statements per page, whatever the volume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, distinct, func, select
+from sqlalchemy.orm import Session
+
+from engine.core.funnel import WON_STATUSES
+from engine.exceptions import NotFoundError
+from engine.store import (
+    Event,
+    Handoff,
+    HandoffStatus,
+    Message,
+    MessageStatus,
+    Prospect,
+    Sequence,
+    SequenceVersion,
+    UnitOfWork,
+)
+
+__all__ = [
+    "Feedback",
+    "MessageReport",
+    "MessageRow",
+    "SequenceRow",
+    "message_report",
+    "sequence_summaries",
+    "version_of",
+    "won_at",
+]
+
+RowOf = Callable[[str, str], "MessageRow"]
+ENGAGEMENT = ("email.opened", "email.clicked", "email.unsubscribed", "email.complained")
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One decision sales made on a lead this email produced."""
+
+    handoff_id: int
+    status: str
+    reason: str | None
+    comment: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+@dataclass
+class MessageRow:
+    step_id: str
+    template_key: str
+    sent: int = 0
+    bounced: int = 0
+    opened: int = 0  # emails opened by a person (each once)
+    machine_opens: int = 0  # open events from privacy proxies
+    clicked: int = 0  # emails clicked by a person (each once)
+    machine_clicks: int = 0  # click events from link scanners
+    unsubscribed: int = 0
+    complained: int = 0
+    handoffs: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    won: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    feedback: list[Feedback] = field(default_factory=list)
+
+    @property
+    def delivered(self) -> int:
+        return max(0, self.sent - self.bounced)
+
+    @property
+    def undecided(self) -> int:
+        return self.handoffs - self.accepted - self.rejected
+
+    def rate(self, part: int) -> str:
+        """``part`` of the delivered emails, as a percentage ("" when none were)."""
+        return f"{part / self.delivered:.1%}" if self.delivered else ""
+
+
+@dataclass(frozen=True)
+class MessageReport:
+    sequence_key: str
+    sequence_name: str
+    version_id: int
+    version: int
+    versions: list[tuple[int, int]]  # (version id, version number), newest first
+    rows: list[MessageRow]
+
+    @property
+    def total(self) -> MessageRow:
+        total = MessageRow("all", "")
+        for row in self.rows:
+            for name in (
+                "sent",
+                "bounced",
+                "opened",
+                "machine_opens",
+                "clicked",
+                "machine_clicks",
+                "unsubscribed",
+                "complained",
+                "handoffs",
+                "accepted",
+                "rejected",
+                "won",
+            ):
+                setattr(total, name, getattr(total, name) + getattr(row, name))
+            for reason, count in row.reasons.items():
+                total.reasons[reason] = total.reasons.get(reason, 0) + count
+        return total
+
+
+def message_report(uow: UnitOfWork, version_id: int) -> MessageReport:
+    """The per-message report of one sequence version (NotFoundError when there is none)."""
+    with uow:
+        s = uow.session
+        head = s.execute(
+            select(SequenceVersion.version, Sequence.id, Sequence.key, Sequence.name)
+            .join(Sequence, Sequence.id == SequenceVersion.sequence_id)
+            .where(SequenceVersion.id == version_id)
+        ).first()
+        if head is None:
+            raise NotFoundError(f"sequence version {version_id} not found")
+        versions = [
+            (vid, number)
+            for vid, number in s.execute(
+                select(SequenceVersion.id, SequenceVersion.version)
+                .where(SequenceVersion.sequence_id == head.id)
+                .order_by(SequenceVersion.version.desc())
+            )
+        ]
+        rows: dict[str, MessageRow] = {}
+
+        def row(step: str, template: str) -> MessageRow:
+            return rows.setdefault(step, MessageRow(step, template))
+
+        for step, template, sent in s.execute(
+            select(Message.step_id, Message.template_key, func.count())
+            .where(Message.sequence_version_id == version_id, Message.status == MessageStatus.SENT)
+            .group_by(Message.step_id, Message.template_key)
+        ):
+            row(step, template).sent += sent
+        _engagement(s, version_id, row)
+        _decisions(s, version_id, row)
+    ordered = sorted(rows.values(), key=lambda r: r.step_id)
+    return MessageReport(head.key, head.name, version_id, head.version, versions, ordered)
+
+
+def _engagement(s: Session, version_id: int, row: RowOf) -> None:
+    """People (distinct emails) and machines (events) per step and event type."""
+    stmt = (
+        select(
+            Message.step_id,
+            Message.template_key,
+            Event.type,
+            Event.machine,
+            func.count(distinct(Event.message_id)),
+            func.count(),
+        )
+        .join(Event, Event.message_id == Message.id)
+        .where(
+            Message.sequence_version_id == version_id,
+            Event.type.in_((*ENGAGEMENT, "email.bounced")),
+        )
+        .group_by(Message.step_id, Message.template_key, Event.type, Event.machine)
+    )
+    for step, template, kind, machine, emails, events in s.execute(stmt):
+        target = row(step, template)
+        if kind == "email.bounced":
+            target.bounced += emails
+        elif kind == "email.opened":
+            if machine:
+                target.machine_opens += events
+            else:
+                target.opened += emails
+        elif kind == "email.clicked":
+            if machine:
+                target.machine_clicks += events
+            else:
+                target.clicked += emails
+        elif kind == "email.unsubscribed":
+            target.unsubscribed += emails
+        elif kind == "email.complained":
+            target.complained += emails
+
+
+def won_at(s: Session, prospect_ids: list[int]) -> dict[int, datetime]:
+    """When each prospect's CRM status first reached a won status: from the
+    ``crm.status_changed`` events the CRM posted, or from the prospect's current status
+    (and when it changed) for a CRM that only updates the prospect."""
+    found: dict[int, datetime] = {}
+    if not prospect_ids:
+        return found
+    status = Event.data["status"].as_string()
+    for prospect_id, at in s.execute(
+        select(Event.prospect_id, func.min(Event.occurred_at))
+        .where(
+            Event.prospect_id.in_(prospect_ids),
+            Event.type == "crm.status_changed",
+            status.in_(WON_STATUSES),
+        )
+        .group_by(Event.prospect_id)
+    ):
+        found[prospect_id] = at
+    for prospect_id, at in s.execute(
+        select(Prospect.id, Prospect.status_changed_at).where(
+            Prospect.id.in_(prospect_ids),
+            Prospect.status.in_(WON_STATUSES),
+            Prospect.status_changed_at.is_not(None),
+        )
+    ):
+        if prospect_id not in found or at < found[prospect_id]:
+            found[prospect_id] = at
+    return found
+
+
+def _decisions(s: Session, version_id: int, row: RowOf) -> None:
+    """Handoffs per producing email (attributed as the module says), their decisions,
+    reasons, comments and the deals won after them."""
+    direct = (
+        select(Handoff, Message.step_id, Message.template_key)
+        .join(Message, Message.id == Handoff.message_id)
+        .where(Message.sequence_version_id == version_id)
+    )
+    found = list(s.execute(direct))
+    # Triggered from outside: the last email of this version sent before the handoff.
+    last = (
+        select(Message.step_id, Message.template_key)
+        .where(
+            Message.prospect_id == Handoff.prospect_id,
+            Message.sequence_version_id == version_id,
+            Message.sent_at.is_not(None),
+            Message.sent_at <= Handoff.created_at,
+        )
+        .order_by(Message.sent_at.desc(), Message.id.desc())
+        .limit(1)
+        .correlate(Handoff)
+    )
+    fallback = (
+        select(
+            Handoff,
+            last.with_only_columns(Message.step_id).scalar_subquery(),
+            last.with_only_columns(Message.template_key).scalar_subquery(),
+        )
+        .join(SequenceVersion, and_(SequenceVersion.sequence_id == Handoff.sequence_id))
+        .where(Handoff.message_id.is_(None), SequenceVersion.id == version_id)
+    )
+    found += [r for r in s.execute(fallback) if r[1] is not None]
+    won = won_at(s, sorted({h.prospect_id for h, _, _ in found}))
+    for handoff, step, template in sorted(found, key=lambda r: r[0].id):
+        if handoff.status == HandoffStatus.WITHDRAWN:
+            continue
+        target = row(step, template)
+        target.handoffs += 1
+        if handoff.status == HandoffStatus.ACCEPTED:
+            target.accepted += 1
+        elif handoff.status == HandoffStatus.REJECTED:
+            target.rejected += 1
+            reason = handoff.reject_reason or "other"
+            target.reasons[reason] = target.reasons.get(reason, 0) + 1
+        if handoff.status in (HandoffStatus.ACCEPTED, HandoffStatus.REJECTED):
+            target.feedback.append(
+                Feedback(
+                    handoff.id,
+                    str(handoff.status),
+                    handoff.reject_reason,
+                    handoff.comment,
+                    handoff.decided_by,
+                    handoff.decided_at,
+                )
+            )
+        if handoff.prospect_id in won and won[handoff.prospect_id] >= handoff.created_at:
+            target.won += 1
+
+
+@dataclass(frozen=True)
+class SequenceRow:
+    """One sequence over all its versions: the report index."""
+
+    key: str
+    name: str
+    version_id: int | None  # the current version (its per-message report)
+    sent: int
+    handoffs: int
+    accepted: int
+    rejected: int
+
+    @property
+    def acceptance(self) -> str:
+        decided = self.accepted + self.rejected
+        return f"{self.accepted / decided:.0%}" if decided else ""
+
+
+def sequence_summaries(uow: UnitOfWork) -> list[SequenceRow]:
+    """Every sequence with its emails sent and sales' verdicts on its leads (by the
+    sequence that produced them), in two grouped statements."""
+    with uow:
+        s = uow.session
+        sent = dict(
+            s.execute(
+                select(SequenceVersion.sequence_id, func.count())
+                .join(Message, Message.sequence_version_id == SequenceVersion.id)
+                .where(Message.status == MessageStatus.SENT)
+                .group_by(SequenceVersion.sequence_id)
+            ).all()
+        )
+        verdicts: dict[int, dict[str, int]] = {}
+        for sequence_id, status, count in s.execute(
+            select(Handoff.sequence_id, Handoff.status, func.count())
+            .where(Handoff.sequence_id.is_not(None), Handoff.status != HandoffStatus.WITHDRAWN)
+            .group_by(Handoff.sequence_id, Handoff.status)
+        ):
+            verdicts.setdefault(sequence_id, {})[str(status)] = count
+        out = []
+        for sid, key, name, current in s.execute(
+            select(Sequence.id, Sequence.key, Sequence.name, Sequence.current_version_id).order_by(
+                Sequence.key
+            )
+        ):
+            counts = verdicts.get(sid, {})
+            out.append(
+                SequenceRow(
+                    key,
+                    name,
+                    current,
+                    sent.get(sid, 0),
+                    sum(counts.values()),
+                    counts.get("accepted", 0),
+                    counts.get("rejected", 0),
+                )
+            )
+        return out
+
+
+def version_of(uow: UnitOfWork, key: str, version: str | None = None) -> tuple[int, int]:
+    """(sequence id, version id) of sequence ``key`` at version number ``version`` (its
+    current version when None); NotFoundError for an unknown key or version."""
+    with uow:
+        s = uow.session
+        found = s.execute(
+            select(Sequence.id, Sequence.current_version_id).where(Sequence.key == key)
+        ).first()
+        if found is None:
+            raise NotFoundError(f"no sequence {key!r}")
+        if version is None or version == "":
+            if found.current_version_id is None:
+                raise NotFoundError(f"sequence {key!r} has no version")
+            return found.id, found.current_version_id
+        if not version.isdigit() or len(version) > 9:
+            raise NotFoundError(f"sequence {key!r} has no version {version[:20]!r}")
+        version_id = s.scalar(
+            select(SequenceVersion.id).where(
+                SequenceVersion.sequence_id == found.id, SequenceVersion.version == int(version)
+            )
+        )
+        if version_id is None:
+            raise NotFoundError(f"sequence {key!r} has no version {version}")
+        return found.id, version_id

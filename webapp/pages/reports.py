@@ -1,0 +1,45 @@
+"""``/reports``: what each sequence and each of its emails did, and what sales said.
+
+For marketers (and admins): the index lists every sequence with its leads and sales'
+verdicts; a sequence's page has the per-message table (people and machines apart), the
+reasons and comments sales gave against the email that produced each lead, and its A/B
+splits compared. Read-only: everything comes from ``engine.services.views.reports``.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from flask.typing import ResponseReturnValue
+
+from engine.exceptions import NotFoundError
+from engine.services.schemas import REJECT_REASON_LABELS
+from engine.services.views.reports import message_report, sequence_summaries, version_of
+from engine.services.views.split_report import OUTCOMES, split_reports
+from webapp.access import Role, allow
+from webapp.pages.context import uow
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+
+@bp.get("/")
+@allow(Role.MARKETER)
+def index() -> ResponseReturnValue:
+    return render_template("reports/index.html", rows=sequence_summaries(uow()))
+
+
+@bp.get("/<key>")
+@allow(Role.MARKETER)
+def sequence(key: str) -> ResponseReturnValue:
+    try:
+        sequence_id, version_id = version_of(uow(), key, request.args.get("version"))
+        report = message_report(uow(), version_id)
+        splits = split_reports(uow(), sequence_id, version_id)
+    except NotFoundError:
+        abort(404)
+    return render_template(
+        "reports/sequence.html",
+        r=report,
+        splits=splits,
+        outcomes=OUTCOMES,
+        reason_labels=REJECT_REASON_LABELS,
+    )
