@@ -202,10 +202,10 @@ PLACES = (  # (country, time zone, weight)
     ("AU", "Australia/Sydney", 1),
 )
 REPS = (  # the sales team in the made-up CRM (not users of this app)
-    "dana.reyes@sales.nurture-demo.example",
-    "jonas.becker@sales.nurture-demo.example",
-    "priya.iyer@sales.nurture-demo.example",
-    "sam.okafor@sales.nurture-demo.example",
+    "dana@crm.example",
+    "jonas@crm.example",
+    "priya@crm.example",
+    "sam@crm.example",
 )
 SEGMENTS = (  # (why sales lost them, share)
     ("price", 0.4),
@@ -266,15 +266,15 @@ def _segment_fields(rng: random.Random, segment: str, arrives_at: datetime) -> d
 
 def _arrival(rng: random.Random, start: datetime, days: int) -> datetime:
     """A backlog on the first morning, then a few a day as deals are marked lost."""
-    day = 0 if rng.random() < 0.35 else rng.randint(1, max(1, days * 2 // 3))
+    day = 0 if rng.random() < 0.2 else rng.randint(1, max(1, days - 1))
     return start + timedelta(days=day, hours=rng.randint(8, 18), minutes=rng.randint(0, 59))
 
 
 def people(
     seed: int, count: int, start: datetime, days: int, owners: tuple[str, ...] = REPS
 ) -> list[DemoPerson]:
-    """``count`` prospects arriving over the first two thirds of ``days`` from ``start``,
-    in arrival order. Same arguments, same people."""
+    """``count`` prospects arriving over ``days`` from ``start``, in arrival order (some
+    still in their first emails at the end). Same arguments, same people."""
     rng = random.Random(seed)
     companies = [f"{a} {b}" for a in FIRST_WORD for b in SECOND_WORD]
     rng.shuffle(companies)

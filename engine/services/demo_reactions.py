@@ -181,8 +181,10 @@ def reactions(rng: random.Random, person: DemoPerson, email: SentEmail) -> list[
 
 
 def decision(rng: random.Random, created_at: datetime, handoff_id: int, owner: str) -> Action:
-    """Sales reads the alert within a working day and accepts or sends the lead back."""
-    at = created_at + timedelta(hours=rng.randint(1, 30), minutes=rng.randint(0, 59))
+    """Sales reads the alert, mostly within a working day (one in five waits days, past the
+    SLA), and accepts or sends the lead back."""
+    hours = rng.randint(1, 30) if rng.random() < 0.8 else rng.randint(48, 144)
+    at = created_at + timedelta(hours=hours, minutes=rng.randint(0, 59))
     if rng.random() < 0.55:
         return Action(
             at,
