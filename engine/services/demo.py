@@ -64,6 +64,7 @@ DAYS = 60
 PROSPECTS = 300
 SEED = 2026
 GRAIN = timedelta(minutes=5)
+KEEP_OPEN = timedelta(days=7)  # the app's sales users' handoffs of the last week stay open
 
 
 class DemoRefusedError(ConflictError):
@@ -101,14 +102,17 @@ def load_demo(
     """Run ``days`` virtual days from ``clock.now()`` with ``count`` made-up prospects.
 
     ``mailer`` must deliver to the local outbox and run on ``clock`` (``nurture demo``
-    builds it so): the demo sends ~1,000 emails. ``progress(day, days)`` is called each
+    builds it so): the demo sends ~750 emails. The app's sales users own some prospects;
+    their handoffs of the last week are left open for them. ``progress(day, days)`` is called each
     virtual day. Raises :class:`DemoRefusedError` for a database with prospects, and
     :class:`NotFoundError` when no sequence is stored (``nurture init`` stores them).
     """
     _check_empty(uow_factory())
     run = _Run(uow_factory, mailer, post, clock, seed)
     start = clock.now()
-    run.arrivals = people(seed, count, start, days, _owners(uow_factory()))
+    run.users = _sales_users(uow_factory())
+    run.keep_open_from = start + timedelta(days=days) - KEEP_OPEN
+    run.arrivals = people(seed, count, start, days, (*REPS, *run.users))
     end = start + timedelta(days=days)
     day = -1
     while clock.now() < end:
@@ -138,15 +142,16 @@ def _check_empty(uow: UnitOfWork) -> None:
         raise NotFoundError("no sequence is stored yet: run `nurture init` first")
 
 
-def _owners(uow: UnitOfWork) -> tuple[str, ...]:
-    """The made-up reps, and the app's own sales users, so their inbox has leads too."""
+def _sales_users(uow: UnitOfWork) -> tuple[str, ...]:
+    """The app's own sales users: they own some demo prospects too, and the demo leaves
+    their handoffs of the last week open, for them to decide in their inbox."""
     with uow:
         users = uow.session.scalars(
             select(User.email)
             .where(User.role == UserRole.SALES, User.active.is_(True))
             .order_by(User.email)
         ).all()
-    return (*REPS, *users)
+    return tuple(users)
 
 
 class _Run:
@@ -172,6 +177,8 @@ class _Run:
             settings.frequency_cap, timedelta(days=settings.frequency_window_days)
         )
         self.arrivals: list[DemoPerson] = []
+        self.users: tuple[str, ...] = ()
+        self.keep_open_from = clock.now()
         self.by_id: dict[int, DemoPerson] = {}
         self.pending: list[Action] = []  # a heap, by time
         self.counter = 0
@@ -284,8 +291,13 @@ class _Run:
             ).all()
         for handoff_id, created_at, owner in rows:
             self.last_handoff = handoff_id
+            by = owner or REPS[0]
+            if owner in self.users:
+                if _aware(created_at) >= self.keep_open_from:
+                    continue  # this week's: for the user to decide in their inbox
+                by = REPS[0]  # older ones: the made-up sales manager decided them
             rng = self._rng("handoff", handoff_id)
-            self._plan([decision(rng, created_at, handoff_id, owner or REPS[0])])
+            self._plan([decision(rng, created_at, handoff_id, by)])
 
     def _decide(self, action: Action) -> None:
         args, at = action.args, action.at

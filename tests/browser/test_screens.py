@@ -46,6 +46,8 @@ SCREENS: list[tuple[str, str, str, str]] = [
     ("readme-6-template-editor", "marketer", "/templates/price/value-recap.mjml/edit", "Subject"),
     ("readme-7-prospects", "marketer", "/prospects/", "Score"),
     ("readme-8-prospect", "marketer", "{prospect}", "Score"),
+    ("readme-9-inbox", "sales", "/inbox/", "Inbox"),
+    ("screen-simulator", "marketer", "/simulator/", "Simulator"),
     ("screen-sales-leads", "sales", "/prospects/", "Your leads"),
     ("screen-audit", "admin", "/audit", "template"),
     ("screen-outbox", "marketer", "/outbox/", "Outbox"),

@@ -12,7 +12,7 @@ import email.policy
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from engine.clock import ManualClock
 from engine.runtime import Runtime
+from engine.services.accounts import create_user
 from engine.services.demo import DemoRefusedError, DemoReport, load_demo
 from engine.services.schemas import REJECT_REASONS
 from engine.services.sequences import sync_sequences
@@ -79,6 +80,7 @@ def demo_env(database_url: str, tmp_path: Path, now) -> Iterator[Callable[[str],
 def test_the_demo_makes_every_kind_of_record_and_they_add_up(demo_env, now) -> None:  # type: ignore[no-untyped-def]
     demo = demo_env("main")
     start = demo.clock.now()
+    create_user(demo.uow(), "rep@example.com", "Rep", "sales", "correct horse battery", now)
 
     report = demo.load(count=120)
 
@@ -114,6 +116,13 @@ def test_the_demo_makes_every_kind_of_record_and_they_add_up(demo_env, now) -> N
         assert reasons["privacy proxy"] > 0  # Apple's and Gmail's
         handoffs = session.scalars(select(Handoff)).all()
         statuses = {p.id: p.status for p in session.scalars(select(Prospect))}
+        owners = {p.id: p.owner_email for p in session.scalars(select(Prospect))}
+        theirs = [h for h in handoffs if owners[h.prospect_id] == "rep@example.com"]
+        recent = demo.clock.now() - timedelta(days=7)
+        assert theirs and all(  # this week's are theirs to decide, older ones were decided
+            (h.status in ("open", "overdue")) == (h.created_at.replace(tzinfo=UTC) >= recent)
+            for h in theirs
+        )
         for h in handoffs:
             if h.status == "accepted":
                 assert statuses[h.prospect_id] == "sales_accepted" and h.decided_by
