@@ -281,3 +281,15 @@ def test_the_error_report_neutralises_formulas_and_the_data_keeps_them(uow_facto
     ]
     ana = prospects(uow_factory)["ana@example.com"]
     assert (ana.first_name, ana.company) == ('=HYPERLINK("https://evil.example")', "+1 Corp")
+
+
+def test_a_reimport_steps_the_active_enrollment_so_an_exit_rule_fires(uow_factory, now):
+    store(uow_factory, PRICE, now)
+    run_all(uow_factory, GOOD + "ana@example.com,Ana,closed_lost,price,\n", now)
+
+    again = run_all(uow_factory, GOOD + "ana@example.com,Ana,opportunity,,\n", now)
+
+    assert (again.created, again.updated, again.enrolled) == (0, 1, 0)
+    with uow_factory() as uow:
+        [enrollment] = uow.session.scalars(select(Enrollment)).all()
+        assert (enrollment.status, enrollment.exit_reason is not None) == ("exited", True)

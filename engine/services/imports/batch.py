@@ -23,7 +23,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine.core.decisions import WakeAt
-from engine.core.enrollment import ActiveEnrollment, PastEnrollment, choose_enrollment
+from engine.core.enrollment import (
+    ActiveEnrollment,
+    PastEnrollment,
+    SequenceOption,
+    choose_enrollment,
+)
+from engine.core.facts import EventFact
 from engine.core.stepping import Advance, advance, start_state
 from engine.services.loading import (
     UNDECIDED_HANDOFFS,
@@ -138,89 +144,113 @@ def _sales_users(session: Session, emails: set[str]) -> dict[str, int]:
     return {str(email): int(user_id) for email, user_id in rows}
 
 
+@dataclass
+class _Known:
+    """What the enrollment rules need about a batch's prospects, loaded in one query each."""
+
+    active: dict[int, Enrollment]
+    events: dict[int, list[EventFact]]
+    options: list[SequenceOption]
+    suppressed: set[str]
+    history: dict[int, list[PastEnrollment]]
+    with_handoff: set[int]
+
+
 def _reconsider(
     session: Session, prospects: list[Prospect], new: set[str], now: datetime, *, lock: bool
 ) -> int:
     """:func:`engine.services.nurture.reconsider` for a batch; returns how many enrolled.
     ``new`` are the addresses just created: they have no enrollment, event or history."""
-    known = [p.id for p in prospects if p.email not in new]
-    stmt = select(Enrollment).where(
-        Enrollment.prospect_id.in_(known), Enrollment.status == EnrollmentStatus.ACTIVE
-    )
-    active = {e.prospect_id: e for e in session.scalars(stmt.with_for_update() if lock else stmt)}
-    events = events_by_prospect(session, known)
-    options = active_options(session)
-    running = {o.sequence_id for o in options}
+    known = _load_known(session, prospects, new, lock=lock)
+    running = {o.sequence_id for o in known.options}
     for prospect in prospects:  # an exit rule may fire on the new data
-        enrollment = active.get(prospect.id)
+        enrollment = known.active.get(prospect.id)
         # (an enrollment of a paused sequence does not move, as in ``reconsider``)
         if enrollment is not None and enrollment.sequence_id in running:
-            step_enrollment(session, enrollment, prospect, events.get(prospect.id, []), now)
+            events = known.events.get(prospect.id, [])
+            step_enrollment(session, enrollment, prospect, events, now)
             if enrollment.status != EnrollmentStatus.ACTIVE:
-                del active[prospect.id]
-    if not options:
+                del known.active[prospect.id]
+    if not known.options:
         return 0
-    suppressed = set(
-        session.scalars(
-            select(Suppression.email_hash).where(
-                Suppression.for_addresses([p.email for p in prospects])
-            )
-        )
-    )
-    history = _histories(session, known)
-    with_handoff = _open_handoffs(session, known)
-    planned: list[tuple[Prospect, dict[str, Any], Advance]] = []
-    for prospect in prospects:
-        if email_hash(prospect.email) in suppressed:
-            continue  # an opted-out or bounced address is never enrolled again
-        current_row = active.get(prospect.id)
-        current = None
-        if current_row is not None:
-            running = spec_by_id(session, current_row.sequence_version_id)  # its own version
-            current = ActiveEnrollment(
-                current_row.id, current_row.sequence_id, running.enroll.priority
-            )
-        facts = prospect_facts(prospect)
-        own_events = events.get(prospect.id, [])
-        decision = choose_enrollment(
-            facts,
-            own_events,
-            options,
-            history.get(prospect.id, []),
-            current,
-            now,
-            open_handoff=prospect.id in with_handoff,
-        )
-        if decision is None:
-            continue
-        if current_row is not None and decision.supersedes == current_row.id:
-            end_enrollment(
-                current_row,
-                EnrollmentStatus.SUPERSEDED,
-                f"superseded by {decision.option.spec.key}",
-                now,
-            )
-        # Decided before the row is written, so it is inserted with its first step done.
-        result = advance(decision.option.spec, start_state(now), facts, own_events, now)
-        values = {
-            "prospect_id": prospect.id,
-            "sequence_id": decision.option.sequence_id,
-            "sequence_version_id": decision.option.version_id,
-            "status": EnrollmentStatus.ACTIVE,
-            "cursor": result.state.cursor,
-            "state": result.state.to_json(),
-            "next_run_at": now,
-            "enrolled_at": now,
-            "updated_at": now,
-            "reason": decision.reason,
-            "lock_version": 1,
-        }
-        planned.append((prospect, values, result))
+    planned = [
+        plan for prospect in prospects if (plan := _plan(session, prospect, known, now)) is not None
+    ]
     if planned:
         session.flush()  # supersessions first: one active enrollment per prospect
         _enroll(session, planned, now)
         log.info("import batch: %d prospects enrolled", len(planned))
     return len(planned)
+
+
+def _load_known(
+    session: Session, prospects: list[Prospect], new: set[str], *, lock: bool
+) -> _Known:
+    ids = [p.id for p in prospects if p.email not in new]
+    stmt = select(Enrollment).where(
+        Enrollment.prospect_id.in_(ids), Enrollment.status == EnrollmentStatus.ACTIVE
+    )
+    active = {e.prospect_id: e for e in session.scalars(stmt.with_for_update() if lock else stmt)}
+    addresses = [p.email for p in prospects]
+    suppressed = session.scalars(
+        select(Suppression.email_hash).where(Suppression.for_addresses(addresses))
+    )
+    return _Known(
+        active=active,
+        events=events_by_prospect(session, ids),
+        options=active_options(session),
+        suppressed=set(suppressed),
+        history=_histories(session, ids),
+        with_handoff=_open_handoffs(session, ids),
+    )
+
+
+def _plan(
+    session: Session, prospect: Prospect, known: _Known, now: datetime
+) -> tuple[Prospect, dict[str, Any], Advance] | None:
+    """The prospect's new enrollment (its row's values and its first step), or None; ends
+    the enrollment it supersedes."""
+    if email_hash(prospect.email) in known.suppressed:
+        return None  # an opted-out or bounced address is never enrolled again
+    current_row = known.active.get(prospect.id)
+    current = None
+    if current_row is not None:
+        own_version = spec_by_id(session, current_row.sequence_version_id)
+        current = ActiveEnrollment(
+            current_row.id, current_row.sequence_id, own_version.enroll.priority
+        )
+    facts = prospect_facts(prospect)
+    events = known.events.get(prospect.id, [])
+    decision = choose_enrollment(
+        facts,
+        events,
+        known.options,
+        known.history.get(prospect.id, []),
+        current,
+        now,
+        open_handoff=prospect.id in known.with_handoff,
+    )
+    if decision is None:
+        return None
+    if current_row is not None and decision.supersedes == current_row.id:
+        reason = f"superseded by {decision.option.spec.key}"
+        end_enrollment(current_row, EnrollmentStatus.SUPERSEDED, reason, now)
+    # Decided before the row is written, so it is inserted with its first step done.
+    result = advance(decision.option.spec, start_state(now), facts, events, now)
+    values = {
+        "prospect_id": prospect.id,
+        "sequence_id": decision.option.sequence_id,
+        "sequence_version_id": decision.option.version_id,
+        "status": EnrollmentStatus.ACTIVE,
+        "cursor": result.state.cursor,
+        "state": result.state.to_json(),
+        "next_run_at": now,
+        "enrolled_at": now,
+        "updated_at": now,
+        "reason": decision.reason,
+        "lock_version": 1,
+    }
+    return prospect, values, result
 
 
 def _enroll(
