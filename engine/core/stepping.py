@@ -7,7 +7,7 @@ and crash-safe retries possible: running it twice on the same inputs decides the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -37,9 +37,11 @@ class EnrollmentState:
     """Where an enrollment is: the next step, how often each step ran, and when.
 
     ``step_log`` keeps the time each step *last* ran, which is what ``since: <step>`` means.
-    ``wait_started_at`` is set while parked on a wait step. ``variants`` holds the variant
-    drawn at each split step reached (split id -> variant): kept, so a prospect stays in
-    their variant when the split is reached again or the weights change.
+    ``wait_started_at`` is set while parked on a wait step; ``wait_after`` is the email
+    step that wait follows (decided in the same advance), whose sending restarts it.
+    ``variants`` holds the variant drawn at each split step reached (split id -> variant):
+    kept, so a prospect stays in their variant when the split is reached again or the
+    weights change.
     """
 
     enrolled_at: datetime
@@ -48,6 +50,7 @@ class EnrollmentState:
     step_log: Mapping[str, datetime] = field(default_factory=dict)
     wait_started_at: datetime | None = None
     variants: Mapping[str, str] = field(default_factory=dict)
+    wait_after: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON kept in ``enrollments.state`` (cursor and enrolled_at have columns)."""
@@ -58,6 +61,8 @@ class EnrollmentState:
         }
         if self.variants:
             data["variants"] = dict(self.variants)
+        if self.wait_after is not None:
+            data["wait_after"] = self.wait_after
         return data
 
     @classmethod
@@ -72,6 +77,7 @@ class EnrollmentState:
             },
             wait_started_at=datetime.fromisoformat(waited) if waited else None,
             variants=dict(data.get("variants") or {}),
+            wait_after=data.get("wait_after"),
         )
 
 
@@ -111,14 +117,39 @@ def advance(
     prospect: Mapping[str, Any],
     events: Sequence[EventFact],
     now: datetime,
+    unsent: Collection[str] = (),
 ) -> Advance:
     """Run the enrollment forward to its next wait or its end.
 
     Exit conditions are checked first, so a reply that arrived a second before an email
     step stops that email. Every email step reached is returned; none is ever skipped.
+
+    A wait that follows an email counts from when that email is *sent*, not decided (a
+    send window or a retry can hold it for days): ``unsent`` names this enrollment's email
+    steps still in the outbox, and a wait after one of them does not run out; it is
+    looked at again a whole wait later, and ``restart_wait`` moves it to the sending time
+    once the email goes out.
     """
-    run = _Run(spec, state, prospect, events, now)
+    run = _Run(spec, state, prospect, events, now, frozenset(unsent))
     return run.go()
+
+
+def restart_wait(
+    spec: SequenceSpec, state: EnrollmentState, email_step: str, sent_at: datetime
+) -> tuple[EnrollmentState, datetime] | None:
+    """The enrollment's wait restarted at ``sent_at``, the moment the email of step
+    ``email_step`` went out, and when it now ends; None if it is not waiting after that
+    email (it moved on, or the wait follows another step) or the wait began later."""
+    started = state.wait_started_at
+    if started is None or state.wait_after != email_step or sent_at <= started:
+        return None
+    if not 0 <= state.cursor < len(spec.steps):
+        return None
+    step = spec.steps[state.cursor]
+    if not isinstance(step, WaitStep):
+        return None
+    length = step.wait.up_to if isinstance(step.wait, WaitUntil) else step.wait
+    return replace(state, wait_started_at=sent_at), sent_at + length
 
 
 class _Run:
@@ -131,13 +162,16 @@ class _Run:
         prospect: Mapping[str, Any],
         events: Sequence[EventFact],
         now: datetime,
+        unsent: frozenset[str] = frozenset(),
     ) -> None:
         self.spec, self.prospect, self.events, self.now = spec, prospect, events, now
+        self.unsent = unsent
         self.ids = spec.step_ids()
         self.cursor = state.cursor
         self.visits = dict(state.visits)
         self.step_log = dict(state.step_log)
         self.wait_started_at = state.wait_started_at
+        self.wait_after = state.wait_after
         self.enrolled_at = state.enrolled_at
         self.variants = dict(state.variants)
         self.assignments: list[AssignVariant] = []
@@ -152,6 +186,7 @@ class _Run:
             step_log=self.step_log,
             wait_started_at=self.wait_started_at,
             variants=self.variants,
+            wait_after=self.wait_after,
         )
 
     def facts(self, window_start: datetime | None) -> Facts:
@@ -168,6 +203,7 @@ class _Run:
     def exit(self, kind: ExitKind, reason: str, step_id: str | None = None) -> Advance:
         self.note(step_id, "exit" if kind is ExitKind.EXITED else "end", reason)
         self.wait_started_at = None
+        self.wait_after = None
         return self.finish(Exit(kind, reason))
 
     def go(self) -> Advance:
@@ -279,7 +315,11 @@ class _Run:
         if self.wait_started_at is None:
             self.enter(step_id)
             self.wait_started_at = self.now
+            # Counted from the email just decided, once it is sent (``restart_wait``).
+            self.wait_after = self.emails[-1].step_id if self.emails else None
         started = self.wait_started_at
+        length = step.wait.up_to if isinstance(step.wait, WaitUntil) else step.wait
+        held = self.wait_after is not None and self.wait_after in self.unsent
         if isinstance(step.wait, WaitUntil):
             due = started + step.wait.up_to
             # Only events after the wait began end it: one stamped with the very instant it
@@ -290,12 +330,16 @@ class _Run:
             why = explain(step.wait.until, facts)
             if why is not None:
                 return self.resume(step_id, f"{why} happened")
+            if self.now >= due and held:
+                return self.hold(step_id, length)
             if self.now >= due:
                 return self.resume(step_id, f"no {describe(step.wait.until)} within the wait")
             return self.park(
                 step_id, due, f"until {describe(step.wait.until)} or {due:%Y-%m-%d %H:%M}"
             )
         due = started + step.wait
+        if self.now >= due and held:
+            return self.hold(step_id, length)
         if self.now >= due:
             return self.resume(step_id, "wait over")
         return self.park(step_id, due, f"wait until {due:%Y-%m-%d %H:%M}")
@@ -305,9 +349,17 @@ class _Run:
             self.note(step_id, "wait", reason)
         return self.finish(WakeAt(due, reason))
 
+    def hold(self, step_id: str, length: Any) -> Advance:
+        """The email this wait follows is still in the outbox: the wait has not begun.
+        Look again a whole wait from now (sending restarts it sooner, ``restart_wait``)."""
+        return self.park(
+            step_id, self.now + length, f"'{self.wait_after}' not sent yet: the wait starts then"
+        )
+
     def resume(self, step_id: str, reason: str) -> None:
         self.note(step_id, "waited", reason)
         self.wait_started_at = None
+        self.wait_after = None
         self.cursor += 1
         return None
 
@@ -318,4 +370,4 @@ def start_state(now: datetime) -> EnrollmentState:
 
 
 def with_cursor(state: EnrollmentState, cursor: int) -> EnrollmentState:
-    return replace(state, cursor=cursor, wait_started_at=None)
+    return replace(state, cursor=cursor, wait_started_at=None, wait_after=None)

@@ -41,6 +41,7 @@ from engine.mail.transport import (
     UncertainSendError,
 )
 from engine.services.compose import Composed, compose, email_step, sender_of
+from engine.services.nurture import restart_wait_after_send
 from engine.services.outcomes import (
     record_bounce,
     record_failure,
@@ -303,6 +304,7 @@ def _record_sent(session: object, item: Ready, token: str, now: datetime) -> Non
             source="nurture",
         )
     )
+    restart_wait_after_send(session, item.message_id, item.step_id, now)  # type: ignore[arg-type]
 
 
 def _record_outcome(

@@ -7,13 +7,13 @@ an event, the tick), inside the caller's transaction, so one rule has one implem
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.core.decisions import Exit, ExitKind, WakeAt
@@ -25,7 +25,7 @@ from engine.core.enrollment import (
     choose_enrollment,
 )
 from engine.core.facts import EventFact
-from engine.core.stepping import Advance, EnrollmentState, advance, start_state
+from engine.core.stepping import Advance, EnrollmentState, advance, restart_wait, start_state
 from engine.services.loading import (
     active_options,
     has_open_handoff,
@@ -82,10 +82,83 @@ def plan_step(
     prospect: Prospect,
     events: Seq[EventFact],
     now: datetime,
+    unsent: Collection[str] | None = None,
 ) -> Advance:
-    """Decide an enrollment's next move without changing anything (may raise on bad data)."""
+    """Decide an enrollment's next move without changing anything (may raise on bad data).
+
+    ``unsent``: its email steps still in the outbox (``unsent_steps``; looked up here when
+    the caller, unlike the tick, has not loaded them for a whole batch)."""
     spec = spec_by_id(session, enrollment.sequence_version_id)
-    return advance(spec, state_of(enrollment), prospect_facts(prospect), events, now)
+    if unsent is None:
+        unsent = unsent_steps(session, [enrollment.id]).get(enrollment.id, set())
+    return advance(spec, state_of(enrollment), prospect_facts(prospect), events, now, unsent)
+
+
+UNSENT = (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.TRANSMITTING)
+"""Outbox statuses of an email that may still go out."""
+
+
+def unsent_steps(session: Session, enrollment_ids: Seq[int]) -> dict[int, set[str]]:
+    """Each enrollment's email steps still in the outbox, in one query: a wait after one of
+    them has not begun (``engine.core.stepping.advance``)."""
+    found: dict[int, set[str]] = {}
+    if not enrollment_ids:
+        return found
+    rows = session.execute(
+        select(Message.enrollment_id, Message.step_id).where(
+            Message.enrollment_id.in_(list(enrollment_ids)), Message.status.in_(UNSENT)
+        )
+    )
+    for enrollment_id, step_id in rows:
+        found.setdefault(enrollment_id, set()).add(step_id)
+    return found
+
+
+def restart_wait_after_send(
+    session: Session, message_id: int, step_id: str, sent_at: datetime
+) -> bool:
+    """The email of ``message_id`` went out at ``sent_at``: the wait its enrollment parked
+    on after deciding it counts from now (``engine.core.stepping.restart_wait``).
+
+    Runs in the sender's transaction, so it must never fail that transaction: the update
+    is conditional on the enrollment's ``lock_version`` instead of the ORM's version check,
+    and a tick that advanced the enrollment meanwhile simply wins (True: it moved).
+    """
+    owner = select(Message.enrollment_id).where(Message.id == message_id).scalar_subquery()
+    row = session.execute(
+        select(
+            Enrollment.id,
+            Enrollment.state,
+            Enrollment.cursor,
+            Enrollment.enrolled_at,
+            Enrollment.sequence_version_id,
+            Enrollment.lock_version,
+        ).where(
+            Enrollment.id == owner,
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+        )
+    ).first()
+    if row is None:
+        return False
+    state = EnrollmentState.from_json(
+        row.state or {}, cursor=row.cursor, enrolled_at=row.enrolled_at
+    )
+    moved = restart_wait(spec_by_id(session, row.sequence_version_id), state, step_id, sent_at)
+    if moved is None:
+        return False
+    new_state, wake = moved
+    result = session.execute(
+        update(Enrollment)
+        .where(Enrollment.id == row.id, Enrollment.lock_version == row.lock_version)
+        .values(
+            state=new_state.to_json(),
+            next_run_at=wake,
+            updated_at=sent_at,
+            lock_version=row.lock_version + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def outbox_rows(

@@ -19,7 +19,7 @@ from engine.core.decisions import WakeAt
 from engine.core.policy import FrequencyCap, cap_defers_step
 from engine.core.stepping import Advance
 from engine.services.loading import events_by_prospect
-from engine.services.nurture import StepReport, apply_step, plan_step
+from engine.services.nurture import StepReport, apply_step, plan_step, unsent_steps
 from engine.services.policy_facts import CapUsage, load_cap_usage
 from engine.store import Enrollment, EnrollmentStatus, Sequence, SequenceStatus, UnitOfWork
 
@@ -92,6 +92,7 @@ def _batch(
         if not rows:
             return 0
         events = events_by_prospect(session, [e.prospect_id for e in rows])
+        unsent = unsent_steps(session, [e.id for e in rows])
         batch = StepReport()
         plans: list[tuple[Enrollment, Advance]] = []
         for enrollment in rows:
@@ -102,6 +103,7 @@ def _batch(
                     enrollment.prospect,
                     events.get(enrollment.prospect_id, []),
                     now,
+                    unsent.get(enrollment.id, set()),
                 )
             except Exception as exc:  # one broken enrollment must not stall everyone else
                 log.exception("enrollment %s failed to advance", enrollment.id)

@@ -13,6 +13,7 @@ from engine.services.events import record_event
 from engine.services.prospects import upsert_prospect
 from engine.services.tick import tick
 from engine.store import Enrollment, EnrollmentStatus, Message, MessageStatus, SequenceVersion
+from tests.support.sending import send_queued
 from tests.support.sequences import GENERIC_LOST, PRICE, URGENT, store
 
 LOST_PRICE = {
@@ -70,6 +71,7 @@ def test_lead_is_not_enrolled_until_lost(uow_factory, now):
 def test_tick_follows_the_click_branch_and_never_advances_twice(uow_factory, now):
     store(uow_factory, PRICE, now)
     upsert_prospect(uow_factory(), LOST_PRICE, now)
+    send_queued(uow_factory, now)
     record_event(
         uow_factory(),
         {"type": "email.clicked", "email": "ana@example.com", "data": {"url": "https://x"}},
@@ -86,13 +88,14 @@ def test_tick_follows_the_click_branch_and_never_advances_twice(uow_factory, now
 def test_no_click_takes_the_else_branch_and_completes(uow_factory, now):
     store(uow_factory, PRICE, now)
     upsert_prospect(uow_factory(), LOST_PRICE, now)
+    send_queued(uow_factory, now)
     report = tick(uow_factory, now + timedelta(days=4))
     assert (report.emails_queued, report.exited) == (1, 1)
     [enrollment] = enrollments(uow_factory)
     assert enrollment.status == EnrollmentStatus.COMPLETED
     assert enrollment.next_run_at is None
     assert [(m.step_id, m.status) for m in messages(uow_factory)] == [
-        ("value-recap", MessageStatus.QUEUED),
+        ("value-recap", MessageStatus.SENT),
         ("nudge", MessageStatus.QUEUED),  # completing does not cancel the last email
     ]
 
@@ -236,22 +239,28 @@ def test_the_tick_queues_no_email_the_cap_would_hold_past_the_next_round(uow_fac
     cap = FrequencyCap(2, timedelta(days=7))
     store(uow_factory, DAILY_LOOP, now)
     upsert_prospect(uow_factory(), {"email": "bo@example.com", "status": "not_ready"}, now)
-    reports = [tick(uow_factory, now + timedelta(days=d), cap=cap) for d in range(1, 15)]
+    send_queued(uow_factory, now)
+    reports = []
+    for d in range(1, 7):
+        reports.append(tick(uow_factory, now + timedelta(days=d), cap=cap))
+        send_queued(uow_factory, now + timedelta(days=d))  # what the workers send
 
-    # Day 0 (enrollment) and day 1 fill the cap; from day 2 each would be held a week while
-    # the loop comes round daily: the enrollment waits at its email step instead.
+    # Day 0 (enrollment) and day 1 fill the cap; from day 2 each would be held until day 7
+    # while the loop comes round daily: the enrollment waits at its email step instead.
     assert [m.iteration for m in messages(uow_factory)] == [1, 2]
     assert [r.emails_queued for r in reports[:3]] == [1, 0, 0]
     assert reports[1].deferred == 1
     [enrollment] = enrollments(uow_factory)
     assert enrollment.status == EnrollmentStatus.ACTIVE
-    assert enrollment.next_run_at == now + timedelta(days=16)  # re-checked when the cap frees
+    assert enrollment.next_run_at == now + timedelta(days=7)  # when day 0's send leaves it
 
 
 def test_without_the_cap_the_tick_queues_as_before(uow_factory, now):
     store(uow_factory, DAILY_LOOP, now)
     upsert_prospect(uow_factory(), {"email": "bo@example.com", "status": "not_ready"}, now)
+    send_queued(uow_factory, now)
     for d in range(1, 4):
         tick(uow_factory, now + timedelta(days=d))
+        send_queued(uow_factory, now + timedelta(days=d))
 
     assert len(messages(uow_factory)) == 4

@@ -104,6 +104,7 @@ def test_tick_job_takes_an_iso_now_and_refuses_a_naive_one(
         "deferred",
         "emails_queued",
         "exited",
+        "deferred",
         "errors",
         "message_ids",
         "dispatched",

@@ -13,6 +13,7 @@ from engine.core.stepping import (
     SequenceLoopError,
     advance,
     check_exit,
+    restart_wait,
     start_state,
     with_cursor,
 )
@@ -52,6 +53,7 @@ def test_first_advance_sends_the_first_email_and_parks_on_the_wait() -> None:
         visits={"first": 1, "pause": 1},
         step_log={"first": T0, "pause": T0},
         wait_started_at=T0,
+        wait_after="first",
     )
     assert [(t.kind, t.step_id) for t in result.trace] == [("email", "first"), ("wait", "pause")]
     assert all(t.at == T0 for t in result.trace)
@@ -531,6 +533,7 @@ def test_state_json_round_trip() -> None:
             "again": "2024-03-11T10:00:00+00:00",
         },
         "wait_started_at": "2024-03-11T10:00:00+00:00",
+        "wait_after": "tip",
     }
     back = EnrollmentState.from_json(stored, cursor=state.cursor, enrolled_at=state.enrolled_at)
     assert back == state
@@ -553,3 +556,38 @@ def test_with_cursor_moves_and_clears_the_wait() -> None:
     assert moved.visits == state.visits
     r = advance(LINEAR, moved, PROSPECT, [], at(1))
     assert [m.step_id for m in r.emails] == ["second"]
+
+
+# --- waits count from the sending (issue #7.6) ----------------------------------------------
+
+
+def test_a_wait_after_an_email_restarts_when_the_email_is_sent() -> None:
+    """The first email, decided at T0, waits for the send window and goes out two days
+    later: the 4-day wait ends four days after that, not after the decision."""
+    first = advance(LINEAR, start_state(T0), PROSPECT, [], T0)
+    restarted = restart_wait(LINEAR, first.state, "first", at(2))
+    assert restarted is not None
+    state, wake = restarted
+    assert (state.wait_started_at, wake) == (at(2), at(6))
+    assert advance(LINEAR, state, PROSPECT, [], at(4)).outcome == WakeAt(
+        at(6), "wait until 2024-03-10 10:00"
+    )
+    assert advance(LINEAR, state, PROSPECT, [], at(6)).emails[0].step_id == "second"
+    # another step's email, an earlier instant, or an enrollment past the wait: unchanged
+    assert restart_wait(LINEAR, first.state, "second", at(2)) is None
+    assert restart_wait(LINEAR, first.state, "first", T0) is None
+    assert (
+        restart_wait(LINEAR, advance(LINEAR, state, PROSPECT, [], at(6)).state, "first", at(7))
+        is None
+    )
+
+
+def test_a_wait_does_not_run_out_while_its_email_is_unsent() -> None:
+    first = advance(LINEAR, start_state(T0), PROSPECT, [], T0)
+    held = advance(LINEAR, first.state, PROSPECT, [], at(4), unsent={"first"})
+    assert held.emails == ()
+    assert held.outcome == WakeAt(at(8), "'first' not sent yet: the wait starts then")
+    assert held.state.cursor == first.state.cursor
+    # an email that is no longer in the outbox (failed, dropped) holds nothing
+    gone = advance(LINEAR, held.state, PROSPECT, [], at(8))
+    assert gone.emails[0].step_id == "second"
