@@ -19,6 +19,10 @@ from tests.unit.spec_helpers import VALID, sequence_problems
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
+TOO_DEEP = (
+    f"an expression nests more than {MAX_EXPRESSION_NESTING} brackets (or operators) "
+    "deep: simplify it"
+)
 HEAD = "key: hostile\nname: hostile\nenroll: {when: {field: status, eq: closed_lost}}\n"
 
 
@@ -274,3 +278,12 @@ def test_a_loop_that_sends_nothing_may_poll_faster() -> None:
     )
 
     assert sequence_problems(text) == []
+
+
+def test_a_template_file_nested_too_deep_is_a_line_not_a_recursion_error(tmp_path: Path) -> None:
+    body = "<mjml><mj-body>\n<mj-text>\n{{ " + "(" * 70 + "1" + ")" * 70 + " }}\n</mj-text>\n"
+    (tmp_path / "deep.mjml").write_text(body + "</mj-body></mjml>\n")
+
+    problems = FileTemplateCatalog(tmp_path).check_file("deep.mjml")
+
+    assert any(p.endswith(":3: " + TOO_DEEP) for p in problems), problems
