@@ -276,3 +276,42 @@ def test_a_test_of_a_broken_draft_is_not_sent(shipped: Web) -> None:
     assert response.status_code == 422
     assert "does not render, so it was not sent" in text(response)
     assert not list(shipped.settings.outbox_dir.glob("*.eml"))
+
+
+def test_the_preview_frame_is_sandboxed_and_hostile_prospect_data_stays_text(
+    shipped: Web, now
+) -> None:  # type: ignore[no-untyped-def]
+    hostile = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+    add(shipped.uow, now, email="eve@evil.example", first_name=hostile, company=hostile)
+    marketer = shipped.client("marketer")
+    editor = marketer.get(f"/templates/{RECAP}/edit").get_data(as_text=True)
+    frames = re.findall(r"<iframe[^>]*>", editor)
+    assert frames and all(" sandbox " in f and "allow-" not in f for f in frames)
+
+    facts = preview(marketer, RECAP, source(shipped), prospect="eve@evil.example")
+    body = facts.get_data(as_text=True)
+    assert "eve@evil.example" in body
+    assert "<script>alert(2)" not in body and "<img src=x" not in body
+    assert "&lt;script&gt;alert(2)" in body  # the subject names the company, as text
+
+
+def test_a_new_template_starts_from_the_shared_parts_and_is_saved_as_v1(shipped: Web) -> None:
+    marketer = shipped.client("marketer")
+    form = marketer.get("/templates/new").get_data(as_text=True)
+    assert "_partials/footer.mjml" in form  # the skeleton includes the shared footer
+    skeleton = html.unescape(re.search(r"<textarea[^>]*>(.*?)</textarea>", form, re.S).group(1))
+
+    taken = marketer.post("/templates/new", {"path": RECAP, "source": skeleton})
+    assert taken.status_code == 422 and "already exists" in words(taken)
+    bad_path = marketer.post("/templates/new", {"path": "Price/New Email", "source": skeleton})
+    assert bad_path.status_code == 422 and "is not a template path" in words(bad_path)
+    broken = marketer.post("/templates/new", {"path": "price/new.mjml", "source": "{% if %}"})
+    assert broken.status_code == 422 and "Not saved" in words(broken)
+
+    made = marketer.post("/templates/new", {"path": "price/renewal.mjml", "source": skeleton})
+
+    assert made.status_code == 302 and made.headers["Location"].endswith("/renewal.mjml/edit")
+    info = get_template_version(shipped.uow(), "price/renewal.mjml")
+    assert info.version == 1 and info.created_by == EMAILS["marketer"]
+    assert "price/renewal" in words(marketer.get("/templates/"))
+    assert shipped.client("sales").get("/templates/new").status_code == 403

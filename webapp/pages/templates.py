@@ -8,14 +8,20 @@ saves a new immutable version through ``engine.services.templates.save_template`
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from engine.exceptions import InvalidInputError, NotFoundError
-from engine.services.template_versions import check_path
-from engine.services.views.templates import template_detail, template_diff, template_rows
+from engine.services.template_versions import TemplateValidationError, check_path
+from engine.services.templates import StaleTemplateError, save_template
+from engine.services.views.templates import (
+    TemplateRow,
+    template_detail,
+    template_diff,
+    template_rows,
+)
 from webapp.access import Role, allow
-from webapp.pages.context import uow
+from webapp.pages.context import actor, now, uow
 
 bp = Blueprint("templates", __name__, url_prefix="/templates")
 
@@ -47,6 +53,57 @@ def index() -> ResponseReturnValue:
         emails=[r for r in rows if not r.partial],
         partials=[r for r in rows if r.partial],
     )
+
+
+def skeleton(rows: list[TemplateRow]) -> str:
+    """A new email's starting text: the shared head, header and footer where they exist."""
+    partials = {row.path for row in rows if row.partial}
+
+    def include(path: str, indent: str) -> str:
+        return f'{indent}<mj-include path="{path}" />\n' if path in partials else ""
+
+    return (
+        "<mjml>\n  <mj-head>\n    <mj-title>{{ subject }}</mj-title>\n"
+        + include("_partials/head.mjml", "    ")
+        + "  </mj-head>\n  <mj-body>\n"
+        + include("_partials/header.mjml", "    ")
+        + "    <mj-section>\n      <mj-column>\n"
+        + '        <mj-text>Hi {{ prospect.first_name or "there" }},</mj-text>\n'
+        + "        <mj-text>What you want to say, in a few short paragraphs.</mj-text>\n"
+        + "      </mj-column>\n    </mj-section>\n"
+        + include("_partials/footer.mjml", "    ")
+        + "  </mj-body>\n</mjml>\n"
+    )
+
+
+@bp.get("/new")
+@allow(Role.MARKETER)
+def new() -> ResponseReturnValue:
+    return render_template(
+        "templates/new.html", path="", source=skeleton(template_rows(uow())), errors={}
+    )
+
+
+@bp.post("/new")
+@allow(Role.MARKETER)
+def create() -> ResponseReturnValue:
+    """Save a new template as its version 1; a taken path or a problem keeps the text."""
+    path = request.form.get("path", "").strip()
+    source = request.form.get("source", "").replace("\r\n", "\n")
+    errors: dict[str, list[str]] = {}
+    try:
+        result = save_template(uow(), path, source, None, now(), author=actor())
+    except StaleTemplateError:
+        errors["path"] = [f"{path} already exists: open it from the list to change it."]
+    except TemplateValidationError as exc:
+        errors["source"] = [str(p) for p in exc.template_problems]
+    except InvalidInputError as exc:
+        errors["path" if "is not a template path" in str(exc) else "source"] = [str(exc)]
+    else:
+        flash(f"Created {path} (version {result.version.version}).", "ok")
+        return redirect(url_for("templates_editor.edit", path=path))
+    page = render_template("templates/new.html", path=path, source=source, errors=errors)
+    return page, 422
 
 
 @bp.get("/<path:path>")
