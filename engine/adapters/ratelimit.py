@@ -18,18 +18,26 @@ __all__ = ["LocalRateLimiter", "RedisRateLimiter"]
 class LocalRateLimiter:
     """A token bucket per key, for the single-process embedded mode."""
 
-    def __init__(self, per_second: float, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        per_second: float,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``sleep`` and ``clock`` (seconds, monotonic) are injectable so a test can run a
+        burst on a fake clock instead of depending on how fast the machine is."""
         if per_second <= 0:
             raise ValueError("the send rate must be positive")
         self.rate = per_second
         self.sleep = sleep
+        self.clock = clock
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}
 
     def acquire(self, key: str) -> None:
         while True:
             with self._lock:
-                now = time.monotonic()
+                now = self.clock()
                 tokens, last = self._buckets.get(key, (self.rate, now))
                 tokens = min(self.rate, tokens + (now - last) * self.rate)
                 if tokens >= 1:
@@ -55,6 +63,11 @@ class RedisRateLimiter:
         self.prefix = prefix
 
     def acquire(self, key: str) -> None:
+        self.acquire_window(key)
+
+    def acquire_window(self, key: str) -> int:
+        """Wait for a slot; return the one-second window (Unix time) it was counted in,
+        which is what the limit promises about (a test checks it against that)."""
         while True:
             now = time.time()
             second = int(now)
@@ -64,5 +77,5 @@ class RedisRateLimiter:
             pipe.expire(name, 5)
             count = pipe.execute()[0]
             if count <= self.limit:
-                return
+                return second
             time.sleep(max(0.0, second + 1 - now))

@@ -2,7 +2,12 @@
 
 Every message must reach the SMTP server; distinct Message-IDs received must equal the
 messages; any duplicate must be one the engine logged as an uncertain delivery; and every
-row must end sent (or with a recorded reason) within a minute of the last kill.
+row must end sent (or with a recorded reason).
+
+How fast is not asserted against the wall clock (a busy machine took 68 s to finish after
+the last kill where an idle one took 20): what is asserted is the *recovery*, the time
+until the claims the killed worker held are released, against a bound derived from the
+lease and requeue settings with a wide margin (``recovery_bound``), and it is reported.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = redis_db_url(15)
 N = 2_000
 WORKERS = 3
+HANG_GUARD = 900  # seconds: only stops a test that would never end, whatever the load
 
 ALWAYS_OPEN = """
 key: chaos
@@ -149,6 +155,26 @@ class Workers:
             self.kill(proc)
 
 
+IN_FLIGHT = (MessageStatus.SENDING, MessageStatus.TRANSMITTING)
+
+
+def recovery_bound(settings: Settings) -> float:
+    """Seconds a dead worker's claims may stay held: its lease runs out, a tick releases
+    it, then the row waits ``requeue_after`` before it is enqueued again. Five times that,
+    plus half a minute for a slow tick on a loaded machine, is far beyond the expected
+    value and still catches a claim nothing recovers."""
+    return 5 * (settings.delivery_lease_seconds + settings.requeue_after_seconds) + 30
+
+
+def claims(runtime: Runtime) -> dict[int, str | None]:
+    """The rows workers hold right now, with their claim tokens."""
+    with runtime.uow() as uow:
+        rows = uow.session.execute(
+            select(Message.id, Message.claim_token).where(Message.status.in_(IN_FLIGHT))
+        )
+        return dict(rows.all())  # type: ignore[arg-type]
+
+
 def settled(runtime: Runtime) -> dict[str, int]:
     with runtime.uow() as uow:
         return dict(
@@ -197,23 +223,31 @@ def test_workers_killed_and_redis_flushed_lose_nothing(
         flush_at = 6.0
         flushed = False
         last_kill = start
+        held_at_last_kill: dict[int, str | None] | None = None
+        recovered_after: float | None = None
         done_at = None
         try:
             with runtime_scope(runtime):
-                while time.monotonic() - start < 300:
+                while time.monotonic() - start < HANG_GUARD:
                     elapsed = time.monotonic() - start
                     if kills and elapsed >= kills[0]:
                         kills.pop(0)
                         workers.kill(workers.procs[0])
-                        workers.start()
                         last_kill = time.monotonic()
+                        if not kills:  # the dead worker's claims are among these
+                            held_at_last_kill = claims(runtime)
+                        workers.start()
                     if not flushed and elapsed >= flush_at:
                         redis.flushdb()
                         flushed = True
                     tick_job()
+                    if held_at_last_kill is not None and recovered_after is None:
+                        now_held = claims(runtime).items()
+                        if not now_held & held_at_last_kill.items():
+                            recovered_after = time.monotonic() - last_kill
                     counts = settled(runtime)
                     final = counts.get(MessageStatus.SENT, 0) + counts.get(MessageStatus.FAILED, 0)
-                    if final == N and not kills:
+                    if final == N and not kills and recovered_after is not None:
                         done_at = time.monotonic()
                         break
                     time.sleep(0.5)
@@ -241,10 +275,17 @@ def test_workers_killed_and_redis_flushed_lose_nothing(
         f"\nchaos: {N} messages, {WORKERS} workers, {workers.started - WORKERS} kills, "
         f"redis flushed once; received {sum(received.values())} deliveries, "
         f"{len(received)} distinct Message-IDs, {len(duplicates)} duplicated; "
-        f"{incidents} uncertain cases logged; final statuses {counts}"
+        f"{incidents} uncertain cases logged; final statuses {counts}; the last kill's "
+        f"claims released after {recovered_after} s (bound {recovery_bound(settings)} s), "
+        f"everything settled {None if done_at is None else round(done_at - last_kill, 1)} s "
+        "after it"
     )
-    assert done_at is not None, f"not everything settled within 300 s: {counts}"
-    assert done_at - last_kill < 60, "settled more than a minute after the last kill"
+    assert done_at is not None, f"not everything settled within {HANG_GUARD} s: {counts}"
+    assert recovered_after is not None
+    assert recovered_after < recovery_bound(settings), (
+        f"the killed worker's claims were held {recovered_after:.1f} s "
+        f"(lease {settings.delivery_lease_seconds} s, requeue {settings.requeue_after_seconds} s)"
+    )
     assert counts == {MessageStatus.SENT: N}
     assert len(received) == N
     for message_id, copies in duplicates.items():

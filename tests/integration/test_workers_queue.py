@@ -34,6 +34,7 @@ from tests.support.rq_helpers import (
     flushed_redis,
     work_burst,
 )
+from tests.support.topology import poll
 from workers.worker import run_rq_worker
 
 
@@ -268,8 +269,14 @@ def test_rq_job_expires_when_not_started_within_its_ttl(
     redis_conn: Redis, rq_queue: RQJobQueue, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.txt"
-    rq_queue.enqueue(fixtures_jobs.record, str(out), "stale", ttl=1)
-    time.sleep(1.2)
+    rq_queue.enqueue(fixtures_jobs.record, str(out), "stale", ttl=1, job_id="stale")
+    # Redis expires the job's key after its ttl: wait for that, however slow the machine.
+    poll(
+        lambda: not redis_conn.exists("rq:job:stale"),
+        time.monotonic() + 30,
+        "Redis to expire the job",
+        interval=0.05,
+    )
     work_burst(redis_conn)
     assert lines(out) == []
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis import Redis
@@ -23,6 +24,7 @@ from engine.store import Enrollment, UnitOfWork
 from tests import fixtures_jobs
 from tests.support.rq_helpers import UNREACHABLE_REDIS_URL, flushed_redis
 from tests.support.sequences import PRICE, store
+from tests.support.topology import poll
 from workers.jobs import tick_job
 from workers.scheduler import enqueue_tick, run_scheduler, tick_job_id
 
@@ -104,7 +106,6 @@ def test_tick_job_takes_an_iso_now_and_refuses_a_naive_one(
         "deferred",
         "emails_queued",
         "exited",
-        "deferred",
         "errors",
         "message_ids",
         "dispatched",
@@ -157,15 +158,19 @@ def test_in_process_jobs_see_the_runtime_that_owns_their_queue(
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_scheduler_puts_one_tick_per_slot_on_redis(database_url: str, now: datetime) -> None:
     with flushed_redis() as connection:
-        runtime = _redis_runtime(database_url, connection, FrozenClock(now))
+        counting = CountingQueue(RQJobQueue(connection))
+        settings = Settings().with_overrides(database_url=database_url)
+        runtime = Runtime.from_settings(settings, queue=counting, clock=FrozenClock(now))
         stop = threading.Event()
         thread = threading.Thread(target=run_scheduler, args=(runtime, 0.05, stop))
         thread.start()
-        time.sleep(0.4)  # ~8 intervals, all in the frozen clock's one slot
-        stop.set()
-        thread.join(5)
+        try:  # several intervals, all in the frozen clock's one slot, however slow the host
+            poll(lambda: counting.calls >= 5, time.monotonic() + 30, "five scheduler rounds")
+        finally:
+            stop.set()
+            thread.join(30)
 
-        queue = runtime.queue.rq_queue(QUEUE_DEFAULT)  # type: ignore[attr-defined]
+        queue = counting.inner.rq_queue(QUEUE_DEFAULT)
         assert queue.job_ids == [tick_job_id(now, 0.05)]
         assert not enqueue_tick(runtime, 0.05)
         runtime.engine.dispose()
@@ -178,15 +183,34 @@ def test_scheduler_keeps_going_when_redis_is_down(
     runtime = _redis_runtime(database_url, Redis.from_url(UNREACHABLE_REDIS_URL), FrozenClock(now))
     stop = threading.Event()
     thread = threading.Thread(target=run_scheduler, args=(runtime, 0.05, stop))
+
+    def failures() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "could not enqueue the tick" in r.getMessage()]
+
     with caplog.at_level(logging.ERROR, logger="workers.scheduler"):
         thread.start()
-        time.sleep(0.3)
-        stop.set()
-        thread.join(5)
+        try:  # it tries again after the first failure, however long each attempt takes
+            poll(lambda: len(failures()) >= 2, time.monotonic() + 60, "a second attempt")
+        finally:
+            stop.set()
+            thread.join(30)
     assert not thread.is_alive()
-    failures = [r for r in caplog.records if "could not enqueue the tick" in r.getMessage()]
-    assert len(failures) >= 2, "it should have tried again after the first failure"
     runtime.close()
+
+
+class CountingQueue:
+    """A job queue that counts the scheduler's enqueue calls, passing them on."""
+
+    def __init__(self, inner: RQJobQueue) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def enqueue(self, *args: Any, **kwargs: Any) -> bool:
+        self.calls += 1
+        return self.inner.enqueue(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def _redis_runtime(database_url: str, connection: Redis, clock: FrozenClock) -> Runtime:

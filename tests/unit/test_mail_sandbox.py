@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -57,20 +56,39 @@ RUNTIME_BOMBS = {
 }
 
 
-def _render_measured(source: str, **context: object) -> tuple[Exception | None, float, int]:
+class TickingClock:
+    """A clock that moves ``step`` seconds each time it is read: the sandbox's deadline
+    then falls after a fixed number of its checks, whatever the machine's load, so a test
+    can tell "stopped at the deadline" from "ran to the end" without timing anything."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.now = 0.0
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        self.now += self.step
+        return self.now
+
+
+STEP = 0.0001  # a deadline of 1 s is 10,000 checks
+
+
+def _render_measured(source: str, **context: object) -> tuple[Exception | None, int, int]:
+    """The error, how many deadline checks the render made, and its peak memory."""
     env = BoundedSandbox()
+    clock = TickingClock(STEP)
     tracemalloc.start()
-    started = time.perf_counter()
     try:
-        render_bounded(env.from_string(source), context, max_seconds=1.0)
+        render_bounded(env.from_string(source), context, max_seconds=1.0, clock=clock)
     except Exception as exc:
         error: Exception | None = exc
     else:
         error = None
-    elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return error, elapsed, peak
+    return error, clock.reads, peak
 
 
 @pytest.mark.parametrize(("source", "expected"), CLASSICS.values(), ids=CLASSICS.keys())
@@ -83,19 +101,19 @@ def test_the_classic_escapes_are_refused_statically(source: str, expected: str) 
 
 @pytest.mark.parametrize(("source", "expected"), CLASSICS.values(), ids=CLASSICS.keys())
 def test_the_classic_escapes_are_stopped_at_run_time_too(source: str, expected: str) -> None:
-    error, elapsed, peak = _render_measured(source)
+    error, reads, peak = _render_measured(source)
 
     assert isinstance(error, SecurityError | UndefinedError), error
-    assert elapsed < 5
+    assert reads <= 1 / STEP + 2  # stopped by the rules or at the deadline, never past it
     assert peak < 50_000_000
 
 
 @pytest.mark.parametrize("source", RUNTIME_BOMBS.values(), ids=RUNTIME_BOMBS.keys())
 def test_bombs_the_static_check_lets_through_are_stopped_at_run_time(source: str) -> None:
-    error, elapsed, peak = _render_measured(source)
+    error, reads, peak = _render_measured(source)
 
     assert isinstance(error, SecurityError), error  # TemplateLimitError is one
-    assert elapsed < 5
+    assert reads <= 1 / STEP + 2  # stopped by the rules or at the deadline, never past it
     assert peak < 50_000_000
 
 
@@ -103,10 +121,11 @@ def test_a_cpu_loop_printing_nothing_hits_the_deadline_or_the_budget() -> None:
     env = BoundedSandbox()
     source = "{% set s = 'a' * 99999 %}{% for i in s %}{% for j in s %}{% endfor %}{% endfor %}"
 
-    started = time.perf_counter()
+    clock = TickingClock(0.001)
     with pytest.raises(TemplateLimitError):
-        render_bounded(env.from_string(source), {}, max_chars=10**12, max_seconds=0.3)
-    assert time.perf_counter() - started < 2  # the deadline, not the end of the loop
+        render_bounded(env.from_string(source), {}, max_chars=10**12, max_seconds=0.3, clock=clock)
+    # the deadline (300 checks), not the end of the loop (ten billion iterations)
+    assert clock.reads <= 300 + 2
 
 
 def test_the_output_size_is_capped() -> None:
