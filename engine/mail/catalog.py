@@ -211,14 +211,7 @@ class BaseTemplateCatalog:
 
     def _compiled_errors(self, html: str, name: str) -> list[str]:
         """What is wrong with the compiled HTML as a whole (its parts were fine)."""
-        # MJML must leave the Jinja intact, or rendering would fail for every recipient.
-        errors = [f"after MJML compilation: {e}" for e in _jinja_errors(html, "", False)]
-        for marker, what in REQUIRED_MARKERS.items():
-            if marker not in html:
-                errors.append(f"{name}: missing {what}: include _partials/footer.mjml in <mj-body>")
-        if not errors:
-            errors += footer_errors(html, name)
-        return errors
+        return list(_compiled_problems(html, name))
 
     def _read_include(self, path: str, name: str) -> tuple[str, str | None]:
         problem = include_path_problem(path)
@@ -274,6 +267,21 @@ def _file_errors(text: str, name: str) -> tuple[str, ...]:
     found = [f"{_at(name, text, line)}MJML: {message}" for line, message in tags]
     found += [f"{_at(name, text, line)}{message}" for line, message in link_findings(text)]
     return tuple(sorted(jinja + found, key=_line_of))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_problems(html: str, name: str) -> tuple[str, ...]:
+    """The compiled HTML's problems: pure in its text, and the costliest check (it renders
+    the footer for every sample prospect), so remembered: the sequence editor checks the
+    same stored templates at every keystroke."""
+    # MJML must leave the Jinja intact, or rendering would fail for every recipient.
+    errors = [f"after MJML compilation: {e}" for e in _jinja_errors(html, "", False)]
+    for marker, what in REQUIRED_MARKERS.items():
+        if marker not in html:
+            errors.append(f"{name}: missing {what}: include _partials/footer.mjml in <mj-body>")
+    if not errors:
+        errors += footer_errors(html, name)
+    return tuple(errors)
 
 
 def _jinja_errors(text: str, name: str, names: bool = True) -> list[str]:

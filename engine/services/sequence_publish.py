@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from engine.exceptions import ConflictError, NotFoundError
 from engine.services.audit import record_audit
@@ -275,7 +276,14 @@ def publish(
                 raise StaleSequenceError(
                     key, base or 0, current.version, current.created_by, current.created_at
                 )
-        version, created = store_version(s, spec, source, now, actor, VersionOrigin.EDITOR)
+        try:
+            version, created = store_version(s, spec, source, now, actor, VersionOrigin.EDITOR)
+        except IntegrityError:  # the same key created, or the same version number taken,
+            uow.rollback()  # by someone else a moment ago: theirs stands, nothing is written
+            raise ConflictError(
+                f"'{spec.key}' was changed by someone else a moment ago: reload it and "
+                "apply your change again"
+            ) from None
         if sequence is None:
             created_sequence = s.scalars(select(Sequence).where(Sequence.key == spec.key)).one()
             created_sequence.status = SequenceStatus.PAUSED

@@ -147,3 +147,14 @@ def test_simulating_needs_the_token(web: Web, world) -> None:  # type: ignore[no
         marketer.post("/simulator/", {"sequence": "lost-on-price"}, csrf=False).status_code == 400
     )
     assert marketer.post("/simulator/draft", {"source": PRICE}, csrf=False).status_code == 400
+
+
+def test_typed_fields_are_shown_as_text(web: Web, world) -> None:  # type: ignore[no-untyped-def]
+    hostile = (
+        'first_name: "<script>alert(1)</script>"\ncompany: "\\"><img src=x onerror=alert(1)>"\n'
+    )
+    body = run(web.client("marketer"), fields=hostile + FIELDS.split("\n", 1)[1]).get_data(
+        as_text=True
+    )
+    assert "<script>alert(1)" not in body and "&lt;script&gt;alert(1)" in body
+    assert not re.search(r"<img[^>]*onerror=", body)

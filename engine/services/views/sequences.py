@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.core.wording import (
@@ -239,14 +239,23 @@ def _step_figures(
         .group_by(Message.step_id)
     ):
         figures[step_id]["sent"] += count
-    for step_id, kind, machine, count in s.execute(
-        select(Message.step_id, Event.type, Event.machine, func.count(distinct(Event.message_id)))
+    # Emails opened (clicked) at least once, per step: distinct messages, counted in two
+    # hash aggregations (COUNT(DISTINCT) would sort every event) over the covering index.
+    touched = (
+        select(Message.step_id, Event.message_id, Event.type, Event.machine)
         .join(Message, Message.id == Event.message_id)
         .where(
             Message.sequence_version_id.in_(ids),
+            Event.message_id.is_not(None),
             Event.type.in_(["email.opened", "email.clicked"]),
         )
-        .group_by(Message.step_id, Event.type, Event.machine)
+        .group_by(Message.step_id, Event.message_id, Event.type, Event.machine)
+        .subquery()
+    )
+    for step_id, kind, machine, count in s.execute(
+        select(touched.c.step_id, touched.c.type, touched.c.machine, func.count()).group_by(
+            touched.c.step_id, touched.c.type, touched.c.machine
+        )
     ):
         name = ("machine_" if machine else "human_") + (
             "opens" if kind == "email.opened" else "clicks"
