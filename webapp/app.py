@@ -13,6 +13,7 @@ from webapp.nav import init_nav
 from webapp.pages import (
     audit,
     errors,
+    funnel,
     home,
     imports,
     inbound,
@@ -72,6 +73,7 @@ BLUEPRINTS = (
     auth,
     home,
     inbox,
+    funnel,
     outbox,
     prospects,
     reports,

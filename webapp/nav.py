@@ -35,6 +35,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("Imports", "imports.index"),
     ("Handoffs", "handoffs.index"),
     ("Inbound mail", "inbound.index"),
+    ("Funnel", "funnel.index"),
     ("Reports", "reports.index"),
     ("Outbox", "outbox.index"),
     ("Users", "users.index"),

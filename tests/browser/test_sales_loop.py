@@ -17,6 +17,8 @@ import pytest
 from engine.mail.tokens import TokenSigner
 from engine.services.handoffs import get_handoff
 from tests.support.browser import BrowserPage, live_server
+from tests.support.funnel_world import NOW as FUNNEL_NOW
+from tests.support.funnel_world import seed_funnel
 from tests.support.sales_world import seed_sales_world
 from tests.support.web import EMAILS, PASSWORD, SECRET, web_app
 
@@ -139,4 +141,36 @@ def test_an_overdue_lead_shows_its_badge(
         badge = card.locator(".badge-danger")
         assert badge.inner_text() == "overdue by 2 h"
         ui.shot("sales-05-overdue")
+        assert ui.unexpected_errors() == []
+
+
+def test_the_funnel_page_shows_the_seeded_figures(
+    database_url, tmp_path, now, browser_context, screenshot_dir
+):  # type: ignore[no-untyped-def]
+    with web_app(database_url, tmp_path, now) as web, live_server(web.app) as url:
+        seed_funnel(web.uow)
+        web.clock.set(FUNNEL_NOW)
+        ui = BrowserPage(browser_context.new_page(), url, screenshot_dir)
+        sign_in(ui, "marketer")
+        ui.page.get_by_role("link", name="Funnel").click()
+        ui.page.get_by_label("Entered from").fill("2026-03-01")
+        ui.page.get_by_label("to", exact=True).fill("2026-03-31")
+        ui.page.get_by_role("button", name="Show").click()
+        ui.page.wait_for_url(re.compile(r"from=2026-03-01"))
+        rows = ui.page.locator("#funnel-stages tbody tr")
+        shown = [
+            [cell.strip() for cell in rows.nth(i).inner_text().split("\t")]
+            for i in range(rows.count())
+        ]
+        assert shown == [
+            ["Entered nurture", "7", ""],
+            ["Engaged (people only)", "5", "71.4%"],
+            ["Re-qualified (handed to sales)", "4", "80.0%"],
+            ["Accepted by sales", "2", "50.0%"],
+            ["Opportunity", "2", "100.0%"],
+            ["Won", "1", "50.0%"],
+        ]
+        timing = ui.page.locator("#funnel-timing").inner_text()
+        assert "SLA compliance\t50.0%" in timing and "2 of 4" in timing
+        ui.shot("funnel-01-march")
         assert ui.unexpected_errors() == []

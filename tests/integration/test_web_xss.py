@@ -107,6 +107,9 @@ PAGES: dict[str, tuple[str | None, Callable[[Hostile], str]]] = {
     "erase confirmation": ("marketer", lambda h: f"/prospects/{h.prospect_id}/erase"),
     "inbound review queue": ("marketer", lambda h: "/inbound/"),
     "inbound message": ("marketer", lambda h: f"/inbound/{h.inbound_id}"),
+    "sales inbox": ("sales", lambda h: "/inbox/"),
+    "lead page": ("sales", lambda h: f"/inbox/{h.handoff_id}"),
+    "team inbox": ("admin", lambda h: "/inbox/"),
 }
 
 

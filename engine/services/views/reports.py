@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from engine.core.funnel import WON_STATUSES
 from engine.exceptions import NotFoundError
+from engine.services.views.funnel import reached_status
 from engine.store import (
     Event,
     Handoff,
@@ -206,33 +207,11 @@ def _engagement(s: Session, version_id: int, row: RowOf) -> None:
 
 
 def won_at(s: Session, prospect_ids: list[int]) -> dict[int, datetime]:
-    """When each prospect's CRM status first reached a won status: from the
-    ``crm.status_changed`` events the CRM posted, or from the prospect's current status
-    (and when it changed) for a CRM that only updates the prospect."""
-    found: dict[int, datetime] = {}
+    """When each prospect's CRM status first reached a won status (the funnel's rule)."""
     if not prospect_ids:
-        return found
-    status = Event.data["status"].as_string()
-    for prospect_id, at in s.execute(
-        select(Event.prospect_id, func.min(Event.occurred_at))
-        .where(
-            Event.prospect_id.in_(prospect_ids),
-            Event.type == "crm.status_changed",
-            status.in_(WON_STATUSES),
-        )
-        .group_by(Event.prospect_id)
-    ):
-        found[prospect_id] = at
-    for prospect_id, at in s.execute(
-        select(Prospect.id, Prospect.status_changed_at).where(
-            Prospect.id.in_(prospect_ids),
-            Prospect.status.in_(WON_STATUSES),
-            Prospect.status_changed_at.is_not(None),
-        )
-    ):
-        if prospect_id not in found or at < found[prospect_id]:
-            found[prospect_id] = at
-    return found
+        return {}
+    chosen = select(Prospect.id.label("prospect_id")).where(Prospect.id.in_(prospect_ids))
+    return reached_status(s, chosen.subquery(), WON_STATUSES)
 
 
 def _decisions(s: Session, version_id: int, row: RowOf) -> None:
