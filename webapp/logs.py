@@ -21,6 +21,9 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = "%(levelname)s %(name)s %(message)s %(process)d"
 _JSON_RENAMES = {"levelname": "level", "name": "logger"}
 _HANDLER_NAME = "nurture"
+CHATTY_LOGGERS = ("alembic",)
+"""Libraries whose INFO is noise to a person (Alembic's "Context impl SQLiteImpl" and
+plugin lines before every command's answer): shown at DEBUG (``nurture -v``) only."""
 
 
 def formatter_config(log_format: str) -> dict[str, Any]:
@@ -80,3 +83,6 @@ def configure_logging(level: str | int, log_format: str = "text") -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    debug = root.getEffectiveLevel() <= logging.DEBUG
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)

@@ -209,11 +209,3 @@ def rescore_all(session: Session, spec: ScoringSpec, now: datetime) -> int:
     ids = list(session.scalars(select(ScoreEntry.prospect_id).distinct()))
     refresh_scores(session, ids, spec, now)
     return len(ids)
-
-
-def prospect_score(uow: UnitOfWork, prospect_id: int, now: datetime) -> float | None:
-    with uow:
-        spec = current_scoring(uow.session)
-        if spec is None:
-            return None
-        return score_at(ledger(uow.session, prospect_id), spec.half_life, now)

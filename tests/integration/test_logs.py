@@ -103,7 +103,8 @@ def test_the_command_line_logs_json_lines(tmp_path: Path) -> None:
         "NURTURE_LOG_FORMAT": "json",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "webapp.cli", "init", "--no-sync"],
+        # -v: Alembic's INFO records are only shown when asked for
+        [sys.executable, "-m", "webapp.cli", "-v", "init", "--no-sync"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
