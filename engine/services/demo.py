@@ -9,8 +9,9 @@ crosses the threshold, and sales accept or reject them with a reason. Every scre
 honest data: nothing is written around the engine.
 
 Deterministic: one seed decides the people and every reaction (each drawn from its own
-``Random`` keyed by seed, person and message, so the order the engine works in cannot
-change them). It refuses a database that already has prospects, see :class:`DemoRefusedError`.
+``Random`` keyed by seed, person, step and time, never by a row id, so neither the order
+the engine works in nor the database changes them). It refuses a database that already
+has prospects, see :class:`DemoRefusedError`.
 """
 
 from __future__ import annotations
@@ -246,16 +247,23 @@ class _Run:
     def _react(self, message_ids: list[int]) -> None:
         with self.uow() as uow:
             rows = uow.session.execute(
-                select(Message.id, Message.prospect_id, Message.sent_at, Message.links).where(
-                    Message.id.in_(message_ids), Message.status == MessageStatus.SENT
-                )
+                select(
+                    Message.id,
+                    Message.prospect_id,
+                    Message.sent_at,
+                    Message.links,
+                    Message.step_id,
+                    Message.iteration,
+                ).where(Message.id.in_(message_ids), Message.status == MessageStatus.SENT)
             ).all()
-        for message_id, prospect_id, sent_at, links in rows:
+        for message_id, prospect_id, sent_at, links, step_id, iteration in rows:
             person = self.by_id.get(prospect_id)
             if person is None or sent_at is None:
                 continue
             email = SentEmail(message_id, prospect_id, sent_at, list(links or []))
-            self._plan(reactions(self._rng(person.email, message_id), person, email))
+            # Keyed by who and which step, not by row id: ids depend on the database.
+            rng = self._rng(person.email, step_id, iteration, _aware(sent_at).isoformat())
+            self._plan(reactions(rng, person, email))
 
     def _act(self, action: Action) -> None:
         args, at = action.args, action.at
@@ -284,19 +292,19 @@ class _Run:
         """Plan sales' answer to every handoff created since the last look."""
         with self.uow() as uow:
             rows = uow.session.execute(
-                select(Handoff.id, Handoff.created_at, Prospect.owner_email)
+                select(Handoff.id, Handoff.created_at, Prospect.owner_email, Prospect.email)
                 .join(Prospect, Prospect.id == Handoff.prospect_id)
                 .where(Handoff.id > self.last_handoff)
                 .order_by(Handoff.id)
             ).all()
-        for handoff_id, created_at, owner in rows:
+        for handoff_id, created_at, owner, prospect in rows:
             self.last_handoff = handoff_id
             by = owner or REPS[0]
             if owner in self.users:
                 if _aware(created_at) >= self.keep_open_from:
                     continue  # this week's: for the user to decide in their inbox
                 by = REPS[0]  # older ones: the made-up sales manager decided them
-            rng = self._rng("handoff", handoff_id)
+            rng = self._rng("handoff", prospect, _aware(created_at).isoformat())
             self._plan([decision(rng, created_at, handoff_id, by)])
 
     def _decide(self, action: Action) -> None:
