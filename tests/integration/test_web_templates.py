@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.services.audit import list_audit
+from engine.services.sequence_status import change_status
 from engine.services.sequences import sync_sequences
 from engine.services.template_sync import sync_templates
 from engine.services.template_versions import stored_catalog
@@ -69,6 +70,14 @@ def test_the_list_shows_emails_partials_and_who_sends_them(shipped: Web) -> None
     assert "Closed-lost: price · value-recap" in page  # the sequence step that sends it
     assert "9 emails" in page  # the footer is in every shipped email
     assert "the templates folder" in page  # who saved it: the sync
+
+
+def test_a_paused_sequence_is_marked_where_it_sends_a_template(shipped: Web, now) -> None:  # type: ignore[no-untyped-def]
+    change_status(shipped.uow(), "lost-on-price", "pause", now, actor="admin@example.com")
+    marketer = shipped.client("marketer")
+    assert "Closed-lost: price · value-recap paused" in words(marketer.get("/templates/"))
+    page = words(marketer.get(f"/templates/{RECAP}"))
+    assert "Closed-lost: price (step value-recap ) paused" in page
 
 
 def test_the_list_has_a_real_empty_state(web: Web) -> None:

@@ -59,7 +59,7 @@ class SequenceUse:
     sequence_key: str
     sequence_name: str
     step_id: str
-    active: bool
+    status: str  # active, paused or archived
 
 
 @dataclass(frozen=True)
@@ -108,14 +108,15 @@ def _sequence_uses(session: Session) -> dict[str, list[SequenceUse]]:
     """Template key -> the steps of every sequence's current version that send it."""
     uses: dict[str, list[SequenceUse]] = defaultdict(list)
     rows = session.execute(
-        select(Sequence.key, Sequence.name, Sequence.active, SequenceVersion)
+        select(Sequence.key, Sequence.name, Sequence.status, SequenceVersion)
         .join(SequenceVersion, SequenceVersion.id == Sequence.current_version_id)
         .order_by(Sequence.key)
     ).all()
-    for key, name, active, version in rows:
+    for key, name, status, version in rows:
         for index, step in enumerate(spec_of(version).steps, start=1):
             if isinstance(step, EmailStep):
-                uses[step.email].append(SequenceUse(key, name, step.id or f"step {index}", active))
+                step_id = step.id or f"step {index}"
+                uses[step.email].append(SequenceUse(key, name, step_id, str(status)))
     return uses
 
 
