@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from engine.clock import ManualClock
 from engine.runtime import Runtime
+from engine.services.accounts import create_user
 from engine.services.demo import PROSPECTS, load_demo
 from engine.services.sequences import sync_sequences
 from engine.services.template_sync import sync_templates
@@ -29,7 +30,8 @@ from engine.services.template_versions import stored_catalog
 from engine.store import Event, Handoff
 from tests.browser.test_prospects import sign_in
 from tests.support.browser import VIEWPORT, BrowserPage, live_server
-from tests.support.web import Web, web_app
+from tests.support.web import EMAILS, PASSWORD, ROLES, SECRET, Web, web_app
+from webapp.auth import setup_token
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -87,7 +89,15 @@ def busiest_prospect(web: Web) -> str:
 def test_every_main_screen_on_a_demo_workspace(
     database_url, tmp_path, now, chromium, screenshot_dir
 ):  # type: ignore[no-untyped-def]
-    with web_app(database_url, tmp_path, now) as web, live_server(web.app) as url:
+    with web_app(database_url, tmp_path, now, users=False) as web, live_server(web.app) as url:
+        first_run = BrowserPage(chromium.new_page(), url, screenshot_dir)
+        first_run.goto(f"/setup/{setup_token(SECRET)}")  # the link `nurture up` prints
+        first_run.page.get_by_label("Choose a password").wait_for()
+        first_run.shot("readme-0-setup", full_page=False)
+        assert first_run.unexpected_errors() == []
+        first_run.page.close()
+        for role in ROLES:
+            create_user(web.uow(), EMAILS[role], role.title(), role, PASSWORD, now)
         demo_workspace(web, PROSPECTS if README_DIR else 80)
         prospect = busiest_prospect(web)
         pages: dict[str, BrowserPage] = {}
@@ -108,7 +118,7 @@ def test_every_main_screen_on_a_demo_workspace(
 
         login = browser(None)
         login.goto("/login")
-        login.shot("readme-0-sign-in", full_page=False)
+        login.shot("screen-sign-in", full_page=False)
 
         shot_files = []
         for name, role, path, text in SCREENS:
@@ -130,6 +140,6 @@ def test_every_main_screen_on_a_demo_workspace(
     if README_DIR:
         target = Path(README_DIR)
         target.mkdir(parents=True, exist_ok=True)
-        for path in [screenshot_dir / "readme-0-sign-in.png", *shot_files]:
+        for path in [screenshot_dir / "readme-0-setup.png", *shot_files]:
             if path.name.startswith("readme-"):
                 shutil.copyfile(path, target / path.name)
