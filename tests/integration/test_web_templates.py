@@ -85,6 +85,23 @@ def test_the_list_has_a_real_empty_state(web: Web) -> None:
     assert "No templates yet" in page and "nurture sequences sync" in page
 
 
+@pytest.mark.parametrize("role", ["marketer", "admin"])
+def test_marketers_and_admins_open_every_template_page(shipped: Web, role: str) -> None:
+    client = shipped.client(role)
+    for path in (
+        "/templates/",
+        "/templates/new",
+        f"/templates/{RECAP}",
+        f"/templates/{RECAP}?version=1",
+        f"/templates/{RECAP}/diff?from=1&to=1",
+        f"/templates/{RECAP}/edit",
+        f"/templates/{RECAP}/preview.html",
+        f"/templates/{FOOTER}",
+        f"/templates/{FOOTER}/edit",
+    ):
+        assert client.get(path).status_code == 200, path
+
+
 def test_sales_reps_reach_no_template_page(shipped: Web) -> None:
     sales = shipped.client("sales")
     for path in ("/templates/", f"/templates/{RECAP}", f"/templates/{RECAP}/edit"):
