@@ -85,6 +85,7 @@ class DemoReport:
     events: dict[str, int] = field(default_factory=dict)  # "email.opened (machine)": n
     handoffs: dict[str, int] = field(default_factory=dict)  # status: n
     rejections: dict[str, int] = field(default_factory=dict)  # reason: n
+    statuses: dict[str, int] = field(default_factory=dict)  # prospect status: n
     started: datetime | None = None
     ended: datetime | None = None
 
@@ -103,7 +104,7 @@ def load_demo(
     """Run ``days`` virtual days from ``clock.now()`` with ``count`` made-up prospects.
 
     ``mailer`` must deliver to the local outbox and run on ``clock`` (``nurture demo``
-    builds it so): the demo sends ~750 emails. The app's sales users own some prospects;
+    builds it so): the demo sends ~650 emails. The app's sales users own some prospects;
     their handoffs of the last week are left open for them. ``progress(day, days)`` is called each
     virtual day. Raises :class:`DemoRefusedError` for a database with prospects, and
     :class:`NotFoundError` when no sequence is stored (``nurture init`` stores them).
@@ -271,6 +272,9 @@ class _Run:
         if action.kind == "decide":
             self._decide(action)
             return
+        if action.kind == "crm":  # the CRM moves the deal on, as its sync would say
+            upsert_prospect(self.uow(), dict(args), at)
+            return
         if action.kind == "event":
             payload = {**args, "occurred_at": at, "source": "demo"}
             record_event(self.uow(), EngineEventInput.model_validate(payload), at)
@@ -305,7 +309,7 @@ class _Run:
                     continue  # this week's: for the user to decide in their inbox
                 by = REPS[0]  # older ones: the made-up sales manager decided them
             rng = self._rng("handoff", prospect, _aware(created_at).isoformat())
-            self._plan([decision(rng, created_at, handoff_id, by)])
+            self._plan(decision(rng, created_at, handoff_id, by, prospect))
 
     def _decide(self, action: Action) -> None:
         args, at = action.args, action.at
@@ -354,6 +358,12 @@ def _count(uow: UnitOfWork) -> DemoReport:
             str(status): n
             for status, n in session.execute(
                 select(Handoff.status, func.count()).group_by(Handoff.status)
+            )
+        }
+        report.statuses = {
+            str(status): n
+            for status, n in session.execute(
+                select(Prospect.status, func.count()).group_by(Prospect.status)
             )
         }
         report.rejections = {

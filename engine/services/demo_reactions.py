@@ -81,7 +81,7 @@ class SentEmail:
 
 @dataclass(order=True)
 class Action:
-    """Something that happens at ``at``: ``kind`` is open, click, honeypot, event or
+    """Something that happens at ``at``: ``kind`` is open, click, honeypot, event, crm or
     decide; ``args`` what the matching service needs."""
 
     at: datetime
@@ -180,33 +180,24 @@ def reactions(rng: random.Random, person: DemoPerson, email: SentEmail) -> list[
     return out
 
 
-def decision(rng: random.Random, created_at: datetime, handoff_id: int, owner: str) -> Action:
+def decision(
+    rng: random.Random, created_at: datetime, handoff_id: int, owner: str, email: str
+) -> list[Action]:
     """Sales reads the alert, mostly within a working day (one in five waits days, past the
-    SLA), and accepts or sends the lead back."""
+    SLA), and accepts or sends the lead back. An accepted lead may then become an
+    opportunity in the CRM, and some of those customers."""
     hours = rng.randint(1, 30) if rng.random() < 0.8 else rng.randint(48, 144)
     at = created_at + timedelta(hours=hours, minutes=rng.randint(0, 59))
-    if rng.random() < 0.55:
-        return Action(
-            at,
-            0,
-            "decide",
-            {
-                "handoff_id": handoff_id,
-                "by": owner,
-                "accept": True,
-                "comment": rng.choice(ACCEPT_NOTES),
-            },
-        )
-    reason, _, comment = rng.choices(REJECTS, [w for _, w, _ in REJECTS])[0]
-    return Action(
-        at,
-        0,
-        "decide",
-        {
-            "handoff_id": handoff_id,
-            "by": owner,
-            "accept": False,
-            "reason": reason,
-            "comment": comment,
-        },
-    )
+    if rng.random() >= 0.55:
+        reason, _, comment = rng.choices(REJECTS, [w for _, w, _ in REJECTS])[0]
+        args = {"handoff_id": handoff_id, "by": owner, "accept": False}
+        return [Action(at, 0, "decide", {**args, "reason": reason, "comment": comment})]
+    args = {"handoff_id": handoff_id, "by": owner, "accept": True}
+    out = [Action(at, 0, "decide", {**args, "comment": rng.choice(ACCEPT_NOTES)})]
+    if rng.random() < 0.5:
+        at += timedelta(days=rng.randint(2, 10))
+        out.append(Action(at, 0, "crm", {"email": email, "status": "opportunity"}))
+        if rng.random() < 0.4:
+            at += timedelta(days=rng.randint(5, 20))
+            out.append(Action(at, 0, "crm", {"email": email, "status": "customer"}))
+    return out

@@ -96,6 +96,7 @@ def test_the_demo_makes_every_kind_of_record_and_they_add_up(demo_env, now) -> N
         assert report.events.get(kind, 0) > 0, (kind, report.events)
     assert report.handoffs.get("accepted", 0) > 0 and report.handoffs.get("rejected", 0) > 0
     assert set(report.rejections) <= set(REJECT_REASONS) and report.rejections
+    assert report.statuses.get("opportunity", 0) + report.statuses.get("customer", 0) > 0
     with demo.uow() as uow:
         session = uow.session
         sent = session.scalars(select(Message).where(Message.status == MessageStatus.SENT)).all()
@@ -124,8 +125,9 @@ def test_the_demo_makes_every_kind_of_record_and_they_add_up(demo_env, now) -> N
             for h in theirs
         )
         for h in handoffs:
-            if h.status == "accepted":
-                assert statuses[h.prospect_id] == "sales_accepted" and h.decided_by
+            if h.status == "accepted":  # the CRM may have moved the deal on since
+                assert statuses[h.prospect_id] in ("sales_accepted", "opportunity", "customer")
+                assert h.decided_by
             if h.status == "rejected":
                 assert h.reject_reason in REJECT_REASONS and h.decided_by
     delivered = [

@@ -85,6 +85,8 @@ def demo_command(prospects: int, days: int, seed: int) -> None:
         click.echo(f"  {count:6d}  {name}")
     handoffs = ", ".join(f"{n} {status}" for status, n in sorted(report.handoffs.items()))
     click.echo(f"handoffs: {handoffs or 'none'}")
+    statuses = ", ".join(f"{n} {status}" for status, n in sorted(report.statuses.items()))
+    click.echo(f"prospects now: {statuses}")
     if report.rejections:
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(report.rejections.items()))
         click.echo(f"sent back by sales: {reasons}")
