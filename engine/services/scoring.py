@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine.core.facts import EventFact
 from engine.core.scoring import Entry, Requalify, awards, requalification, score_at
+from engine.services.audit import record_audit
 from engine.spec.loader import parse_scoring
 from engine.spec.scoring import ScoringSpec
 from engine.store import (
@@ -50,8 +51,13 @@ def current_scoring(session: Session) -> ScoringSpec | None:
     return _CACHE[key]
 
 
-def save_scoring(uow: UnitOfWork, source: str, filename: str, now: datetime) -> bool:
-    """Validate and store a scoring file as the current version; False when unchanged."""
+def save_scoring(
+    uow: UnitOfWork, source: str, filename: str, now: datetime, actor: str | None = None
+) -> bool:
+    """Validate and store a scoring file as the current version; False when unchanged.
+
+    ``actor`` is who published it in the web editor (recorded on the version, with an
+    audit entry); a sync from ``scoring.yaml`` leaves it empty: git holds that author."""
     spec = parse_scoring(source, filename)
     checksum = hashlib.sha256(source.encode()).hexdigest()
     with uow:
@@ -60,9 +66,20 @@ def save_scoring(uow: UnitOfWork, source: str, filename: str, now: datetime) -> 
         ).first()
         if latest is not None and latest.checksum == checksum:
             return False
-        uow.session.add(
-            ScoringVersion(source=source, spec=spec.to_json(), checksum=checksum, created_at=now)
+        version = ScoringVersion(
+            source=source, spec=spec.to_json(), checksum=checksum, created_at=now, created_by=actor
         )
+        uow.session.add(version)
+        if actor is not None:
+            uow.session.flush()
+            record_audit(
+                uow.session,
+                actor=actor,
+                action="scoring.published",
+                subject=f"scoring:{version.id}",
+                summary=f"published scoring rules (threshold {spec.threshold})",
+                now=now,
+            )
         if latest is None or ScoringSpec.model_validate(latest.spec).half_life != spec.half_life:
             rescore_all(uow.session, spec, now)
         uow.commit()

@@ -90,4 +90,9 @@ class ScoringSpec(SpecModel):
         return v
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The stored form. ``sla.business_hours: null`` (wall-clock time) is kept as null:
+        dropped with the other Nones, it would read back as the business-hours default."""
+        data: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if self.sla.business_hours is None:
+            data.setdefault("sla", {})["business_hours"] = None
+        return data

@@ -23,6 +23,8 @@ class ScoringVersion(Base):
     spec: Mapped[dict[str, Any]]
     checksum: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who published it: an admin's address from the web editor; None for a file sync.
+    created_by: Mapped[str | None] = mapped_column(String(320))
 
     def __repr__(self) -> str:
         return f"<ScoringVersion {self.id} {self.checksum[:8]}>"

@@ -174,3 +174,23 @@ def test_the_funnel_page_shows_the_seeded_figures(
         assert "SLA compliance\t50.0%" in timing and "2 of 4" in timing
         ui.shot("funnel-01-march")
         assert ui.unexpected_errors() == []
+
+
+def test_an_admin_edits_the_definition_and_sees_the_what_if(
+    database_url, tmp_path, now, browser_context, screenshot_dir
+):  # type: ignore[no-untyped-def]
+    with web_app(database_url, tmp_path, now) as web, live_server(web.app) as url:
+        seed_sales_world(web.uow, now)
+        web.clock.advance(timedelta(hours=3))
+        ui = BrowserPage(browser_context.new_page(), url, screenshot_dir)
+        sign_in(ui, "admin")
+        ui.page.get_by_role("link", name="Sales-ready").click()
+        assert ui.page.get_by_text("when their score reaches 60 points").is_visible()
+        ui.shot("qualified-01-definition")
+        ui.page.get_by_role("link", name="Edit the definition").click()
+        ui.page.locator(".cm-content").wait_for()
+        ui.page.get_by_role("button", name="Show who would be sales-ready").click()
+        ui.page.locator("#what-if").wait_for()
+        assert "would be sales-ready now" in ui.page.locator("#what-if").inner_text()
+        ui.shot("qualified-02-what-if")
+        assert ui.unexpected_errors() == []

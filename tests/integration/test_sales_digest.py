@@ -55,7 +55,7 @@ def test_one_digest_a_day_per_sales_user_through_smtp(env, smtp_server, now) -> 
     assert set(sent) == {EMAILS["sales"], OTHER_REP, MANAGER}  # nothing for quiet, off
     assert "Zofia Quartermaine" in sent[EMAILS["sales"]]
     assert "Kim Lee" not in sent[EMAILS["sales"]]
-    assert "left, score 23, not opened yet" in sent[EMAILS["sales"]]  # the SLA countdown
+    assert "overdue by 12 h, score 23, not opened yet" in sent[EMAILS["sales"]]  # 8 h SLA
     assert "https://nurture.example/handoffs/" in sent[EMAILS["sales"]]
     assert "Kim Lee" in sent[OTHER_REP] and "Zofia" not in sent[OTHER_REP]
     assert "Zofia Quartermaine" in sent[MANAGER] and "Kim Lee" in sent[MANAGER]
