@@ -27,7 +27,8 @@ from engine.services.demo import PROSPECTS, load_demo
 from engine.services.sequences import sync_sequences
 from engine.services.template_sync import sync_templates
 from engine.services.template_versions import stored_catalog
-from engine.store import Event, Handoff
+from engine.services.templates import get_template_version, save_template
+from engine.store import Enrollment, EnrollmentStatus, Event
 from tests.browser.test_prospects import sign_in
 from tests.support.browser import VIEWPORT, BrowserPage, live_server
 from tests.support.web import EMAILS, PASSWORD, ROLES, SECRET, Web, web_app
@@ -74,18 +75,32 @@ def demo_workspace(web: Web, count: int) -> None:
         runtime.close()
 
 
+def edit_a_template(web: Web) -> None:
+    """A marketer's edit today, so the lists show a second version and who saved it."""
+    path = "price/case-study.mjml"
+    old = get_template_version(web.uow(), path)
+    new = old.source.replace(
+        "        <mj-text>Best,</mj-text>",
+        "        <mj-text>P.S. The full case study is a two-page PDF: reply and I will send"
+        " it.</mj-text>\n        <mj-text>Best,</mj-text>",
+    )
+    assert new != old.source
+    save_template(web.uow(), path, new, old.version, web.now(), author=EMAILS["marketer"])
+
+
 def busiest_prospect(web: Web) -> str:
-    """The page of a prospect with a handoff and the most events: the richest story."""
+    """The page of a prospect in a nurture now whom people engaged with most: the page
+    with the richest story (their nurture, score and timeline)."""
     with web.uow() as uow:
-        handed = select(Handoff.prospect_id)
+        active = select(Enrollment.prospect_id).where(Enrollment.status == EnrollmentStatus.ACTIVE)
         prospect_id = uow.session.scalar(
             select(Event.prospect_id)
-            .where(Event.prospect_id.in_(handed))
+            .where(Event.prospect_id.in_(active), Event.machine.is_(False))
             .group_by(Event.prospect_id)
             .order_by(func.count().desc(), Event.prospect_id)
             .limit(1)
         )
-    assert prospect_id is not None, "the demo made no handoff"
+    assert prospect_id is not None, "nobody is in a nurture at the end of the demo"
     return f"/prospects/{prospect_id}"
 
 
@@ -102,6 +117,7 @@ def test_every_main_screen_on_a_demo_workspace(
         for role in ROLES:
             create_user(web.uow(), EMAILS[role], role.title(), role, PASSWORD, now)
         demo_workspace(web, PROSPECTS if README_DIR else 80)
+        edit_a_template(web)
         prospect = busiest_prospect(web)
         pages: dict[str, BrowserPage] = {}
         contexts: list[Any] = []
