@@ -53,6 +53,8 @@ def test_edit_preview_and_send_a_test_through_smtp(
         sync_sequences(web.uow, [ROOT / "sequences"], stored_catalog(web.uow()), now)
         ui = BrowserPage(browser_context.new_page(), url, screenshot_dir)
         page = ui.page
+        requested: list[str] = []
+        browser_context.on("request", lambda request: requested.append(request.url))
         sign_in(ui, "marketer")
 
         page.get_by_role("link", name="Templates", exact=True).click()
@@ -130,6 +132,8 @@ def test_edit_preview_and_send_a_test_through_smtp(
         assert page.get_by_text("Seen live in the preview.").is_visible()
         ui.shot("templates-07-diff")
 
+        assert any("/preview.html" in u for u in requested)
+        assert not [u for u in requested if "/t/o/" in u or "/t/c/" in u or "/t/h/" in u]
         with web.uow() as uow:  # previews and the test send recorded nothing
             assert uow.session.scalar(select(func.count()).select_from(Message)) == 0
             assert uow.session.scalar(select(func.count()).select_from(Event)) == 0
