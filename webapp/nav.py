@@ -37,7 +37,6 @@ NAV: tuple[tuple[str, str], ...] = (
     ("Inbound mail", "inbound.index"),
     ("Funnel", "funnel.index"),
     ("Reports", "reports.index"),
-    ("Sales-ready", "qualified.index"),
     ("Outbox", "outbox.index"),
     ("Users", "users.index"),
     ("API tokens", "tokens.index"),

@@ -20,6 +20,7 @@ from tests.support.browser import BrowserPage, live_server
 from tests.support.funnel_world import NOW as FUNNEL_NOW
 from tests.support.funnel_world import seed_funnel
 from tests.support.sales_world import seed_sales_world
+from tests.support.split_world import seed_split, seed_world_templates
 from tests.support.web import EMAILS, PASSWORD, SECRET, web_app
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -184,7 +185,8 @@ def test_an_admin_edits_the_definition_and_sees_the_what_if(
         web.clock.advance(timedelta(hours=3))
         ui = BrowserPage(browser_context.new_page(), url, screenshot_dir)
         sign_in(ui, "admin")
-        ui.page.get_by_role("link", name="Sales-ready").click()
+        ui.page.get_by_role("link", name="Funnel").click()
+        ui.page.get_by_role("link", name="the agreed definition of a sales-ready lead").click()
         assert ui.page.get_by_text("when their score reaches 60 points").is_visible()
         ui.shot("qualified-01-definition")
         ui.page.get_by_role("link", name="Edit the definition").click()
@@ -193,4 +195,23 @@ def test_an_admin_edits_the_definition_and_sees_the_what_if(
         ui.page.locator("#what-if").wait_for()
         assert "would be sales-ready now" in ui.page.locator("#what-if").inner_text()
         ui.shot("qualified-02-what-if")
+        assert ui.unexpected_errors() == []
+
+
+def test_a_split_shows_both_variants_in_the_report(
+    database_url, tmp_path, now, browser_context, screenshot_dir
+):  # type: ignore[no-untyped-def]
+    with web_app(database_url, tmp_path, now) as web, live_server(web.app) as url:
+        seed_world_templates(web, now)
+        seed_split(web, now, 120, {"case-study": 12, "calculator": 36})
+        ui = BrowserPage(browser_context.new_page(), url, screenshot_dir)
+        sign_in(ui, "marketer")
+        ui.goto("/reports/offer-test")
+        split = ui.page.locator(".card", has_text="Split offer")
+        rows = split.locator("tbody tr")
+        assert rows.count() == 2
+        assert rows.nth(0).inner_text().startswith("case-study")
+        assert rows.nth(1).inner_text().startswith("calculator")
+        assert "'calculator' does better than 'case-study'" in split.inner_text()
+        ui.shot("reports-02-split")
         assert ui.unexpected_errors() == []

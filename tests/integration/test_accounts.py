@@ -167,6 +167,15 @@ def test_cli_users_create_reads_the_password_from_stdin_and_lists_users(cli):
     assert "sam@example.com" in lines[1] and "(no password)" in lines[1]
 
 
+def test_cli_users_create_a_sales_manager(cli):
+    made = cli("users", "create", "lead@example.com", "--role", "sales", "--manager")
+    assert made.exit_code == 0, made.output
+    assert "created user 1: lead@example.com (sales manager)" in made.output
+    assert "sales manager" in cli("users", "list").output
+    refused = cli("users", "create", "mia@example.com", "--role", "marketer", "--manager")
+    assert refused.exit_code == 1 and "--manager is for sales users" in refused.output
+
+
 def test_cli_users_create_without_a_terminal_refuses_to_invent_a_password(cli):
     result = cli("users", "create", "mia@example.com", "--role", "marketer")
     assert result.exit_code == 1

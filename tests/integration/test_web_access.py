@@ -130,7 +130,7 @@ def test_the_menu_offers_only_what_the_role_may_open(web: Web):
 
     assert {"Users", "API tokens", "Audit log", "Outbox"} <= set(menu("admin"))
     assert "Users" not in menu("marketer") and "Outbox" in menu("marketer")
-    assert menu("sales") == ["Overview", "Inbox", "Prospects", "Funnel", "Sales-ready"]
+    assert menu("sales") == ["Overview", "Inbox", "Prospects", "Funnel"]
 
 
 def test_security_headers_on_every_kind_of_response(web: Web):

@@ -12,38 +12,10 @@ from engine.services.events import record_event
 from engine.services.handoffs import accept_handoff, reject_handoff
 from engine.services.views.reports import message_report, version_of
 from engine.services.views.split_report import split_reports
-from engine.store import (
-    Enrollment,
-    EnrollmentStatus,
-    Handoff,
-    HandoffStatus,
-    Message,
-    MessageStatus,
-    Prospect,
-)
-from tests.support.prospect_world import add, happen
+from tests.support.prospect_world import happen
 from tests.support.sales_world import SalesWorld, seed_sales_world
-from tests.support.sequences import store
+from tests.support.split_world import seed_split, seed_world_templates
 from tests.support.web import Web
-
-SPLIT = """
-key: offer-test
-name: "Offer test"
-enroll:
-  when: {field: status, eq: disqualified}
-steps:
-  - id: offer
-    split:
-      - {variant: case-study, weight: 50, goto: case-study}
-      - {variant: calculator, weight: 50, goto: calculator}
-  - id: case-study
-    email: price/case-study
-    subject: How Northwind did it
-  - end: completed
-  - id: calculator
-    email: price/budget-check-in
-    subject: Is budget still the blocker?
-"""
 
 
 @pytest.fixture
@@ -88,6 +60,12 @@ def test_per_message_figures_and_what_sales_said(web: Web, leads: SalesWorld, no
     page = text(web.client("marketer").get("/reports/lost-on-price"))
     assert "value-recap" in page and "Wrong person" in page
     assert "Procurement, not the buyer" in page
+    download = web.client("marketer").get("/reports/lost-on-price.csv")
+    assert download.status_code == 200 and download.mimetype == "text/csv"
+    lines = download.get_data(as_text=True).splitlines()
+    assert lines[0].startswith("Step,Template,Sent,Delivered")
+    assert lines[1].startswith("value-recap,price/value-recap,1,1,0,0,1,1,1,0,0,1,0,1,0,")
+    assert lines[1].endswith("Wrong person x 1")
     index = text(web.client("marketer").get("/reports/"))
     assert "Closed-lost: price" in index and "/reports/lost-on-price" in index
 
@@ -122,89 +100,6 @@ def test_reports_are_for_marketers(web: Web, leads: SalesWorld) -> None:
     assert marketer.get("/reports/lost-on-price?version=x").status_code == 404
 
 
-def seed_split(web: Web, now, per_variant: int, clicks: dict[str, int]) -> int:  # type: ignore[no-untyped-def]
-    """``per_variant`` enrollments in each variant; ``clicks[variant]`` of them clicked a
-    person's click on their email; one handoff accepted in 'calculator'."""
-    version = store(web.uow, SPLIT, now)
-    with web.uow() as u:
-        s = u.session
-        n = 0
-        for variant, step, template in (
-            ("case-study", "case-study", "price/case-study"),
-            ("calculator", "calculator", "price/budget-check-in"),
-        ):
-            for i in range(per_variant):
-                n += 1
-                prospect = Prospect(
-                    email=f"p{n}@split.example",
-                    status="disqualified",
-                    attributes={},
-                    created_at=now,
-                    updated_at=now,
-                )
-                s.add(prospect)
-                s.flush()
-                enrollment = Enrollment(
-                    prospect_id=prospect.id,
-                    sequence_id=version.sequence_id,
-                    sequence_version_id=version.id,
-                    status=EnrollmentStatus.COMPLETED,
-                    cursor=3,
-                    state={"variants": {"offer": variant}},
-                    enrolled_at=now,
-                    updated_at=now,
-                    lock_version=0,
-                )
-                s.add(enrollment)
-                s.flush()
-                message = Message(
-                    enrollment_id=enrollment.id,
-                    prospect_id=prospect.id,
-                    sequence_version_id=version.id,
-                    step_id=step,
-                    template_key=template,
-                    status=MessageStatus.SENT,
-                    not_before=now,
-                    sent_at=now,
-                )
-                s.add(message)
-                s.flush()
-                if i < clicks[variant]:
-                    happen_in(s, prospect.id, message.id, now)
-                if variant == "calculator" and i == 0:
-                    s.add(
-                        Handoff(
-                            prospect_id=prospect.id,
-                            enrollment_id=enrollment.id,
-                            sequence_id=version.sequence_id,
-                            message_id=message.id,
-                            status=HandoffStatus.ACCEPTED,
-                            score=70,
-                            context={},
-                            created_at=now,
-                            due_at=now,
-                        )
-                    )
-        u.commit()
-    return version.id
-
-
-def happen_in(session, prospect_id: int, message_id: int, now) -> None:  # type: ignore[no-untyped-def]
-    from engine.store import Event
-
-    session.add(
-        Event(
-            prospect_id=prospect_id,
-            type="email.clicked",
-            occurred_at=now,
-            received_at=now,
-            data={},
-            message_id=message_id,
-            machine=False,
-        )
-    )
-
-
 def test_a_split_compares_its_variants_with_a_plain_verdict(web: Web, now) -> None:  # type: ignore[no-untyped-def]
     seed_world_templates(web, now)
     version_id = seed_split(web, now, 120, {"case-study": 12, "calculator": 36})
@@ -233,12 +128,3 @@ def test_a_young_split_is_too_early_to_tell(web: Web, now) -> None:  # type: ign
     sequence_id, _ = version_of(web.uow(), "offer-test")
     [split] = split_reports(web.uow(), sequence_id, version_id)
     assert all(c.verdict == "too_early" for cs in split.comparisons.values() for c in cs)
-
-
-def seed_world_templates(web: Web, now) -> None:  # type: ignore[no-untyped-def]
-    from pathlib import Path
-
-    from engine.services.template_sync import sync_templates
-
-    sync_templates(web.uow(), Path(__file__).resolve().parents[2] / "templates", now)
-    add(web.uow, now, email="nobody@split.example")

@@ -8,12 +8,18 @@ splits compared. Read-only: everything comes from ``engine.services.views.report
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 
 from engine.exceptions import NotFoundError
+from engine.services.csv_export import write_csv
 from engine.services.schemas import REJECT_REASON_LABELS
-from engine.services.views.reports import message_report, sequence_summaries, version_of
+from engine.services.views.reports import (
+    MessageReport,
+    message_report,
+    sequence_summaries,
+    version_of,
+)
 from engine.services.views.split_report import OUTCOMES, split_reports
 from webapp.access import Role, allow
 from webapp.pages.context import uow
@@ -42,4 +48,70 @@ def sequence(key: str) -> ResponseReturnValue:
         splits=splits,
         outcomes=OUTCOMES,
         reason_labels=REJECT_REASON_LABELS,
+    )
+
+
+HEADER = (
+    "Step",
+    "Template",
+    "Sent",
+    "Delivered",
+    "Bounced",
+    "Opened (people)",
+    "Machine opens",
+    "Clicked (people)",
+    "Machine clicks",
+    "Unsubscribed",
+    "Complaints",
+    "Leads",
+    "Accepted",
+    "Sent back",
+    "Won",
+    "Reasons sent back",
+)
+
+
+def _csv_rows(report: MessageReport) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for m in [*report.rows, report.total]:
+        reasons = "; ".join(
+            f"{REJECT_REASON_LABELS.get(r, r)} x {n}" for r, n in sorted(m.reasons.items())
+        )
+        rows.append(
+            [
+                m.step_id,
+                m.template_key,
+                m.sent,
+                m.delivered,
+                m.bounced,
+                m.opened,
+                m.machine_opens,
+                m.clicked,
+                m.machine_clicks,
+                m.unsubscribed,
+                m.complained,
+                m.handoffs,
+                m.accepted,
+                m.rejected,
+                m.won,
+                reasons,
+            ]
+        )
+    return rows
+
+
+@bp.get("/<key>.csv")
+@allow(Role.MARKETER)
+def download(key: str) -> ResponseReturnValue:
+    """The per-email table as CSV (cells neutralised against spreadsheet formulas)."""
+    try:
+        _, version_id = version_of(uow(), key, request.args.get("version"))
+        report = message_report(uow(), version_id)
+    except NotFoundError:
+        abort(404)
+    name = f"report-{report.sequence_key}-v{report.version}.csv"
+    return Response(
+        write_csv(HEADER, _csv_rows(report)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
