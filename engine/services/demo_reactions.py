@@ -99,84 +99,81 @@ def _person_links(links: list[str]) -> list[int]:
     return [i for i, url in enumerate(links) if "unsubscribe" not in url and "/u/" not in url]
 
 
-def reactions(rng: random.Random, person: DemoPerson, email: SentEmail) -> list[Action]:
-    """What happens after ``email`` reaches ``person``, in no particular order."""
-    out: list[Action] = []
-    sent, message = email.sent_at, email.message_id
+def _event(at: datetime, type_: str, email: SentEmail, **data: Any) -> Action:
+    """An event the website, the CRM or the inbound mail would report (not tracking)."""
+    return Action(at, 0, "event", {"type": type_, "prospect_id": email.prospect_id, "data": data})
 
-    def add(at: datetime, kind: str, **args: Any) -> None:
-        out.append(Action(at, 0, kind, args))
 
-    if person.apple_mail:  # the proxy fetches every pixel as the message arrives
-        add(
-            sent + timedelta(seconds=rng.randint(20, 300)),
-            "open",
-            message_id=message,
-            user_agent=APPLE_PROXY,
-            ip=f"17.58.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-        )
-    if person.scanned:  # the gateway follows every link, the hidden one too
-        at = sent + timedelta(seconds=rng.randint(1, 4))
+def _machines(rng: random.Random, person: DemoPerson, email: SentEmail) -> list[Action]:
+    """What machines do on delivery: Apple's proxy fetches the pixel, a mail gateway
+    follows every link (the hidden honeypot too) within seconds."""
+    out = []
+    if person.apple_mail:
+        ip = f"17.58.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        at = email.sent_at + timedelta(seconds=rng.randint(20, 300))
+        out.append(Action(at, 0, "open", _hit(email, APPLE_PROXY, ip)))
+    if person.scanned:
+        at = email.sent_at + timedelta(seconds=rng.randint(1, 4))
         for index in [*range(len(email.links)), HONEYPOT_LINK_INDEX]:
             kind = "honeypot" if index == HONEYPOT_LINK_INDEX else "click"
-            add(at, kind, message_id=message, link_index=index, user_agent=CHROME, ip=_ip(rng))
+            out.append(Action(at, 0, kind, _hit(email, CHROME, _ip(rng), index)))
             at += timedelta(milliseconds=rng.randint(200, 900))
+    return out
+
+
+def _hit(email: SentEmail, agent: str, ip: str, link: int | None = None) -> dict[str, Any]:
+    """A request for a tracking URL of ``email``: the pixel, or link number ``link``."""
+    hit: dict[str, Any] = {"message_id": email.message_id, "user_agent": agent, "ip": ip}
+    return hit if link is None else {**hit, "link_index": link}
+
+
+def _click(
+    rng: random.Random, person: DemoPerson, email: SentEmail, read: datetime
+) -> list[Action]:
+    """A person follows a link, then maybe reads a case study, visits pricing and asks
+    for a demo."""
+    candidates = _person_links(email.links)
+    if not candidates or rng.random() >= 0.05 + 0.5 * person.interest:
+        return []
+    at = read + timedelta(seconds=rng.randint(25, 600))
+    agent = rng.choice((CHROME, SAFARI))
+    out = [Action(at, 0, "click", _hit(email, agent, _ip(rng), rng.choice(candidates)))]
+    if rng.random() < 0.3:
+        story = rng.choice(("northwind", "cedar", "atlas"))
+        visit = at + timedelta(minutes=rng.randint(1, 20))
+        out.append(_event(visit, "page.visited", email, path=f"/case-studies/{story}"))
+    if rng.random() < 0.2 + 0.6 * person.interest:
+        visit = at + timedelta(minutes=rng.randint(2, 2880))
+        path = rng.choice(("/pricing", "/pricing", "/pricing/teams"))
+        out.append(_event(visit, "page.visited", email, path=path))
+        if rng.random() < 0.2 * person.interest:
+            asked = visit + timedelta(minutes=rng.randint(2, 15))
+            out.append(_event(asked, "form.submitted", email, form="demo", path=path))
+    return out
+
+
+def reactions(rng: random.Random, person: DemoPerson, email: SentEmail) -> list[Action]:
+    """What happens after ``email`` reaches ``person``, in no particular order."""
+    out = _machines(rng, person, email)
     if rng.random() > 0.15 + 0.75 * person.interest:
         return out  # never read
-    read = sent + timedelta(hours=min(rng.lognormvariate(1.0, 1.1), 96))
-    if person.gmail:
-        add(read, "open", message_id=message, user_agent=GMAIL_PROXY, ip=_ip(rng))
-    elif not person.apple_mail:
+    read = email.sent_at + timedelta(hours=min(rng.lognormvariate(1.0, 1.1), 96))
+    if person.gmail:  # Gmail's proxy fetches the pixel when they open it
+        out.append(Action(read, 0, "open", _hit(email, GMAIL_PROXY, _ip(rng))))
+    elif not person.apple_mail:  # Apple's proxy fetched it on delivery already
         agent = rng.choice((OUTLOOK, CHROME, SAFARI))
-        add(read, "open", message_id=message, user_agent=agent, ip=_ip(rng))
+        out.append(Action(read, 0, "open", _hit(email, agent, _ip(rng))))
     if rng.random() < 0.015:
-        add(
-            read + timedelta(minutes=1),
-            "event",
-            type="email.unsubscribed",
-            prospect_id=email.prospect_id,
-            message_id=message,
-            data={},
-        )
-        return out
-    candidates = _person_links(email.links)
-    clicked = candidates and rng.random() < 0.05 + 0.5 * person.interest
-    if clicked:
-        at = read + timedelta(seconds=rng.randint(25, 600))
-        add(
-            at,
-            "click",
-            message_id=message,
-            link_index=rng.choice(candidates),
-            user_agent=rng.choice((CHROME, SAFARI)),
-            ip=_ip(rng),
-        )
-        if rng.random() < 0.2 + 0.5 * person.interest:
-            visit = at + timedelta(minutes=rng.randint(2, 2880))
-            add(
-                visit,
-                "event",
-                type="page.visited",
-                prospect_id=email.prospect_id,
-                data={"path": rng.choice(("/pricing", "/pricing", "/pricing/teams"))},
-            )
-        if rng.random() < 0.3:
-            add(
-                at + timedelta(minutes=rng.randint(1, 20)),
-                "event",
-                type="page.visited",
-                prospect_id=email.prospect_id,
-                data={"path": f"/case-studies/{rng.choice(('northwind', 'cedar', 'atlas'))}"},
-            )
+        unsubscribed = _event(read + timedelta(minutes=1), "email.unsubscribed", email)
+        unsubscribed.args["message_id"] = email.message_id
+        return [*out, unsubscribed]
+    out += _click(rng, person, email, read)
     if rng.random() < 0.02 + 0.3 * person.interest**2:
-        add(
-            read + timedelta(minutes=rng.randint(10, 1200)),
-            "event",
-            type="email.replied",
-            prospect_id=email.prospect_id,
-            message_id=message,
-            data={"excerpt": rng.choice(REPLIES[person.segment])},
-        )
+        excerpt = rng.choice(REPLIES[person.segment])
+        at = read + timedelta(minutes=rng.randint(10, 1200))
+        reply = _event(at, "email.replied", email, excerpt=excerpt)
+        reply.args["message_id"] = email.message_id
+        out.append(reply)
     return out
 
 
