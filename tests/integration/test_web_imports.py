@@ -181,3 +181,16 @@ def test_only_job_functions_can_be_queued_by_path(web: Web):
         web.runtime.queue.enqueue_by_path("os.system", "echo hi")
     with pytest.raises(ValueError, match="names no job function"):
         web.runtime.queue.enqueue_by_path("workers.jobs.nothing_here", 1)
+
+
+def test_hostile_values_in_a_csv_are_shown_as_text(web: Web):
+    marketer = web.client("marketer")
+    hostile = '<script>alert(1)</script>,"""><img src=x onerror=alert(2)>"\n'
+    number = import_id(upload(marketer, ("email,first_name\n" + hostile).encode()))
+
+    pages = [marketer.get(f"/imports/{number}"), marketer.get(f"/imports/{number}/check")]
+
+    for page in pages:
+        body = page.get_data(as_text=True)
+        assert "<script>alert(1)" not in body and "<img src=x" not in body
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
