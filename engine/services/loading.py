@@ -7,10 +7,11 @@ id: the tick would otherwise re-validate the same JSON for every enrollment it a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, Row, any_, bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.core.enrollment import SequenceOption
@@ -68,7 +69,40 @@ def spec_by_checksum(session: Session, version_id: int, checksum: str) -> Sequen
     return spec_of(version)
 
 
-def prospect_facts(prospect: Prospect) -> dict[str, Any]:
+def ids_in(session: Session, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+    """``column IN ids`` for a batch's ids, as one array parameter on PostgreSQL
+    (``= ANY(...)``): the same statement text for any number of ids, where ``IN (...)``
+    would be a new statement per size with a placeholder per id for the driver to parse."""
+    values = list(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(BigInteger)))  # type: ignore[no-any-return]
+    return column.in_(values)  # type: ignore[no-any-return]
+
+
+PROSPECT_FACT_COLUMNS = (
+    Prospect.id,
+    Prospect.email,
+    Prospect.first_name,
+    Prospect.last_name,
+    Prospect.company,
+    Prospect.title,
+    Prospect.country,
+    Prospect.timezone,
+    Prospect.status,
+    Prospect.lost_reason,
+    Prospect.lost_at,
+    Prospect.deal_size,
+    Prospect.owner_email,
+    Prospect.source,
+    Prospect.created_at,
+    Prospect.status_changed_at,
+    Prospect.attributes,
+)
+"""The prospect's columns :func:`prospect_facts` reads, for a batch that selects just
+these (``select(*PROSPECT_FACT_COLUMNS)``) instead of whole ORM objects."""
+
+
+def prospect_facts(prospect: Prospect | Row[Any]) -> dict[str, Any]:
     """The fields conditions can read, under the names the language uses."""
     return {
         "email": prospect.email,
@@ -90,19 +124,28 @@ def prospect_facts(prospect: Prospect) -> dict[str, Any]:
     }
 
 
-def events_by_prospect(session: Session, prospect_ids: Iterable[int]) -> dict[int, list[EventFact]]:
-    """All events of these prospects, oldest first, in one query."""
+def events_by_prospect(
+    session: Session,
+    prospect_ids: Iterable[int],
+    *,
+    types: Collection[str] | None = None,
+    since: datetime | None = None,
+) -> dict[int, list[EventFact]]:
+    """All events of these prospects, oldest first, in one query; with ``types`` and
+    ``since``, only the human (non-machine) events of those types from then on: all a
+    sequence's conditions can see (``engine.core.tick_batch.events_seen_by``)."""
     ids = list(set(prospect_ids))
     found: dict[int, list[EventFact]] = defaultdict(list)
-    if not ids:
+    if not ids or (types is not None and not types):
         return found
-    rows = session.execute(
-        select(
-            Event.prospect_id, Event.id, Event.type, Event.occurred_at, Event.data, Event.machine
-        )
-        .where(Event.prospect_id.in_(ids))
-        .order_by(Event.occurred_at, Event.id)
-    )
+    stmt = select(
+        Event.prospect_id, Event.id, Event.type, Event.occurred_at, Event.data, Event.machine
+    ).where(ids_in(session, Event.prospect_id, ids))
+    if types is not None:
+        stmt = stmt.where(Event.type.in_(sorted(types)), Event.machine.is_(False))
+    if since is not None:
+        stmt = stmt.where(Event.occurred_at >= since)
+    rows = session.execute(stmt.order_by(Event.occurred_at, Event.id))
     for prospect_id, event_id, type_, occurred_at, data, machine in rows:
         found[prospect_id].append(EventFact(type_, occurred_at, data or {}, machine, event_id))
     return found

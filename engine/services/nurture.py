@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -29,6 +29,7 @@ from engine.core.stepping import Advance, EnrollmentState, advance, restart_wait
 from engine.services.loading import (
     active_options,
     has_open_handoff,
+    ids_in,
     prospect_facts,
     spec_by_id,
     suppression_reason,
@@ -106,7 +107,7 @@ def unsent_steps(session: Session, enrollment_ids: Seq[int]) -> dict[int, set[st
         return found
     rows = session.execute(
         select(Message.enrollment_id, Message.step_id).where(
-            Message.enrollment_id.in_(list(enrollment_ids)), Message.status.in_(UNSENT)
+            ids_in(session, Message.enrollment_id, enrollment_ids), Message.status.in_(UNSENT)
         )
     )
     for enrollment_id, step_id in rows:
@@ -161,8 +162,19 @@ def restart_wait_after_send(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+class OutboxOwner(Protocol):
+    """What an outbox row needs of its enrollment: an ORM row or the tick's plain facts."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def prospect_id(self) -> int: ...
+    @property
+    def sequence_version_id(self) -> int: ...
+
+
 def outbox_rows(
-    enrollment: Enrollment, result: Advance, now: datetime, versions: Mapping[str, int]
+    enrollment: OutboxOwner, result: Advance, now: datetime, versions: Mapping[str, int]
 ) -> list[dict[str, Any]]:
     """The outbox rows (column values) for the emails of a planned step: the one place
     that says what a queued message holds, for :func:`apply_step` and for callers that

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from engine.config import Settings
 from engine.core.policy import FrequencyCap, SendFacts, SendNow, decide_send
 from engine.core.windows import window_zone
-from engine.services.loading import prospect_facts, spec_of
+from engine.services.loading import ids_in, prospect_facts, spec_of
 from engine.services.template_versions import current_version_ids
 from engine.spec.sequence import SequenceSpec
 from engine.store import (
@@ -208,7 +208,7 @@ def load_cap_usage(
     waiting = Message.status.in_([MessageStatus.QUEUED, MessageStatus.SENDING])
     for prospect_id, status, at in session.execute(
         select(Message.prospect_id, Message.status, moment).where(
-            Message.prospect_id.in_(prospect_ids),
+            ids_in(session, Message.prospect_id, prospect_ids),
             (sent & (moment > now - window)) | waiting,
         )
     ):

@@ -3,6 +3,12 @@
 Due rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two ticks running at
 once (two schedulers, a slow run overlapping the next) split the work instead of doubling
 it; the enrollment's version column is the second guard. SQLite serialises writers.
+
+A batch costs a fixed number of statements, whatever its size: the claim, one query per
+kind of fact (prospects, events, unsent mail, spec checksums, the cap's counts), the
+decisions in the pure core (:mod:`engine.core.tick_batch`), then one UPDATE of every
+enrollment with its version check, one INSERT of the outbox rows and, when some exit, one
+UPDATE cancelling their queued mail (:mod:`engine.services.tick_writes`).
 """
 
 from __future__ import annotations
@@ -11,17 +17,48 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
 
-from engine.core.decisions import WakeAt
-from engine.core.policy import FrequencyCap, cap_defers_step
-from engine.core.stepping import Advance
-from engine.services.loading import events_by_prospect
-from engine.services.nurture import StepReport, apply_step, plan_step, unsent_steps
-from engine.services.policy_facts import CapUsage, load_cap_usage
-from engine.store import Enrollment, EnrollmentStatus, Sequence, SequenceStatus, UnitOfWork
+from engine.core.decisions import Exit, ExitKind, WakeAt
+from engine.core.policy import FrequencyCap
+from engine.core.tick_batch import (
+    BatchPlan,
+    CapCount,
+    DueEnrollment,
+    StepPlan,
+    apply_cap,
+    earliest_event_seen,
+    events_seen_by,
+    plan_batch,
+)
+from engine.services.loading import (
+    PROSPECT_FACT_COLUMNS,
+    events_by_prospect,
+    ids_in,
+    prospect_facts,
+    spec_by_checksum,
+)
+from engine.services.nurture import StepReport, outbox_rows, unsent_steps
+from engine.services.policy_facts import load_cap_usage
+from engine.services.template_versions import current_version_ids
+from engine.services.tick_writes import (
+    EnrollmentWrite,
+    cancel_queued_mail,
+    insert_messages,
+    update_enrollments,
+)
+from engine.store import (
+    Enrollment,
+    EnrollmentStatus,
+    Prospect,
+    Sequence,
+    SequenceStatus,
+    SequenceVersion,
+    UnitOfWork,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,87 +108,170 @@ def tick(
 def _batch(
     uow: UnitOfWork, now: datetime, batch_size: int, report: TickReport, cap: FrequencyCap | None
 ) -> int:
+    """Claim, decide and write one batch: a fixed number of statements whatever its size."""
     with uow:
         session = uow.session
-        stmt = (
-            select(Enrollment)
-            .where(
-                Enrollment.status == EnrollmentStatus.ACTIVE,
-                Enrollment.next_run_at <= now,
-                # A paused sequence's enrollments stay where they are until it is resumed
-                # (a subquery, not a join: FOR UPDATE must lock enrollments only).
-                Enrollment.sequence_id.not_in(
-                    select(Sequence.id).where(Sequence.status != SequenceStatus.ACTIVE.value)
-                ),
-            )
-            .order_by(Enrollment.next_run_at, Enrollment.id)
-            .limit(batch_size)
-            .options(selectinload(Enrollment.prospect), selectinload(Enrollment.version))
-        )
-        rows = list(session.scalars(uow.skip_locked(stmt)))
-        if not rows:
+        claimed = _claim(uow, now, batch_size)
+        if not claimed:
             return 0
-        events = events_by_prospect(session, [e.prospect_id for e in rows])
-        unsent = unsent_steps(session, [e.id for e in rows])
-        batch = StepReport()
-        plans: list[tuple[Enrollment, Advance]] = []
-        for enrollment in rows:
-            try:
-                planned = plan_step(
-                    session,
-                    enrollment,
-                    enrollment.prospect,
-                    events.get(enrollment.prospect_id, []),
-                    now,
-                    unsent.get(enrollment.id, set()),
-                )
-            except Exception as exc:  # one broken enrollment must not stall everyone else
-                log.exception("enrollment %s failed to advance", enrollment.id)
-                report.errors += 1
-                report.error_ids.append(enrollment.id)
-                enrollment.next_run_at = now + ERROR_RETRY
-                enrollment.state = {**(enrollment.state or {}), "error": str(exc)[:500]}
-                continue
-            plans.append((enrollment, planned))
-        usage = _cap_usage(session, plans, now, cap)
-        for enrollment, planned in plans:
-            wait_for = _deferral(usage, enrollment, planned, now, cap)
-            if wait_for is not None:
-                enrollment.next_run_at = wait_for  # state untouched: the step runs then
-                enrollment.updated_at = now
-                report.deferred += 1
-                continue
-            batch.add(apply_step(session, enrollment, planned, now))
-        session.flush()
-        batch.collect_ids()
-        report.add(batch)
+        plan = plan_batch(_due(session, claimed, now), now)
+        if cap is not None:
+            apply_cap(plan, _cap_counts(session, plan.mailing_prospects(), now, cap), cap, now)
+        lock_versions = {row.id: row.lock_version for row in claimed}
+        written = update_enrollments(
+            session, [_write(step, lock_versions[step.enrollment.id], now) for step in plan.steps]
+        )
+        _carry_out(session, plan, written, now, report)
         uow.commit()
         report.batches += 1
-        return len(rows)
+        return len(claimed)
 
 
-def _cap_usage(
-    session: Session,
-    plans: list[tuple[Enrollment, Advance]],
-    now: datetime,
-    cap: FrequencyCap | None,
-) -> dict[int, CapUsage]:
+def _claim(uow: UnitOfWork, now: datetime, batch_size: int) -> list[Row[Any]]:
+    """The batch's due rows, locked (``SKIP LOCKED``): plain columns, no ORM objects."""
+    stmt = (
+        select(
+            Enrollment.id,
+            Enrollment.prospect_id,
+            Enrollment.sequence_version_id,
+            Enrollment.cursor,
+            Enrollment.state,
+            Enrollment.enrolled_at,
+            Enrollment.lock_version,
+        )
+        .where(
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+            Enrollment.next_run_at <= now,
+            # A paused sequence's enrollments stay where they are until it is resumed
+            # (a subquery, not a join: FOR UPDATE must lock enrollments only).
+            Enrollment.sequence_id.not_in(
+                select(Sequence.id).where(Sequence.status != SequenceStatus.ACTIVE.value)
+            ),
+        )
+        .order_by(Enrollment.next_run_at, Enrollment.id)
+        .limit(batch_size)
+    )
+    return list(uow.session.execute(uow.skip_locked(stmt)).all())
+
+
+def _due(session: Session, claimed: list[Row[Any]], now: datetime) -> list[DueEnrollment]:
+    """Everything the batch's steps look at, one query per kind of fact: the prospects,
+    their events (those the specs' conditions can see), the outbox's unsent steps, and
+    each version's spec (by checksum, from the process's cache; a version not seen yet is
+    parsed once)."""
+    prospect_ids = {row.prospect_id for row in claimed}
+    prospects = {
+        p.id: prospect_facts(p)
+        for p in session.execute(
+            select(*PROSPECT_FACT_COLUMNS).where(ids_in(session, Prospect.id, prospect_ids))
+        )
+    }
+    checksums = dict(
+        session.execute(
+            select(SequenceVersion.id, SequenceVersion.checksum).where(
+                SequenceVersion.id.in_({row.sequence_version_id for row in claimed})
+            )
+        ).all()
+    )
+    specs = {vid: spec_by_checksum(session, vid, checksum) for vid, checksum in checksums.items()}
+    seen = frozenset().union(*(events_seen_by(spec) for spec in specs.values()))
+    since = min(
+        earliest_event_seen(specs[row.sequence_version_id], row.enrolled_at, now) for row in claimed
+    )
+    events = events_by_prospect(session, prospect_ids, types=seen, since=since)
+    unsent = unsent_steps(session, [row.id for row in claimed])
+    return [
+        DueEnrollment(
+            id=row.id,
+            prospect_id=row.prospect_id,
+            sequence_version_id=row.sequence_version_id,
+            spec=specs[row.sequence_version_id],
+            cursor=row.cursor,
+            state=row.state or {},
+            enrolled_at=row.enrolled_at,
+            prospect=prospects[row.prospect_id],
+            events=events.get(row.prospect_id, []),
+            unsent=frozenset(unsent.get(row.id, ())),
+        )
+        for row in claimed
+    ]
+
+
+def _cap_counts(
+    session: Session, prospect_ids: set[int], now: datetime, cap: FrequencyCap
+) -> dict[int, CapCount]:
     """The cap's count for every prospect of the batch about to queue mail (one query)."""
-    if cap is None:
+    if not prospect_ids:
         return {}
-    ids = {e.prospect_id for e, planned in plans if planned.emails and not planned.exited}
-    return load_cap_usage(session, ids, now, cap.window) if ids else {}
+    usage = load_cap_usage(session, prospect_ids, now, cap.window)
+    return {pid: CapCount(tuple(u.sends), u.pending) for pid, u in usage.items()}
 
 
-def _deferral(
-    usage: dict[int, CapUsage],
-    enrollment: Enrollment,
-    planned: Advance,
-    now: datetime,
-    cap: FrequencyCap | None,
-) -> datetime | None:
-    if cap is None or enrollment.prospect_id not in usage:
-        return None
-    used = usage[enrollment.prospect_id]
-    wake = planned.outcome.at if isinstance(planned.outcome, WakeAt) else None
-    return cap_defers_step(len(planned.emails), used.sends, used.pending, cap, now, wake)
+def _write(step: StepPlan, lock_version: int, now: datetime) -> EnrollmentWrite:
+    """The enrollment's row after its decision (as ``nurture.apply_step`` would leave it)."""
+    item = step.enrollment
+    cursor, data = item.cursor, dict(item.state)
+    status, next_run_at, ended_at, reason = EnrollmentStatus.ACTIVE, None, None, None
+    if step.advance is not None:
+        cursor, data = step.advance.state.cursor, step.advance.state.to_json()
+        outcome = step.advance.outcome
+        if isinstance(outcome, WakeAt):
+            next_run_at = outcome.at
+        else:
+            status = (
+                EnrollmentStatus.COMPLETED
+                if outcome.kind is ExitKind.COMPLETED
+                else EnrollmentStatus.EXITED
+            )
+            ended_at, reason = now, outcome.reason
+    elif step.deferred_until is not None:
+        next_run_at = step.deferred_until  # state untouched: the step runs then
+    if step.error is not None:
+        next_run_at = now + ERROR_RETRY
+        data = {**data, "error": step.error}
+    return EnrollmentWrite(
+        id=item.id,
+        lock_version=lock_version,
+        status=status,
+        cursor=cursor,
+        state=data,
+        next_run_at=next_run_at,
+        ended_at=ended_at,
+        exit_reason=reason,
+        updated_at=now,
+    )
+
+
+def _carry_out(
+    session: Session, plan: BatchPlan, written: set[int], now: datetime, report: TickReport
+) -> None:
+    """Outbox rows and exits for the enrollments written; counts into ``report``. One
+    that was not written lost a race to another process, which carried its step out."""
+    versions: dict[str, int] = {}
+    rows: list[dict[str, Any]] = []
+    exited: list[int] = []
+    for step in plan.steps:
+        item = step.enrollment
+        if item.id not in written:
+            log.warning("enrollment %s was advanced by another process meanwhile", item.id)
+            continue
+        if step.error is not None:
+            log.error("enrollment %s failed to advance: %s", item.id, step.error)
+            report.errors += 1
+            report.error_ids.append(item.id)
+        elif step.deferred_until is not None:
+            report.deferred += 1
+        elif step.advance is not None:
+            report.advanced += 1
+            if step.advance.emails and not versions:
+                versions = current_version_ids(session)
+            rows += outbox_rows(item, step.advance, now, versions)
+            outcome = step.advance.outcome
+            if isinstance(outcome, Exit):
+                report.exited += 1
+                if outcome.kind is ExitKind.EXITED:
+                    exited.append(item.id)
+    cancel_queued_mail(session, exited)
+    ids = insert_messages(session, rows)
+    report.emails_queued += len(ids)
+    report.message_ids += ids

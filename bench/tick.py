@@ -1,0 +1,160 @@
+"""The tick against a bare claim-and-update of the same rows, on PostgreSQL, in one run.
+
+    python bench/tick.py                          # 100,000 due enrollments, batches of 500
+    python bench/tick.py --due 20000 --events-per-prospect 5
+    python bench/tick.py --profile 20             # + a cProfile of the tick, top 20
+
+One database is seeded with COPY (``tests/support/seeding.py``: the shipped sequences, one
+active enrollment per prospect, ``--due`` of them due now at their first step, events with
+their score ledger, handoffs, suppressions) and copied twice with ``CREATE DATABASE ...
+TEMPLATE``, so all three start identical. Then, in this order:
+
+1. the bare claim-and-update on the first copy: batches of the tick's size of
+   ``WITH due AS (SELECT id ... ORDER BY next_run_at, id LIMIT n FOR UPDATE SKIP LOCKED)
+   UPDATE enrollments ... SET next_run_at, lock_version``, one commit per batch: the floor
+   any tick pays (claim, one row version per enrollment, one commit per batch);
+2. the tick (``engine.services.tick.tick``, with the default frequency cap, as the worker
+   runs it) on the seeded database;
+3. the bare claim-and-update again on the second copy, so a change of load on this shared
+   machine during the run shows as a difference between 1 and 3.
+
+The ratio is the tick's rate over the mean of the two bare rates. The databases are
+dropped at the end. Benchmarks print numbers; tests never assert on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import platform
+import pstats
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.config import Settings  # noqa: E402
+from engine.core.policy import FrequencyCap  # noqa: E402
+from engine.services.tick import tick  # noqa: E402
+from engine.store import UnitOfWork, make_engine, make_session_factory, upgrade  # noqa: E402
+from tests.support.databases import PostgresServer  # noqa: E402
+from tests.support.seeding import analyze, seed  # noqa: E402
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--due", type=int, default=100_000, help="due enrollments")
+    parser.add_argument("--prospects", type=int, default=0, help="default: --due")
+    parser.add_argument("--events-per-prospect", type=float, default=10.0)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--profile", type=int, default=0, help="print the top N of a cProfile")
+    args = parser.parse_args()
+    prospects = max(args.prospects, args.due)
+
+    server = PostgresServer()
+    problem = server.check()
+    if problem:
+        sys.exit(f"PostgreSQL is needed: {problem}")
+    names = [server.new_name("nurture_tick")]
+    print(f"# bench/tick.py on {platform.python_implementation()} {platform.python_version()}")
+    print(f"{prospects:,} prospects, {args.due:,} due, ~{args.events_per_prospect:g} events each")
+    try:
+        url = server.create_database(names[0])
+        upgrade(url)
+        started = time.perf_counter()
+        report = seed(
+            url,
+            NOW,
+            prospects=prospects,
+            events_per_prospect=args.events_per_prospect,
+            due=args.due,
+            handoffs=prospects // 20,
+            suppressions=prospects // 50,
+        )
+        analyze(url)
+        print(
+            f"seeded {report.enrollments:,} enrollments, {report.events:,} events in "
+            f"{time.perf_counter() - started:.0f} s (COPY + VACUUM ANALYZE)"
+        )
+        copies = []
+        for label in ("before", "after"):
+            names.append(server.new_name(f"nurture_tick_{label}"))
+            copies.append(server.create_database(names[-1], template=names[0]))
+        results = [("bare claim-and-update, before", *bare_claim(copies[0], args.batch))]
+        results.append(("tick", *run_tick(url, args.batch, args.profile)))
+        results.append(("bare claim-and-update, after", *bare_claim(copies[1], args.batch)))
+        show(results, args)
+    finally:
+        for name in names:
+            server.drop_database(name)
+
+
+def run_tick(url: str, batch: int, profile: int) -> tuple[int, float]:
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    settings = Settings.from_env()
+    cap = FrequencyCap(settings.frequency_cap, timedelta(days=settings.frequency_window_days))
+    profiler = cProfile.Profile() if profile else None
+    try:
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        report = tick(lambda: UnitOfWork(factory), NOW, batch_size=batch, cap=cap)
+        seconds = time.perf_counter() - started
+        if profiler:
+            profiler.disable()
+    finally:
+        engine.dispose()
+    print(
+        f"tick: advanced {report.advanced:,}, queued {report.emails_queued:,} emails, "
+        f"deferred {report.deferred:,}, exited {report.exited:,}, {report.errors} errors, "
+        f"{report.batches} batches"
+    )
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
+    return report.advanced + report.deferred, seconds
+
+
+def bare_claim(url: str, batch: int) -> tuple[int, float]:
+    """Claim-and-update the due rows in batches with nothing else."""
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    later = NOW + timedelta(days=4)
+    with psycopg.connect(conninfo) as conn:
+        claimed, started = 0, time.perf_counter()
+        while True:
+            done = conn.execute(
+                "WITH due AS (SELECT id FROM enrollments WHERE status = 'active' "
+                "AND next_run_at <= %(now)s ORDER BY next_run_at, id LIMIT %(n)s "
+                "FOR UPDATE SKIP LOCKED) UPDATE enrollments e SET next_run_at = %(later)s, "
+                "lock_version = e.lock_version + 1 FROM due WHERE e.id = due.id",
+                {"now": NOW, "later": later, "n": batch},
+            ).rowcount
+            conn.commit()
+            claimed += done
+            if done < batch:
+                break
+        return claimed, time.perf_counter() - started
+
+
+def show(results: list[tuple[str, int, float]], args: argparse.Namespace) -> None:
+    print(f"\n| path (batches of {args.batch}) | rows | seconds | enrollments/s |")
+    print("|---|---:|---:|---:|")
+    for label, rows, seconds in results:
+        print(f"| {label} | {rows:,} | {seconds:.1f} | {rows / seconds:,.0f} |")
+    bare = [rows / seconds for label, rows, seconds in results if label.startswith("bare")]
+    ours = results[1][1] / results[1][2]
+    mean = sum(bare) / len(bare)
+    print(f"\ntick / bare (mean of before and after): {ours / mean:.1%}")
+    print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
