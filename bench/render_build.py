@@ -5,8 +5,11 @@
 Measured in one run, with ``time.perf_counter`` over the same recipients after a warm-up:
 
 * ours: ``Renderer.render`` (bounded sandbox: HTML, derived text, subject, preheader)
-  + ``track_links`` + ``build_message`` -> bytes, i.e. everything
-  ``engine.services.compose`` does per recipient apart from building the context;
+  + ``tracked_message`` (link tracking and MIME, the template's literal text
+  quoted-printable-encoded once) -> bytes, i.e. everything ``engine.services.compose``
+  does per recipient apart from building the context;
+* reference: the same bytes the way they are defined (and were built until issue #12):
+  ``Renderer.render`` + ``track_links`` + ``build_message``;
 * baseline: ``jinja2.Environment().from_string(compiled_html).render(ctx)``, the same
   precompiled HTML rendered by plain, unsandboxed Jinja: the floor for "render per
   recipient" (no text part, no tracking, no MIME);
@@ -40,6 +43,7 @@ import jinja2
 from engine.mail.catalog import FileTemplateCatalog
 from engine.mail.links import track_links, unsubscribe_url
 from engine.mail.mime import build_message
+from engine.mail.outgoing import Envelope, tracked_message
 from engine.mail.render import Renderer
 from engine.mail.sandbox import render_bounded
 from engine.mail.tokens import TokenSigner, message_id_header
@@ -127,7 +131,22 @@ def main(argv: list[str] | None = None) -> None:
     people = contexts(args.recipients, signer)
     date = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
-    def ours(n: int) -> bytes:
+    def ours(n: int) -> bytes:  # as engine.services.compose.compose does it
+        context = people[n]
+        rendered = renderer.render(KEY, SUBJECT, PREHEADER, context)
+        envelope = Envelope(
+            from_addr="dana@nurture.example.com",
+            from_name="Dana Whitfield",
+            to_addr=context["prospect"]["email"],
+            reply_to=None,
+            message_id=message_id_header(n + 1, "nurture.example.com", signer),
+            date=date,
+            list_unsubscribe_url=context["unsubscribe_url"],
+            list_unsubscribe_mailto="mailto:unsubscribe@nurture.example.com",
+        )
+        return tracked_message(rendered, envelope, BASE_URL, n + 1, signer).raw
+
+    def reference(n: int) -> bytes:  # the same bytes, built as defined
         context = people[n]
         rendered = renderer.render(KEY, SUBJECT, PREHEADER, context)
         tracked = track_links(rendered.html, rendered.text, BASE_URL, n + 1, signer)
@@ -170,6 +189,19 @@ def main(argv: list[str] | None = None) -> None:
     def track_only(n: int) -> object:
         r = rendered[n % len(rendered)]
         return track_links(r.html, r.text, BASE_URL, n + 1, signer)
+
+    def outgoing_only(n: int) -> bytes:
+        envelope = Envelope(
+            "dana@nurture.example.com",
+            "Dana Whitfield",
+            "recipient@customer.example",
+            None,
+            f"<n{n + 1}.0123456789abcdef@nurture.example.com>",
+            date,
+            f"{BASE_URL}/u/x",
+            "mailto:unsubscribe@nurture.example.com",
+        )
+        return tracked_message(rendered[n % len(rendered)], envelope, BASE_URL, n + 1, signer).raw
 
     def mime_only(n: int) -> bytes:
         t = tracked[n % len(tracked)]
@@ -219,18 +251,20 @@ def main(argv: list[str] | None = None) -> None:
     runs: dict[str, list[float]] = {}
     paths: list[tuple[str, Callable[[int], object], int]] = [
         ("ours", ours, args.recipients),
+        ("reference", reference, args.recipients),
         ("baseline", baseline, args.recipients),
         ("irreducible", irreducible, args.recipients),
         ("html", html_only, args.recipients),
         ("render", render_only, args.recipients),
         ("track", track_only, args.recipients),
         ("mime", mime_only, args.recipients),
+        ("outgoing", outgoing_only, args.recipients),
         ("stdlib", stdlib_mime, args.stdlib),
     ]
     for _ in range(args.rounds):
         for name, run, count in paths:
             runs.setdefault(name, []).append(per_message_us(run, count))
-    ours_us, base_us, floor_us, html_us, render_us, track_us, mime_us, stdlib_us = (
+    ours_us, ref_us, base_us, floor_us, html_us, render_us, track_us, mime_us, out_us, stdlib_us = (
         min(runs[name]) for name, _, _ in paths
     )
     print(f"ours (render + track + MIME -> bytes): {ours_us:9.1f} us/message")
@@ -238,6 +272,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ratio ours / baseline:                  {ours_us / base_us:9.2f}x")
     print(f"irreducible (plain Jinja + b2a_qp):     {floor_us:9.1f} us/message")
     print(f"ratio ours / irreducible:               {ours_us / floor_us:9.2f}x  (target 1.7x)")
+    print(f"reference (track_links + build_message): {ref_us:8.1f} us/message")
+    print(f"ratio reference / irreducible:          {ref_us / floor_us:9.2f}x")
     print(
         f"bounded-sandbox HTML render alone:      {html_us:9.1f} us/message "
         f"({html_us / base_us:.2f}x the baseline: the sandbox's own cost)"
@@ -246,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  Renderer.render (HTML + text + subject + preheader): {render_us:8.1f} us")
     print(f"  track_links:                                         {track_us:8.1f} us")
     print(f"  build_message:                                       {mime_us:8.1f} us")
+    print(f"  tracked_message (track_links + build_message's bytes): {out_us:6.1f} us")
     print(f"stdlib EmailMessage, QP, same bodies:                  {stdlib_us:8.1f} us")
     print(f"  build_message is {stdlib_us / mime_us:.1f}x cheaper")
     print(

@@ -181,28 +181,42 @@ def _mailbox(name: str, display_name: str | None, addr: str) -> str:
 def _qp(body: str) -> bytes:
     """``body`` as UTF-8 quoted-printable with CRLF line ends, lines of at most 76.
 
-    ``binascii.b2a_qp`` (C) does the work on LF-ended text, then LF becomes CRLF in one
-    pass: its only LFs are line ends, hard or soft. ``From `` at a line start is encoded
-    as ``=46rom ``: some relays still keep mail in mbox files and would turn it into
-    ``>From ``.
+    ``binascii.b2a_qp`` (C) does the work on LF-ended text (:func:`qp_raw`), then
+    :func:`finish_qp` makes it what is sent.
     """
     if "\r" in body:
         body = body.replace("\r\n", "\n").replace("\r", "\n")
-    out = binascii.b2a_qp(body.encode("utf-8"), quotetabs=False, istext=True, header=False)
-    out = _rewrap_encoded_line_ends(out)
+    return finish_qp(qp_raw(body.encode("utf-8")))
+
+
+def qp_raw(data: bytes) -> bytes:
+    """``binascii.b2a_qp`` of LF-ended UTF-8 text, as the bodies use it: the one encoder
+    whose output :func:`finish_qp` expects (engine.mail.qp_pieces reproduces it piecewise)."""
+    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+
+
+def finish_qp(out: bytes, marker_ends: list[int] | None = None) -> bytes:
+    """:func:`qp_raw`'s output as it is sent: the lines it leaves at 77 characters
+    re-wrapped, LF turned into CRLF in one pass (its only LFs are line ends, hard or
+    soft), and ``From `` at a line start encoded as ``=46rom ``: some relays still keep
+    mail in mbox files and would turn it into ``>From ``.
+
+    ``marker_ends`` is :func:`qp_marker_ends` of ``out`` when the caller knows it
+    (engine.mail.qp_pieces does, from the pieces it joined), saving two scans.
+    """
+    out = _rewrap_encoded_line_ends(
+        out, qp_marker_ends(out) if marker_ends is None else marker_ends
+    )
     out = out.replace(b"\n", b"\r\n")
     if out.startswith(b"From ") or b"\nFrom " in out:
         out = _encode_from_lines(out)
     return out
 
 
-def _rewrap_encoded_line_ends(out: bytes) -> bytes:
-    """Soft-break the lines ``b2a_qp`` leaves at 77 characters.
-
-    CPython's encoder does not re-wrap a line when it encodes whitespace just before a
-    line end (``...=20``), so such a line can be one character too long. Only those lines
-    can be, so only they are looked at (a 55 KB body has a handful).
-    """
+def qp_marker_ends(out: bytes) -> list[int]:
+    """Where in :func:`qp_raw`'s output ``out`` a line ends in encoded whitespace
+    (``=20`` or ``=09`` before a line end or at the very end): the only lines b2a_qp can
+    leave one character too long."""
     ends = []
     for marker in (b"=20\n", b"=09\n"):
         at = out.find(marker)
@@ -211,6 +225,16 @@ def _rewrap_encoded_line_ends(out: bytes) -> bytes:
             at = out.find(marker, at + 4)
     if out.endswith((b"=20", b"=09")):
         ends.append(len(out))
+    return ends
+
+
+def _rewrap_encoded_line_ends(out: bytes, ends: list[int]) -> bytes:
+    """Soft-break the lines ``b2a_qp`` leaves at 77 characters (those ending at ``ends``).
+
+    CPython's encoder does not re-wrap a line when it encodes whitespace just before a
+    line end (``...=20``), so such a line can be one character too long. Only those lines
+    can be, so only they are looked at (a 55 KB body has a handful).
+    """
     fixes = []
     for end in ends:
         start = out.rfind(b"\n", 0, end) + 1
@@ -270,6 +294,7 @@ def build_message(
     list_unsubscribe_url: str,
     list_unsubscribe_mailto: str,
     extra_headers: dict[str, str] | None = None,
+    boundary: str | None = None,
 ) -> bytes:
     """The complete message, ready for SMTP ``DATA`` (CRLF line ends, 7-bit clean).
 
@@ -280,8 +305,38 @@ def build_message(
     auto-responders not to answer, so an out-of-office is not taken for a reply), then
     ``extra_headers``. Raises ValueError for a header value with a line break (header
     injection), an address that is not plain ASCII, or an extra header overriding one of
-    the above.
+    the above. ``boundary`` is random unless given (tests compare two builds byte for byte).
     """
+    head = message_head(
+        from_addr=from_addr,
+        from_name=from_name,
+        to_addr=to_addr,
+        reply_to=reply_to,
+        subject=subject,
+        message_id=message_id,
+        date=date,
+        list_unsubscribe_url=list_unsubscribe_url,
+        list_unsubscribe_mailto=list_unsubscribe_mailto,
+        extra_headers=extra_headers,
+    )
+    return assemble_message(head, _qp(text), _qp(html), boundary)
+
+
+def message_head(
+    *,
+    from_addr: str,
+    from_name: str | None,
+    to_addr: str,
+    reply_to: str | None,
+    subject: str,
+    message_id: str,
+    date: datetime,
+    list_unsubscribe_url: str,
+    list_unsubscribe_mailto: str,
+    extra_headers: dict[str, str] | None = None,
+) -> list[str]:
+    """The header lines of :func:`build_message` (checked as it says), without the
+    Content-Type, which names the boundary."""
     if date.tzinfo is None or date.utcoffset() is None:
         raise ValueError("date must be timezone-aware (pass UTC)")
     _no_newlines("Message-ID", message_id)
@@ -315,15 +370,20 @@ def build_message(
         if not _HEADER_NAME.fullmatch(name) or name.lower() in _RESERVED:
             raise ValueError(f"extra header name {name!r} is invalid or set by build_message")
         head.append(f"{name}: {_unstructured(name, value)}")
+    return head
 
-    text_body = _qp(text)
-    html_body = _qp(html)
-    boundary = "=_" + secrets.token_hex(16)
-    # QP never contains "=_" (it writes "=" only before two hex digits or a line break),
-    # so this loop is a belt to the braces.
-    while boundary.encode() in text_body or boundary.encode() in html_body:
+
+def assemble_message(
+    head: list[str], text_body: bytes, html_body: bytes, boundary: str | None = None
+) -> bytes:
+    """The message from :func:`message_head`'s lines and the two parts already encoded
+    quoted-printable (as :func:`finish_qp` leaves them)."""
+    if boundary is None:
         boundary = "=_" + secrets.token_hex(16)
-    head.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"')
+        # QP never contains "=_" (it writes "=" only before two hex digits or a line
+        # break), so this loop is a belt to the braces.
+        while boundary.encode() in text_body or boundary.encode() in html_body:
+            boundary = "=_" + secrets.token_hex(16)
     part_head = (
         'Content-Type: text/{}; charset="utf-8"\r\n'
         "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
@@ -332,7 +392,7 @@ def build_message(
     return b"".join(
         (
             "\r\n".join(head).encode("ascii"),
-            b"\r\n",
+            f'\r\nContent-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'.encode(),
             delimiter,
             part_head.format("plain").encode(),
             text_body,

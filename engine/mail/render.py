@@ -14,7 +14,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from engine.mail.catalog import (
 from engine.mail.footer import footer_problem
 from engine.mail.links import link_problems
 from engine.mail.parts import TEXT_ENV, email_parts
-from engine.mail.sandbox import render_bounded, template_safety_problems
+from engine.mail.sandbox import render_bounded, render_bounded_chunks, template_safety_problems
 from engine.mail.text import tidy_text
 from engine.mail.values import template_values
 
@@ -60,6 +60,10 @@ class RenderedEmail:
     text: str
     template_checksum: str
     preheader: str = ""  # rendered, as the inbox shows it next to the subject
+    # ``html`` as Jinja yielded it, and the template that did: the send path encodes the
+    # template's literal text once (engine.mail.outgoing) instead of once per recipient.
+    html_chunks: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    html_template: Template | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -275,7 +279,8 @@ class Renderer:
         values["subject"] = subject
         if preheader_source:
             values["preheader"] = self._render_line(key, "preheader", preheader_source, values)
-        html = self._render(key, "HTML", compiled.html, values, self.max_chars)
+        chunks = self._render_chunks(key, compiled.html, values)
+        html = "".join(chunks)
         text = tidy_text(self._render(key, "text", compiled.text, values, self.max_chars))
         problem = footer_problem(
             html, text, str(context["unsubscribe_url"]), str(context["sender"]["postal_address"])
@@ -284,7 +289,15 @@ class Renderer:
             problem = "; ".join(link_problems(html)) or None
         if problem is not None:
             raise TemplateError([f"template {key!r}: {problem}"])
-        return RenderedEmail(subject, html, text, compiled.checksum, values["preheader"])
+        return RenderedEmail(
+            subject,
+            html,
+            text,
+            compiled.checksum,
+            values["preheader"],
+            tuple(chunks),
+            compiled.html,
+        )
 
     def _render_line(self, key: str, what: str, source: str, values: dict[str, Any]) -> str:
         try:
@@ -293,6 +306,14 @@ class Renderer:
             raise TemplateError([f"template {key!r}: {what} {source!r}: {exc}"]) from exc
         # One line for a header: a newline in a Subject would end the header.
         return " ".join(self._render(key, what, template, values, _LINE_MAX_CHARS).split())
+
+    def _render_chunks(self, key: str, template: Template, values: dict[str, Any]) -> list[str]:
+        try:
+            return render_bounded_chunks(template, values, self.max_chars, self.max_seconds)
+        except Exception as exc:  # as _render says
+            raise TemplateError(
+                [f"template {key!r}: rendering the HTML failed: {type(exc).__name__}: {exc}"]
+            ) from exc
 
     def _render(
         self, key: str, what: str, template: Template, values: dict[str, Any], max_chars: int

@@ -1,0 +1,256 @@
+"""One recipient's rendered email to the bytes sent: link tracking and MIME, on the hot path.
+
+:func:`reference_message` is the definition: :func:`engine.mail.links.track_links` then
+:func:`engine.mail.mime.build_message`. :func:`tracked_message` returns the same bytes
+(a property test holds it to that) for a fraction of the cost, because it never rebuilds
+the tracked HTML as one string: it finds the links in the rendered HTML with the same
+expression, analyses each distinct ``<a>`` tag once (the template's tags are the same for
+every recipient), and hands the HTML to the quoted-printable encoder as the template's
+literal chunks with the recipient's values and tracking URLs between them
+(:mod:`engine.mail.qp_pieces`), so that the template's text is encoded once per template.
+Whatever it does not expect (no ``</body>``, a link after it, a CR or NUL in the text) goes
+the reference way.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import types
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import accumulate
+
+from jinja2 import Template
+
+from engine.mail.links import (
+    _LINK_TAG,
+    _TAG_ATTRIBUTE,
+    _TEXT_URL,
+    _TRAILING,
+    _attribute_value,
+    honeypot_url,
+    open_pixel_url,
+    track_links,
+)
+from engine.mail.mime import _qp, assemble_message, build_message, message_head
+from engine.mail.qp_pieces import Piece, StaticText, encode_pieces, static_text
+from engine.mail.render import RenderedEmail
+from engine.mail.tokens import TokenSigner
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The headers of one message (see :func:`engine.mail.mime.build_message`)."""
+
+    from_addr: str
+    from_name: str | None
+    to_addr: str
+    reply_to: str | None
+    message_id: str  # the Message-ID header
+    date: datetime
+    list_unsubscribe_url: str
+    list_unsubscribe_mailto: str
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    raw: bytes
+    links: list[str]  # stored with the message: a click token's index points into it
+
+
+def reference_message(
+    rendered: RenderedEmail,
+    envelope: Envelope,
+    base_url: str,
+    message_id: int,
+    signer: TokenSigner,
+    boundary: str | None = None,
+) -> OutgoingMessage:
+    """The message as defined: the tracked HTML and text built whole, then MIME."""
+    tracked = track_links(rendered.html, rendered.text, base_url, message_id, signer)
+    raw = build_message(
+        from_addr=envelope.from_addr,
+        from_name=envelope.from_name,
+        to_addr=envelope.to_addr,
+        reply_to=envelope.reply_to,
+        subject=rendered.subject,
+        html=tracked.html,
+        text=tracked.text,
+        message_id=envelope.message_id,
+        date=envelope.date,
+        list_unsubscribe_url=envelope.list_unsubscribe_url,
+        list_unsubscribe_mailto=envelope.list_unsubscribe_mailto,
+        boundary=boundary,
+    )
+    return OutgoingMessage(raw, tracked.links)
+
+
+def tracked_message(
+    rendered: RenderedEmail,
+    envelope: Envelope,
+    base_url: str,
+    message_id: int,
+    signer: TokenSigner,
+    boundary: str | None = None,
+) -> OutgoingMessage:
+    """:func:`reference_message`'s bytes, the fast way (see the module doc)."""
+    template = rendered.html_template
+    base = base_url.rstrip("/")
+    at = rendered.html.rfind("</body")
+    if template is None or not rendered.html_chunks or at < 0 or "<" in base:
+        return reference_message(rendered, envelope, base_url, message_id, signer, boundary)
+    head = message_head(
+        from_addr=envelope.from_addr,
+        from_name=envelope.from_name,
+        to_addr=envelope.to_addr,
+        reply_to=envelope.reply_to,
+        subject=rendered.subject,
+        message_id=envelope.message_id,
+        date=envelope.date,
+        list_unsubscribe_url=envelope.list_unsubscribe_url,
+        list_unsubscribe_mailto=envelope.list_unsubscribe_mailto,
+    )
+    links: list[str] = []
+    rewritten: dict[str, str] = {}
+    edits = _link_edits(rendered.html, base, message_id, signer, links, rewritten)
+    if edits and edits[-1][1] > at:  # a link overlapping or after </body>: the rare way
+        return reference_message(rendered, envelope, base_url, message_id, signer, boundary)
+    edits.append((at, at, _trackers(base, message_id, signer)))
+    pieces = _pieces(rendered.html_chunks, edits, _static(template))
+    html_body = encode_pieces(pieces, _static(template))
+    if html_body is None:
+        html_body = _qp("".join(p if type(p) is not tuple else p[0][p[1] : p[2]] for p in pieces))
+    text = _tracked_text(rendered.text, rewritten)
+    return OutgoingMessage(assemble_message(head, _qp(text), html_body, boundary), links)
+
+
+def _trackers(base: str, message_id: int, signer: TokenSigner) -> str:
+    """The hidden honeypot link and the open pixel, as track_links puts them before
+    ``</body>``."""
+    return (
+        f'<a href="{honeypot_url(base, message_id, signer)}" style="display:none;mso-hide:all" '
+        'aria-hidden="true" tabindex="-1"></a>'
+        f'<img src="{open_pixel_url(base, message_id, signer)}" width="1" height="1" '
+        'alt="" style="display:none">'
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _href_of(tag: str) -> tuple[int, int, str, str] | None:
+    """Where in the ``<a>`` tag ``tag`` track_links would rewrite, and the URL: the span
+    of its first ``href`` attribute, that attribute's leading space and its value as a
+    browser reads it; None when there is nothing to track."""
+    for attribute in _TAG_ATTRIBUTE.finditer(tag):
+        if attribute[2].lower() != "href":
+            continue
+        if attribute[3] is None:
+            return None
+        raw = next(group for group in attribute.groups()[3:] if group is not None)
+        url = _attribute_value(raw).strip()
+        if not url[:8].lower().startswith(("http://", "https://")):
+            return None
+        return attribute.start(), attribute.end(), attribute[1], url
+    return None
+
+
+def _link_edits(
+    html: str,
+    base: str,
+    message_id: int,
+    signer: TokenSigner,
+    links: list[str],
+    rewritten: dict[str, str],
+) -> list[tuple[int, int, str]]:
+    """``(start, end, new text)`` for each href track_links rewrites, in order; fills
+    ``links`` and ``rewritten`` as it does."""
+    ours = (f"{base}/u/", f"{base}/t/")
+    click = signer.click_signer(message_id)
+    edits = []
+    for tag in _LINK_TAG.finditer(html):
+        found = _href_of(tag[0])
+        if found is None or found[3].startswith(ours):
+            continue
+        start, end, space, url = found
+        target = rewritten.get(url)
+        if target is None:
+            target = f"{base}/t/c/{click(len(links))}"
+            links.append(url)
+            rewritten[url] = target
+        at = tag.start()
+        edits.append((at + start, at + end, f'{space}href="{target}"'))
+    return edits
+
+
+def _tracked_text(text: str, rewritten: dict[str, str]) -> str:
+    """The text part with the HTML's tracked links rewritten, as track_links does."""
+    if not rewritten:
+        return text
+
+    def rewrite(match: re.Match[str]) -> str:
+        url = match.group(0)
+        cut = len(url)
+        while cut and url[:cut] not in rewritten and url[cut - 1] in _TRAILING:
+            cut -= 1
+        target = rewritten.get(url[:cut])
+        return url if target is None else target + url[cut:]
+
+    return _TEXT_URL.sub(rewrite, text)
+
+
+def _pieces(
+    chunks: tuple[str, ...], edits: list[tuple[int, int, str]], static: StaticText
+) -> list[Piece]:
+    """The tracked HTML as pieces: ranges of the template's literal chunks, and text."""
+    starts = list(accumulate(map(len, chunks), initial=0))
+    constants = static.constants
+    pieces: list[Piece] = []
+
+    def original(lo: int, hi: int) -> None:
+        index = bisect_right(starts, lo) - 1
+        while lo < hi:
+            chunk = chunks[index]
+            begin = starts[index]
+            stop = starts[index + 1]
+            if stop > hi:
+                stop = hi
+            if stop > lo:
+                if chunk in constants:
+                    pieces.append((chunk, lo - begin, stop - begin))
+                elif lo == begin and stop == starts[index + 1]:
+                    pieces.append(chunk)
+                else:  # part of a printed value, cut by a tracked link
+                    pieces.append(str(chunk)[lo - begin : stop - begin])
+            lo = stop
+            index += 1
+
+    done = 0
+    for start, end, text in edits:
+        original(done, start)
+        pieces.append(text)
+        done = end
+    original(done, starts[-1])
+    return pieces
+
+
+def _static(template: Template) -> StaticText:
+    return static_text(template, _constants(template))
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(template: Template) -> frozenset[str]:
+    """Every string constant of the template's compiled code: the literal chunks it
+    yields are among them (names and the like are too, harmlessly: a piece found here is
+    only encoded and kept by its text)."""
+    found: set[str] = set()
+    codes = [template.root_render_func.__code__]
+    codes += [block.__code__ for block in template.blocks.values()]
+    while codes:
+        code = codes.pop()
+        for constant in code.co_consts:
+            if isinstance(constant, str):
+                found.add(constant)
+            elif isinstance(constant, types.CodeType):
+                codes.append(constant)
+    return frozenset(found)

@@ -1,0 +1,160 @@
+"""Quoted-printable of a rendered HTML part from its pieces, the template's text encoded once.
+
+Encoding a 55 KB body costs ``binascii.b2a_qp`` ~0.6 ms per recipient, though all but a few
+hundred characters of it are the template's literal text, the same for everyone. The catch
+is the soft line breaks: b2a_qp breaks a line when it reaches 76 characters, so a name one
+character longer moves every break after it on the same line, and MJML writes most of an
+email on one line. So the literal text between two printed values is encoded once per
+*column it starts at* (at most 76 of them) and kept; per recipient only the values, with
+the character before each, go through b2a_qp.
+
+The output is byte for byte :func:`engine.mail.mime.qp_raw` of the whole text: b2a_qp is a
+left-to-right machine whose only state is the column, whose choice for a character looks
+one character ahead (is the next one a line end, or the end of the text?) and, at a line
+end, one byte back (a space before it is written ``=20``). :func:`_span` reproduces all
+three for a piece alone: the column with filler in front of it, the look-ahead with a
+stand-in character after it. Text holding a CR or a NUL, which b2a_qp looks at more
+closely, is left to the whole-text encoder (:func:`encode_pieces` returns None).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+
+from engine.mail.mime import finish_qp, qp_marker_ends, qp_raw
+
+# A static piece shorter than this goes through b2a_qp with its neighbours: looking it up
+# costs about what encoding it does.
+_MIN_STATIC = 48
+# What one template may keep encoded (each static piece once per column it was met at: up
+# to 76 copies of the template), and how many templates are kept.
+_MAX_MEMO_BYTES = 8_000_000
+_MAX_TEMPLATES = 8
+_FILL = [b"a" * n for n in range(77)]
+_NEWLINE, _OTHER, _END = 0, 1, 2
+# Printable ASCII and tabs: b2a_qp writes these as they are, "=" as "=3D", and breaks no
+# line within 73 columns when no line end or end of text follows (see _span).
+_SIMPLE = re.compile(rb"[\t -~]*")
+
+Encoded = tuple[bytes, int, list[int]]
+"""b2a_qp's output for a piece, the column after it, and :func:`qp_marker_ends` of it."""
+
+Piece = str | tuple[str, int, int]
+"""Per-recipient text (a ``str``), or ``(chunk, start, end)``: ``chunk[start:end]`` of one of
+the template's literal chunks."""
+
+
+class StaticText:
+    """The literal chunks of one HTML template and what has been encoded of them."""
+
+    def __init__(self, constants: frozenset[str]) -> None:
+        self.constants = constants
+        self.usable = not any("\r" in c or "\0" in c for c in constants)
+        self._memo: dict[tuple[str, int, int, int], Encoded] = {}
+        self._memo_bytes = 0
+
+    def encoded(self, chunk: str, start: int, end: int, column: int) -> Encoded:
+        """b2a_qp of ``chunk[start:end - 1]`` met at ``column`` (it is followed by
+        ``chunk[end - 1]``), and the column after it."""
+        key = (chunk, start, end, column)
+        found = self._memo.get(key)
+        if found is None:
+            last = chunk[end - 1]
+            found = _span(
+                chunk[start : end - 1].encode("utf-8"),
+                column,
+                _NEWLINE if last == "\n" else _OTHER,
+            )
+            if self._memo_bytes < _MAX_MEMO_BYTES:  # past it: correct, only not kept
+                self._memo[key] = found
+                self._memo_bytes += len(found[0])
+        return found
+
+
+_TEMPLATES: OrderedDict[int, tuple[object, StaticText]] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def static_text(template: object, constants: frozenset[str]) -> StaticText:
+    """The :class:`StaticText` of ``template`` (kept for the last few templates used)."""
+    key = id(template)
+    with _LOCK:
+        entry = _TEMPLATES.get(key)
+        if entry is not None and entry[0] is template:
+            _TEMPLATES.move_to_end(key)
+            return entry[1]
+        static = StaticText(constants)
+        _TEMPLATES[key] = (template, static)  # holding the template keeps its id unique
+        while len(_TEMPLATES) > _MAX_TEMPLATES:
+            _TEMPLATES.popitem(last=False)
+        return static
+
+
+def _span(data: bytes, column: int, following: int) -> Encoded:
+    """b2a_qp's output for ``data`` met at ``column`` and followed by a line end, another
+    character or the end of the text, and the column after it.
+
+    Filler in front sets the column (b2a_qp never breaks inside it: at most 75 characters
+    come before a character that is not a line end, see :func:`encode_pieces`); a stand-in
+    after it makes the last character's choice the one it makes in the whole text: "x" for
+    any character but LF, CR and NUL (which never reach here), LF for LF, whose turning a
+    space before it into ``=20`` is then done here, as in the whole text.
+    """
+    if following == _OTHER and _SIMPLE.fullmatch(data):
+        out = data.replace(b"=", b"=3D") if b"=" in data else data
+        if column + len(out) <= 73:  # every character starts before column 73: no break
+            return out, column + len(out), []
+    if data[:1] == b"\n":  # the column no longer matters, and the byte before is handled
+        column = 0
+    if following == _END:
+        out = qp_raw(_FILL[column] + data)[column:]
+    else:
+        stand_in = b"\n" if following == _NEWLINE else b"x"
+        out = qp_raw(_FILL[column] + data + stand_in)[column:-1]
+    line = out.rfind(b"\n")
+    return out, (column + len(out) if line < 0 else len(out) - line - 1), qp_marker_ends(out)
+
+
+def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
+    """:func:`engine.mail.mime._qp` of the text the pieces make, or None when that text
+    holds a CR or a NUL (then the caller encodes the whole text)."""
+    if not static.usable:
+        return None
+    out: list[bytes] = []
+    ends: list[int] = []  # qp_marker_ends of the joined output, from each part's own
+    size = 0
+    pending: list[str] = []
+    column = 0
+    for piece in pieces:
+        if type(piece) is not tuple:
+            if "\r" in piece or "\0" in piece:
+                return None
+            pending.append(piece)
+            continue
+        chunk, start, end = piece
+        if end - start < _MIN_STATIC:
+            pending.append(chunk[start:end])
+            continue
+        first = chunk[start]
+        if pending:
+            part, column, marks = _span(
+                "".join(pending).encode("utf-8"), column, _NEWLINE if first == "\n" else _OTHER
+            )
+            out.append(part)
+            if marks:
+                ends += [size + mark for mark in marks]
+            size += len(part)
+        part, column, marks = static.encoded(chunk, start, end, 0 if first == "\n" else column)
+        out.append(part)
+        if marks:
+            ends += [size + mark for mark in marks]
+        size += len(part)
+        # The last character waits for what follows it: its choice depends on that.
+        pending = [chunk[end - 1]]
+    if pending:
+        part, _, marks = _span("".join(pending).encode("utf-8"), column, _END)
+        out.append(part)
+        ends += [size + mark for mark in marks]
+    return finish_qp(b"".join(out), ends)
