@@ -175,9 +175,11 @@ def _due(session: Session, claimed: list[Row[Any]], now: datetime) -> list[DueEn
     )
     specs = {vid: spec_by_checksum(session, vid, checksum) for vid, checksum in checksums.items()}
     seen = frozenset().union(*(events_seen_by(spec) for spec in specs.values()))
-    since = min(
-        earliest_event_seen(specs[row.sequence_version_id], row.enrolled_at, now) for row in claimed
-    )
+    started: dict[int, datetime] = {}  # per version: its enrollments' earliest start
+    for row in claimed:
+        vid = row.sequence_version_id
+        started[vid] = min(started.get(vid, row.enrolled_at), row.enrolled_at)
+    since = min(earliest_event_seen(specs[vid], at, now) for vid, at in started.items())
     events = events_by_prospect(session, prospect_ids, types=seen, since=since)
     unsent = unsent_steps(session, [row.id for row in claimed])
     return [
