@@ -31,6 +31,7 @@ import platform
 import pstats
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,6 +56,9 @@ def main() -> None:
     parser.add_argument("--prospects", type=int, default=0, help="default: twice --due")
     parser.add_argument("--events-per-prospect", type=float, default=10.0)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument(
+        "--concurrent", type=int, default=0, help="also N ticks at once, on a third copy"
+    )
     parser.add_argument("--profile", type=int, default=0, help="print the top N of a cProfile")
     args = parser.parse_args()
     prospects = max(args.prospects or 2 * args.due, args.due)
@@ -85,12 +89,15 @@ def main() -> None:
             f"{time.perf_counter() - started:.0f} s (COPY + VACUUM ANALYZE)"
         )
         copies = []
-        for label in ("before", "after"):
+        for label in ("before", "after", "concurrent")[: 3 if args.concurrent > 1 else 2]:
             names.append(server.new_name(f"nurture_tick_{label}"))
             copies.append(server.create_database(names[-1], template=names[0]))
         results = [("bare claim-and-update, before", *bare_claim(copies[0], args.batch))]
         results.append(("tick", *run_tick(url, args.batch, args.profile)))
         results.append(("bare claim-and-update, after", *bare_claim(copies[1], args.batch)))
+        if args.concurrent > 1:
+            label = f"{args.concurrent} ticks at once (threads, one connection each)"
+            results.append((label, *concurrent_ticks(copies[2], args.batch, args.concurrent)))
         show(results, args)
     finally:
         for name in names:
@@ -126,6 +133,29 @@ def run_tick(url: str, batch: int, profile: int) -> tuple[int, float]:
     return report.advanced + report.deferred, seconds
 
 
+def concurrent_ticks(url: str, batch: int, count: int) -> tuple[int, float]:
+    """``count`` ticks at once in threads of this process, as several schedulers would run
+    them: ``SKIP LOCKED`` splits the batches, and one tick's Python overlaps another's
+    wait for the database."""
+    engine = make_engine(url, pool_size=count)
+    factory = make_session_factory(engine)
+    settings = Settings.from_env()
+    cap = FrequencyCap(settings.frequency_cap, timedelta(days=settings.frequency_window_days))
+    try:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(count) as pool:
+            reports = list(
+                pool.map(
+                    lambda _: tick(lambda: UnitOfWork(factory), NOW, batch_size=batch, cap=cap),
+                    range(count),
+                )
+            )
+        seconds = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    return sum(r.advanced + r.deferred for r in reports), seconds
+
+
 def bare_claim(url: str, batch: int) -> tuple[int, float]:
     """Claim-and-update the due rows in batches with nothing else."""
     conninfo = url.replace("postgresql+psycopg://", "postgresql://")
@@ -153,6 +183,9 @@ def show(results: list[tuple[str, int, float]], args: argparse.Namespace) -> Non
     for label, rows, seconds in results:
         print(f"| {label} | {rows:,} | {seconds:.1f} | {rows / seconds:,.0f} |")
     bare = [rows / seconds for label, rows, seconds in results if label.startswith("bare")]
+    if len(results) > 3:
+        rows, seconds = results[3][1:]
+        print(f"\n{results[3][0]} / bare: {rows / seconds / (sum(bare) / len(bare)):.1%}")
     ours = results[1][1] / results[1][2]
     mean = sum(bare) / len(bare)
     print(f"\ntick / bare (mean of before and after): {ours / mean:.1%}")
