@@ -145,7 +145,10 @@ def footer_problem(html: str, text: str, unsubscribe_url: str, postal_address: s
     missing = []
     if unsubscribe_url not in text or f'href="{unsubscribe_url}"' not in html:
         missing.append("the unsubscribe link")
-    if " ".join(postal_address.split()) not in " ".join(text.split()):
+    postal = " ".join(postal_address.split())
+    # Found as written, it is there with the spaces collapsed too (it has no runs of
+    # them, nor any at its ends); only otherwise is the whole text collapsed.
+    if postal not in text and postal not in " ".join(text.split()):
         missing.append("the postal address")
     if not missing:
         return None

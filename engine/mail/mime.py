@@ -213,12 +213,23 @@ def finish_qp(out: bytes, marker_ends: list[int] | None = None) -> bytes:
     return out
 
 
-def qp_marker_ends(out: bytes) -> list[int]:
+def finish_crlf_qp(out: bytes, marker_ends: list[int]) -> bytes:
+    """:func:`finish_qp` for :func:`qp_raw`'s output whose LFs were already made CRLF
+    (engine.mail.qp_pieces does it once per piece of template text it keeps);
+    ``marker_ends`` is ``qp_marker_ends(out, b"\r\n")``."""
+    if marker_ends:
+        out = _rewrap_encoded_line_ends(out, marker_ends, b"=\r\n")
+    if out.startswith(b"From ") or b"\nFrom " in out:
+        out = _encode_from_lines(out)
+    return out
+
+
+def qp_marker_ends(out: bytes, newline: bytes = b"\n") -> list[int]:
     """Where in :func:`qp_raw`'s output ``out`` a line ends in encoded whitespace
     (``=20`` or ``=09`` before a line end or at the very end): the only lines b2a_qp can
-    leave one character too long."""
+    leave one character too long. ``newline`` is what its line ends are by now."""
     ends = []
-    for marker in (b"=20\n", b"=09\n"):
+    for marker in (b"=20" + newline, b"=09" + newline):
         at = out.find(marker)
         while at >= 0:
             ends.append(at + 3)
@@ -228,7 +239,7 @@ def qp_marker_ends(out: bytes) -> list[int]:
     return ends
 
 
-def _rewrap_encoded_line_ends(out: bytes, ends: list[int]) -> bytes:
+def _rewrap_encoded_line_ends(out: bytes, ends: list[int], soft: bytes = b"=\n") -> bytes:
     """Soft-break the lines ``b2a_qp`` leaves at 77 characters (those ending at ``ends``).
 
     CPython's encoder does not re-wrap a line when it encodes whitespace just before a
@@ -246,13 +257,13 @@ def _rewrap_encoded_line_ends(out: bytes, ends: list[int]) -> bytes:
     done = 0
     for start, end in sorted(fixes):
         pieces.append(out[done:start])
-        pieces.append(_soft_wrap(out[start:end]))
+        pieces.append(_soft_wrap(out[start:end], soft))
         done = end
     pieces.append(out[done:])
     return b"".join(pieces)
 
 
-def _soft_wrap(line: bytes) -> bytes:
+def _soft_wrap(line: bytes, soft: bytes = b"=\n") -> bytes:
     """``line`` in soft-broken pieces of at most 76 characters, never inside an escape."""
     pieces = []
     while len(line) > 76:
@@ -262,7 +273,7 @@ def _soft_wrap(line: bytes) -> bytes:
         pieces.append(line[:cut])
         line = line[cut:]
     pieces.append(line)
-    return b"=\n".join(pieces)
+    return soft.join(pieces)
 
 
 def _encode_from_lines(out: bytes) -> bytes:

@@ -23,7 +23,7 @@ import re
 import threading
 from collections import OrderedDict
 
-from engine.mail.mime import finish_qp, qp_marker_ends, qp_raw
+from engine.mail.mime import finish_crlf_qp, qp_marker_ends, qp_raw
 
 # A static piece shorter than this goes through b2a_qp with its neighbours: looking it up
 # costs about what encoding it does.
@@ -39,7 +39,8 @@ _NEWLINE, _OTHER, _END = 0, 1, 2
 _SIMPLE = re.compile(rb"[\t -~]*")
 
 Encoded = tuple[bytes, int, list[int]]
-"""b2a_qp's output for a piece, the column after it, and :func:`qp_marker_ends` of it."""
+"""b2a_qp's output for a piece with its LFs made CRLF, the column after it, and
+:func:`qp_marker_ends` of it."""
 
 Piece = str | tuple[str, int, int]
 """Per-recipient text (a ``str``), or ``(chunk, start, end)``: ``chunk[start:end]`` of one of
@@ -114,7 +115,12 @@ def _span(data: bytes, column: int, following: int) -> Encoded:
         stand_in = b"\n" if following == _NEWLINE else b"x"
         out = qp_raw(_FILL[column] + data + stand_in)[column:-1]
     line = out.rfind(b"\n")
-    return out, (column + len(out) if line < 0 else len(out) - line - 1), qp_marker_ends(out)
+    if line < 0:
+        return out, column + len(out), [len(out)] if out.endswith((b"=20", b"=09")) else []
+    column = len(out) - line - 1
+    out = out.replace(b"\n", b"\r\n")
+    marks = qp_marker_ends(out, b"\r\n") if b"=20" in out or b"=09" in out else []
+    return out, column, marks
 
 
 def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
@@ -157,4 +163,4 @@ def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
         part, _, marks = _span("".join(pending).encode("utf-8"), column, _END)
         out.append(part)
         ends += [size + mark for mark in marks]
-    return finish_qp(b"".join(out), ends)
+    return finish_crlf_qp(b"".join(out), ends)

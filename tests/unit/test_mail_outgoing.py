@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.mail.catalog import FileTemplateCatalog
+from engine.mail.footer import footer_problem
+from engine.mail.links import _href_values, link_problems, unsafe_href
 from engine.mail.mime import _qp
 from engine.mail.outgoing import Envelope, OutgoingMessage, reference_message, tracked_message
 from engine.mail.qp_pieces import Piece, StaticText, encode_pieces
@@ -224,3 +226,62 @@ def test_an_email_without_body_end_or_with_a_cr_goes_the_reference_way(bench: Re
     )
     fast, slow = both(no_body, 7)
     assert fast == slow
+
+
+# --- the per-email checks' shortcuts ---------------------------------------------------
+
+HREF_SOUP = st.lists(
+    st.sampled_from(
+        [
+            "href",
+            "HREF",
+            "hReF",
+            "=",
+            " = ",
+            '"',
+            "'",
+            ">",
+            " ",
+            "\n",
+            "https:",
+            "HTTP:",
+            "mailto:",
+            "tel:",
+            "javascript:",
+            "JaVaScRiPt:",
+            "&#106;",
+            "data:",
+            "vbscript:",
+            "#top",
+            "x",
+            "é",
+            "\u212a",
+            "<a ",
+            "/",
+        ]
+    ),
+    max_size=25,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(html=HREF_SOUP)
+def test_link_problems_finds_what_reading_every_href_finds(html: str) -> None:
+    expected: list[str] = []
+    for _, raw in _href_values(html):
+        problem = unsafe_href(raw)
+        if problem is not None and problem not in expected:
+            expected.append(problem)
+    assert link_problems(html) == expected
+
+
+@given(
+    text=st.lists(st.sampled_from(["Flowline", "Ltd,", " ", "  ", "\n", "\t", "1", "x"])).map(
+        "".join
+    ),
+    postal=st.sampled_from(["Flowline Ltd, 1", " Flowline  Ltd,\n1 ", "Ltd,", "x  1"]),
+)
+def test_the_postal_address_check_reads_collapsed_spaces(text: str, postal: str) -> None:
+    shown = " ".join(postal.split()) in " ".join(text.split())
+    problem = footer_problem('href="u"', f"u {text}", "u", postal)
+    assert (problem is None) == shown
