@@ -111,6 +111,7 @@ def test_request_schemas_are_the_pydantic_models(document: dict[str, Any]) -> No
         "wrong_person",
         "no_budget",
         "bad_data",
+        "unreachable",
         "other",
     ]
     upsert = document["paths"]["/prospects"]["post"]["requestBody"]
