@@ -143,30 +143,7 @@ def funnel(uow: UnitOfWork, f: FunnelFilters, now: datetime) -> FunnelPage:
                 .distinct()
             )
         )
-        handoffs: dict[int, list[HandoffFact]] = defaultdict(list)
-        rejected_at: dict[int, datetime] = {}
-        stmt = (
-            select(
-                Handoff.prospect_id,
-                Handoff.created_at,
-                Handoff.due_at,
-                Handoff.status,
-                Handoff.decided_at,
-            )
-            .join(cohort, cohort.c.prospect_id == Handoff.prospect_id)
-            .where(
-                Handoff.created_at >= cohort.c.entered_at,
-                Handoff.status != HandoffStatus.WITHDRAWN,
-            )
-        )
-        if f.sequence:
-            stmt = stmt.join(Sequence, Sequence.id == Handoff.sequence_id).where(
-                Sequence.key == f.sequence
-            )
-        for pid, created, due, status, decided in s.execute(stmt):
-            handoffs[pid].append(HandoffFact(created, due, str(status), decided))
-            if status == HandoffStatus.REJECTED and decided is not None:
-                rejected_at[pid] = min(decided, rejected_at.get(pid, decided))
+        handoffs, rejected_at = _handoff_facts(s, cohort, f)
         opportunity = reached_status(s, cohort, OPPORTUNITY_STATUSES)
         won = reached_status(s, cohort, WON_STATUSES)
         recycled = _recycled(s, cohort, rejected_at)
@@ -181,34 +158,67 @@ def funnel(uow: UnitOfWork, f: FunnelFilters, now: datetime) -> FunnelPage:
             )
             for pid, at in entered.items()
         ]
-        return FunnelPage(
-            filters=f,
-            figures=summarize(paths, now),
-            sequences=[
-                (key, name)
-                for key, name in s.execute(
-                    select(Sequence.key, Sequence.name).order_by(Sequence.key)
-                )
-            ],
-            lost_reasons=list(
-                s.scalars(
-                    select(Prospect.lost_reason)
-                    .where(Prospect.lost_reason.is_not(None))
-                    .distinct()
-                    .order_by(Prospect.lost_reason)
-                    .limit(100)
-                )
-            ),
-            owners=list(
-                s.scalars(
-                    select(Prospect.owner_email)
-                    .where(Prospect.owner_email.is_not(None))
-                    .distinct()
-                    .order_by(Prospect.owner_email)
-                    .limit(200)
-                )
-            ),
+        sequences, lost_reasons, owners = _choices(s)
+        return FunnelPage(f, summarize(paths, now), sequences, lost_reasons, owners)
+
+
+def _handoff_facts(
+    s: Session, cohort: Any, f: FunnelFilters
+) -> tuple[dict[int, list[HandoffFact]], dict[int, datetime]]:
+    """The cohort's handoffs after they entered (by the sequence filter, if any), and when
+    each prospect was first sent back."""
+    handoffs: dict[int, list[HandoffFact]] = defaultdict(list)
+    rejected_at: dict[int, datetime] = {}
+    stmt = (
+        select(
+            Handoff.prospect_id,
+            Handoff.created_at,
+            Handoff.due_at,
+            Handoff.status,
+            Handoff.decided_at,
         )
+        .join(cohort, cohort.c.prospect_id == Handoff.prospect_id)
+        .where(
+            Handoff.created_at >= cohort.c.entered_at,
+            Handoff.status != HandoffStatus.WITHDRAWN,
+        )
+    )
+    if f.sequence:
+        stmt = stmt.join(Sequence, Sequence.id == Handoff.sequence_id).where(
+            Sequence.key == f.sequence
+        )
+    for pid, created, due, status, decided in s.execute(stmt):
+        handoffs[pid].append(HandoffFact(created, due, str(status), decided))
+        if status == HandoffStatus.REJECTED and decided is not None:
+            rejected_at[pid] = min(decided, rejected_at.get(pid, decided))
+    return handoffs, rejected_at
+
+
+def _choices(s: Session) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """What the filters offer: sequences (key, name), lost reasons, owners."""
+    sequences = [
+        (key, name)
+        for key, name in s.execute(select(Sequence.key, Sequence.name).order_by(Sequence.key))
+    ]
+    reasons = list(
+        s.scalars(
+            select(Prospect.lost_reason)
+            .where(Prospect.lost_reason.is_not(None))
+            .distinct()
+            .order_by(Prospect.lost_reason)
+            .limit(100)
+        )
+    )
+    owners = list(
+        s.scalars(
+            select(Prospect.owner_email)
+            .where(Prospect.owner_email.is_not(None))
+            .distinct()
+            .order_by(Prospect.owner_email)
+            .limit(200)
+        )
+    )
+    return sequences, reasons, owners
 
 
 def reached_status(s: Session, cohort: Any, statuses: tuple[str, ...]) -> dict[int, datetime]:

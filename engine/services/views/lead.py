@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from engine.exceptions import NotFoundError
 from engine.services.views.charts import LineChart, line_chart
@@ -157,7 +158,7 @@ def lead_page(
         )
 
 
-def _produced(s: Any, handoff: Handoff, context: dict[str, Any]) -> Produced:
+def _produced(s: Session, handoff: Handoff, context: dict[str, Any]) -> Produced:
     nurture = context.get("nurture") or {}
     step = template = None
     if handoff.message_id is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from engine.core.facts import EventFact
 from engine.core.scoring import WITH_SALES
@@ -150,37 +151,7 @@ def _what_if(
         )
         for start in range(0, len(ids), BATCH):
             batch = ids[start : start + BATCH]
-            events: dict[int, list[EventFact]] = defaultdict(list)
-            for pid, kind, at, data, machine, eid in s.execute(
-                select(
-                    Event.prospect_id,
-                    Event.type,
-                    Event.occurred_at,
-                    Event.data,
-                    Event.machine,
-                    Event.id,
-                ).where(Event.prospect_id.in_(batch))
-            ):
-                events[pid].append(EventFact(kind, at, data or {}, machine, eid))
-            resets: dict[int, list[datetime]] = defaultdict(list)
-            for pid, at in s.execute(
-                select(ScoreEntry.prospect_id, ScoreEntry.occurred_at).where(
-                    ScoreEntry.prospect_id.in_(batch), ScoreEntry.rule == "reset"
-                )
-            ):
-                resets[pid].append(at)
-            people = {
-                pid: (" ".join(p for p in (first, last) if p) or email, status)
-                for pid, first, last, email, status in s.execute(
-                    select(
-                        Prospect.id,
-                        Prospect.first_name,
-                        Prospect.last_name,
-                        Prospect.email,
-                        Prospect.status,
-                    ).where(Prospect.id.in_(batch))
-                )
-            }
+            events, resets, people = _batch_facts(s, batch)
             for pid in batch:
                 draft_score = replay_score(events[pid], resets[pid], draft, now)
                 current_score = (
@@ -197,3 +168,37 @@ def _what_if(
                     found.append(ReadyProspect(pid, name, status, draft_score, current_score))
     found.sort(key=lambda r: (-r.draft_score, r.prospect_id))
     return WhatIf(draft.threshold, ready, ready_now, newly, no_longer, found[:SHOWN])
+
+
+def _batch_facts(
+    s: Session, batch: list[int]
+) -> tuple[dict[int, list[EventFact]], dict[int, list[datetime]], dict[int, tuple[str, str]]]:
+    """A batch of prospects' events, the moments their score was reset (sales sent them
+    back), and their name and status: three statements."""
+    events: dict[int, list[EventFact]] = defaultdict(list)
+    for pid, kind, at, data, machine, eid in s.execute(
+        select(
+            Event.prospect_id, Event.type, Event.occurred_at, Event.data, Event.machine, Event.id
+        ).where(Event.prospect_id.in_(batch))
+    ):
+        events[pid].append(EventFact(kind, at, data or {}, machine, eid))
+    resets: dict[int, list[datetime]] = defaultdict(list)
+    for pid, at in s.execute(
+        select(ScoreEntry.prospect_id, ScoreEntry.occurred_at).where(
+            ScoreEntry.prospect_id.in_(batch), ScoreEntry.rule == "reset"
+        )
+    ):
+        resets[pid].append(at)
+    people = {
+        pid: (" ".join(p for p in (first, last) if p) or email, status)
+        for pid, first, last, email, status in s.execute(
+            select(
+                Prospect.id,
+                Prospect.first_name,
+                Prospect.last_name,
+                Prospect.email,
+                Prospect.status,
+            ).where(Prospect.id.in_(batch))
+        )
+    }
+    return events, resets, people
