@@ -27,7 +27,9 @@ class DueEnrollment:
     id: int
     prospect_id: int
     sequence_version_id: int
-    spec: SequenceSpec
+    # None when the version's stored spec could not be read: ``spec_error`` says why,
+    # and the enrollment fails alone like any other broken step.
+    spec: SequenceSpec | None
     # The row's own columns: parsed by ``plan_batch``, where bad data fails this
     # enrollment alone, and written back untouched when its step does not run.
     cursor: int
@@ -36,6 +38,7 @@ class DueEnrollment:
     prospect: Mapping[str, Any]
     events: Sequence[EventFact]
     unsent: frozenset[str] = frozenset()
+    spec_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ def plan_batch(due: Sequence[DueEnrollment], now: datetime) -> BatchPlan:
     """
     plan = BatchPlan()
     for item in due:
+        if item.spec is None:
+            plan.steps.append(StepPlan(item, error=item.spec_error[:500]))
+            continue
         try:
             state = EnrollmentState.from_json(
                 item.state, cursor=item.cursor, enrolled_at=item.enrolled_at

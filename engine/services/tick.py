@@ -50,6 +50,7 @@ from engine.services.tick_writes import (
     insert_messages,
     update_enrollments,
 )
+from engine.spec.sequence import SequenceSpec
 from engine.store import (
     Enrollment,
     EnrollmentStatus,
@@ -173,13 +174,14 @@ def _due(session: Session, claimed: list[Row[Any]], now: datetime) -> list[DueEn
             )
         ).all()
     )
-    specs = {vid: spec_by_checksum(session, vid, checksum) for vid, checksum in checksums.items()}
+    specs, broken = _specs(session, checksums)
     seen = frozenset().union(*(events_seen_by(spec) for spec in specs.values()))
     started: dict[int, datetime] = {}  # per version: its enrollments' earliest start
     for row in claimed:
         vid = row.sequence_version_id
-        started[vid] = min(started.get(vid, row.enrolled_at), row.enrolled_at)
-    since = min(earliest_event_seen(specs[vid], at, now) for vid, at in started.items())
+        if vid in specs:
+            started[vid] = min(started.get(vid, row.enrolled_at), row.enrolled_at)
+    since = min((earliest_event_seen(specs[v], at, now) for v, at in started.items()), default=now)
     events = events_by_prospect(session, prospect_ids, types=seen, since=since)
     unsent = unsent_steps(session, [row.id for row in claimed])
     return [
@@ -187,7 +189,10 @@ def _due(session: Session, claimed: list[Row[Any]], now: datetime) -> list[DueEn
             id=row.id,
             prospect_id=row.prospect_id,
             sequence_version_id=row.sequence_version_id,
-            spec=specs[row.sequence_version_id],
+            spec=specs.get(row.sequence_version_id),
+            spec_error=broken.get(
+                row.sequence_version_id, f"sequence version {row.sequence_version_id} is missing"
+            ),
             cursor=row.cursor,
             state=row.state or {},
             enrolled_at=row.enrolled_at,
@@ -197,6 +202,21 @@ def _due(session: Session, claimed: list[Row[Any]], now: datetime) -> list[DueEn
         )
         for row in claimed
     ]
+
+
+def _specs(
+    session: Session, checksums: dict[int, str]
+) -> tuple[dict[int, SequenceSpec], dict[int, str]]:
+    """Each version's spec, and why for those that cannot be read (a stored spec the
+    current language no longer accepts): their enrollments fail alone, not the batch."""
+    specs: dict[int, SequenceSpec] = {}
+    broken: dict[int, str] = {}
+    for vid, checksum in checksums.items():
+        try:
+            specs[vid] = spec_by_checksum(session, vid, checksum)
+        except Exception as exc:  # one bad version must not stall every sequence
+            broken[vid] = f"sequence version {vid} cannot be read: {exc}"
+    return specs, broken
 
 
 def _cap_counts(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from engine.core.policy import FrequencyCap
 from engine.exceptions import InvalidInputError, NotFoundError
@@ -203,6 +203,31 @@ def test_a_broken_enrollment_does_not_stall_the_tick(uow_factory, now):
         assert broken.next_run_at > now + timedelta(days=4)  # parked, retried later
         assert "error" in broken.state
         assert uow.session.get(SequenceVersion, good.id) is not None
+
+
+def test_a_version_whose_spec_cannot_be_read_does_not_stall_the_tick(uow_factory, now):
+    broken = store(uow_factory, PRICE, now)
+    fine = store(uow_factory, GENERIC_LOST, now)
+    upsert_prospect(uow_factory(), LOST_PRICE, now)  # lost on price: the PRICE sequence
+    upsert_prospect(uow_factory(), {**LOST_PRICE, "email": "t@example.com"}, now)
+    with uow_factory() as uow:  # a stored spec the language no longer accepts (behind the
+        table = SequenceVersion.__table__  # engine's back: versions are immutable to it)
+        uow.session.execute(
+            update(table)
+            .where(table.c.id == broken.id)
+            .values(spec={"key": "lost-on-price", "steps": "not a list"}, checksum="0" * 64)
+        )
+        rows = uow.session.scalars(select(Enrollment).order_by(Enrollment.id)).all()
+        rows[1].sequence_version_id = fine.id
+        rows[1].sequence_id = fine.sequence_id
+        uow.commit()
+    report = tick(uow_factory, now + timedelta(days=30))
+    assert report.errors == 1 and report.error_ids == [rows[0].id]
+    assert report.advanced == 1
+    with uow_factory() as uow:
+        parked = uow.session.get(Enrollment, rows[0].id)
+        assert f"sequence version {broken.id} cannot be read" in parked.state["error"]
+        assert parked.next_run_at > now + timedelta(days=30)
 
 
 def test_owner_is_linked_to_a_sales_user_when_one_exists(uow_factory, now):

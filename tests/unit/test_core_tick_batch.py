@@ -3,6 +3,7 @@ events a batch must load are exactly those its conditions can see."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from engine.core.decisions import WakeAt
@@ -68,6 +69,14 @@ def test_a_broken_enrollment_fails_alone() -> None:
     broken, fine = plan.steps
     assert broken.advance is None and broken.error
     assert fine.advance is not None and fine.error is None and fine.advance.emails
+
+
+def test_an_enrollment_whose_spec_cannot_be_read_fails_alone() -> None:
+    unreadable = replace(due(1), spec=None, spec_error="sequence version 1 cannot be read")
+    plan = plan_batch([unreadable, due(2)], at(1))
+    broken, fine = plan.steps
+    assert broken.advance is None and broken.error == "sequence version 1 cannot be read"
+    assert fine.advance is not None and fine.advance.emails
 
 
 def test_an_exit_queues_no_mail() -> None:
