@@ -30,6 +30,7 @@ from engine.services.schemas import EventInput
 from engine.services.tick import tick
 from engine.services.tracking import record_open, resolve_click
 from engine.services.unsubscribe import unsubscribe
+from engine.services.views.overview import overview
 from engine.services.views.prospect_search import parse_filter, search_prospects
 from engine.store import (
     Message,
@@ -246,3 +247,14 @@ def test_step_counts_read_only_an_index(seeded: Seeded) -> None:
         uow.session.execute(app_queries.step_counts(seeded.report.version_ids[0])).all()
 
     assert table_reads(seeded.url, statements[0], "enrollments") == ["Index Only Scan"]
+
+
+def test_the_overview_counts_recent_opens_from_an_index(seeded: Seeded) -> None:
+    """The home page's opens and clicks of the last 30 days: without an index on the type
+    and the time this reads every event (120 ms at a million events, bench/README.md)."""
+    with recorded(seeded.engine) as statements:  # type: ignore[arg-type]
+        overview(seeded.uow(), NOW)
+
+    recent = [s for s in statements if "FROM events" in s.sql and "occurred_at" in s.sql]
+    assert len(recent) == 1, [s.sql for s in statements]
+    assert table_reads(seeded.url, recent[0], "events") == ["Index Only Scan"]
