@@ -11,9 +11,10 @@ hidden honeypot link ``{base_url}/t/h/<token>`` and the unsubscribe page ``{base
 
 from __future__ import annotations
 
+import functools
 import html as htmllib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from engine.mail.tokens import TokenSigner
@@ -128,15 +129,31 @@ def _href_values(html: str) -> Iterator[tuple[int, str]]:
         at = lowered.find(b"href", at + 4)
 
 
-def link_problems(html: str) -> list[str]:
+@functools.lru_cache(maxsize=1024)
+def _lowered(chunk: str) -> bytes:
+    return chunk.encode("utf-8", "surrogatepass").lower()
+
+
+def link_problems(html: str, chunks: Sequence[str] = ()) -> list[str]:
     """Why each unsafe link of ``html`` may not be sent (empty when all are fine).
 
     One scan finds the hrefs whose value is not plainly http(s), mailto: or tel:; when
     there are none (the usual email), that is the answer, else every href is looked at
-    as :func:`_href_values` reads them.
+    as :func:`_href_values` reads them. ``chunks``, when given, are ``html`` as Jinja
+    yielded it: the template's long literal chunks are then lower-cased once, not per email.
     """
-    data = html.encode("utf-8", "surrogatepass")
-    if _UNPLAIN_HREF.search(data.lower()) is None:
+    if chunks:
+        data = b"".join(
+            [
+                _lowered(chunk)
+                if len(chunk) > 64
+                else chunk.encode("utf-8", "surrogatepass").lower()
+                for chunk in chunks
+            ]
+        )
+    else:
+        data = html.encode("utf-8", "surrogatepass").lower()
+    if _UNPLAIN_HREF.search(data) is None:
         return []
     problems = []
     for _, raw in _href_values(html):

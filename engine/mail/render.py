@@ -286,7 +286,7 @@ class Renderer:
             html, text, str(context["unsubscribe_url"]), str(context["sender"]["postal_address"])
         )
         if problem is None:
-            problem = "; ".join(link_problems(html)) or None
+            problem = "; ".join(link_problems(html, chunks)) or None
         if problem is not None:
             raise TemplateError([f"template {key!r}: {problem}"])
         return RenderedEmail(

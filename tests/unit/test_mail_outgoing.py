@@ -273,6 +273,7 @@ def test_link_problems_finds_what_reading_every_href_finds(html: str) -> None:
         if problem is not None and problem not in expected:
             expected.append(problem)
     assert link_problems(html) == expected
+    assert link_problems(html, [html[:7], html[7:]]) == expected
 
 
 @given(
