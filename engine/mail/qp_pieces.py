@@ -107,6 +107,7 @@ def _span(data: bytes, column: int, following: int) -> Encoded:
         out = data.replace(b"=", b"=3D") if b"=" in data else data
         if column + len(out) <= 73:  # every character starts before column 73: no break
             return out, column + len(out), []
+        return _simple(data, column)
     if data[:1] == b"\n":  # the column no longer matters, and the byte before is handled
         column = 0
     if following == _END:
@@ -121,6 +122,29 @@ def _span(data: bytes, column: int, following: int) -> Encoded:
     out = out.replace(b"\n", b"\r\n")
     marks = qp_marker_ends(out, b"\r\n") if b"=20" in out or b"=09" in out else []
     return out, column, marks
+
+
+def _simple(data: bytes, column: int) -> Encoded:
+    """:func:`_span` of printable ASCII followed by another character, without b2a_qp:
+    its rules for these are that a character starting at column 75 (an ``=3D`` at 73)
+    goes on a new line, after a soft break."""
+    parts = []
+    for index, run in enumerate(data.split(b"=")):
+        if index:
+            if column >= 73:
+                parts.append(b"=\r\n")
+                column = 0
+            parts.append(b"=3D")
+            column += 3
+        while run:
+            if column >= 75:
+                parts.append(b"=\r\n")
+                column = 0
+            room = 75 - column
+            parts.append(run[:room])
+            column += min(room, len(run))
+            run = run[room:]
+    return b"".join(parts), column, []
 
 
 def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from engine.mail.catalog import FileTemplateCatalog
 from engine.mail.footer import footer_problem
 from engine.mail.links import _href_values, link_problems, unsafe_href
-from engine.mail.mime import _qp
+from engine.mail.mime import _qp, qp_raw
 from engine.mail.outgoing import Envelope, OutgoingMessage, reference_message, tracked_message
-from engine.mail.qp_pieces import Piece, StaticText, encode_pieces
+from engine.mail.qp_pieces import _OTHER, Piece, StaticText, _span, encode_pieces
 from engine.mail.render import RenderedEmail, Renderer
 from engine.mail.tokens import TokenSigner
 from engine.services.compose import Sender, render_context
@@ -286,3 +286,19 @@ def test_the_postal_address_check_reads_collapsed_spaces(text: str, postal: str)
     shown = " ".join(postal.split()) in " ".join(text.split())
     problem = footer_problem('href="u"', f"u {text}", "u", postal)
     assert (problem is None) == shown
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    data=st.lists(
+        st.sampled_from([b"a", b"=", b".", b" ", b"\t", b"~", b"=3D"]), min_size=1, max_size=90
+    ).map(b"".join),
+    column=st.integers(0, 75),
+)
+def test_plain_ascii_is_broken_where_b2a_qp_breaks_it(data: bytes, column: int) -> None:
+    """The shortcut for printable ASCII (tracking URLs, most names) against b2a_qp itself,
+    met at any column and followed by another character."""
+    whole = qp_raw(b"a" * column + data + b"x")[column:-1]
+    line = whole.rfind(b"\n")
+    after = column + len(whole) if line < 0 else len(whole) - line - 1
+    assert _span(data, column, _OTHER)[:2] == (whole.replace(b"\n", b"\r\n"), after)
