@@ -65,10 +65,17 @@ class ScoreStory:
     @property
     def summary(self) -> str:
         return (
-            f"{self.score:.1f} now: {self.earned:g} points in the ledger, of which "
+            f"{self.score:.1f} now: {_amount(self.earned)} points in the ledger, of which "
             f"{self.decayed_away:.1f} decayed away (points halve every "
             f"{format_duration(self.half_life)}); the threshold is {self.threshold}"
         )
+
+
+def _amount(points: float, *, signed: bool = False) -> str:
+    """Points as a person reads them: decay and caps leave fractions like 60.6727 in the
+    ledger, which no reader needs past one decimal ("60.7", "+8", "-2.5")."""
+    rounded = round(points, 1) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{rounded:+g}" if signed else f"{rounded:g}"
 
 
 def tell_score(
@@ -135,7 +142,7 @@ def _line(row: LedgerRow, rule: ScoreRule | None, half_life: timedelta, now: dat
             row.points,
             worth,
             factor,
-            f"{row.points:+g} from '{row.rule}', a rule the current scoring "
+            f"{_amount(row.points, signed=True)} from '{row.rule}', a rule the current scoring "
             f"no longer has{extra}; {decay}",
             row.event_id,
         )
@@ -147,7 +154,7 @@ def _line(row: LedgerRow, rule: ScoreRule | None, half_life: timedelta, now: dat
             row.points,
             worth,
             factor,
-            f"{row.points:+g} of the rule's {rule.points:+d}: its daily cap of "
+            f"{_amount(row.points, signed=True)} of the rule's {rule.points:+d}: its daily cap of "
             f"{rule.daily_cap} was nearly used up that day; {decay}",
             row.event_id,
         )
@@ -158,7 +165,7 @@ def _line(row: LedgerRow, rule: ScoreRule | None, half_life: timedelta, now: dat
         row.points,
         worth,
         factor,
-        f"{row.points:+g}; {decay}",
+        f"{_amount(row.points, signed=True)}; {decay}",
         row.event_id,
     )
 

@@ -99,3 +99,16 @@ def test_decayed_is_score_at_of_a_later_moment() -> None:
     )
     assert decayed(12.0, None, SPEC.half_life, T0) == 0.0
     assert decayed(12.0, at(1), timedelta(days=21), T0) == 12.0  # a clock ahead: no growth
+
+
+def test_fractions_of_points_are_told_to_one_decimal() -> None:
+    # A cut award or a taken-back share leaves fractions in the ledger; the page said
+    # "60.6727 points in the ledger".
+    rows = [
+        LedgerRow(1, at(-1), "Pricing", 15, event_id=10),
+        LedgerRow(2, at(-1), "Clicked", 45.6727, event_id=11),
+    ]
+    story = tell_score(rows, [], SPEC, T0)
+    assert " 60.7 points in the ledger" in story.summary
+    assert "60.6727" not in story.summary
+    assert all("6727" not in line.explanation for line in story.lines)
