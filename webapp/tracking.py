@@ -26,14 +26,8 @@ from werkzeug.urls import iri_to_uri
 
 from engine.exceptions import NotFoundError
 from engine.mail.tokens import TokenSigner
-from engine.services.tracking import (
-    RequestInfo,
-    record_honeypot,
-    record_open,
-    resolve_click,
-    thresholds_from,
-    unsubscribe_token_message,
-)
+from engine.services.tracking import RequestInfo, unsubscribe_token_message
+from engine.services.tracking_hits import HONEYPOT, OPEN, accept_click, accept_hit
 from engine.services.unsubscribe import unsubscribe
 from webapp.extensions import get_runtime
 from webapp.headers import NO_STORE, signed_link_page
@@ -60,6 +54,7 @@ _PAGE_POLICY = (
 _ONE_CLICK = ("List-Unsubscribe", "One-Click")
 _MAX_BODY = 16 * 1024  # a one-click POST is 26 bytes; a browser's form post not much more
 _SIGNER_KEY = "nurture.tracking.signer"
+_JUDGE_JOB = "workers.jobs.tracking_hits_job"
 
 
 def _signer() -> TokenSigner:
@@ -78,6 +73,18 @@ def _request_info() -> RequestInfo:
     return RequestInfo(user_agent=agent[:1000], ip=request.remote_addr, method=request.method)
 
 
+def _judge_later() -> None:
+    """Queue the job that turns recorded hits into events (``engine.services.tracking_hits``).
+
+    The hit is already committed: if the queue is unreachable, the next tick's job judges
+    it, so a failure here is logged and the answer goes out as usual.
+    """
+    try:
+        get_runtime().queue.enqueue_by_path(_JUDGE_JOB)
+    except Exception:
+        log.exception("tracking: could not queue the job judging the hits")
+
+
 def _page(template: str, status: int) -> Response:
     settings = get_runtime().settings
     body = render_template(f"tracking/{template}", company=settings.company_name)
@@ -94,7 +101,10 @@ def open_pixel(token: str) -> Response:
     """The 1x1 GIF, the same for every token; a valid one records an open on the way."""
     runtime = get_runtime()
     try:
-        record_open(runtime.uow(), token, _request_info(), runtime.clock.now(), signer=_signer())
+        if accept_hit(
+            runtime.uow(), OPEN, token, _request_info(), runtime.clock.now(), signer=_signer()
+        ):
+            _judge_later()
     except Exception:  # the pixel never fails, and never says why
         log.exception("open pixel: could not record an open")
     return Response(
@@ -110,16 +120,12 @@ def click(token: str) -> Response:
     """302 to the link the token names, from the message's stored links only; else 404."""
     runtime = get_runtime()
     try:
-        url = resolve_click(
-            runtime.uow(),
-            token,
-            _request_info(),
-            runtime.clock.now(),
-            signer=_signer(),
-            thresholds=thresholds_from(runtime.settings),
+        url = accept_click(
+            runtime.uow(), token, _request_info(), runtime.clock.now(), signer=_signer()
         )
     except NotFoundError:
         return _not_found()
+    _judge_later()
     response = Response(status=302, headers={"Cache-Control": NO_STORE})
     response.headers["Location"] = _location(url)
     return response
@@ -138,14 +144,10 @@ def honeypot(token: str) -> Response:
     """The hidden link only machines follow: recorded, then a blank page like any other."""
     runtime = get_runtime()
     try:
-        record_honeypot(
-            runtime.uow(),
-            token,
-            _request_info(),
-            runtime.clock.now(),
-            signer=_signer(),
-            thresholds=thresholds_from(runtime.settings),
-        )
+        if accept_hit(
+            runtime.uow(), HONEYPOT, token, _request_info(), runtime.clock.now(), signer=_signer()
+        ):
+            _judge_later()
     except Exception:
         log.exception("honeypot: could not record a hit")
     return _page("blank.html", 200)

@@ -13,7 +13,14 @@ from typing import Any
 from engine.clock import parse_instant
 from engine.runtime import current_runtime
 
-__all__ = ["digest_job", "handoff_alerts_job", "import_job", "send_messages_job", "tick_job"]
+__all__ = [
+    "digest_job",
+    "handoff_alerts_job",
+    "import_job",
+    "send_messages_job",
+    "tick_job",
+    "tracking_hits_job",
+]
 
 
 def tick_job(now_iso: str | None = None) -> dict[str, Any]:
@@ -48,6 +55,7 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
     digests = plan_digests(runtime.uow(), now, runtime.settings)
     for user_id in digests:
         runtime.queue.enqueue(digest_job, user_id, queue_name=QUEUE_MAIL)
+    runtime.queue.enqueue(tracking_hits_job)  # the backstop for a hit whose job was lost
     # Named fields, not asdict(): the report also carries ORM rows, which are neither small
     # nor JSON, and this dict is what RQ stores as the job's result.
     return {
@@ -124,3 +132,14 @@ def import_job(import_id: int) -> dict[str, Any]:
     if not view.finished:
         runtime.queue.enqueue(import_job, int(import_id))
     return {"status": str(view.status), "processed": view.processed_rows, "total": view.total_rows}
+
+
+def tracking_hits_job() -> dict[str, Any]:
+    """Judge the opens, clicks and honeypot hits the tracking endpoints recorded (all that
+    are waiting, not one: queued after every hit, and by every tick in case a job was lost).
+    Safe to run concurrently and again: each hit is claimed with ``SKIP LOCKED``."""
+    from engine.services.tracking import thresholds_from
+    from engine.services.tracking_hits import drain_hits
+
+    runtime = current_runtime()
+    return {"judged": drain_hits(runtime.uow(), thresholds_from(runtime.settings))}

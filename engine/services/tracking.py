@@ -43,7 +43,7 @@ from engine.core.bots import (
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
 from engine.mail.links import HONEYPOT_LINK_INDEX
 from engine.mail.tokens import BadTokenError, TokenSigner
-from engine.services.events import record_event
+from engine.services.events import record_within
 from engine.services.schemas import EngineEventInput
 from engine.services.scoring import current_scoring, refresh_scores
 from engine.store import Event, Message, ScoreEntry, UnitOfWork
@@ -51,6 +51,12 @@ from engine.store import Event, Message, ScoreEntry, UnitOfWork
 __all__ = [
     "MAX_TOKEN_LENGTH",
     "RequestInfo",
+    "flag_bursts",
+    "judge_click",
+    "judge_honeypot",
+    "judge_open",
+    "link_of",
+    "parse_token",
     "record_honeypot",
     "record_open",
     "resolve_click",
@@ -103,30 +109,19 @@ def record_open(
     *,
     signer: TokenSigner,
 ) -> bool:
-    """Record an ``email.opened`` event for the pixel ``token``; True when one was stored.
+    """Record an ``email.opened`` event for the pixel ``token`` now; True when one was
+    stored (the web endpoint records a hit instead: ``engine.services.tracking_hits``).
 
     Never raises for a bad token, an unknown or unsent message or an erased prospect: the
     pixel is answered the same whatever happened here.
     """
-    message_id = _parse(signer.parse_open, token)
+    message_id = parse_token(signer.parse_open, token)
     if message_id is None:
         return False
-    loaded = _load_sent(uow, message_id)
-    if loaded is None:
-        return False
-    sent = loaded[0]
-    verdict = classify_open(request)
-    minute = now.strftime("%Y%m%d%H%M")
-    kind = "machine" if verdict.machine else "human"
-    return _record(
-        uow,
-        sent,
-        "email.opened",
-        {"step": sent.step_id, "template": sent.template_key},
-        verdict,
-        now,
-        key=f"open:{sent.id}:{minute}:{kind}",
-    )
+    with uow:
+        recorded = judge_open(uow, message_id, request, now)
+        uow.commit()
+    return recorded
 
 
 def resolve_click(
@@ -141,31 +136,23 @@ def resolve_click(
     """The URL click ``token`` leads to, after recording the ``email.clicked`` event.
 
     The URL is always ``message.links[index]`` of the sent message the token names, never
-    anything taken from the request, so the redirect cannot be pointed elsewhere. Anything
-    else (bad token, unknown or unsent message, index out of range, a stored link that is
-    not http(s)) raises the same ``NotFoundError``. Once the URL is known, failing to record
-    the event is logged, not raised: the person still gets to the page.
+    anything taken from the request (see :func:`link_of`). Once the URL is known, failing
+    to record the event is logged, not raised: the person still gets to the page.
     """
-    parsed = _parse(signer.parse_click, token)
+    parsed = parse_token(signer.parse_click, token)
     if parsed is None:
         raise NotFoundError(_NOT_FOUND)
     message_id, index = parsed
-    loaded = _load_sent(uow, message_id, with_clicks=True)
-    if loaded is None:
-        raise NotFoundError(_NOT_FOUND)
-    sent, prior = loaded
-    if not 0 <= index < len(sent.links):
-        raise NotFoundError(_NOT_FOUND)
-    url = sent.links[index]
-    if not isinstance(url, str) or not url[:8].lower().startswith(("http://", "https://")):
-        raise NotFoundError(_NOT_FOUND)
+    with uow:
+        url = link_of(uow.session, message_id, index)
     try:
-        verdict = classify_click(request, sent.sent_at, now, index, prior, thresholds)
-        data = {"url": url, "step": sent.step_id, "template": sent.template_key}
-        if _record(uow, sent, CLICKED, {**data, "link_index": index}, verdict, now):
-            _flag_bursts(uow, sent.id, now, thresholds)
+        with uow:
+            recorded = judge_click(uow, message_id, index, request, now, thresholds)
+            uow.commit()
+        if recorded:
+            flag_bursts(uow, message_id, now, thresholds)
     except Exception:  # the redirect matters more than the bookkeeping
-        log.exception("message %s: could not record a click", sent.id)
+        log.exception("message %s: could not record a click", message_id)
     return url
 
 
@@ -178,33 +165,101 @@ def record_honeypot(
     signer: TokenSigner,
     thresholds: Thresholds = DEFAULTS,
 ) -> bool:
-    """Record a request for the hidden honeypot link, and flag the clicks around it.
-
-    Stored as a machine ``email.clicked`` with ``honeypot: true`` and no URL (no sequence
-    can branch on it, no rule can score it). Only the honeypot's own token is accepted: a
-    real link's token here is refused, so it cannot be used to discredit real clicks.
-    """
-    parsed = _parse(signer.parse_click, token)
+    """Record a request for the hidden honeypot link now, and flag the clicks around it.
+    Only the honeypot's own token is accepted (see :func:`judge_honeypot`)."""
+    parsed = parse_token(signer.parse_click, token)
     if parsed is None or parsed[1] != HONEYPOT_LINK_INDEX:
         return False
-    loaded = _load_sent(uow, parsed[0])
-    if loaded is None:
-        return False
-    sent = loaded[0]
-    data = {"step": sent.step_id, "template": sent.template_key, "link_index": None}
-    recorded = _record(uow, sent, CLICKED, {**data, "honeypot": True}, classify_honeypot(), now)
+    with uow:
+        recorded = judge_honeypot(uow, parsed[0], now)
+        uow.commit()
     if recorded:
-        _flag_bursts(uow, sent.id, now, thresholds)
+        flag_bursts(uow, parsed[0], now, thresholds)
     return recorded
+
+
+def link_of(session: Session, message_id: int, index: int) -> str:
+    """``message.links[index]`` of a sent message, or the one ``NotFoundError``.
+
+    Anything but a real link of the message the signed token names (unknown or unsent
+    message, index out of range, a stored link that is not http(s)) is refused alike, so
+    the redirect can never be pointed elsewhere.
+    """
+    row = session.execute(
+        select(Message.sent_at, Message.links).where(Message.id == message_id)
+    ).first()
+    links = (row.links or []) if row is not None and row.sent_at is not None else []
+    if not 0 <= index < len(links):
+        raise NotFoundError(_NOT_FOUND)
+    url = links[index]
+    if not isinstance(url, str) or not url[:8].lower().startswith(("http://", "https://")):
+        raise NotFoundError(_NOT_FOUND)
+    return url
+
+
+def judge_open(uow: UnitOfWork, message_id: int, request: RequestInfo, now: datetime) -> bool:
+    """Classify an open of ``message_id`` at ``now`` and store its event, in the caller's
+    open unit of work; True when one was stored (False: unsent or unknown message, erased
+    prospect, or the same open again)."""
+    sent = _sent(uow.session, message_id)
+    if sent is None:
+        return False
+    verdict = classify_open(request)
+    minute = now.strftime("%Y%m%d%H%M")
+    kind = "machine" if verdict.machine else "human"
+    return _record(
+        uow,
+        sent,
+        "email.opened",
+        {"step": sent.step_id, "template": sent.template_key},
+        verdict,
+        now,
+        key=f"open:{sent.id}:{minute}:{kind}",
+    )
+
+
+def judge_click(
+    uow: UnitOfWork,
+    message_id: int,
+    index: int,
+    request: RequestInfo,
+    now: datetime,
+    thresholds: Thresholds = DEFAULTS,
+) -> bool:
+    """Classify a click on link ``index`` at ``now`` against the message's clicks so far
+    and store its event, in the caller's open unit of work; True when one was stored. The
+    caller runs :func:`flag_bursts` once this is committed."""
+    try:
+        url = link_of(uow.session, message_id, index)
+    except NotFoundError:
+        return False
+    sent = _sent(uow.session, message_id)
+    if sent is None:
+        return False
+    prior = _clicks(uow, message_id)
+    verdict = classify_click(request, sent.sent_at, now, index, prior, thresholds)
+    data = {"url": url, "step": sent.step_id, "template": sent.template_key}
+    return _record(uow, sent, CLICKED, {**data, "link_index": index}, verdict, now)
+
+
+def judge_honeypot(uow: UnitOfWork, message_id: int, now: datetime) -> bool:
+    """Store a honeypot hit as a machine ``email.clicked`` with ``honeypot: true`` and no
+    URL (no sequence can branch on it, no rule can score it), in the caller's open unit of
+    work. The caller runs :func:`flag_bursts` once this is committed."""
+    sent = _sent(uow.session, message_id)
+    if sent is None:
+        return False
+    data = {"step": sent.step_id, "template": sent.template_key, "link_index": None}
+    return _record(uow, sent, CLICKED, {**data, "honeypot": True}, classify_honeypot(), now)
 
 
 def unsubscribe_token_message(token: str, *, signer: TokenSigner) -> int | None:
     """The message id of an unsubscribe token, or None for anything we did not sign."""
-    parsed: int | None = _parse(signer.parse_unsubscribe, token)
+    parsed: int | None = parse_token(signer.parse_unsubscribe, token)
     return parsed
 
 
-def _parse(parse: Any, token: str) -> Any:
+def parse_token(parse: Any, token: str) -> Any:
     """``parse(token)``, or None for anything that is not one of our tokens.
 
     Tokens are short ASCII; longer or non-ASCII input is refused before the signature is
@@ -218,29 +273,24 @@ def _parse(parse: Any, token: str) -> Any:
         return None
 
 
-def _load_sent(
-    uow: UnitOfWork, message_id: int, *, with_clicks: bool = False
-) -> tuple[_Sent, list[Click]] | None:
-    """The message, if it exists and went out (only a sent message's links are known),
-    and its clicks so far when asked, in one transaction."""
-    with uow:
-        row = uow.session.execute(
-            select(
-                Message.id,
-                Message.prospect_id,
-                Message.step_id,
-                Message.template_key,
-                Message.sent_at,
-                Message.links,
-            ).where(Message.id == message_id)
-        ).first()
-        if row is None or row.sent_at is None:
-            return None
-        clicks = _clicks(uow, message_id) if with_clicks else []
-    sent = _Sent(
+
+def _sent(session: Session, message_id: int) -> _Sent | None:
+    """The message, if it exists and went out (only a sent message's links are known)."""
+    row = session.execute(
+        select(
+            Message.id,
+            Message.prospect_id,
+            Message.step_id,
+            Message.template_key,
+            Message.sent_at,
+            Message.links,
+        ).where(Message.id == message_id)
+    ).first()
+    if row is None or row.sent_at is None:
+        return None
+    return _Sent(
         row.id, row.prospect_id, row.step_id, row.template_key, row.sent_at, row.links or []
     )
-    return sent, clicks
 
 
 def _clicks(uow: UnitOfWork, message_id: int) -> list[Click]:
@@ -273,10 +323,11 @@ def _record(
     *,
     key: str | None = None,
 ) -> bool:
-    """Store the event through ``record_event``; False (nothing stored, nothing raised)
-    for a duplicate or a prospect erased since the message went out. An open's key names
-    its minute, so a second fetch in that minute repeats the key with another instant: a
-    conflict by the rules for clients, and here simply the same open again."""
+    """Store the event through ``record_within``, in a savepoint of the caller's unit of
+    work; False (nothing stored, nothing raised) for a duplicate or a prospect erased since
+    the message went out. An open's key names its minute, so a second fetch in that minute
+    repeats the key with another instant: a conflict by the rules for clients, and here
+    simply the same open again."""
     event = EngineEventInput(
         type=event_type,
         prospect_id=sent.prospect_id,
@@ -289,13 +340,14 @@ def _record(
         machine_reason=verdict.reason[:200] if verdict.reason else None,
     )
     try:
-        result = record_event(uow, event, now)
+        with uow.session.begin_nested():
+            result = record_within(uow, event, now)
     except (NotFoundError, InvalidInputError, ConflictError):
         return False
     return not result.duplicate
 
 
-def _flag_bursts(uow: UnitOfWork, message_id: int, now: datetime, thresholds: Thresholds) -> int:
+def flag_bursts(uow: UnitOfWork, message_id: int, now: datetime, thresholds: Thresholds) -> int:
     """Mark as machine the clicks of the message that, with what is known now, belong to a
     scanner's burst, and take back the points they earned; returns how many were flagged.
 

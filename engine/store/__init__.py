@@ -56,6 +56,7 @@ from engine.store.scoring_versions import ScoringVersion
 from engine.store.sequences import Sequence, SequenceVersion
 from engine.store.suppressions import Suppression
 from engine.store.templates import EmailTemplate, EmailTemplateVersion
+from engine.store.tracking_hits import TrackingHit
 from engine.store.uow import UnitOfWork
 from engine.store.users import ApiToken, User
 
@@ -95,6 +96,7 @@ __all__ = [
     "Suppression",
     "SuppressionReason",
     "UTCDateTime",
+    "TrackingHit",
     "UnitOfWork",
     "UnitOfWorkError",
     "User",

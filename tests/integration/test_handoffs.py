@@ -99,6 +99,7 @@ def click(env, url: str, agent: str, minutes: int, seconds: int = 0) -> None:  #
     response = app.test_client().get(path, headers={"User-Agent": agent})
     assert response.status_code == 302
     assert response.headers["Location"] in env.messages()[0].links
+    env.drain()  # a real worker judges the hit: the click's points, the handoff
 
 
 def visit(env, path: str, at, **extra):  # type: ignore[no-untyped-def]

@@ -45,6 +45,8 @@ def local(url: str) -> str:
 
 
 def events(env, event_type: str) -> list[Event]:  # type: ignore[no-untyped-def]
+    """The events of a type, once the queued tracking hits are judged by the worker."""
+    env.drain()
     with env.uow() as uow:
         rows = list(uow.session.scalars(select(Event).where(Event.type == event_type)))
         uow.session.expunge_all()

@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
+from engine.adapters.jobqueue import InProcessJobQueue
 from engine.clock import ManualClock
 from engine.config import Settings
 from engine.mail.links import honeypot_url, open_pixel_url, unsubscribe_url
@@ -86,11 +87,22 @@ class TrackingEnv:
         return self.path(unsubscribe_url(BASE_URL, message_id or self.message_id, self.signer))
 
     def get(self, path: str, agent: str = CHROME, ip: str = "84.141.27.200", **kw: Any) -> Any:
-        return self.client.get(
+        """GET ``path``; a tracking hit is then judged (its job drained) before returning,
+        so a test sees the event the hit leads to, as once when it was recorded inline."""
+        response = self.client.get(
             path, headers={"User-Agent": agent}, environ_base={"REMOTE_ADDR": ip}, **kw
         )
+        if path.startswith("/t/"):
+            self.drain()
+        return response
+
+    def drain(self) -> None:
+        """Wait until the queued jobs, the tracking hits' judging among them, are done."""
+        assert isinstance(self.runtime.queue, InProcessJobQueue)
+        assert self.runtime.queue.join(timeout=60), "the tracking job did not finish"
 
     def events(self, event_type: str | None = None) -> list[Event]:
+        self.drain()
         with self.uow() as uow:
             stmt = select(Event).where(Event.type != "email.sent").order_by(Event.id)
             if event_type:
@@ -100,6 +112,7 @@ class TrackingEnv:
             return rows
 
     def score_entries(self) -> list[ScoreEntry]:
+        self.drain()
         with self.uow() as uow:
             rows = list(uow.session.scalars(select(ScoreEntry).order_by(ScoreEntry.id)))
             uow.session.expunge_all()

@@ -1,0 +1,121 @@
+"""The endpoints record a hit and answer; a job judges it: once, and never losing it."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select, update
+
+from engine.core.bots import RequestInfo
+from engine.services.tracking_hits import CLICK, OPEN, accept_click, accept_hit, drain_hits
+from engine.store import Event, Message, Prospect, TrackingHit
+from tests.support.tracking_env import CHROME, LINKS, TrackingEnv, tracking_env
+
+PERSON = RequestInfo(user_agent=CHROME, ip="84.141.27.200", method="GET")
+
+
+@pytest.fixture
+def env(database_url, now):  # type: ignore[no-untyped-def]
+    with tracking_env(database_url, now, scoring=True) as environment:
+        yield environment
+
+
+def waiting(env: TrackingEnv) -> list[TrackingHit]:
+    with env.uow() as uow:
+        rows = list(uow.session.scalars(select(TrackingHit).order_by(TrackingHit.id)))
+        uow.session.expunge_all()
+        return rows
+
+
+def stored_events(env: TrackingEnv) -> int:
+    """Events in the database, read without draining anything first."""
+    with env.uow() as uow:
+        return uow.session.scalar(
+            select(func.count()).select_from(Event).where(Event.type != "email.sent")
+        )
+
+
+def test_a_hit_is_stored_before_the_answer_and_judged_once(env):
+    at = env.advance(minutes=5)
+    opened = accept_hit(env.uow(), OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
+    url = accept_click(env.uow(), env.click_path(1)[5:], PERSON, at, signer=env.signer)
+    assert opened and url == LINKS[1]
+    hits = waiting(env)
+    assert [(h.kind, h.link_index, h.received_at) for h in hits] == [
+        (OPEN, None, at),
+        (CLICK, 1, at),
+    ]
+    assert stored_events(env) == 0  # nothing judged, scored or locked while answering
+
+    env.advance(minutes=3)  # the job runs later: the events keep the moment of the hit
+    assert drain_hits(env.uow()) == 2
+    assert drain_hits(env.uow()) == 0  # a second drain finds nothing to judge twice
+    events = env.events()
+    assert [(e.type, e.occurred_at, e.machine) for e in events] == [
+        ("email.opened", at, False),
+        ("email.clicked", at, False),
+    ]
+    assert {e.event_id for e in env.score_entries()} == {e.id for e in events}
+    assert waiting(env) == []
+
+
+def test_forged_tokens_and_foreign_links_store_no_hit(env):
+    at = env.advance(minutes=5)
+    assert not accept_hit(env.uow(), OPEN, "1.forged", PERSON, at, signer=env.signer)
+    real_link = env.click_path(0)[5:]
+    assert not accept_hit(env.uow(), "honeypot", real_link, PERSON, at, signer=env.signer)
+    assert waiting(env) == []
+
+
+def test_a_hit_of_a_message_unsent_since_is_dropped_quietly(env):
+    at = env.advance(minutes=5)
+    assert accept_hit(env.uow(), OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
+    with env.uow() as uow:  # as good as gone: an unsent message's links are not known
+        uow.session.execute(update(Message).values(sent_at=None))
+        uow.commit()
+    assert drain_hits(env.uow()) == 1
+    assert waiting(env) == [] and stored_events(env) == 0
+
+
+def test_a_hit_held_by_a_dead_worker_is_skipped_then_judged(env):
+    """A drain never waits behind a hit another worker holds (SKIP LOCKED); when that
+    worker dies, its transaction rolls back and the hit is judged by the next drain."""
+    if not env.runtime.uow().is_postgres:
+        pytest.skip("row locks are PostgreSQL's")
+    at = env.advance(minutes=5)
+    accept_hit(env.uow(), OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
+    dead = env.uow()
+    with dead:
+        dead.session.execute(select(TrackingHit).with_for_update()).all()
+        assert drain_hits(env.uow()) == 0
+    assert len(waiting(env)) == 1  # the "crash" lost nothing
+    assert drain_hits(env.uow()) == 1
+    assert [e.type for e in env.events()] == ["email.opened"]
+
+
+def test_hits_do_not_wait_for_the_prospect_or_message_locks(env):
+    """A burst of opens must not queue behind the row locks scoring takes: here another
+    transaction holds the prospect and the message rows for update meanwhile."""
+    at = env.advance(minutes=5)
+    holder = env.uow()
+    done = threading.Event()
+
+    def burst() -> None:
+        for _ in range(5):
+            accept_hit(env.uow(), OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
+        done.set()
+
+    with holder:
+        if holder.is_postgres:
+            holder.session.execute(select(Prospect).with_for_update()).all()
+            holder.session.execute(select(Message).with_for_update()).all()
+            thread = threading.Thread(target=burst)
+            thread.start()
+            assert done.wait(timeout=30), "a hit waited for a row lock"
+            thread.join()
+    if not holder.is_postgres:
+        burst()
+    assert len(waiting(env)) == 5
+    assert drain_hits(env.uow()) == 5
+    assert len(env.events("email.opened")) == 1  # the same open again, within its minute
