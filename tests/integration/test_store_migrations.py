@@ -29,6 +29,7 @@ TABLES = {
     "sequence_versions",
     "sequences",
     "suppressions",
+    "tracking_hits",
     "users",
 }
 
