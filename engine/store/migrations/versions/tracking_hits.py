@@ -1,7 +1,7 @@
 """The tracking_hits table: opens and clicks recorded by the endpoints, judged by a job.
 
 Revision ID: tracking_hits
-Revises: scoring_authors
+Revises: events_recent_engagement_index
 Create Date: 2026-11-30 01:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "tracking_hits"
-down_revision: str | Sequence[str] | None = "scoring_authors"
+down_revision: str | Sequence[str] | None = "events_recent_engagement_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
