@@ -273,7 +273,6 @@ def parse_token(parse: Any, token: str) -> Any:
         return None
 
 
-
 def _sent(session: Session, message_id: int) -> _Sent | None:
     """The message, if it exists and went out (only a sent message's links are known)."""
     row = session.execute(
