@@ -183,6 +183,37 @@ def deliver_alerts(
 
 def _email(mailer: Mailer, view: HandoffView, to: str, decide_url: str, kind: str) -> bool:
     subject, html, text = render_handoff_alert(view.context, view.due_at, decide_url, kind)
+    return send_staff_email(
+        mailer,
+        to,
+        subject,
+        html,
+        text,
+        message_id_local=f"handoff-{kind}.{mailer.signer.handoff(view.id)}",
+        date=mailer.clock.now(),
+        unsubscribe_url=decide_url,
+        header=("X-Nurture-Handoff", str(view.id)),
+        what=f"handoff {view.id}: alert email",
+    )
+
+
+def send_staff_email(
+    mailer: Mailer,
+    to: str,
+    subject: str,
+    html: str,
+    text: str,
+    *,
+    message_id_local: str,
+    date: datetime,
+    unsubscribe_url: str,
+    header: tuple[str, str],
+    what: str,
+) -> bool:
+    """Mail to our own users (alerts, digests) through the MIME builder and transport every
+    email uses, from the configured sender. The Message-ID's local part is the caller's, so a
+    receiver can tell a retried alert or digest from a new one; a transport failure is logged
+    and answered False, for the caller to retry at its next round."""
     name, sender = parseaddr(mailer.settings.mail_from)
     domain = sender.rpartition("@")[2] or "localhost"
     raw = build_message(
@@ -193,16 +224,16 @@ def _email(mailer: Mailer, view: HandoffView, to: str, decide_url: str, kind: st
         subject=subject,
         html=html,
         text=text,
-        message_id=f"<handoff-{kind}.{mailer.signer.handoff(view.id)}@{domain}>",
-        date=mailer.clock.now(),
-        list_unsubscribe_url=decide_url,
+        message_id=f"<{message_id_local}@{domain}>",
+        date=date,
+        list_unsubscribe_url=unsubscribe_url,
         list_unsubscribe_mailto=f"mailto:{sender}",
-        extra_headers={"X-Nurture-Handoff": str(view.id)},
+        extra_headers={header[0]: header[1]},
     )
     try:
         mailer.transport.send(sender, to, raw)
     except SendError as exc:
-        log.warning("handoff %s: alert email to %s failed: %s", view.id, to, exc)
+        log.warning("%s to %s failed: %s", what, to, exc)
         return False
     return True
 

@@ -13,14 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 
 from sqlalchemy import or_, select
 
 from engine.config import Settings
 from engine.mail.alerts import render_digest
-from engine.mail.mime import build_message
-from engine.mail.transport import SendError
+from engine.services.alerts import send_staff_email
 from engine.services.delivery import Mailer
 from engine.services.views.inbox import SalesViewer, inbox
 from engine.store import UnitOfWork, User, UserRole
@@ -101,25 +99,15 @@ def _send(
     """Through the MIME builder and transport every email uses; the Message-ID is one per
     user and day, so a receiver can tell a retried digest from a new one. Its
     List-Unsubscribe leads to the inbox, where the digest is turned off."""
-    name, sender = parseaddr(mailer.settings.mail_from)
-    domain = sender.rpartition("@")[2] or "localhost"
-    raw = build_message(
-        from_addr=sender,
-        from_name=name or None,
-        to_addr=to,
-        reply_to=None,
-        subject=subject,
-        html=html,
-        text=text,
-        message_id=f"<digest.{now:%Y%m%d}.{user_id}@{domain}>",
+    return send_staff_email(
+        mailer,
+        to,
+        subject,
+        html,
+        text,
+        message_id_local=f"digest.{now:%Y%m%d}.{user_id}",
         date=now,
-        list_unsubscribe_url=f"{mailer.settings.base_url.rstrip('/')}/inbox/",
-        list_unsubscribe_mailto=f"mailto:{sender}",
-        extra_headers={"X-Nurture-Digest": now.strftime("%Y-%m-%d")},
+        unsubscribe_url=f"{mailer.settings.base_url.rstrip('/')}/inbox/",
+        header=("X-Nurture-Digest", now.strftime("%Y-%m-%d")),
+        what="digest",
     )
-    try:
-        mailer.transport.send(sender, to, raw)
-    except SendError as exc:
-        log.warning("digest to %s failed: %s", to, exc)
-        return False
-    return True
