@@ -45,6 +45,7 @@ from engine.store import (
     ScoreEntry,
     Suppression,
     SuppressionReason,
+    TrackingHit,
 )
 from engine.store.suppressions import email_hash
 from tests.support.prospect_world import MPP, ZOFIA, ZOFIA_STRINGS, add, happen, seed_world
@@ -139,6 +140,17 @@ def zofia_with_a_history(uow, now) -> int:  # type: ignore[no-untyped-def]
                 details={"excerpt": "Zofia Quartermaine here"},
                 message_id=message,
                 prospect_id=zofia,
+            )
+        )
+        u.session.add(  # an open of her email, answered and not judged yet
+            TrackingHit(
+                kind="open",
+                message_id=message,
+                link_index=None,
+                received_at=later,
+                user_agent="Mozilla/5.0 (Zofia's laptop)",
+                ip="203.0.113.7",
+                method="GET",
             )
         )
         u.commit()

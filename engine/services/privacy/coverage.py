@@ -32,6 +32,7 @@ from engine.store import (
     ScoreEntry,
     Suppression,
     SuppressionReason,
+    TrackingHit,
 )
 
 ERASED_DOMAIN = "erased.invalid"  # RFC 2606: .invalid can never be delivered to
@@ -347,6 +348,16 @@ PERSONAL_TABLES: tuple[PersonalTable, ...] = (
         lambda p: ImportProblem.email == p.email,
         keep=frozenset({"id", "import_id", "line"}),
         scrub={"reason": "erased at the person's request", "email": None, "values": []},
+    ),
+    PersonalTable(
+        TrackingHit,
+        "tracking_hits",
+        # An open or click of one of the person's emails not judged yet: the agent and the
+        # address go; the hit itself stays, so the job still turns it into its (anonymous)
+        # event and the counts by step stay true.
+        lambda p: TrackingHit.message_id.in_(_messages_of(p)),
+        keep=frozenset({"id", "kind", "message_id", "link_index", "received_at", "method"}),
+        scrub={"user_agent": "", "ip": None},
     ),
 )
 
