@@ -27,7 +27,7 @@ from werkzeug.urls import iri_to_uri
 from engine.exceptions import NotFoundError
 from engine.mail.tokens import TokenSigner
 from engine.services.tracking import RequestInfo, unsubscribe_token_message
-from engine.services.tracking_hits import HONEYPOT, OPEN, accept_click, accept_hit
+from engine.services.tracking_hits import HONEYPOT, OPEN, accept_click, accept_hit, request_drain
 from engine.services.unsubscribe import unsubscribe
 from webapp.extensions import get_runtime
 from webapp.headers import NO_STORE, signed_link_page
@@ -54,7 +54,6 @@ _PAGE_POLICY = (
 _ONE_CLICK = ("List-Unsubscribe", "One-Click")
 _MAX_BODY = 16 * 1024  # a one-click POST is 26 bytes; a browser's form post not much more
 _SIGNER_KEY = "nurture.tracking.signer"
-_JUDGE_JOB = "workers.jobs.tracking_hits_job"
 
 
 def _signer() -> TokenSigner:
@@ -74,13 +73,14 @@ def _request_info() -> RequestInfo:
 
 
 def _judge_later() -> None:
-    """Queue the job that turns recorded hits into events (``engine.services.tracking_hits``).
+    """Make sure a job will turn the recorded hits into events: one per burst, queued by
+    the hit that finds none pending (``engine.services.tracking_hits.request_drain``).
 
-    The hit is already committed: if the queue is unreachable, the next tick's job judges
+    The hit is already committed: if the queue is unreachable, the next tick's sweep judges
     it, so a failure here is logged and the answer goes out as usual.
     """
     try:
-        get_runtime().queue.enqueue_by_path(_JUDGE_JOB)
+        request_drain(get_runtime().queue)
     except Exception:
         log.exception("tracking: could not queue the job judging the hits")
 
@@ -102,7 +102,7 @@ def open_pixel(token: str) -> Response:
     runtime = get_runtime()
     try:
         if accept_hit(
-            runtime.uow(), OPEN, token, _request_info(), runtime.clock.now(), signer=_signer()
+            runtime.engine, OPEN, token, _request_info(), runtime.clock.now(), signer=_signer()
         ):
             _judge_later()
     except Exception:  # the pixel never fails, and never says why
@@ -121,7 +121,7 @@ def click(token: str) -> Response:
     runtime = get_runtime()
     try:
         url = accept_click(
-            runtime.uow(), token, _request_info(), runtime.clock.now(), signer=_signer()
+            runtime.engine, token, _request_info(), runtime.clock.now(), signer=_signer()
         )
     except NotFoundError:
         return _not_found()
@@ -145,7 +145,7 @@ def honeypot(token: str) -> Response:
     runtime = get_runtime()
     try:
         if accept_hit(
-            runtime.uow(), HONEYPOT, token, _request_info(), runtime.clock.now(), signer=_signer()
+            runtime.engine, HONEYPOT, token, _request_info(), runtime.clock.now(), signer=_signer()
         ):
             _judge_later()
     except Exception:

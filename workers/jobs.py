@@ -55,7 +55,9 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
     digests = plan_digests(runtime.uow(), now, runtime.settings)
     for user_id in digests:
         runtime.queue.enqueue(digest_job, user_id, queue_name=QUEUE_MAIL)
-    runtime.queue.enqueue(tracking_hits_job)  # the backstop for a hit whose job was lost
+    from engine.services.tracking_hits import sweep_hits
+
+    sweep_hits(runtime.uow(), runtime.queue, now)  # hits whose judging job was lost
     # Named fields, not asdict(): the report also carries ORM rows, which are neither small
     # nor JSON, and this dict is what RQ stores as the job's result.
     return {
@@ -135,11 +137,13 @@ def import_job(import_id: int) -> dict[str, Any]:
 
 
 def tracking_hits_job() -> dict[str, Any]:
-    """Judge the opens, clicks and honeypot hits the tracking endpoints recorded (all that
-    are waiting, not one: queued after every hit, and by every tick in case a job was lost).
-    Safe to run concurrently and again: each hit is claimed with ``SKIP LOCKED``."""
+    """Judge the opens, clicks and honeypot hits the tracking endpoints recorded: queued by
+    the first hit of a burst (one job, not one per hit), by itself while hits remain, and
+    by the tick's sweep when a job was lost. Safe to run concurrently and again: hits are
+    claimed with ``SKIP LOCKED``."""
     from engine.services.tracking import thresholds_from
-    from engine.services.tracking_hits import drain_hits
+    from engine.services.tracking_hits import run_drain
 
     runtime = current_runtime()
-    return {"judged": drain_hits(runtime.uow(), thresholds_from(runtime.settings))}
+    report = run_drain(runtime.uow, runtime.queue, thresholds_from(runtime.settings))
+    return {"judged": report.judged, "requeued": report.requeued}

@@ -58,6 +58,8 @@ WORKER_QUEUES: tuple[str, ...] = (QUEUE_MAIL, QUEUE_DEFAULT)
 """Queue names in the order a worker drains them: mail first, it is what prospects see."""
 
 JOBS_MODULE = "workers.jobs"
+_FLAG_PREFIX = "nurture:flag:"
+"""Redis keys of ``JobQueue.set_flag`` (beside RQ's own ``rq:`` keys)."""
 JobArg = str | int | list[str | int]
 """What a job may receive: ids and ISO timestamps (and lists of ids)."""
 
@@ -127,6 +129,21 @@ class JobQueue(ABC):
         if func is None:
             raise ValueError(f"{path!r} names no job function")
         return self.enqueue(func, *args, queue_name=queue_name)
+
+    @abstractmethod
+    def set_flag(self, name: str, ttl: int, *, replace: bool = False) -> bool:
+        """Raise the flag ``name`` for ``ttl`` seconds; True when this call raised it.
+
+        Without ``replace`` a flag already up is left alone and the call returns False:
+        "queue the job unless one is already pending" is one round trip, and of many
+        processes racing only one wins. ``replace`` raises it again with a fresh ``ttl``
+        (a long job saying it is still alive). The ``ttl`` is what makes a flag safe: if the
+        job that would have lowered it dies, the flag falls by itself.
+        """
+
+    @abstractmethod
+    def clear_flag(self, name: str) -> None:
+        """Lower the flag ``name`` (nothing happens when it is not up)."""
 
     @abstractmethod
     def ping(self) -> None:
@@ -199,6 +216,13 @@ class RQJobQueue(JobQueue):
             return False
         return True
 
+    def set_flag(self, name: str, ttl: int, *, replace: bool = False) -> bool:
+        # SET NX EX: atomic on the server, so of several web processes one wins.
+        return bool(self.connection.set(_FLAG_PREFIX + name, b"1", ex=ttl, nx=not replace))
+
+    def clear_flag(self, name: str) -> None:
+        self.connection.delete(_FLAG_PREFIX + name)
+
     def ping(self) -> None:
         self.connection.ping()
 
@@ -249,6 +273,7 @@ class InProcessJobQueue(JobQueue):
         self._known_ids: set[str] = set()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._flags: dict[str, datetime] = {}  # name -> when it falls
 
     def enqueue(
         self,
@@ -275,6 +300,20 @@ class InProcessJobQueue(JobQueue):
             self._start_thread_locked()
         self._tasks.put(_Task(func, frozen_args, job_id, expires_at))
         return True
+
+    def set_flag(self, name: str, ttl: int, *, replace: bool = False) -> bool:
+        """As on Redis, with the ``ttl`` measured on the queue's clock."""
+        now = self.clock.now()
+        with self._lock:
+            falls = self._flags.get(name)
+            if not replace and falls is not None and falls > now:
+                return False
+            self._flags[name] = now + timedelta(seconds=ttl)
+            return True
+
+    def clear_flag(self, name: str) -> None:
+        with self._lock:
+            self._flags.pop(name, None)
 
     def ping(self) -> None:
         """Always ready: the carrier is this process."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from engine.config import Settings
@@ -178,12 +178,13 @@ def record_honeypot(
     return recorded
 
 
-def link_of(session: Session, message_id: int, index: int) -> str:
+def link_of(session: Session | Connection, message_id: int, index: int) -> str:
     """``message.links[index]`` of a sent message, or the one ``NotFoundError``.
 
     Anything but a real link of the message the signed token names (unknown or unsent
     message, index out of range, a stored link that is not http(s)) is refused alike, so
-    the redirect can never be pointed elsewhere.
+    the redirect can never be pointed elsewhere. Reads through a session (the judging) or
+    a bare connection (the click's answer, which opens no unit of work).
     """
     row = session.execute(
         select(Message.sent_at, Message.links).where(Message.id == message_id)

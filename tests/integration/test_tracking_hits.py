@@ -38,8 +38,10 @@ def stored_events(env: TrackingEnv) -> int:
 
 def test_a_hit_is_stored_before_the_answer_and_judged_once(env):
     at = env.advance(minutes=5)
-    opened = accept_hit(env.uow(), OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
-    url = accept_click(env.uow(), env.click_path(1)[5:], PERSON, at, signer=env.signer)
+    opened = accept_hit(
+        env.runtime.engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer
+    )
+    url = accept_click(env.runtime.engine, env.click_path(1)[5:], PERSON, at, signer=env.signer)
     assert opened and url == LINKS[1]
     hits = waiting(env)
     assert [(h.kind, h.link_index, h.received_at) for h in hits] == [
@@ -62,15 +64,15 @@ def test_a_hit_is_stored_before_the_answer_and_judged_once(env):
 
 def test_forged_tokens_and_foreign_links_store_no_hit(env):
     at = env.advance(minutes=5)
-    assert not accept_hit(env.uow(), OPEN, "1.forged", PERSON, at, signer=env.signer)
+    assert not accept_hit(env.runtime.engine, OPEN, "1.forged", PERSON, at, signer=env.signer)
     real_link = env.click_path(0)[5:]
-    assert not accept_hit(env.uow(), "honeypot", real_link, PERSON, at, signer=env.signer)
+    assert not accept_hit(env.runtime.engine, "honeypot", real_link, PERSON, at, signer=env.signer)
     assert waiting(env) == []
 
 
 def test_a_hit_of_a_message_unsent_since_is_dropped_quietly(env):
     at = env.advance(minutes=5)
-    assert accept_hit(env.uow(), OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
+    assert accept_hit(env.runtime.engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
     with env.uow() as uow:  # as good as gone: an unsent message's links are not known
         uow.session.execute(update(Message).values(sent_at=None))
         uow.commit()
@@ -84,7 +86,7 @@ def test_a_hit_held_by_a_dead_worker_is_skipped_then_judged(env):
     if not env.runtime.uow().is_postgres:
         pytest.skip("row locks are PostgreSQL's")
     at = env.advance(minutes=5)
-    accept_hit(env.uow(), OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
+    accept_hit(env.runtime.engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
     dead = env.uow()
     with dead:
         dead.session.execute(select(TrackingHit).with_for_update()).all()
@@ -103,7 +105,9 @@ def test_hits_do_not_wait_for_the_prospect_or_message_locks(env):
 
     def burst() -> None:
         for _ in range(5):
-            accept_hit(env.uow(), OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
+            accept_hit(
+                env.runtime.engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer
+            )
         done.set()
 
     with holder:
