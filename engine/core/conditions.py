@@ -17,8 +17,21 @@ from engine.spec.conditions import AllOf, AnyOf, Condition, EventCondition, Fiel
 
 
 def evaluate(cond: Condition, facts: Facts) -> bool:
-    """True when ``cond`` holds for ``facts``."""
-    return explain(cond, facts) is not None
+    """True when ``cond`` holds for ``facts``: exactly when ``explain`` gives a reason
+    (every reason is a non-empty sentence), without writing one. Deciding enrollment for
+    a 100,000-row import asks this of every sequence for every prospect, and most answers
+    are "no": building the words only to discard them was a fifth of the import's time."""
+    if isinstance(cond, AllOf):
+        return all(evaluate(c, facts) for c in cond.all)
+    if isinstance(cond, AnyOf):
+        return any(evaluate(c, facts) for c in cond.any)
+    if isinstance(cond, NotOf):
+        return not evaluate(cond.not_, facts)
+    if isinstance(cond, FieldCondition):
+        return _field_holds(cond, facts)
+    if isinstance(cond, EventCondition):
+        return len(matching_events(cond, facts)) >= cond.min_count
+    raise TypeError(f"not a condition: {cond!r}")
 
 
 def explain(cond: Condition, facts: Facts) -> str | None:

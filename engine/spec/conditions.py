@@ -7,6 +7,7 @@ Every model forbids unknown keys so that a typo is an error, not a rule that nev
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -94,7 +95,7 @@ class FieldCondition(SpecModel):
                 )
         return data
 
-    @property
+    @cached_property  # asked for every prospect an import or a tick judges
     def operator(self) -> str:
         for op in FIELD_OPERATORS:
             attr = "in_" if op == "in" else op
@@ -102,7 +103,7 @@ class FieldCondition(SpecModel):
                 return op
         raise AssertionError("validated FieldCondition without an operator")
 
-    @property
+    @cached_property
     def operand(self) -> Any:
         op = self.operator
         return getattr(self, "in_" if op == "in" else op)

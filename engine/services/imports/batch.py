@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.core.decisions import WakeAt
@@ -31,6 +31,7 @@ from engine.core.enrollment import (
 )
 from engine.core.facts import EventFact
 from engine.core.stepping import Advance, advance, start_state
+from engine.services.imports.bulk import insert_rows
 from engine.services.loading import (
     UNDECIDED_HANDOFFS,
     active_options,
@@ -123,16 +124,10 @@ def _insert_new(session: Session, fresh: dict[str, Prospect]) -> None:
     if not fresh:
         return
     values = [{c: getattr(p, c) for c in _PROSPECT_COLUMNS} for p in fresh.values()]
-    session.execute(_insert(Prospect), values)
+    insert_rows(session, Prospect, values)
     ids = session.execute(select(Prospect.email, Prospect.id).where(Prospect.email.in_(fresh)))
     for email, prospect_id in ids:
         fresh[email].id = prospect_id
-
-
-def _insert(model: type[Any]) -> Any:
-    """A multi-row insert that sends NULLs as NULLs: with None left out (the default),
-    rows missing different fields would break the batch into one statement per row."""
-    return insert(model).execution_options(render_nulls=True)
 
 
 def _sales_users(session: Session, emails: set[str]) -> dict[str, int]:
@@ -262,7 +257,7 @@ def _enroll(
     for values, result in waiting:
         values["next_run_at"] = result.outcome.at  # type: ignore[union-attr]
     if waiting:
-        session.execute(_insert(Enrollment), [v for v, _ in waiting])
+        insert_rows(session, Enrollment, [v for v, _ in waiting])
     versions = current_version_ids(session)
     ids = dict(
         session.execute(
@@ -276,8 +271,7 @@ def _enroll(
     for values, result in waiting:
         enrollment = Enrollment(**values, id=ids[values["prospect_id"]])  # transient
         messages += outbox_rows(enrollment, result, now, versions)
-    if messages:
-        session.execute(_insert(Message), messages)
+    insert_rows(session, Message, messages)
     for _, values, result in planned:
         if not isinstance(result.outcome, WakeAt):
             enrollment = Enrollment(**values)
