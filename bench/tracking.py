@@ -2,8 +2,11 @@
 
     python bench/tracking.py [--hits 100] [--clients 16] [--messages 200] [--database ...]
 
-One run, one werkzeug threaded server, ``--clients`` threads each on its own keep-alive
-``http.client`` connection, each sending ``--hits`` requests per scenario:
+One run per server (``--server``): werkzeug's threaded server in this process, and gunicorn
+(the production server: ``webapp.gunicorn_config``, ``--workers`` gthread workers of
+``--threads`` threads, on ``bench/tracking_app.py``), each on a freshly seeded database.
+``--clients`` threads each on its own keep-alive ``http.client`` connection, each sending
+``--hits`` requests per scenario:
 
 * baseline: ``GET /bench/ok``, a route answering an empty 200 on the same app and server,
   the floor of Flask + werkzeug + the HTTP client on this machine;
@@ -25,30 +28,36 @@ import http.client
 import logging
 import os
 import platform
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask, Response
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import database, seed  # noqa: E402
-from engine.adapters.jobqueue import InProcessJobQueue  # noqa: E402
+from engine.adapters.jobqueue import QUEUE_DEFAULT, InProcessJobQueue, RQJobQueue  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.mail.tokens import TokenSigner  # noqa: E402
 from engine.services.scoring import save_scoring  # noqa: E402
+from engine.services.tracking_hits import drain_hits  # noqa: E402
 from engine.store import (  # noqa: E402
     Enrollment,
     Message,
     MessageStatus,
+    TrackingHit,
     UnitOfWork,
     make_engine,
     make_session_factory,
@@ -154,7 +163,7 @@ def scenarios(
 
     hot = messages[0]
     return {
-        "baseline (trivial 200)": lambda c, i: "/bench/ok",
+        "baseline (trivial 200)": lambda c, i: BASELINE_PATH,
         "open pixel": lambda c, i: f"/t/o/{signer.open(spread(c, i))}.gif",
         "open pixel, one message": lambda c, i: f"/t/o/{signer.open(hot)}.gif",
         "click redirect": lambda c, i: f"/t/c/{signer.click(spread(c, i), i % len(LINKS))}",
@@ -162,9 +171,18 @@ def scenarios(
     }
 
 
+BASELINE_PATH = "/bench/ok"
+
+
 def _ok() -> Response:
     """The baseline route: an empty 200, nothing else."""
     return Response(b"", status=200)
+
+
+def with_baseline(app: Flask) -> Flask:
+    """``app`` with the baseline route (also how ``bench/tracking_app.py`` builds its app)."""
+    app.add_url_rule(BASELINE_PATH, "bench_ok", public(_ok))
+    return app
 
 
 def main() -> None:
@@ -174,41 +192,157 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--redis", help="queue the judging on RQ at this URL (no worker runs)")
+    parser.add_argument(
+        "--server", choices=["werkzeug", "gunicorn", "both"], default="both", help="HTTP server"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
     args = parser.parse_args()
-    url, pg_name = database(args.database)
-    upgrade(url)
-    now = datetime.now(UTC)
-    seed(url, args.messages, now)
-    messages = seed_messages(url, args.messages, now)
+    servers = ["werkzeug", "gunicorn"] if args.server == "both" else [args.server]
+    for kind in servers:
+        url, pg_name = database(args.database)
+        try:
+            upgrade(url)
+            now = datetime.now(UTC)
+            seed(url, args.messages, now)
+            messages = seed_messages(url, args.messages, now)
+            jobs_before = queued_jobs(args.redis)
+            serve = serve_werkzeug if kind == "werkzeug" else serve_gunicorn
+            with serve(url, args) as (port, label, finish):
+                results = run(port, TokenSigner(SECRET), messages, args)
+                hits = waiting_hits(url)
+                jobs = queued_jobs(args.redis) - jobs_before
+                drained = finish()
+        finally:
+            drop(pg_name)
+        report(args, label, results)
+        if args.redis:
+            print(f"  {hits} hits recorded, {jobs} judging job(s) queued for them")
+        print(drained)
+
+
+def run(
+    port: int, signer: TokenSigner, messages: list[int], args: argparse.Namespace
+) -> list[tuple[str, list[float], float]]:
+    """Every scenario, one after the other, against the server on ``port``, after a warm-up
+    round of each (unmeasured: the first requests of a worker import modules, compile
+    templates and open connections, and gunicorn's workers each have their own)."""
+    plan = scenarios(signer, messages, args.clients, args.hits)
+    warm = max(5, args.hits // 4)
+    hammer(
+        port, [[p(c, i) for p in plan.values() for i in range(warm)] for c in range(args.clients)]
+    )
+    results = []
+    for name, path in plan.items():
+        paths = [[path(c, i) for i in range(args.hits)] for c in range(args.clients)]
+        latencies, elapsed = hammer(port, paths)
+        results.append((name, latencies, elapsed))
+    return results
+
+
+Served = Iterator[tuple[int, str, Callable[[], str]]]
+
+
+@contextmanager
+def serve_werkzeug(url: str, args: argparse.Namespace) -> Served:
+    """werkzeug's threaded server in this process (the in-process queue's thread judges
+    here too, unless ``--redis``)."""
     settings = Settings(
         database_url=url, secret_key=SECRET, log_level="WARNING", redis_url=args.redis
     )
-    app = create_app(settings)
-    app.add_url_rule("/bench/ok", "bench_ok", public(_ok))
+    app = with_baseline(create_app(settings))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    results: list[tuple[str, list[float], float]] = []
     try:
-        signer = TokenSigner(SECRET)
-        for name, path in scenarios(signer, messages, args.clients, args.hits).items():
-            paths = [[path(c, i) for i in range(args.hits)] for c in range(args.clients)]
-            latencies, elapsed = hammer(server.server_port, paths)
-            results.append((name, latencies, elapsed))
-        drained = catch_up(app)
+        yield server.server_port, "werkzeug threaded", lambda: catch_up(app, url)
     finally:
         server.shutdown()
         app.extensions["nurture"].close()
-        if pg_name:
-            import psycopg
-
-            with psycopg.connect("postgresql://postgres@127.0.0.1/postgres", autocommit=True) as c:
-                c.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-    report(args, results)
-    print(drained)
 
 
-def catch_up(app: Flask) -> str:
+@contextmanager
+def serve_gunicorn(url: str, args: argparse.Namespace) -> Served:
+    """gunicorn (``webapp.gunicorn_config``, gthread workers) in a process of its own, on
+    ``bench.tracking_app:app``; without ``--redis`` each worker process judges on its own
+    in-process queue's thread."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "NURTURE_DATABASE_URL": url,
+        "NURTURE_SECRET_KEY": SECRET,
+        "NURTURE_LOG_LEVEL": "WARNING",
+        "NURTURE_REDIS_URL": args.redis or "",
+        "PYTHONPATH": str(ROOT),
+    }
+    argv = [sys.executable, "-m", "gunicorn", "-c", "python:webapp.gunicorn_config"]
+    argv += ["-k", "gthread", "-w", str(args.workers), "--threads", str(args.threads)]
+    argv += ["-b", f"127.0.0.1:{port}", "--log-level", "warning", "bench.tracking_app:app"]
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
+    label = f"gunicorn gthread {args.workers} workers x {args.threads} threads"
+    try:
+        wait_until_up(port, process)
+        yield port, label, lambda: catch_up_elsewhere(url, args.redis)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_until_up(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Poll the baseline route until the server answers (or fail when it died / timed out)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {process.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", BASELINE_PATH)
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("gunicorn did not answer within a minute")
+        time.sleep(0.2)
+
+
+def waiting_hits(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(TrackingHit)) or 0)
+    finally:
+        engine.dispose()
+
+
+def queued_jobs(redis_url: str | None) -> int:
+    """Jobs waiting on the default queue (the judging jobs: no worker runs)."""
+    if not redis_url:
+        return 0
+    queue = RQJobQueue.from_url(redis_url)
+    try:
+        return queue.depths()[QUEUE_DEFAULT]
+    finally:
+        queue.close()
+
+
+def drop(pg_name: str | None) -> None:
+    if pg_name:
+        import psycopg
+
+        with psycopg.connect("postgresql://postgres@127.0.0.1/postgres", autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+def catch_up(app: Flask, url: str) -> str:
     """How long the judging of the recorded hits ran on after the last answer: the
     in-process queue's thread finishing, then whatever is still waiting (with RQ and no
     worker, all of it) judged here."""
@@ -216,10 +350,6 @@ def catch_up(app: Flask) -> str:
     start = time.perf_counter()
     if isinstance(runtime.queue, InProcessJobQueue):
         runtime.queue.join()
-    try:
-        from engine.services.tracking_hits import drain_hits
-    except ImportError:  # before the hits table: everything was judged while answering
-        return "  judged inline, while answering"
     left = drain_hits(runtime.uow(), limit=10**9)
     return (
         f"  judging caught up {time.perf_counter() - start:.1f} s after the last answer "
@@ -227,10 +357,26 @@ def catch_up(app: Flask) -> str:
     )
 
 
-def report(args: argparse.Namespace, results: list[tuple[str, list[float], float]]) -> None:
+def catch_up_elsewhere(url: str, redis_url: str | None) -> str:
+    """The same for gunicorn: wait for its workers' in-process queues to empty the table
+    (polled), or with RQ and no worker, judge everything here."""
+    start = time.perf_counter()
+    if redis_url:
+        factory = make_session_factory(make_engine(url))
+        left = drain_hits(UnitOfWork(factory), limit=10**9)
+        return f"  judging the {left} hits here took {time.perf_counter() - start:.1f} s"
+    while waiting_hits(url):
+        time.sleep(0.5)
+    return f"  the web workers' judging caught up {time.perf_counter() - start:.1f} s later"
+
+
+def report(
+    args: argparse.Namespace, label: str, results: list[tuple[str, list[float], float]]
+) -> None:
+    queue = "RQ, no worker during the run" if args.redis else "embedded (in-process) queue"
     print(
-        f"tracking on {args.database}: {args.clients} clients x {args.hits} hits per scenario, "
-        f"{args.messages} messages"
+        f"tracking on {args.database}, {label}, {queue}: {args.clients} clients x "
+        f"{args.hits} hits per scenario, {args.messages} messages; load {load()}"
     )
     base_p99 = percentile(results[0][1], 99)
     print(
@@ -246,6 +392,10 @@ def report(args: argparse.Namespace, results: list[tuple[str, list[float], float
         f"  baseline mean {mean:.2f} ms; machine: {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}"
     )
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ class Runtime:
     limiter: RateLimiter | None = None  # None: built from the settings with the mailer
     _mailer: Mailer | None = field(default=None, repr=False)
     _mailer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _hit_engine: Engine | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(
@@ -111,12 +112,34 @@ class Runtime:
                 self._mailer = build_mailer(self.settings, self.clock, self.limiter)
             return self._mailer
 
+    @property
+    def hit_engine(self) -> Engine:
+        """The engine the tracking endpoints write their hits through, built on first use:
+        autocommit (one round trip per ``INSERT``, no ``BEGIN``/``COMMIT``) and, on
+        PostgreSQL, a pool of its own without the ping per checkout that ``engine`` does
+        (which would double a hit's round trips); ``engine.services.tracking_hits`` retries
+        a hit once when its pooled connection turns out dead. SQLite: ``engine`` itself,
+        in autocommit."""
+        with self._mailer_lock:
+            if self._hit_engine is None:
+                if self.engine.dialect.name == "postgresql":
+                    from engine.store import make_engine
+
+                    self._hit_engine = make_engine(
+                        self.engine.url, pool_pre_ping=False, isolation_level="AUTOCOMMIT"
+                    )
+                else:
+                    self._hit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            return self._hit_engine
+
     def close(self, timeout: float | None = 5.0) -> None:
         """Stop the queue (waiting up to ``timeout`` s for a running in-process job),
         close the SMTP connection and pooled database connections."""
         self.queue.close(timeout)
         if self._mailer is not None:
             self._mailer.transport.close()
+        if self._hit_engine is not None and self._hit_engine.pool is not self.engine.pool:
+            self._hit_engine.dispose()
         self.engine.dispose()
 
 

@@ -102,7 +102,7 @@ def open_pixel(token: str) -> Response:
     runtime = get_runtime()
     try:
         if accept_hit(
-            runtime.engine, OPEN, token, _request_info(), runtime.clock.now(), signer=_signer()
+            runtime.hit_engine, OPEN, token, _request_info(), runtime.clock.now(), signer=_signer()
         ):
             _judge_later()
     except Exception:  # the pixel never fails, and never says why
@@ -121,7 +121,7 @@ def click(token: str) -> Response:
     runtime = get_runtime()
     try:
         url = accept_click(
-            runtime.engine, token, _request_info(), runtime.clock.now(), signer=_signer()
+            runtime.hit_engine, token, _request_info(), runtime.clock.now(), signer=_signer()
         )
     except NotFoundError:
         return _not_found()
@@ -145,7 +145,12 @@ def honeypot(token: str) -> Response:
     runtime = get_runtime()
     try:
         if accept_hit(
-            runtime.engine, HONEYPOT, token, _request_info(), runtime.clock.now(), signer=_signer()
+            runtime.hit_engine,
+            HONEYPOT,
+            token,
+            _request_info(),
+            runtime.clock.now(),
+            signer=_signer(),
         ):
             _judge_later()
     except Exception:

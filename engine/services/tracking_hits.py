@@ -1,11 +1,11 @@
 """The fast path of the tracking endpoints: record the hit, answer, judge it in a job.
 
 **Recording.** A pixel, click or honeypot request writes one ``tracking_hits`` row and
-returns: one ``INSERT`` on a bare autocommit connection (no session, no unit of work, no
-``BEGIN``/``COMMIT`` round trips), plus, for a click, one primary-key read of the
-message's links, because the redirect needs them. No prospect or message row is locked and
-nothing is scored while the person waits, so a burst of opens of one message does not
-serialise.
+returns: one ``INSERT`` on a bare autocommit connection (``Runtime.hit_engine``: no
+session, no unit of work, no ``BEGIN``/``COMMIT`` and no ping round trips), plus, for a
+click, one primary-key read of the message's links, because the redirect needs them. No
+prospect or message row is locked and nothing is scored while the person waits, so a burst
+of opens of one message does not serialise.
 
 **One judging job per burst.** After its row is committed, a hit raises the queue's
 "drain pending" flag (``JobQueue.set_flag``: one ``SET NX EX`` on Redis) and queues the
@@ -35,9 +35,10 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Row, delete, select
+from sqlalchemy import Connection, Engine, Row, delete, select
+from sqlalchemy.exc import DBAPIError
 
 from engine.adapters.jobqueue import JobQueue
 from engine.core.bots import DEFAULTS, RequestInfo, Thresholds
@@ -93,6 +94,7 @@ JOB_BATCHES = 20
 and a worker gets to its other queued jobs in between."""
 
 _INSERT = TrackingHit.__table__.insert()
+T = TypeVar("T")
 
 
 # --- recording: what the endpoints do ------------------------------------------------------
@@ -118,8 +120,8 @@ def accept_hit(
         message_id = parsed[0] if ok else None
     if message_id is None:
         return False
-    with _autocommit(engine) as conn:
-        conn.execute(_INSERT, _row(kind, message_id, None, request, now))
+    row = _row(kind, message_id, None, request, now)
+    _write(engine, lambda conn: conn.execute(_INSERT, row))
     return True
 
 
@@ -133,19 +135,33 @@ def accept_click(
     if parsed is None:
         raise NotFoundError(_NOT_FOUND)
     message_id, index = parsed
-    with _autocommit(engine) as conn:
+    row = _row(CLICK, message_id, index, request, now)
+
+    def resolve_and_record(conn: Connection) -> str:
         url = link_of(conn, message_id, index)
         try:
-            conn.execute(_INSERT, _row(CLICK, message_id, index, request, now))
+            conn.execute(_INSERT, row)
         except Exception:  # the redirect matters more than the bookkeeping
             log.exception("message %s: could not record a click", message_id)
-    return url
+        return url
+
+    return _write(engine, resolve_and_record)
 
 
-def _autocommit(engine: Engine) -> Any:
-    """A pooled connection whose every statement commits by itself: one round trip for the
-    hit's ``INSERT`` instead of three with ``BEGIN`` and ``COMMIT``."""
-    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+def _write(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """``work`` on a pooled connection of ``engine`` (``Runtime.hit_engine``: autocommit,
+    so each statement is one round trip and ``begin`` adds none), once more on a fresh
+    connection if the pooled one was dead: that engine does not ping on checkout, so a
+    database restart shows up here, as a disconnect, instead."""
+    try:
+        with engine.begin() as conn:
+            return work(conn)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        log.info("tracking: a pooled connection was gone (%s); retrying once", error.orig)
+    with engine.begin() as conn:
+        return work(conn)
 
 
 def _row(

@@ -104,7 +104,7 @@ def test_a_job_out_of_batches_queues_its_successor(burst):
     at = env.advance(minutes=5)
     for minute in range(7):  # seven distinct opens (one per minute), seven events
         accept_hit(
-            env.runtime.engine,
+            env.runtime.hit_engine,
             OPEN,
             env.pixel_path()[5:],
             PERSON,
@@ -133,7 +133,7 @@ class _LateHit(RQJobQueue):
     def clear_flag(self, name: str) -> None:
         env = self.env
         accept_hit(
-            env.runtime.engine,
+            env.runtime.hit_engine,
             OPEN,
             env.pixel_path()[5:],
             PERSON,

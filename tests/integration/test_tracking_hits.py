@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from engine.core.bots import RequestInfo
 from engine.services.tracking_hits import CLICK, OPEN, accept_click, accept_hit, drain_hits
@@ -39,9 +40,9 @@ def stored_events(env: TrackingEnv) -> int:
 def test_a_hit_is_stored_before_the_answer_and_judged_once(env):
     at = env.advance(minutes=5)
     opened = accept_hit(
-        env.runtime.engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer
+        env.runtime.hit_engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer
     )
-    url = accept_click(env.runtime.engine, env.click_path(1)[5:], PERSON, at, signer=env.signer)
+    url = accept_click(env.runtime.hit_engine, env.click_path(1)[5:], PERSON, at, signer=env.signer)
     assert opened and url == LINKS[1]
     hits = waiting(env)
     assert [(h.kind, h.link_index, h.received_at) for h in hits] == [
@@ -64,15 +65,19 @@ def test_a_hit_is_stored_before_the_answer_and_judged_once(env):
 
 def test_forged_tokens_and_foreign_links_store_no_hit(env):
     at = env.advance(minutes=5)
-    assert not accept_hit(env.runtime.engine, OPEN, "1.forged", PERSON, at, signer=env.signer)
+    assert not accept_hit(env.runtime.hit_engine, OPEN, "1.forged", PERSON, at, signer=env.signer)
     real_link = env.click_path(0)[5:]
-    assert not accept_hit(env.runtime.engine, "honeypot", real_link, PERSON, at, signer=env.signer)
+    assert not accept_hit(
+        env.runtime.hit_engine, "honeypot", real_link, PERSON, at, signer=env.signer
+    )
     assert waiting(env) == []
 
 
 def test_a_hit_of_a_message_unsent_since_is_dropped_quietly(env):
     at = env.advance(minutes=5)
-    assert accept_hit(env.runtime.engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
+    assert accept_hit(
+        env.runtime.hit_engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer
+    )
     with env.uow() as uow:  # as good as gone: an unsent message's links are not known
         uow.session.execute(update(Message).values(sent_at=None))
         uow.commit()
@@ -86,7 +91,7 @@ def test_a_hit_held_by_a_dead_worker_is_skipped_then_judged(env):
     if not env.runtime.uow().is_postgres:
         pytest.skip("row locks are PostgreSQL's")
     at = env.advance(minutes=5)
-    accept_hit(env.runtime.engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
+    accept_hit(env.runtime.hit_engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
     dead = env.uow()
     with dead:
         dead.session.execute(select(TrackingHit).with_for_update()).all()
@@ -106,7 +111,7 @@ def test_hits_do_not_wait_for_the_prospect_or_message_locks(env):
     def burst() -> None:
         for _ in range(5):
             accept_hit(
-                env.runtime.engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer
+                env.runtime.hit_engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer
             )
         done.set()
 
@@ -123,3 +128,27 @@ def test_hits_do_not_wait_for_the_prospect_or_message_locks(env):
     assert len(waiting(env)) == 5
     assert drain_hits(env.uow()) == 5
     assert len(env.events("email.opened")) == 1  # the same open again, within its minute
+
+
+def test_a_hit_survives_a_dead_pooled_connection(env, caplog):
+    """The hits' pool does not ping on checkout (a round trip per hit): a connection the
+    database dropped (a restart, an idle timeout) fails on first use and the hit is
+    written once more on a fresh one."""
+    engine = env.runtime.hit_engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server to drop a connection")
+    at = env.advance(minutes=5)
+    assert accept_hit(engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
+    with env.uow() as uow:  # ends every other session on the database, the pooled one too
+        uow.session.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    with caplog.at_level(logging.INFO, logger="engine.services.tracking_hits"):
+        assert accept_hit(engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
+    assert "retrying once" in caplog.text  # the dead connection was met, and replaced
+    url = accept_click(engine, env.click_path(2)[5:], PERSON, at, signer=env.signer)
+    assert url == LINKS[2]
+    assert [h.kind for h in waiting(env)] == [OPEN, OPEN, CLICK]
