@@ -319,7 +319,8 @@ def bench_web(events: int, batch: int) -> None:
                 response = conn.getresponse()
                 body = response.read()
                 if response.status != 200:
-                    sys.exit(f"POST /api/v1/events: {response.status} {body[:500]!r}")
+                    log = (workdir / "gunicorn.log").read_text(errors="replace")[-3000:]
+                    sys.exit(f"POST /api/v1/events: {response.status} {body[:500]!r}\n{log}")
                 done += len(items)
                 if time.perf_counter() - last_sample >= 1 or done >= events:
                     samples.take(done)

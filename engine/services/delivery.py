@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -41,7 +40,7 @@ from engine.mail.transport import (
     UncertainSendError,
 )
 from engine.services.compose import Composed, compose, email_step, sender_of
-from engine.services.nurture import restart_wait_after_send
+from engine.services.delivery_writes import Outgoing, Progress, claim_rows
 from engine.services.outcomes import (
     record_bounce,
     record_failure,
@@ -49,10 +48,15 @@ from engine.services.outcomes import (
     record_retry,
     record_uncertain,
 )
-from engine.services.policy_facts import PolicyInputs, PolicyItem, load_policy_inputs
+from engine.services.policy_facts import (
+    EnrollmentFacts,
+    PolicyInputs,
+    PolicyItem,
+    load_policy_inputs,
+)
 from engine.services.ports import RateLimiter
 from engine.services.template_versions import not_stored, stored_template
-from engine.store import Event, Message, MessageStatus, UnitOfWork
+from engine.store import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,7 @@ def send_batch(
     inputs = load_policy_inputs(uow_factory(), claimed, mailer.settings, mailer.clock.now())
     ready = _apply_policy(uow_factory(), inputs, token, mailer, report)
     if ready:
-        _transmit(uow_factory(), ready, token, mailer, report)
+        _transmit(uow_factory, ready, token, mailer, report)
     return report
 
 
@@ -103,24 +107,7 @@ def claim(uow: UnitOfWork, ids: list[int], token: str, mailer: Mailer) -> list[i
     """``queued -> sending`` for the due rows among ``ids``; returns the ids claimed."""
     now = mailer.clock.now()
     lease = now + timedelta(seconds=mailer.settings.delivery_lease_seconds)
-    with uow:
-        stmt = (
-            select(Message)
-            .where(
-                Message.id.in_(ids),
-                Message.status == MessageStatus.QUEUED,
-                Message.not_before <= now,
-            )
-            .order_by(Message.id)
-        )
-        rows = list(uow.session.scalars(uow.skip_locked(stmt)))
-        for row in rows:
-            row.status = MessageStatus.SENDING
-            row.claim_token = token
-            row.claimed_at = now
-            row.lease_expires_at = lease
-        uow.commit()
-        return [row.id for row in rows]
+    return claim_rows(uow, ids, token, now, lease)
 
 
 @dataclass(frozen=True)
@@ -133,6 +120,23 @@ class Ready:
     step_id: str
     template_key: str
     template_version_id: int | None = None
+    enrollment: EnrollmentFacts | None = None
+
+    def outgoing(self) -> Outgoing:
+        """What the send loop's writes record of it."""
+        composed = self.composed
+        return Outgoing(
+            message_id=self.message_id,
+            prospect_id=self.prospect_id,
+            step_id=self.step_id,
+            template_key=self.template_key,
+            template_version_id=self.template_version_id,
+            smtp_message_id=composed.message_id_header,
+            to_addr=composed.to_addr,
+            links=composed.links,
+            template_checksum=composed.template_checksum,
+            enrollment=self.enrollment,
+        )
 
 
 def _stored_template(session: Session, item: PolicyItem) -> StoredTemplate:
@@ -188,6 +192,7 @@ def _apply_policy(
                     item.step_id,
                     item.template_key,
                     item.template_version_id,
+                    item.enrollment,
                 )
             )
         uow.commit()
@@ -195,29 +200,34 @@ def _apply_policy(
 
 
 def _transmit(
-    uow: UnitOfWork, ready: list[Ready], token: str, mailer: Mailer, report: DeliveryReport
+    uow_factory: Callable[[], UnitOfWork],
+    ready: list[Ready],
+    token: str,
+    mailer: Mailer,
+    report: DeliveryReport,
 ) -> None:
-    """Send one by one; each commit records one outcome and marks the next row."""
-    with uow:
-        session = uow.session
-        marked = _mark_transmitting(uow, ready[0], token, mailer)
-        _commit_progress(uow)
+    """Send one by one on one held connection: after each 250, one commit records the
+    message sent and marks the next one transmitting (``delivery_writes``). An outcome
+    other than sent (rare) is recorded in a transaction of its own."""
+    lease = timedelta(seconds=mailer.settings.delivery_lease_seconds)
+    outgoing = [item.outgoing() for item in ready]
+    with Progress.held(uow_factory(), token, lease) as progress:
+        marked = progress.mark(outgoing[0], mailer.clock.now())
         for index, item in enumerate(ready):
-            nxt = ready[index + 1] if index + 1 < len(ready) else None
+            nxt = outgoing[index + 1] if index + 1 < len(ready) else None
             outcome = _send_one(mailer, item) if marked else None
             now = mailer.clock.now()
             if marked and outcome is None:
-                _record_sent(session, item, token, now)
+                _, marked = progress.sent_and_mark(outgoing[index], nxt, now)
                 report.sent += 1
                 report.sent_ids.append(item.message_id)
-            elif outcome is not None:
-                _record_outcome(session, item, token, outcome, now, mailer.settings, report)
+                continue
+            if outcome is not None:
+                _record_outcome(uow_factory(), item, token, outcome, now, mailer.settings, report)
             if _server_unavailable(outcome):  # do not hammer a deferring or absent server
-                _release_rest(session, ready[index + 1 :], token, outcome, mailer, report)
-                _commit_progress(uow)
+                _release_rest(uow_factory(), ready[index + 1 :], token, outcome, mailer, report)
                 return
-            marked = _mark_transmitting(uow, nxt, token, mailer)
-            _commit_progress(uow)
+            marked = nxt is not None and progress.mark(nxt, now)
 
 
 def _server_unavailable(outcome: Exception | None) -> bool:
@@ -244,71 +254,8 @@ def _send_one(mailer: Mailer, item: Ready) -> Exception | None:
     return None
 
 
-def _mark_transmitting(uow: UnitOfWork, item: Ready | None, token: str, mailer: Mailer) -> bool:
-    """Conditional on our claim: a row recovery took back is never transmitted by us."""
-    if item is None:
-        return False
-    now = mailer.clock.now()
-    result = uow.session.execute(
-        update(Message)
-        .where(
-            Message.id == item.message_id,
-            Message.status == MessageStatus.SENDING,
-            Message.claim_token == token,
-        )
-        .values(
-            status=MessageStatus.TRANSMITTING,
-            transmit_started_at=now,
-            lease_expires_at=now + timedelta(seconds=mailer.settings.delivery_lease_seconds),
-            attempts=Message.attempts + 1,
-            smtp_message_id=item.composed.message_id_header,
-            to_email=item.composed.to_addr,
-            # stored before sending: a message that arrives although the send looked
-            # uncertain must already resolve its tracked links
-            links=item.composed.links,
-            template_checksum=item.composed.template_checksum,
-            template_version_id=item.template_version_id,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def _record_sent(session: object, item: Ready, token: str, now: datetime) -> None:
-    result = session.execute(  # type: ignore[attr-defined]
-        update(Message)
-        .where(Message.id == item.message_id, Message.claim_token == token)
-        .values(
-            status=MessageStatus.SENT,
-            sent_at=now,
-            links=item.composed.links,
-            template_checksum=item.composed.template_checksum,
-            template_version_id=item.template_version_id,
-            claim_token=None,
-            lease_expires_at=None,
-            last_error=None,
-            hold_reason=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if not result.rowcount:
-        log.warning("message %s was sent after its claim expired", item.message_id)
-    session.add(  # type: ignore[attr-defined]
-        Event(
-            prospect_id=item.prospect_id,
-            type="email.sent",
-            occurred_at=now,
-            received_at=now,
-            data={"template": item.template_key, "step": item.step_id},
-            message_id=item.message_id,
-            source="nurture",
-        )
-    )
-    restart_wait_after_send(session, item.message_id, item.step_id, now)  # type: ignore[arg-type]
-
-
 def _record_outcome(
-    session: object,
+    uow: UnitOfWork,
     item: Ready,
     token: str,
     error: Exception,
@@ -316,24 +263,27 @@ def _record_outcome(
     settings: Settings,
     report: DeliveryReport,
 ) -> None:
-    if isinstance(error, PermanentSendError):
-        if error.recipient_refused:
-            record_bounce(session, item.message_id, item.prospect_id, token, error, now)
-        else:
-            record_failure(session, item.message_id, token, f"refused: {error}", now)
-        report.failed += 1
-    elif isinstance(error, UncertainSendError):
-        record_uncertain(session, item.message_id, token, str(error), now, settings)
-        report.uncertain += 1
-    else:
-        if record_retry(session, item.message_id, token, str(error), now, settings):  # type: ignore[arg-type]
+    """A refusal, a deferral or an uncertain send, in a transaction of its own."""
+    with uow:
+        session = uow.session
+        if isinstance(error, PermanentSendError):
+            if error.recipient_refused:
+                record_bounce(session, item.message_id, item.prospect_id, token, error, now)
+            else:
+                record_failure(session, item.message_id, token, f"refused: {error}", now)
+            report.failed += 1
+        elif isinstance(error, UncertainSendError):
+            record_uncertain(session, item.message_id, token, str(error), now, settings)
+            report.uncertain += 1
+        elif record_retry(session, item.message_id, token, str(error), now, settings):
             report.retried += 1
         else:
             report.failed += 1
+        uow.commit()
 
 
 def _release_rest(
-    session: object,
+    uow: UnitOfWork,
     rest: list[Ready],
     token: str,
     error: Exception | None,
@@ -342,23 +292,18 @@ def _release_rest(
 ) -> None:
     """Put the claimed but unsent rest back in the queue with a backoff."""
     now = mailer.clock.now()
-    for item in rest:
-        record_retry(
-            session,  # type: ignore[arg-type]
-            item.message_id,
-            token,
-            f"not attempted: {error}",
-            now,
-            mailer.settings,
-        )
-        report.retried += 1
-
-
-def _commit_progress(uow: UnitOfWork) -> None:
-    """Commit a progress step; on PostgreSQL without waiting for the WAL flush (see top)."""
-    if uow.is_postgres:
-        uow.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    uow.session.commit()
+    with uow:
+        for item in rest:
+            record_retry(
+                uow.session,
+                item.message_id,
+                token,
+                f"not attempted: {error}",
+                now,
+                mailer.settings,
+            )
+            report.retried += 1
+        uow.commit()
 
 
 __all__ = ["DeliveryReport", "Mailer", "claim", "email_step", "send_batch", "sender_of"]
