@@ -209,7 +209,7 @@ def finish_qp(out: bytes, marker_ends: list[int] | None = None) -> bytes:
     )
     out = out.replace(b"\n", b"\r\n")
     if out.startswith(b"From ") or b"\nFrom " in out:
-        out = _encode_from_lines(out)
+        out = encode_from_lines(out)
     return out
 
 
@@ -218,10 +218,16 @@ def finish_crlf_qp(out: bytes, marker_ends: list[int]) -> bytes:
     (engine.mail.qp_pieces does it once per piece of template text it keeps);
     ``marker_ends`` is ``qp_marker_ends(out, b"\r\n")``."""
     if marker_ends:
-        out = _rewrap_encoded_line_ends(out, marker_ends, b"=\r\n")
+        out = rewrap_crlf_qp(out, marker_ends)
     if out.startswith(b"From ") or b"\nFrom " in out:
-        out = _encode_from_lines(out)
+        out = encode_from_lines(out)
     return out
+
+
+def rewrap_crlf_qp(out: bytes, marker_ends: list[int]) -> bytes:
+    """CRLF-ended :func:`qp_raw` output with its lines of 77 characters soft-broken
+    (``marker_ends`` as for :func:`finish_crlf_qp`); ``out`` itself when none is."""
+    return _rewrap_encoded_line_ends(out, marker_ends, b"=\r\n")
 
 
 def qp_marker_ends(out: bytes, newline: bytes = b"\n") -> list[int]:
@@ -276,7 +282,9 @@ def _soft_wrap(line: bytes, soft: bytes = b"=\n") -> bytes:
     return soft.join(pieces)
 
 
-def _encode_from_lines(out: bytes) -> bytes:
+def encode_from_lines(out: bytes) -> bytes:
+    """CRLF-ended quoted-printable ``out`` with every line that starts ``From `` starting
+    ``=46rom `` instead (re-broken if that makes it too long)."""
     lines = out.split(b"\r\n")
     for i, line in enumerate(lines):
         if not line.startswith(b"From "):
@@ -390,11 +398,9 @@ def assemble_message(
     """The message from :func:`message_head`'s lines and the two parts already encoded
     quoted-printable (as :func:`finish_qp` leaves them)."""
     if boundary is None:
+        # Never in a body: quoted-printable writes "=" only before two hex digits or a
+        # line break, never before "_" (so no scan of the 60 KB for it, per message).
         boundary = "=_" + secrets.token_hex(16)
-        # QP never contains "=_" (it writes "=" only before two hex digits or a line
-        # break), so this loop is a belt to the braces.
-        while boundary.encode() in text_body or boundary.encode() in html_body:
-            boundary = "=_" + secrets.token_hex(16)
     part_head = (
         'Content-Type: text/{}; charset="utf-8"\r\n'
         "Content-Transfer-Encoding: quoted-printable\r\n\r\n"

@@ -23,7 +23,13 @@ import re
 import threading
 from collections import OrderedDict
 
-from engine.mail.mime import finish_crlf_qp, qp_marker_ends, qp_raw
+from engine.mail.mime import (
+    encode_from_lines,
+    finish_crlf_qp,
+    qp_marker_ends,
+    qp_raw,
+    rewrap_crlf_qp,
+)
 
 # A static piece shorter than this goes through b2a_qp with its neighbours: looking it up
 # costs about what encoding it does.
@@ -42,6 +48,11 @@ Encoded = tuple[bytes, int, list[int]]
 """b2a_qp's output for a piece with its LFs made CRLF, the column after it, and
 :func:`qp_marker_ends` of it."""
 
+Kept = tuple[bytes, int, list[int], bool, int]
+"""An :data:`Encoded` piece of template text as it is kept, with whether it holds a whole
+``\nFrom `` and the offset of a line end in its last five bytes (-1 if none): a line
+starting ``From `` that begins there ends in the next piece."""
+
 Piece = str | tuple[str, int, int]
 """Per-recipient text (a ``str``), or ``(chunk, start, end)``: ``chunk[start:end]`` of one of
 the template's literal chunks."""
@@ -53,24 +64,25 @@ class StaticText:
     def __init__(self, constants: frozenset[str]) -> None:
         self.constants = constants
         self.usable = not any("\r" in c or "\0" in c for c in constants)
-        self._memo: dict[tuple[str, int, int, int], Encoded] = {}
+        self.memo: dict[tuple[str, int, int, int], Kept] = {}
         self._memo_bytes = 0
 
-    def encoded(self, chunk: str, start: int, end: int, column: int) -> Encoded:
+    def encoded(self, chunk: str, start: int, end: int, column: int) -> Kept:
         """b2a_qp of ``chunk[start:end - 1]`` met at ``column`` (it is followed by
-        ``chunk[end - 1]``), and the column after it."""
+        ``chunk[end - 1]``), the column after it, and where ``From `` may start a line."""
         key = (chunk, start, end, column)
-        found = self._memo.get(key)
+        found = self.memo.get(key)
         if found is None:
             last = chunk[end - 1]
-            found = _span(
+            out, after, marks = _span(
                 chunk[start : end - 1].encode("utf-8"),
                 column,
                 _NEWLINE if last == "\n" else _OTHER,
             )
+            found = (out, after, marks, b"\nFrom " in out, out.rfind(b"\n", -5))
             if self._memo_bytes < _MAX_MEMO_BYTES:  # past it: correct, only not kept
-                self._memo[key] = found
-                self._memo_bytes += len(found[0])
+                self.memo[key] = found
+                self._memo_bytes += len(out)
         return found
 
 
@@ -107,7 +119,7 @@ def _span(data: bytes, column: int, following: int) -> Encoded:
         out = data.replace(b"=", b"=3D") if b"=" in data else data
         if column + len(out) <= 73:  # every character starts before column 73: no break
             return out, column + len(out), []
-        return _simple(data, column)
+        return (*_simple(data, column), [])
     if data[:1] == b"\n":  # the column no longer matters, and the byte before is handled
         column = 0
     if following == _END:
@@ -124,10 +136,12 @@ def _span(data: bytes, column: int, following: int) -> Encoded:
     return out, column, marks
 
 
-def _simple(data: bytes, column: int) -> Encoded:
+def _simple(data: bytes, column: int) -> tuple[bytes, int]:
     """:func:`_span` of printable ASCII followed by another character, without b2a_qp:
     its rules for these are that a character starting at column 75 (an ``=3D`` at 73)
     goes on a new line, after a soft break."""
+    if b"=" not in data and column + len(data) <= 75:  # the usual case: no break
+        return data, column + len(data)
     parts = []
     for index, run in enumerate(data.split(b"=")):
         if index:
@@ -144,16 +158,24 @@ def _simple(data: bytes, column: int) -> Encoded:
             parts.append(run[:room])
             column += min(room, len(run))
             run = run[room:]
-    return b"".join(parts), column, []
+    return b"".join(parts), column
 
 
 def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
     """:func:`engine.mail.mime._qp` of the text the pieces make, or None when that text
-    holds a CR or a NUL (then the caller encodes the whole text)."""
+    holds a CR or a NUL (then the caller encodes the whole text).
+
+    Runs once per recipient over ~150 pieces, so the usual cases are written out here
+    rather than called: a kept piece looked up in the memo, a per-recipient piece of
+    printable ASCII without ``=`` (a tracking URL, most names) soft-broken directly.
+    """
     if not static.usable:
         return None
+    memo = static.memo
     out: list[bytes] = []
     ends: list[int] = []  # qp_marker_ends of the joined output, from each part's own
+    starts: list[int] = []  # where a line might start with "From ", to look at once joined
+    from_inside = False  # a part holds a whole "\nFrom " of its own
     size = 0
     pending: list[str] = []
     column = 0
@@ -169,17 +191,35 @@ def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
             continue
         first = chunk[start]
         if pending:
-            part, column, marks = _span(
-                "".join(pending).encode("utf-8"), column, _NEWLINE if first == "\n" else _OTHER
-            )
+            text = "".join(pending)
+            if first != "\n" and text.isascii() and text.isprintable():
+                part, column = _simple(text.encode("ascii"), column)
+                marks = None
+            else:
+                part, column, marks = _span(
+                    text.encode("utf-8"), column, _NEWLINE if first == "\n" else _OTHER
+                )
             out.append(part)
             if marks:
                 ends += [size + mark for mark in marks]
+            if b"\nFrom " in part:
+                from_inside = True
+            line = part.rfind(b"\n", -5)
+            if line >= 0:
+                starts.append(size + line)
             size += len(part)
-        part, column, marks = static.encoded(chunk, start, end, 0 if first == "\n" else column)
+        key = (chunk, start, end, 0 if first == "\n" else column)
+        kept = memo.get(key)
+        if kept is None:
+            kept = static.encoded(*key)
+        part, column, marks, inside, line = kept
         out.append(part)
         if marks:
             ends += [size + mark for mark in marks]
+        if inside:
+            from_inside = True
+        if line >= 0:
+            starts.append(size + line)
         size += len(part)
         # The last character waits for what follows it: its choice depends on that.
         pending = [chunk[end - 1]]
@@ -187,4 +227,14 @@ def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
         part, _, marks = _span("".join(pending).encode("utf-8"), column, _END)
         out.append(part)
         ends += [size + mark for mark in marks]
-    return finish_crlf_qp(b"".join(out), ends)
+        from_inside = from_inside or b"\nFrom " in part
+    joined = b"".join(out)
+    if ends and rewrap_crlf_qp(joined, ends) is not joined:  # lines moved: the long way
+        return finish_crlf_qp(joined, ends)
+    if (
+        from_inside
+        or joined.startswith(b"From ")
+        or any(joined.startswith(b"\nFrom ", at) for at in starts)
+    ):
+        return encode_from_lines(joined)
+    return joined

@@ -4,6 +4,7 @@ definition (track_links + build_message), whatever the recipient's values are.""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -302,3 +303,29 @@ def test_plain_ascii_is_broken_where_b2a_qp_breaks_it(data: bytes, column: int) 
     line = whole.rfind(b"\n")
     after = column + len(whole) if line < 0 else len(whole) - line - 1
     assert _span(data, column, _OTHER)[:2] == (whole.replace(b"\n", b"\r\n"), after)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from(["\nFrom ", "From ", "\n", "F", "rom ", " ", "x" * 40, "=", "é", "\t\n"]),
+        min_size=1,
+        max_size=30,
+    ).map("".join),
+    cuts=st.lists(st.integers(0, 10**6), max_size=8),
+    kept=st.lists(st.booleans(), min_size=9, max_size=9),
+)
+def test_from_at_a_line_start_is_found_across_pieces(
+    text: str, cuts: list[int], kept: list[bool]
+) -> None:
+    """A line starting "From " that begins in one piece and ends in the next (a soft or
+    hard line break in one, "From " in another) is encoded as the whole text's is."""
+    text = "y" * 60 + text
+    bounds = sorted({0, len(text), *(cut % (len(text) + 1) for cut in cuts)})
+    static = StaticText(frozenset({text}))
+    pieces: list[Piece] = []
+    for index, (lo, hi) in enumerate(pairwise(bounds)):
+        if hi > lo:
+            pieces.append((text, lo, hi) if kept[index] else text[lo:hi])
+    for _ in range(2):
+        assert encode_pieces(pieces, static) == _qp(text)
