@@ -16,6 +16,7 @@ from engine.runtime import current_runtime
 __all__ = [
     "digest_job",
     "handoff_alerts_job",
+    "import_check_job",
     "import_job",
     "send_messages_job",
     "tick_job",
@@ -58,6 +59,9 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
     from engine.services.tracking_hits import sweep_hits
 
     sweep_hits(runtime.uow(), runtime.queue, now)  # hits whose judging job was lost
+    from engine.services.imports import stop_stale_imports
+
+    stopped = stop_stale_imports(runtime.uow(), now)  # killed mid-run: failed, resumable
     # Named fields, not asdict(): the report also carries ORM rows, which are neither small
     # nor JSON, and this dict is what RQ stores as the job's result.
     return {
@@ -73,6 +77,7 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
         "uncertain": plan.uncertain,
         "alerts": len(alerts),
         "digests": len(digests),
+        "imports_stopped": len(stopped),
     }
 
 
@@ -134,6 +139,16 @@ def import_job(import_id: int) -> dict[str, Any]:
     if not view.finished:
         runtime.queue.enqueue(import_job, int(import_id))
     return {"status": str(view.status), "processed": view.processed_rows, "total": view.total_rows}
+
+
+def import_check_job(import_id: int) -> dict[str, Any]:
+    """The dry run of an import's current mapping: every row judged, its progress and report
+    written to the import as it goes (the page polls them); nothing else changes."""
+    from engine.services.imports import run_check
+
+    runtime = current_runtime()
+    state = run_check(runtime.uow, int(import_id), runtime.clock.now)
+    return {"state": state.state, "checked": state.checked, "total": state.total}
 
 
 def tracking_hits_job() -> dict[str, Any]:

@@ -41,6 +41,12 @@ class Import(Base):
     enrolled_count: Mapped[int] = mapped_column(Integer, default=0)
     problem_count: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    check_report: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    """The dry run, which runs as a job: its mapping, progress and report (see
+    ``engine.services.imports.checking``); kept only as long as the file."""
+    heartbeat_at: Mapped[datetime | None]
+    """When a job last committed progress on this import (its dry run or its run): a run
+    whose heartbeat stops is stopped, not "running" forever."""
     created_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]

@@ -1,6 +1,7 @@
 """A marketer imports a CSV in a real browser (issue #9 point 6): a file in the wrong
 encoding is refused at the field; the right one is mapped with its first rows in view,
-checked (its bad row named with its line), run as a background job whose progress bar
+checked by a background job (its bar polled until the report shows the bad row with its
+line), run as a background job whose progress bar
 htmx polls to the end, and its refused rows downloaded as a CSV with formulas defused.
 
 Screenshots of each step; no console error (a CSP violation would be one)."""
@@ -71,7 +72,10 @@ def test_a_marketer_imports_a_csv_with_a_bad_row(
 
         page.get_by_role("button", name="Save and check the rows").click()
         page.wait_for_url(re.compile(r"/imports/\d+/check$"))
+        # The dry run is a job: its bar is polled until the page reloads with the report.
         refused = page.get_by_role("row", name=re.compile(r"^1202 "))
+        refused.wait_for(timeout=60_000)
+        assert page.locator("progress#check-bar").count() == 0
         assert "is not an email address" in refused.inner_text()
         ui.shot("imports-04-dry-run")
 

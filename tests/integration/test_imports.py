@@ -6,22 +6,28 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from engine.exceptions import ConflictError, InvalidInputError
 from engine.services.imports import (
+    STALE_AFTER,
     ImportFileError,
     dry_run,
     error_report,
+    get_check,
     get_import,
     preview_import,
     refused_rows,
+    request_check,
+    resume_import,
+    run_check,
     run_import,
     set_mapping,
     start_import,
+    stop_stale_imports,
     upload_import,
 )
 from engine.store import AuditEntry, Enrollment, ImportStatus, Message, Prospect
@@ -258,6 +264,64 @@ def test_a_dry_run_reports_and_changes_nothing(uow_factory, now):
     assert report.refused == [(4, "email: 'bad' is not an email address")]
     assert set(prospects(uow_factory)) == {"ana@example.com"}
     assert get_import(uow_factory(), view.id).status == ImportStatus.UPLOADED
+
+
+def test_the_check_job_writes_its_progress_and_the_dry_runs_report(uow_factory, now):
+    run_all(uow_factory, GOOD + "ana@example.com,Ana,lead,,\n", now)
+    data = (
+        GOOD + "ana@example.com,Ana,lead,,\nbo@example.com,Bo,lead,,\nbad,X,lead,,\n"
+        "bo@example.com,Bo,lead,,\n"  # a second row of an address the file creates
+    )
+    view = upload(uow_factory, data, now)
+    assert get_check(uow_factory(), view.id).state == "none"
+    assert request_check(uow_factory(), view.id, now).state == "queued"
+
+    state = run_check(uow_factory, view.id, lambda: now, chunk_rows=1)
+
+    assert state.state == "done" and state.checked == state.total == 4
+    stored = get_check(uow_factory(), view.id)
+    assert stored.report == dry_run(uow_factory(), view.id) == state.report
+    assert (stored.report.would_create, stored.report.would_update) == (1, 2)
+    assert stored.report.refused == [(4, "email: 'bad' is not an email address")]
+    assert set(prospects(uow_factory)) == {"ana@example.com"}
+    # The same mapping again keeps the report; a new mapping clears it.
+    assert request_check(uow_factory(), view.id, now).state == "done"
+    set_mapping(uow_factory(), view.id, ["email", "first_name", "", "", ""])
+    assert get_check(uow_factory(), view.id).state == "none"
+
+
+def test_a_check_of_an_old_mapping_writes_nothing(uow_factory, now):
+    view = upload(uow_factory, GOOD + "ana@example.com,Ana,lead,,\n", now)
+    request_check(uow_factory(), view.id, now)
+    set_mapping(uow_factory(), view.id, ["email", "", "", "", ""])  # while it is queued
+
+    assert run_check(uow_factory, view.id, lambda: now).state == "none"
+    assert get_check(uow_factory(), view.id).state == "none"
+
+
+def test_a_check_whose_worker_died_is_marked_failed_and_can_be_asked_again(uow_factory, now):
+    view = upload(uow_factory, GOOD + "ana@example.com,Ana,lead,,\n", now)
+    request_check(uow_factory(), view.id, now)
+
+    assert stop_stale_imports(uow_factory(), now + STALE_AFTER * 2) == [view.id]
+
+    failed = get_check(uow_factory(), view.id)
+    assert failed.state == "failed" and "the check stopped at row 0" in (failed.error or "")
+    assert request_check(uow_factory(), view.id, now).state == "queued"
+    assert run_check(uow_factory, view.id, lambda: now).state == "done"
+
+
+def test_a_queued_import_no_worker_started_is_stopped_after_an_hour(uow_factory, now):
+    view = upload(uow_factory, GOOD + "ana@example.com,Ana,lead,,\n", now)
+    start_import(uow_factory(), view.id, ACTOR, now)
+
+    assert stop_stale_imports(uow_factory(), now + STALE_AFTER * 2) == []  # a busy queue
+    assert stop_stale_imports(uow_factory(), now + timedelta(hours=2)) == [view.id]
+
+    stopped = get_import(uow_factory(), view.id)
+    assert stopped.status == ImportStatus.FAILED and "no worker started it" in (stopped.error or "")
+    resume_import(uow_factory(), view.id, ACTOR, now)
+    assert run_import(uow_factory, view.id, lambda: now).created == 1
 
 
 # --- the error report --------------------------------------------------------------------------

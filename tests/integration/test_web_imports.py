@@ -11,8 +11,16 @@ import re
 import pytest
 from sqlalchemy import select
 
-from engine.services.imports import MAX_UPLOAD_BYTES, start_import
-from engine.store import AuditEntry, ImportStatus, Prospect
+from engine.services.imports import (
+    MAX_UPLOAD_BYTES,
+    STALE_AFTER,
+    get_import,
+    request_check,
+    run_check,
+    start_import,
+    stop_stale_imports,
+)
+from engine.store import AuditEntry, Import, ImportStatus, Prospect
 from tests.support.web import EMAILS, Web, WebClient
 
 CSV = (
@@ -60,6 +68,7 @@ def test_the_whole_flow_from_upload_to_the_error_report(web: Web):
     form |= {"column-3": "lost_reason", "column-4": "attributes.industry"}
     saved = marketer.post(f"/imports/{number}/mapping", form)
     assert saved.headers["Location"].endswith(f"/imports/{number}/check")
+    assert web.runtime.queue.join(timeout=30)  # the dry run is a job, not the request
 
     check = words(marketer.get(f"/imports/{number}/check"))
     assert "Will be imported 2" in check and "Will be refused 1" in check
@@ -105,6 +114,58 @@ def test_a_running_import_polls_until_it_is_done(web: Web):
     page = text(marketer.get(f"/imports/{number}"))
     assert "Waiting for a worker… 0 of 3 rows (0%)" in words(marketer.get(f"/imports/{number}"))
     assert f'hx-get="/imports/{number}/progress" hx-trigger="every 1s"' in page
+
+
+def test_the_dry_run_shows_its_progress_until_its_job_has_run(web: Web):
+    marketer = web.client("marketer")
+    number = import_id(upload(marketer, CSV.encode()))
+    untouched = words(marketer.get(f"/imports/{number}/check"))
+    assert "Not checked yet: 0 of 3 rows (0%)" in untouched and "Check the rows" in untouched
+
+    request_check(web.uow(), number, web.now())  # queued, no worker yet
+    page = text(marketer.get(f"/imports/{number}/check"))
+    assert "Waiting for a worker… 0 of 3 rows (0%)" in words(
+        marketer.get(f"/imports/{number}/check")
+    )
+    assert f'hx-get="/imports/{number}/check/progress" hx-trigger="every 1s"' in page
+    polled = marketer.client.get(
+        f"/imports/{number}/check/progress", headers={"HX-Request": "true"}
+    )
+    assert "HX-Refresh" not in polled.headers
+
+    run_check(web.uow, number, web.now)
+    done = marketer.client.get(f"/imports/{number}/check/progress", headers={"HX-Request": "true"})
+    assert done.headers["HX-Refresh"] == "true" and "hx-trigger" not in text(done)
+    assert "Will be refused 1" in words(marketer.get(f"/imports/{number}/check"))
+
+
+def test_a_killed_import_is_stopped_by_the_tick_and_resumed_from_its_page(web: Web):
+    marketer = web.client("marketer")
+    number = import_id(upload(marketer, CSV.encode()))
+    start_import(web.uow(), number, EMAILS["marketer"], web.now())
+    with web.uow() as uow:  # as a worker killed mid-slice leaves it
+        row = uow.session.get(Import, number)
+        row.status, row.processed_rows, row.heartbeat_at = ImportStatus.RUNNING, 1, web.now()
+        uow.commit()
+    assert stop_stale_imports(web.uow(), web.now() + STALE_AFTER / 2) == []  # slow, not dead
+
+    assert stop_stale_imports(web.uow(), web.now() + STALE_AFTER * 2) == [number]
+
+    page = words(marketer.get(f"/imports/{number}"))
+    assert "The import stopped: no worker made progress since" in page
+    assert "1 of 3 rows were imported" in page and "Resume from row 2" in page
+    resumed = marketer.post(f"/imports/{number}/resume")
+    assert resumed.headers["Location"].endswith(f"/imports/{number}")
+    assert web.runtime.queue.join(timeout=30)
+    done = get_import(web.uow(), number)
+    assert done.status == ImportStatus.DONE and done.processed_rows == 3
+    with web.uow() as uow:
+        actions = uow.session.scalars(
+            select(AuditEntry.action).where(AuditEntry.subject == f"import:{number}")
+        ).all()
+        assert "import.stopped" in actions and "import.resumed" in actions
+    again = marketer.post(f"/imports/{number}/resume")  # done: nothing to resume
+    assert again.status_code == 302 and "resume" not in again.headers["Location"]
 
 
 def test_an_upload_in_the_wrong_encoding_is_refused_next_to_the_field(web: Web):
@@ -188,7 +249,10 @@ def test_hostile_values_in_a_csv_are_shown_as_text(web: Web):
     hostile = '<script>alert(1)</script>,"""><img src=x onerror=alert(2)>"\n'
     number = import_id(upload(marketer, ("email,first_name\n" + hostile).encode()))
 
+    marketer.post(f"/imports/{number}/check")
+    assert web.runtime.queue.join(timeout=30)
     pages = [marketer.get(f"/imports/{number}"), marketer.get(f"/imports/{number}/check")]
+    assert "is not an email address" in pages[1].get_data(as_text=True)  # the report, shown
 
     for page in pages:
         body = page.get_data(as_text=True)

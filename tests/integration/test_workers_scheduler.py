@@ -113,6 +113,7 @@ def test_tick_job_takes_an_iso_now_and_refuses_a_naive_one(
         "uncertain",
         "alerts",
         "digests",
+        "imports_stopped",
     }
     assert json.loads(json.dumps(on_time)) == on_time  # RQ stores it as the job's JSON result
 

@@ -1,10 +1,12 @@
 """``/imports``: upload a CSV, map its columns, check it, run it, watch it, download what
 was refused.
 
-Marketers (and admins) only. The run is a background job (``workers.jobs.import_job``); the
-page polls a small progress partial with htmx until the import is done. Every refusal (a
-file too large, not UTF-8, a bad mapping) is shown next to what caused it and changes
-nothing. Nothing changes on GET: the dry run and the error report only read.
+Marketers (and admins) only. The dry run and the run are background jobs
+(``workers.jobs.import_check_job``, ``workers.jobs.import_job``); each page polls a small
+progress partial with htmx until its job is done. Every refusal (a file too large, not
+UTF-8, a bad mapping) is shown next to what caused it and changes nothing. Nothing changes
+on GET: saving the mapping (a POST) queues the dry run; its page and the error report only
+read.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
 from engine.services.imports import (
     FIELDS,
     MAX_UPLOAD_BYTES,
+    CheckState,
     ImportView,
     discard_import,
-    dry_run,
     error_report,
+    get_check,
     get_import,
     list_imports,
     preview_import,
     refused_rows,
+    request_check,
+    resume_import,
     set_mapping,
     start_import,
     suggest_mapping,
@@ -37,6 +42,7 @@ from webapp.pages.context import actor, now, uow
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
 IMPORT_JOB = "workers.jobs.import_job"  # by path: the web app does not import the workers
+CHECK_JOB = "workers.jobs.import_check_job"
 REFUSED_SHOWN = 50
 LIMIT_MB = MAX_UPLOAD_BYTES // 1_048_576
 MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES + 1_048_576
@@ -122,20 +128,58 @@ def save_mapping(import_id: int) -> ResponseReturnValue:
     except ConflictError as exc:
         flash(str(exc), "error")
         return redirect(url_for("imports.show", import_id=import_id))
+    return _queue_check(import_id)
+
+
+@bp.post("/<id:import_id>/check")
+@allow(Role.MARKETER)
+def start_check(import_id: int) -> ResponseReturnValue:
+    """Check the rows again (after a failed check, or for an upload never checked)."""
+    _get(import_id)
+    return _queue_check(import_id)
+
+
+def _queue_check(import_id: int) -> ResponseReturnValue:
+    try:
+        state = request_check(uow(), import_id, now())
+    except InvalidInputError as exc:
+        return _mapping_page(import_id, [message for _, message in exc.problems])
+    except ConflictError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("imports.show", import_id=import_id))
+    if state.state == "queued":
+        get_runtime().queue.enqueue_by_path(CHECK_JOB, import_id)
     return redirect(url_for("imports.check", import_id=import_id))
 
 
 @bp.get("/<id:import_id>/check")
 @allow(Role.MARKETER)
 def check(import_id: int) -> ResponseReturnValue:
+    """The dry run: its progress bar while the job judges the rows, then its report."""
     view = _get(import_id)
     if view.status != "uploaded":
         return redirect(url_for("imports.show", import_id=import_id))
+    return render_template("imports/check.html", imp=view, check=_check_of(import_id))
+
+
+@bp.get("/<id:import_id>/check/progress")
+@allow(Role.MARKETER)
+def check_progress(import_id: int) -> ResponseReturnValue:
+    """The dry run's progress partial htmx polls; once it is finished the page reloads
+    itself with the report (``HX-Refresh``)."""
+    view = _get(import_id)
+    state = _check_of(import_id)
+    response = Response(render_template("imports/_check_progress.html", imp=view, check=state))
+    if state.finished and request.headers.get("HX-Request"):
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+def _check_of(import_id: int) -> CheckState:
     try:
-        report = dry_run(uow(), import_id)
-    except InvalidInputError as exc:
-        return _mapping_page(import_id, [message for _, message in exc.problems])
-    return render_template("imports/check.html", imp=view, report=report)
+        return get_check(uow(), import_id)
+    except NotFoundError as exc:
+        abort(404, str(exc))
 
 
 @bp.post("/<id:import_id>/run")
@@ -144,6 +188,21 @@ def run(import_id: int) -> ResponseReturnValue:
     try:
         start_import(uow(), import_id, actor(), now())
     except (ConflictError, InvalidInputError) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("imports.show", import_id=import_id))
+    get_runtime().queue.enqueue_by_path(IMPORT_JOB, import_id)
+    return redirect(url_for("imports.show", import_id=import_id))
+
+
+@bp.post("/<id:import_id>/resume")
+@allow(Role.MARKETER)
+def resume(import_id: int) -> ResponseReturnValue:
+    """Queue a failed import again: it continues at the first row not yet imported."""
+    try:
+        resume_import(uow(), import_id, actor(), now())
+    except NotFoundError as exc:
+        abort(404, str(exc))
+    except ConflictError as exc:
         flash(str(exc), "error")
         return redirect(url_for("imports.show", import_id=import_id))
     get_runtime().queue.enqueue_by_path(IMPORT_JOB, import_id)

@@ -248,6 +248,16 @@ def _plan(
     return prospect, values, result
 
 
+@dataclass(frozen=True)
+class _Inserted:
+    """An enrollment just inserted, as its first emails name it (no ORM object: the
+    instrumented constructor cost more than the rows' COPY)."""
+
+    id: int
+    prospect_id: int
+    sequence_version_id: int
+
+
 def _enroll(
     session: Session, planned: list[tuple[Prospect, dict[str, Any], Advance]], now: datetime
 ) -> None:
@@ -269,8 +279,10 @@ def _enroll(
     )
     messages: list[dict[str, Any]] = []
     for values, result in waiting:
-        enrollment = Enrollment(**values, id=ids[values["prospect_id"]])  # transient
-        messages += outbox_rows(enrollment, result, now, versions)
+        owner = _Inserted(
+            ids[values["prospect_id"]], values["prospect_id"], values["sequence_version_id"]
+        )
+        messages += outbox_rows(owner, result, now, versions)
     insert_rows(session, Message, messages)
     for _, values, result in planned:
         if not isinstance(result.outcome, WakeAt):

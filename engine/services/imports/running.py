@@ -56,6 +56,7 @@ def run_import(
             return view_of(row)
         row.status = ImportStatus.RUNNING
         row.started_at = row.started_at or clock()
+        row.heartbeat_at = clock()
         content, headers, skip = row.content or b"", list(row.headers), row.processed_rows
         mapping = check_mapping(headers, row.mapping.get("columns"))
         uow.commit()
@@ -107,6 +108,7 @@ def _commit_batch(
                         updated_count=Import.updated_count + outcome.updated,
                         enrolled_count=Import.enrolled_count + outcome.enrolled,
                         problem_count=Import.problem_count + len(refused),
+                        heartbeat_at=now,  # alive: see ``recovery.stop_stale_imports``
                     )
                 )
                 uow.commit()
@@ -133,6 +135,7 @@ def _finish(uow: UnitOfWork, import_id: int, now: datetime) -> ImportView:
         row.status = ImportStatus.DONE
         row.finished_at = now
         row.content = None  # the rows are in; no second copy of everyone's data
+        row.check_report = None  # nor of the dry run's reasons (they name addresses)
         record_audit(
             uow.session,
             actor=SYSTEM_ACTOR,

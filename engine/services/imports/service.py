@@ -20,18 +20,14 @@ from engine.exceptions import ConflictError, NotFoundError
 from engine.services.audit import record_audit
 from engine.services.imports.mapping import FIELDS, check_mapping, suggest_mapping
 from engine.services.imports.reading import decode_upload, read_header, read_rows
-from engine.services.imports.rows import JudgedRow, judge_rows
-from engine.services.privacy.erased import erased_dates, refusal
 from engine.services.validation import check_line
-from engine.store import Import, ImportProblem, ImportStatus, Prospect, UnitOfWork
+from engine.store import Import, ImportProblem, ImportStatus, UnitOfWork
 
 __all__ = [
     "PREVIEW_ROWS",
-    "DryRun",
     "ImportView",
     "Preview",
     "discard_import",
-    "dry_run",
     "get_import",
     "list_imports",
     "preview_import",
@@ -44,7 +40,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 5
-DRY_RUN_SHOWN = 200  # refused rows a dry run lists (all are counted)
 STALE_UPLOAD = timedelta(days=1)
 """An upload never run is deleted after this long: it holds a file of people's data."""
 
@@ -71,6 +66,7 @@ class ImportView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    heartbeat_at: datetime | None = None
 
     @property
     def percent(self) -> int:
@@ -91,18 +87,6 @@ class Preview:
     view: ImportView
     rows: list[tuple[int, list[str]]]
     fields: tuple[str, ...] = FIELDS
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """What running the import would do; ``refused`` lists the first bad rows."""
-
-    total: int
-    good: int
-    bad: int
-    would_create: int
-    would_update: int
-    refused: list[tuple[int, str]]
 
 
 def view_of(row: Import) -> ImportView:
@@ -126,6 +110,7 @@ def view_of(row: Import) -> ImportView:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        heartbeat_at=row.heartbeat_at,
     )
 
 
@@ -197,7 +182,8 @@ def list_imports(uow: UnitOfWork, limit: int = 20) -> list[ImportView]:
         return [view_of(row) for row in rows]
 
 
-def _text_of(row: Import) -> str:
+def text_of(row: Import) -> str:
+    """The uploaded file's text (ConflictError once it has run and the file is gone)."""
     if row.content is None:
         raise ConflictError(f"import {row.id} has run: its file is no longer kept")
     return decode_upload(row.content)[0]
@@ -207,7 +193,7 @@ def preview_import(uow: UnitOfWork, import_id: int, rows: int = PREVIEW_ROWS) ->
     """The header, the mapping and the first ``rows`` records, for the mapping form."""
     with uow:
         row = load_row(uow, import_id)
-        sample = [(raw.line, raw.values) for raw in islice(read_rows(_text_of(row)), rows)]
+        sample = [(raw.line, raw.values) for raw in islice(read_rows(text_of(row)), rows)]
         return Preview(view_of(row), sample)
 
 
@@ -219,53 +205,10 @@ def set_mapping(uow: UnitOfWork, import_id: int, mapping: Any) -> ImportView:
         if row.status != ImportStatus.UPLOADED:
             raise ConflictError(f"import {import_id} is {row.status}: its mapping is fixed")
         row.mapping = {"columns": check_mapping(list(row.headers), mapping)}
+        row.check_report = None  # a check of another mapping says nothing about this one
         view = view_of(row)
         uow.commit()
     return view
-
-
-def dry_run(uow: UnitOfWork, import_id: int) -> DryRun:
-    """Judge every row with the mapping, change nothing: how many are good, which are
-    refused and why (an erased person's address included), how many would be new."""
-    with uow:
-        row = load_row(uow, import_id)
-        mapping = check_mapping(list(row.headers), row.mapping.get("columns"))
-        judged = judge_rows(_text_of(row), list(row.headers), mapping)
-        total = good = bad = create = update_ = 0
-        refused: list[tuple[int, str]] = []
-        while chunk := list(islice(judged, 1000)):
-            total += len(chunk)
-            fine = [r for r in chunk if r.data is not None]
-            emails = {r.data.email for r in fine if r.data is not None}
-            known = set(
-                uow.session.scalars(select(Prospect.email).where(Prospect.email.in_(emails)))
-            )
-            erased = erased_dates(uow.session, emails - known)
-            seen: set[str] = set()
-            for judged_row in chunk:
-                reason = _dry_reason(judged_row, erased)
-                if reason is not None:
-                    bad += 1
-                    if len(refused) < DRY_RUN_SHOWN:
-                        refused.append((judged_row.line, reason))
-                    continue
-                good += 1
-                email = judged_row.email or ""
-                if email in known or email in seen:
-                    update_ += 1
-                else:
-                    create += 1
-                    seen.add(email)
-            known |= seen
-        return DryRun(total, good, bad, create, update_, refused)
-
-
-def _dry_reason(row: JudgedRow, erased: dict[str, datetime]) -> str | None:
-    if row.reason is not None:
-        return row.reason
-    if row.email is not None and row.email in erased:
-        return refusal(row.email, erased[row.email])
-    return None
 
 
 def discard_import(uow: UnitOfWork, import_id: int) -> None:
@@ -300,6 +243,7 @@ def start_import(uow: UnitOfWork, import_id: int, actor: str, now: datetime) -> 
             raise ConflictError(f"import {import_id} is already {row.status}")
         check_mapping(list(row.headers), row.mapping.get("columns"))
         row.status = ImportStatus.QUEUED
+        row.heartbeat_at = now
         record_audit(
             uow.session,
             actor=actor,

@@ -369,7 +369,8 @@ NOT_PERSONAL: Mapping[str, str] = {
     "scoring_versions": "marketing content",
     "email_templates": "marketing content",
     "email_template_versions": "marketing content",
-    "imports": "an import's file name, mapping and counts; the uploaded file itself is "
-    "deleted once the import has run (refused rows stay in import_problems, covered above)",
+    "imports": "an import's file name, mapping and counts; the uploaded file itself, and "
+    "its dry run's report (the first refused rows' reasons), are deleted once the import "
+    "has run (refused rows stay in import_problems, covered above)",
 }
 """Tables that hold nothing about a nurtured person, and why (checked by a test)."""
