@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from engine.core.condition_compiler import compiled
 from engine.core.facts import EventFact, Facts
 from engine.spec.conditions import AllOf, AnyOf, Condition, EventCondition, FieldCondition, NotOf
 
@@ -35,18 +36,30 @@ def evaluate(cond: Condition, facts: Facts) -> bool:
 
 
 def explain(cond: Condition, facts: Facts) -> str | None:
-    """A short human reason when ``cond`` holds (for timelines and exit reasons), else None."""
+    """A short human reason when ``cond`` holds (for timelines and exit reasons), else None.
+
+    Runs the condition compiled once (:mod:`engine.core.condition_compiler`), which
+    decides what :func:`explain_tree` does, without walking the tree each time.
+    """
+    return compiled(cond)(facts)
+
+
+def explain_tree(cond: Condition, facts: Facts) -> str | None:
+    """``explain`` by walking the condition tree: the definition the compiled closures
+    follow (a property test holds them to it)."""
     if isinstance(cond, AllOf):
-        reasons = [explain(c, facts) for c in cond.all]
+        reasons = [explain_tree(c, facts) for c in cond.all]
         return None if any(r is None for r in reasons) else " and ".join(map(str, reasons))
     if isinstance(cond, AnyOf):
         for c in cond.any:
-            reason = explain(c, facts)
+            reason = explain_tree(c, facts)
             if reason is not None:
                 return reason
         return None
     if isinstance(cond, NotOf):
-        return None if evaluate(cond.not_, facts) else f"not ({describe(cond.not_)})"
+        return (
+            None if explain_tree(cond.not_, facts) is not None else f"not ({describe(cond.not_)})"
+        )
     if isinstance(cond, FieldCondition):
         return describe(cond) if _field_holds(cond, facts) else None
     if isinstance(cond, EventCondition):

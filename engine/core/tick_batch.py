@@ -16,7 +16,7 @@ from engine.core.decisions import WakeAt
 from engine.core.facts import EventFact
 from engine.core.policy import FrequencyCap, cap_defers_step
 from engine.core.stepping import Advance, EnrollmentState, advance
-from engine.spec.conditions import Condition, EventCondition, iter_conditions
+from engine.spec.conditions import Condition, EventCondition, FieldCondition, iter_conditions
 from engine.spec.sequence import BranchStep, SequenceSpec, WaitStep, WaitUntil
 
 
@@ -84,6 +84,15 @@ def events_seen_by(spec: SequenceSpec) -> frozenset[str]:
     return frozenset(c.event for c in _event_conditions(spec))
 
 
+def fields_read_by(spec: SequenceSpec) -> frozenset[str]:
+    """The prospect facts any condition of ``spec`` reads (exits, branches, waits), by
+    their top-level name (``attributes`` for ``attributes.<name>``): the tick loads just
+    these columns, where the whole row would mostly be fields no step looks at."""
+    return frozenset(
+        c.field.split(".", 1)[0] for c in _conditions(spec) if isinstance(c, FieldCondition)
+    )
+
+
 def earliest_event_seen(spec: SequenceSpec, enrolled_at: datetime, now: datetime) -> datetime:
     """No condition of ``spec`` sees an event older than this, for an enrollment started
     at ``enrolled_at``: a condition's window starts at the enrollment's start, at a wait's
@@ -97,13 +106,18 @@ def earliest_event_seen(spec: SequenceSpec, enrolled_at: datetime, now: datetime
 
 
 def _event_conditions(spec: SequenceSpec) -> list[EventCondition]:
+    return [c for c in _conditions(spec) if isinstance(c, EventCondition)]
+
+
+def _conditions(spec: SequenceSpec) -> list[Condition]:
+    """Every condition the steps of ``spec`` test (not its enrollment rule)."""
     roots: list[Condition] = [] if spec.exit_when is None else [spec.exit_when]
     for step in spec.steps:
         if isinstance(step, BranchStep):
             roots += [arm.if_ for arm in step.arms]
         elif isinstance(step, WaitStep) and isinstance(step.wait, WaitUntil):
             roots.append(step.wait.until)
-    return [c for root in roots for c in iter_conditions(root) if isinstance(c, EventCondition)]
+    return [c for root in roots for c in iter_conditions(root)]
 
 
 def plan_batch(due: Sequence[DueEnrollment], now: datetime) -> BatchPlan:

@@ -102,6 +102,28 @@ PROSPECT_FACT_COLUMNS = (
 these (``select(*PROSPECT_FACT_COLUMNS)``) instead of whole ORM objects."""
 
 
+PROSPECT_FACT_FIELDS: dict[str, Any] = {
+    "email": Prospect.email,
+    "first_name": Prospect.first_name,
+    "last_name": Prospect.last_name,
+    "company": Prospect.company,
+    "title": Prospect.title,
+    "country": Prospect.country,
+    "timezone": Prospect.timezone,
+    "status": Prospect.status,
+    "lost_reason": Prospect.lost_reason,
+    "lost_at": Prospect.lost_at,
+    "deal_size": Prospect.deal_size,
+    "owner": Prospect.owner_email,
+    "source": Prospect.source,
+    "created_at": Prospect.created_at,
+    "status_changed_at": Prospect.status_changed_at,
+    "attributes": Prospect.attributes,
+}
+"""Each fact :func:`prospect_facts` holds and the column it comes from: a caller that knows
+which facts its conditions read (the tick) selects just those."""
+
+
 def prospect_facts(prospect: Prospect | Row[Any]) -> dict[str, Any]:
     """The fields conditions can read, under the names the language uses."""
     return {

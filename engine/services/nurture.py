@@ -92,7 +92,9 @@ def plan_step(
     spec = spec_by_id(session, enrollment.sequence_version_id)
     if unsent is None:
         unsent = unsent_steps(session, [enrollment.id]).get(enrollment.id, set())
-    return advance(spec, state_of(enrollment), prospect_facts(prospect), events, now, unsent)
+    # The id draws the prospect's variant at a split (``engine.core.splits.unit_of``).
+    facts = prospect_facts(prospect) | {"id": prospect.id}
+    return advance(spec, state_of(enrollment), facts, events, now, unsent)
 
 
 UNSENT = (MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.TRANSMITTING)

@@ -23,6 +23,7 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from engine.core.decisions import Exit, ExitKind, WakeAt
+from engine.core.facts import EventFact
 from engine.core.policy import FrequencyCap
 from engine.core.tick_batch import (
     BatchPlan,
@@ -32,13 +33,13 @@ from engine.core.tick_batch import (
     apply_cap,
     earliest_event_seen,
     events_seen_by,
+    fields_read_by,
     plan_batch,
 )
 from engine.services.loading import (
-    PROSPECT_FACT_COLUMNS,
+    PROSPECT_FACT_FIELDS,
     events_by_prospect,
     ids_in,
-    prospect_facts,
     spec_by_checksum,
 )
 from engine.services.nurture import StepReport, outbox_rows, unsent_steps
@@ -129,7 +130,8 @@ def _batch(
 
 
 def _claim(uow: UnitOfWork, now: datetime, batch_size: int) -> list[Row[Any]]:
-    """The batch's due rows, locked (``SKIP LOCKED``): plain columns, no ORM objects."""
+    """The batch's due rows, locked (``SKIP LOCKED``): plain columns, no ORM objects,
+    with their version's checksum (a missing version reads as None)."""
     stmt = (
         select(
             Enrollment.id,
@@ -139,6 +141,12 @@ def _claim(uow: UnitOfWork, now: datetime, batch_size: int) -> list[Row[Any]]:
             Enrollment.state,
             Enrollment.enrolled_at,
             Enrollment.lock_version,
+            # The version's checksum, to find its spec in the process's cache: a
+            # subquery, not a join, so FOR UPDATE locks enrollments only.
+            select(SequenceVersion.checksum)
+            .where(SequenceVersion.id == Enrollment.sequence_version_id)
+            .scalar_subquery()
+            .label("checksum"),
         )
         .where(
             Enrollment.status == EnrollmentStatus.ACTIVE,
@@ -156,25 +164,16 @@ def _claim(uow: UnitOfWork, now: datetime, batch_size: int) -> list[Row[Any]]:
 
 
 def _due(session: Session, claimed: list[Row[Any]], now: datetime) -> list[DueEnrollment]:
-    """Everything the batch's steps look at, one query per kind of fact: the prospects,
-    their events (those the specs' conditions can see), the outbox's unsent steps, and
-    each version's spec (by checksum, from the process's cache; a version not seen yet is
-    parsed once)."""
-    prospect_ids = {row.prospect_id for row in claimed}
-    prospects = {
-        p.id: prospect_facts(p)
-        for p in session.execute(
-            select(*PROSPECT_FACT_COLUMNS).where(ids_in(session, Prospect.id, prospect_ids))
-        )
-    }
-    checksums = dict(
-        session.execute(
-            select(SequenceVersion.id, SequenceVersion.checksum).where(
-                SequenceVersion.id.in_({row.sequence_version_id for row in claimed})
-            )
-        ).all()
+    """Everything the batch's steps look at, one query per kind of fact: the prospects'
+    fields the specs' conditions read, their events (those the conditions can see), the
+    outbox's unsent steps; each version's spec from the process's cache (a version not
+    seen yet is parsed once)."""
+    specs, broken = _specs(session, {row.sequence_version_id: row.checksum for row in claimed})
+    prospects = _prospects(
+        session,
+        {row.prospect_id for row in claimed},
+        frozenset().union(*(fields_read_by(spec) for spec in specs.values())),
     )
-    specs, broken = _specs(session, checksums)
     seen = frozenset().union(*(events_seen_by(spec) for spec in specs.values()))
     started: dict[int, datetime] = {}  # per version: its enrollments' earliest start
     for row in claimed:
@@ -182,8 +181,9 @@ def _due(session: Session, claimed: list[Row[Any]], now: datetime) -> list[DueEn
         if vid in specs:
             started[vid] = min(started.get(vid, row.enrolled_at), row.enrolled_at)
     since = min((earliest_event_seen(specs[v], at, now) for v, at in started.items()), default=now)
-    events = events_by_prospect(session, prospect_ids, types=seen, since=since)
+    events = events_by_prospect(session, prospects, types=seen, since=since)
     unsent = unsent_steps(session, [row.id for row in claimed])
+    no_events: tuple[EventFact, ...] = ()
     return [
         DueEnrollment(
             id=row.id,
@@ -197,21 +197,45 @@ def _due(session: Session, claimed: list[Row[Any]], now: datetime) -> list[DueEn
             state=row.state or {},
             enrolled_at=row.enrolled_at,
             prospect=prospects[row.prospect_id],
-            events=events.get(row.prospect_id, []),
+            events=events.get(row.prospect_id, no_events),
             unsent=frozenset(unsent.get(row.id, ())),
         )
         for row in claimed
     ]
 
 
+def _prospects(
+    session: Session, ids: set[int], fields: frozenset[str]
+) -> dict[int, dict[str, Any]]:
+    """Each prospect's facts as the conditions name them, limited to ``fields`` (those the
+    batch's specs read, :func:`engine.core.tick_batch.fields_read_by`), and its ``id``,
+    which draws its variant at a split step (``engine.core.splits.unit_of``). No query when
+    no condition reads a field."""
+    names = [name for name in PROSPECT_FACT_FIELDS if name in fields]
+    if not names:
+        return {pid: {"id": pid} for pid in ids}
+    columns = [PROSPECT_FACT_FIELDS[name] for name in names]
+    rows = session.execute(select(Prospect.id, *columns).where(ids_in(session, Prospect.id, ids)))
+    found = {}
+    for pid, *values in rows:
+        facts = dict(zip(names, values, strict=True))
+        if "attributes" in facts:
+            facts["attributes"] = dict(facts["attributes"] or {})
+        facts["id"] = pid
+        found[pid] = facts
+    return found
+
+
 def _specs(
-    session: Session, checksums: dict[int, str]
+    session: Session, checksums: dict[int, str | None]
 ) -> tuple[dict[int, SequenceSpec], dict[int, str]]:
     """Each version's spec, and why for those that cannot be read (a stored spec the
     current language no longer accepts): their enrollments fail alone, not the batch."""
     specs: dict[int, SequenceSpec] = {}
     broken: dict[int, str] = {}
     for vid, checksum in checksums.items():
+        if checksum is None:  # no such version: its enrollments fail as "missing"
+            continue
         try:
             specs[vid] = spec_by_checksum(session, vid, checksum)
         except Exception as exc:  # one bad version must not stall every sequence
@@ -232,35 +256,52 @@ def _cap_counts(
 def _write(step: StepPlan, lock_version: int, now: datetime) -> EnrollmentWrite:
     """The enrollment's row after its decision (as ``nurture.apply_step`` would leave it)."""
     item = step.enrollment
-    cursor, data = item.cursor, dict(item.state)
-    status, next_run_at, ended_at, reason = EnrollmentStatus.ACTIVE, None, None, None
-    if step.advance is not None:
-        cursor, data = step.advance.state.cursor, step.advance.state.to_json()
-        outcome = step.advance.outcome
+    advanced = step.advance
+    if advanced is not None:
+        outcome = advanced.outcome
         if isinstance(outcome, WakeAt):
-            next_run_at = outcome.at
-        else:
-            status = (
-                EnrollmentStatus.COMPLETED
-                if outcome.kind is ExitKind.COMPLETED
-                else EnrollmentStatus.EXITED
+            return EnrollmentWrite(
+                item.id,
+                lock_version,
+                EnrollmentStatus.ACTIVE,
+                advanced.state.cursor,
+                advanced.state.to_json(),
+                outcome.at,
+                None,
+                None,
+                now,
             )
-            ended_at, reason = now, outcome.reason
-    elif step.deferred_until is not None:
-        next_run_at = step.deferred_until  # state untouched: the step runs then
-    if step.error is not None:
-        next_run_at = now + ERROR_RETRY
-        data = {**data, "error": step.error}
+        status = (
+            EnrollmentStatus.COMPLETED
+            if outcome.kind is ExitKind.COMPLETED
+            else EnrollmentStatus.EXITED
+        )
+        state = advanced.state.to_json()
+        return EnrollmentWrite(
+            item.id,
+            lock_version,
+            status,
+            advanced.state.cursor,
+            state,
+            None,
+            now,
+            outcome.reason,
+            now,
+        )
+    if step.error is not None:  # parked, its state untouched but for why
+        state, next_run_at = {**item.state, "error": step.error}, now + ERROR_RETRY
+    else:  # deferred by the cap: the step runs then, state untouched
+        state, next_run_at = dict(item.state), step.deferred_until
     return EnrollmentWrite(
-        id=item.id,
-        lock_version=lock_version,
-        status=status,
-        cursor=cursor,
-        state=data,
-        next_run_at=next_run_at,
-        ended_at=ended_at,
-        exit_reason=reason,
-        updated_at=now,
+        item.id,
+        lock_version,
+        EnrollmentStatus.ACTIVE,
+        item.cursor,
+        state,
+        next_run_at,
+        None,
+        None,
+        now,
     )
 
 

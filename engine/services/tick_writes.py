@@ -9,12 +9,11 @@ at a cost that does not grow with the batch in round trips.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+from pydantic_core import to_json
 from sqlalchemy import insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
@@ -85,10 +84,11 @@ _PG_INSERT = text(
 )
 
 
-def _json_rows(rows: Iterable[Mapping[str, Any]]) -> str:
-    """The rows as one JSON array; datetimes as ISO 8601 with their offset (statuses are
-    ``str`` enums, which the encoder writes as their values)."""
-    return json.dumps(list(rows), default=datetime.isoformat)
+def _json_rows(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The rows as one JSON array; datetimes as ISO 8601 with their offset, ``Z`` for UTC
+    (statuses are ``str`` enums, written as their values). pydantic-core's encoder, in
+    Rust, takes a third of the time of ``json.dumps`` with a ``default`` hook."""
+    return to_json(rows).decode()
 
 
 # SQLite (3.33+ for UPDATE ... FROM, 3.35+ for RETURNING): a VALUES list as a CTE; the
@@ -96,9 +96,9 @@ def _json_rows(rows: Iterable[Mapping[str, Any]]) -> str:
 _SQLITE_ROWS_PER_STATEMENT = 2_000
 
 
-@dataclass(frozen=True)
-class EnrollmentWrite:
-    """An enrollment's new column values, guarded by the ``lock_version`` it was read at."""
+class EnrollmentWrite(NamedTuple):
+    """An enrollment's new column values, guarded by the ``lock_version`` it was read at
+    (a tuple in the statements' column order: one per enrollment, built cheaply)."""
 
     id: int
     lock_version: int
@@ -110,9 +110,6 @@ class EnrollmentWrite:
     exit_reason: str | None
     updated_at: datetime
 
-    def values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, c) for c in _COLUMNS)
-
 
 def update_enrollments(session: Session, writes: Sequence[EnrollmentWrite]) -> set[int]:
     """Write every enrollment whose ``lock_version`` is still the one read, bumping it;
@@ -121,7 +118,7 @@ def update_enrollments(session: Session, writes: Sequence[EnrollmentWrite]) -> s
     if not writes:
         return set()
     if session.get_bind().dialect.name == "postgresql":
-        rows = _json_rows(dict(zip(_COLUMNS, w.values(), strict=True)) for w in writes)
+        rows = _json_rows([w._asdict() for w in writes])
         return set(session.execute(_PG_UPDATE, {"rows": rows}).scalars())
     return _update_sqlite(session, writes)
 
@@ -140,7 +137,7 @@ def _update_sqlite(session: Session, writes: Sequence[EnrollmentWrite]) -> set[i
         for write in chunk:
             params += [
                 value if process is None else process(value)
-                for process, value in zip(processors, write.values(), strict=True)
+                for process, value in zip(processors, write, strict=True)
             ]
         sql = (
             f"WITH v({', '.join(_COLUMNS)}) AS (VALUES {', '.join([row] * len(chunk))}) "

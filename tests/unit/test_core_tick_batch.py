@@ -15,6 +15,7 @@ from engine.core.tick_batch import (
     apply_cap,
     earliest_event_seen,
     events_seen_by,
+    fields_read_by,
     plan_batch,
 )
 from tests.support.sequences import PRICE
@@ -99,6 +100,28 @@ def test_the_cap_defers_only_the_prospects_it_holds() -> None:
 def test_the_events_loaded_are_the_types_conditions_test() -> None:
     assert events_seen_by(SPEC) == {"email.replied", "email.clicked", "page.visited"}
     assert events_seen_by(WITHIN) == {"email.unsubscribed", "form.submitted"}
+
+
+def test_the_prospect_fields_loaded_are_those_conditions_read() -> None:
+    assert fields_read_by(SPEC) == {"status"}  # its exit; enrollment rules are not the tick's
+    assert fields_read_by(WITHIN) == frozenset()
+    nested = spec(
+        """
+        key: nested
+        name: Nested
+        enroll: {when: {field: status, eq: closed_lost}}
+        exit_when: {not: {field: attributes.plan.tier, eq: gold}}
+        steps:
+          - id: check
+            branch:
+              - if: {all: [{field: deal_size, gt: 10}, {event: email.clicked}]}
+                goto: done
+              - else: done
+          - id: done
+            end: completed
+        """
+    )
+    assert fields_read_by(nested) == {"attributes", "deal_size"}
 
 
 def test_events_older_than_the_enrollment_are_unseen_unless_a_condition_looks_back() -> None:
