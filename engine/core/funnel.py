@@ -1,9 +1,11 @@
 """The shared funnel: one set of definitions both teams read the same numbers from.
 
-Pure: the read side (``engine.services.views.funnel``) gathers, per prospect of a cohort,
-the facts below; ``summarize`` says what they add up to. The unit is the **prospect** who
-entered nurture in the period (once, however many times they were recycled), so every
-stage is a subset of the one before it and the rates are honest.
+Pure: the read side (``engine.services.views.funnel``) counts the first two stages in the
+database and gathers the facts below only for the prospects handed to sales;
+``summarize_cohort`` says what they add up to (``summarize``: the same from every prospect's
+path). The unit is the **prospect** who entered nurture in the period (once, however many
+times they were recycled), so every stage is a subset of the one before it and the rates
+are honest.
 
 Stages, each reached only after the one before it:
 
@@ -40,8 +42,10 @@ __all__ = [
     "HandoffFact",
     "ProspectPath",
     "conversion",
+    "engages",
     "median_duration",
     "summarize",
+    "summarize_cohort",
 ]
 
 WON_STATUSES: tuple[str, ...] = ("customer", "closed_won", "won")
@@ -109,6 +113,13 @@ class FunnelFigures:
         return conversion(self.sla_met, self.sla_due)
 
 
+def engages(event_type: str, machine: bool) -> bool:
+    """Whether an event is a person engaging (stage 2): one of ``ENGAGEMENT_EVENTS``, not a
+    machine's. A prospect engaged after entering exactly when the last such event is at or
+    after the entry, which is why one stamp (``prospects.last_engaged_at``) answers it."""
+    return not machine and event_type in ENGAGEMENT_EVENTS
+
+
 def conversion(part: int, whole: int) -> float | None:
     """``part / whole``, or None when there is no whole to convert from."""
     return part / whole if whole else None
@@ -123,19 +134,32 @@ def median_duration(durations: Sequence[timedelta]) -> timedelta | None:
 
 
 def summarize(paths: Sequence[ProspectPath], now: datetime) -> FunnelFigures:
-    """Stage counts, the loop, and the timings of a cohort."""
+    """Stage counts, the loop, and the timings of a cohort, from every prospect's path."""
+    engaged = [path for path in paths if path.engaged]
+    return summarize_cohort(
+        len(paths), len(engaged), [path for path in engaged if path.handoffs], now
+    )
+
+
+def summarize_cohort(
+    entered: int, engaged: int, requalified: Sequence[ProspectPath], now: datetime
+) -> FunnelFigures:
+    """The figures from the two wide stages as counts and the paths of the re-qualified.
+
+    Every prospect of the cohort counts in the first two stages, but only the engaged ones
+    with a handoff (``requalified``: each ``engaged`` with at least one handoff) go further
+    and have timings; so the read side counts the first two in the database and loads a
+    path only for the few thousand who were handed to sales, never one per prospect.
+    """
     counts = dict.fromkeys((name for name, _ in STAGES), 0)
+    counts["entered"], counts["engaged"] = entered, engaged
     rejected = recycled = sla_met = sla_due = handoff_count = 0
     to_requalify: list[timedelta] = []
     to_decision: list[timedelta] = []
     allowances: list[timedelta] = []
-    for path in paths:
-        counts["entered"] += 1
-        if not path.engaged:
-            continue
-        counts["engaged"] += 1
-        if not path.handoffs:
-            continue
+    for path in requalified:
+        if not path.engaged or not path.handoffs:
+            raise ValueError("a re-qualified path is engaged and has a handoff")
         counts["requalified"] += 1
         first = min(h.created_at for h in path.handoffs)
         to_requalify.append(first - path.entered_at)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError, NurtureError
+from engine.services.engagement import stamp_engagement
 from engine.services.handoffs import create_handoff
 from engine.services.loading import events_by_prospect
 from engine.services.nurture import StepReport, reconsider
@@ -179,6 +180,7 @@ def _record(
             if repeated is not None:
                 return repeated
         raise
+    stamp_engagement(session, event)
     if data.type in OPT_OUT_EVENTS:
         _opt_out(session, prospect, data, now)
     points, score, handoff_id = _score(session, prospect, event, now)

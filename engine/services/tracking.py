@@ -43,6 +43,7 @@ from engine.core.bots import (
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
 from engine.mail.links import HONEYPOT_LINK_INDEX
 from engine.mail.tokens import BadTokenError, TokenSigner
+from engine.services.engagement import restamp_engagement
 from engine.services.events import record_within
 from engine.services.schemas import EngineEventInput
 from engine.services.scoring import current_scoring, refresh_scores
@@ -369,6 +370,7 @@ def flag_bursts(uow: UnitOfWork, message_id: int, now: datetime, thresholds: Thr
         if not changed:
             return 0
         _take_back_points(session, changed, now)
+        restamp_engagement(session, changed)
         uow.commit()
     log.info("message %s: %d click(s) flagged as a scanner's burst", message_id, len(changed))
     return len(changed)

@@ -58,6 +58,15 @@ class Enrollment(Base):
             sqlite_where=_ACTIVE,
             postgresql_where=_ACTIVE,
         ),
+        # The funnel's two wide stages: who enrolled in a period (in a sequence) and which of
+        # them engaged since, counted from the index alone.
+        Index(
+            "ix_enrollments_enrolled_at",
+            "enrolled_at",
+            "sequence_id",
+            "prospect_id",
+            "engaged_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -73,6 +82,11 @@ class Enrollment(Base):
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     next_run_at: Mapped[datetime | None]
     enrolled_at: Mapped[datetime]
+    # The first time a person (not a machine) opened, clicked, replied, visited, submitted a
+    # form or booked a meeting at or after ``enrolled_at`` (``engine.core.funnel.engages``),
+    # whether or not the enrollment has ended: kept by ``engine.services.engagement`` as
+    # events arrive, so the funnel's "engaged after entering" is a column, not the events.
+    engaged_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     exit_reason: Mapped[str | None] = mapped_column(Text)
     # Why it started, in words: the enrollment rule that matched, or who enrolled by hand

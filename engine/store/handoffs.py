@@ -30,6 +30,8 @@ class Handoff(Base):
     __table_args__ = (
         # The inbox ("open") and the SLA sweep ("open and due before now").
         Index("ix_handoffs_status_due_at", "status", "due_at"),
+        # The funnel's handoffs since a period began.
+        Index("ix_handoffs_created_at", "created_at"),
         # At most one open handoff per prospect, whatever races: the second insert fails.
         Index(
             "uq_handoffs_one_open_per_prospect",

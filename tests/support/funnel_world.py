@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from engine.services.engagement import stamp_engagement
 from engine.store import (
     Enrollment,
     EnrollmentStatus,
@@ -84,17 +85,17 @@ def seed_funnel(uow: UowFactory, now: datetime = NOW) -> None:
         def event(
             pid: int, kind: str, when: datetime, machine: bool = False, **data: object
         ) -> None:
-            s.add(
-                Event(
-                    prospect_id=pid,
-                    type=kind,
-                    occurred_at=when,
-                    received_at=when,
-                    data=data,
-                    machine=machine,
-                    machine_reason="Apple Mail Privacy Protection proxy" if machine else None,
-                )
+            recorded = Event(
+                prospect_id=pid,
+                type=kind,
+                occurred_at=when,
+                received_at=when,
+                data=data,
+                machine=machine,
+                machine_reason="Apple Mail Privacy Protection proxy" if machine else None,
             )
+            s.add(recorded)
+            stamp_engagement(s, recorded)  # as the events service does
 
         def handoff(
             pid: int, created: datetime, status: HandoffStatus, decided: datetime | None

@@ -38,6 +38,7 @@ import psycopg
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from engine.core.funnel import ENGAGEMENT_EVENTS
 from engine.core.stepping import start_state
 from engine.mail.catalog import FileTemplateCatalog
 from engine.services.prospects import upsert_prospect
@@ -164,6 +165,7 @@ def seed(
             ledger.seek(0)
             _copy(conn, "score_entries", _LEDGER_COLUMNS, iter(ledger))
         _cache_scores(conn, now)
+        _stamp_engagement(conn)
         say(f"handoffs: {handoffs:,}, suppressions: {suppressions:,}")
         _copy(conn, "handoffs", _HANDOFF_COLUMNS, _handoff_rows(ids, handoffs, prospects, now, rng))
         _copy(conn, "suppressions", _SUPPRESSION_COLUMNS, _suppression_rows(suppressions, now))
@@ -499,4 +501,24 @@ def _cache_scores(conn: psycopg.Connection[Any], now: datetime) -> None:
         WHERE prospects.id = s.prospect_id
         """,
         {"now": now, "hl": half_life},
+    )
+
+
+def _stamp_engagement(conn: psycopg.Connection[Any]) -> None:
+    """Each enrollment's ``engaged_at``, as the events service keeps it
+    (``engine.services.engagement``): its prospect's first person's engagement event at or
+    after it started."""
+    conn.execute(
+        """
+        UPDATE enrollments SET engaged_at = (
+            SELECT min(occurred_at) FROM events
+            WHERE events.prospect_id = enrollments.prospect_id
+              AND events.occurred_at >= enrollments.enrolled_at
+              AND NOT machine AND type = ANY(%(types)s)
+        )
+        WHERE prospect_id IN (
+            SELECT prospect_id FROM events WHERE NOT machine AND type = ANY(%(types)s)
+        )
+        """,
+        {"types": list(ENGAGEMENT_EVENTS)},
     )

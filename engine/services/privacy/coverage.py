@@ -165,6 +165,7 @@ PERSONAL_TABLES: tuple[PersonalTable, ...] = (
                 "state",
                 "next_run_at",
                 "enrolled_at",
+                "engaged_at",  # a timestamp, like the events' (kept)
                 "ended_at",
                 "exit_reason",
                 "lock_version",

@@ -1,9 +1,13 @@
-"""The funnel page's facts: a cohort of prospects and what each did, in five statements.
+"""The funnel page's facts: a cohort of prospects counted in SQL, paths for the few.
 
 The cohort is the prospects who entered nurture (were enrolled) in the period, filtered by
-sequence, lost reason and owner; every later query joins that cohort as a subquery, so
-the page costs the same handful of statements for ten prospects or a hundred thousand.
-What the facts add up to is ``engine.core.funnel`` (pure, unit-tested).
+sequence, lost reason and owner. Its two wide stages (entered, engaged) are one counting
+statement: each prospect's first enrollment in the period against the moment a person last
+engaged (``prospects.last_engaged_at``, kept by ``engine.services.engagement``), so no
+event and no per-prospect row is read. The later stages start from the handoffs, which
+only a small share of prospects have: their paths are loaded (handoffs, statuses reached,
+re-enrollments) and what they add up to is ``engine.core.funnel`` (pure, unit-tested).
+The statements are the same for ten prospects or a hundred thousand.
 """
 
 from __future__ import annotations
@@ -13,17 +17,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session
 
 from engine.core.funnel import (
-    ENGAGEMENT_EVENTS,
     OPPORTUNITY_STATUSES,
     WON_STATUSES,
     FunnelFigures,
     HandoffFact,
     ProspectPath,
-    summarize,
+    summarize_cohort,
 )
 from engine.exceptions import InvalidInputError
 from engine.store import (
@@ -97,81 +100,156 @@ def parse_filters(args: dict[str, str], now: datetime) -> FunnelFilters:
     return FunnelFilters(start, end, text("sequence"), text("lost_reason"), text("owner").lower())
 
 
-def _cohort(f: FunnelFilters) -> Select[Any]:
-    """(prospect id, first enrollment in the period) of every prospect in the filters."""
-    start = datetime.combine(f.start, time(), tzinfo=UTC)
-    end = datetime.combine(f.end + timedelta(days=1), time(), tzinfo=UTC)
-    stmt = (
-        select(
-            Enrollment.prospect_id.label("prospect_id"),
-            func.min(Enrollment.enrolled_at).label("entered_at"),
-        )
-        .join(Prospect, Prospect.id == Enrollment.prospect_id)
-        .where(
-            Enrollment.enrolled_at >= start,
-            Enrollment.enrolled_at < end,
-            Prospect.erased_at.is_(None),
-        )
-        .group_by(Enrollment.prospect_id)
+def _period(f: FunnelFilters) -> tuple[datetime, datetime]:
+    """The period as instants: from the start of ``start`` to the end of ``end`` (UTC)."""
+    return (
+        datetime.combine(f.start, time(), tzinfo=UTC),
+        datetime.combine(f.end + timedelta(days=1), time(), tzinfo=UTC),
     )
+
+
+def _sequence_id(f: FunnelFilters) -> Any:
+    return select(Sequence.id).where(Sequence.key == f.sequence).scalar_subquery()
+
+
+def _entries(f: FunnelFilters) -> list[ColumnElement[bool]]:
+    """Which enrollments put a prospect in the cohort: started in the period (in the
+    sequence), of a prospect not erased and within the prospect filters. Those filters are
+    a semi-join on the (indexed) prospects they pick; with none, only the erased, a
+    handful found through their partial index, are left out: no prospect row is read."""
+    start, end = _period(f)
+    where = [Enrollment.enrolled_at >= start, Enrollment.enrolled_at < end]
     if f.sequence:
-        stmt = stmt.join(Sequence, Sequence.id == Enrollment.sequence_id).where(
-            Sequence.key == f.sequence
-        )
-    if f.lost_reason:
-        stmt = stmt.where(Prospect.lost_reason == f.lost_reason)
-    if f.owner:
-        stmt = stmt.where(Prospect.owner_email == f.owner)
-    return stmt
+        where.append(Enrollment.sequence_id == _sequence_id(f))
+    if f.lost_reason or f.owner:
+        chosen = select(Prospect.id).where(Prospect.erased_at.is_(None))
+        if f.lost_reason:
+            chosen = chosen.where(Prospect.lost_reason == f.lost_reason)
+        if f.owner:
+            chosen = chosen.where(Prospect.owner_email == f.owner)
+        where.append(Enrollment.prospect_id.in_(chosen))
+    else:
+        erased = select(Prospect.id).where(Prospect.erased_at.is_not(None))
+        where.append(Enrollment.prospect_id.not_in(erased))
+    return where
 
 
 def funnel(uow: UnitOfWork, f: FunnelFilters, now: datetime) -> FunnelPage:
-    """The figures of the cohort ``f`` selects, and the choices for the filters."""
+    """The figures of the cohort ``f`` selects, and the choices for the filters.
+
+    The two wide stages are one statement over the cohort's enrollments (a prospect
+    engaged after entering when one of its enrollments in the period has ``engaged_at``);
+    paths are loaded only for the engaged prospects with a handoff after entering, a few
+    thousand at most, whatever the cohort's size.
+    """
     with uow:
         s = uow.session
-        cohort = _cohort(f).subquery()
-        entered = dict(s.execute(select(cohort.c.prospect_id, cohort.c.entered_at)).all())
-        engaged = set(
-            s.scalars(
-                select(Event.prospect_id)
-                .join(cohort, cohort.c.prospect_id == Event.prospect_id)
-                .where(
-                    Event.machine.is_(False),
-                    Event.type.in_(ENGAGEMENT_EVENTS),
-                    Event.occurred_at >= cohort.c.entered_at,
-                )
-                .distinct()
-            )
-        )
-        handoffs, rejected_at = _handoff_facts(s, cohort, f)
-        opportunity = reached_status(s, cohort, OPPORTUNITY_STATUSES)
-        won = reached_status(s, cohort, WON_STATUSES)
-        recycled = _recycled(s, cohort, rejected_at)
-        paths = [
-            ProspectPath(
-                entered_at=at,
-                engaged=pid in engaged,
-                handoffs=tuple(handoffs.get(pid, ())),
-                opportunity_at=opportunity.get(pid),
-                won_at=won.get(pid),
-                recycled=pid in recycled,
-            )
-            for pid, at in entered.items()
-        ]
+        engaged_id = case((Enrollment.engaged_at.is_not(None), Enrollment.prospect_id))
+        entered, engaged = s.execute(
+            select(
+                func.count(Enrollment.prospect_id.distinct()), func.count(engaged_id.distinct())
+            ).where(*_entries(f))
+        ).one()
+        paths = _requalified(s, f) if engaged else []
         sequences, lost_reasons, owners = _choices(s)
-        return FunnelPage(f, summarize(paths, now), sequences, lost_reasons, owners)
+        figures = summarize_cohort(entered, engaged, paths, now)
+        return FunnelPage(f, figures, sequences, lost_reasons, owners)
+
+
+def _requalified(s: Session, f: FunnelFilters) -> list[ProspectPath]:
+    """The path of each engaged prospect of the cohort handed to sales after entering.
+
+    It starts from the handoffs created since the period began (none earlier can follow
+    an entry in it), a small share of the prospects, and looks up each one's entry and
+    engagement among its own enrollments: never the whole cohort."""
+    start, _end = _period(f)
+    handed = select(Handoff.prospect_id).where(
+        Handoff.created_at >= start, Handoff.status != HandoffStatus.WITHDRAWN
+    )
+    if f.sequence:
+        handed = handed.where(Handoff.sequence_id == _sequence_id(f))
+    who = handed.distinct().subquery()
+    own = (Enrollment.prospect_id == who.c.prospect_id, *_entries(f))
+    entered_at = select(func.min(Enrollment.enrolled_at)).where(*own).scalar_subquery()
+    engaged = select(Enrollment.id).where(*own, Enrollment.engaged_at.is_not(None)).exists()
+    cohort = (
+        select(who.c.prospect_id.label("prospect_id"), entered_at.label("entered_at"))
+        .where(engaged)
+        .subquery()
+    )
+    entered, handoffs, rejected_at = _handoff_facts(s, cohort, f, start)
+    opportunity: dict[int, datetime] = {}
+    won: dict[int, datetime] = {}
+    if any(h.status == "accepted" for facts in handoffs.values() for h in facts):
+        opportunity, won = _reached(s, _decided(HandoffStatus.ACCEPTED, start))
+    recycled = _recycled(s, _decided(HandoffStatus.REJECTED, start), rejected_at)
+    return [
+        ProspectPath(
+            entered_at=entered[pid],
+            engaged=True,
+            handoffs=tuple(facts),
+            opportunity_at=opportunity.get(pid),
+            won_at=won.get(pid),
+            recycled=pid in recycled,
+        )
+        for pid, facts in handoffs.items()
+    ]
+
+
+def _decided(status: HandoffStatus, start: datetime) -> Any:
+    """The prospects with a handoff of ``status`` since ``start``: a small superset of the
+    paths that need the facts below, looked up by id afterwards (no cohort again)."""
+    return (
+        select(Handoff.prospect_id.label("prospect_id"))
+        .where(Handoff.created_at >= start, Handoff.status == status)
+        .distinct()
+        .subquery()
+    )
+
+
+def _reached(s: Session, cohort: Any) -> tuple[dict[int, datetime], dict[int, datetime]]:
+    """``reached_status`` for the opportunity and the won statuses at once (two statements
+    instead of four)."""
+    status = Event.data["status"].as_string()
+    opportunity: dict[int, datetime] = {}
+    won: dict[int, datetime] = {}
+    for pid, first_opportunity, first_won in s.execute(
+        select(
+            Event.prospect_id,
+            func.min(Event.occurred_at),
+            func.min(case((status.in_(WON_STATUSES), Event.occurred_at))),
+        )
+        .join(cohort, cohort.c.prospect_id == Event.prospect_id)
+        .where(Event.type == "crm.status_changed", status.in_(OPPORTUNITY_STATUSES))
+        .group_by(Event.prospect_id)
+    ):
+        opportunity[pid] = first_opportunity
+        if first_won is not None:
+            won[pid] = first_won
+    for pid, current, at in s.execute(
+        select(Prospect.id, Prospect.status, Prospect.status_changed_at)
+        .join(cohort, cohort.c.prospect_id == Prospect.id)
+        .where(Prospect.status.in_(OPPORTUNITY_STATUSES), Prospect.status_changed_at.is_not(None))
+    ):
+        for found, statuses in ((opportunity, OPPORTUNITY_STATUSES), (won, WON_STATUSES)):
+            if current in statuses and (pid not in found or at < found[pid]):
+                found[pid] = at
+    return opportunity, won
 
 
 def _handoff_facts(
-    s: Session, cohort: Any, f: FunnelFilters
-) -> tuple[dict[int, list[HandoffFact]], dict[int, datetime]]:
-    """The cohort's handoffs after they entered (by the sequence filter, if any), and when
-    each prospect was first sent back."""
+    s: Session, cohort: Any, f: FunnelFilters, start: datetime
+) -> tuple[dict[int, datetime], dict[int, list[HandoffFact]], dict[int, datetime]]:
+    """The engaged cohort's handoffs after they entered (by the sequence filter, if any):
+    when each prospect entered, its handoffs, and when it was first sent back. ``start``
+    (the period's) bounds the handoffs for the index; the entry bounds each one exactly."""
+    entered: dict[int, datetime] = {}
     handoffs: dict[int, list[HandoffFact]] = defaultdict(list)
     rejected_at: dict[int, datetime] = {}
     stmt = (
         select(
             Handoff.prospect_id,
+            cohort.c.entered_at,
             Handoff.created_at,
             Handoff.due_at,
             Handoff.status,
@@ -179,19 +257,19 @@ def _handoff_facts(
         )
         .join(cohort, cohort.c.prospect_id == Handoff.prospect_id)
         .where(
+            Handoff.created_at >= start,
             Handoff.created_at >= cohort.c.entered_at,
             Handoff.status != HandoffStatus.WITHDRAWN,
         )
     )
     if f.sequence:
-        stmt = stmt.join(Sequence, Sequence.id == Handoff.sequence_id).where(
-            Sequence.key == f.sequence
-        )
-    for pid, created, due, status, decided in s.execute(stmt):
+        stmt = stmt.where(Handoff.sequence_id == _sequence_id(f))
+    for pid, entered_at, created, due, status, decided in s.execute(stmt):
+        entered[pid] = entered_at
         handoffs[pid].append(HandoffFact(created, due, str(status), decided))
         if status == HandoffStatus.REJECTED and decided is not None:
             rejected_at[pid] = min(decided, rejected_at.get(pid, decided))
-    return handoffs, rejected_at
+    return entered, handoffs, rejected_at
 
 
 def _choices(s: Session) -> tuple[list[tuple[str, str]], list[str], list[str]]:
@@ -200,25 +278,20 @@ def _choices(s: Session) -> tuple[list[tuple[str, str]], list[str], list[str]]:
         (key, name)
         for key, name in s.execute(select(Sequence.key, Sequence.name).order_by(Sequence.key))
     ]
-    reasons = list(
-        s.scalars(
-            select(Prospect.lost_reason)
-            .where(Prospect.lost_reason.is_not(None))
-            .distinct()
-            .order_by(Prospect.lost_reason)
-            .limit(100)
-        )
-    )
-    owners = list(
-        s.scalars(
-            select(Prospect.owner_email)
-            .where(Prospect.owner_email.is_not(None))
-            .distinct()
-            .order_by(Prospect.owner_email)
-            .limit(200)
-        )
-    )
+    reasons = list(s.scalars(_distinct(Prospect.lost_reason, 100)))
+    owners = list(s.scalars(_distinct(Prospect.owner_email, 200)))
     return sequences, reasons, owners
+
+
+def _distinct(column: Any, limit: int) -> Select[Any]:
+    """The first ``limit`` distinct non-null values of a prospects column, in order, one
+    index probe each (a recursive "next value after this one"): ``SELECT DISTINCT`` reads
+    the whole index, a hundred thousand entries for a dozen owners."""
+    found = select(func.min(column).label("value")).where(column.is_not(None))
+    found = found.cte("found", recursive=True)
+    after = select(func.min(column)).where(column > found.c.value).scalar_subquery()
+    found = found.union_all(select(after).where(found.c.value.is_not(None)))
+    return select(found.c.value).where(found.c.value.is_not(None)).limit(limit)
 
 
 def reached_status(s: Session, cohort: Any, statuses: tuple[str, ...]) -> dict[int, datetime]:
@@ -250,13 +323,6 @@ def _recycled(s: Session, cohort: Any, rejected_at: dict[int, datetime]) -> set[
     rows = s.execute(
         select(Enrollment.prospect_id, func.max(Enrollment.enrolled_at))
         .join(cohort, cohort.c.prospect_id == Enrollment.prospect_id)
-        .where(
-            Enrollment.prospect_id.in_(
-                select(Handoff.prospect_id).where(
-                    and_(Handoff.status == HandoffStatus.REJECTED, Handoff.decided_at.is_not(None))
-                )
-            )
-        )
         .group_by(Enrollment.prospect_id)
     )
     return {pid for pid, last in rows if pid in rejected_at and last >= rejected_at[pid]}
