@@ -133,7 +133,7 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def test_the_migration_backfills_the_stamp_from_the_events(empty_url: str) -> None:
-    upgrade(empty_url, "tracking_hits")  # the revision before the stamp
+    upgrade(empty_url, "import_checks")  # the revision before the stamp
     engine = make_engine(empty_url)
     factory = make_session_factory(engine)
     try:

@@ -12,7 +12,7 @@ filters and later stages: the handoffs since the period began, the lost reasons 
 list), the erased prospects it leaves out.
 
 Revision ID: funnel_engagement_stamp
-Revises: tracking_hits
+Revises: import_checks
 Create Date: 2026-11-30 02:40:00
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "funnel_engagement_stamp"
-down_revision: str | Sequence[str] | None = "tracking_hits"
+down_revision: str | Sequence[str] | None = "import_checks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
