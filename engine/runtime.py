@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from engine.services.delivery import Mailer
     from engine.services.ports import RateLimiter, WebhookPoster
+    from engine.services.tracking_notify import DrainNotifier
     from engine.store import UnitOfWork
 
 __all__ = [
@@ -65,6 +66,7 @@ class Runtime:
     _mailer: Mailer | None = field(default=None, repr=False)
     _mailer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _hit_engine: Engine | None = field(default=None, repr=False)
+    _drain_notifier: DrainNotifier | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(
@@ -117,24 +119,46 @@ class Runtime:
         """The engine the tracking endpoints write their hits through, built on first use:
         autocommit (one round trip per ``INSERT``, no ``BEGIN``/``COMMIT``) and, on
         PostgreSQL, a pool of its own without the ping per checkout that ``engine`` does
-        (which would double a hit's round trips); ``engine.services.tracking_hits`` retries
-        a hit once when its pooled connection turns out dead. SQLite: ``engine`` itself,
-        in autocommit."""
+        (which would double a hit's round trips; ``engine.services.tracking_hits`` retries a
+        hit once when its pooled connection turns out dead), with ``synchronous_commit``
+        off: a hit's commit does not wait for the WAL to reach the disk (3-5 ms at p50 and
+        15 ms at p99 on a busy shared disk, 0.07 ms without). The row is committed and
+        visible at once; only a crash of the database server itself could lose the last
+        fraction of a second of hits (opens and clicks: PostgreSQL's own example of data
+        worth that trade), never an event, a score or an unsubscribe, which commit through
+        ``engine``. SQLite: ``engine`` itself, in autocommit."""
         with self._mailer_lock:
             if self._hit_engine is None:
                 if self.engine.dialect.name == "postgresql":
                     from engine.store import make_engine
 
                     self._hit_engine = make_engine(
-                        self.engine.url, pool_pre_ping=False, isolation_level="AUTOCOMMIT"
+                        self.engine.url,
+                        pool_pre_ping=False,
+                        isolation_level="AUTOCOMMIT",
+                        connect_args={"options": "-c synchronous_commit=off"},
                     )
                 else:
                     self._hit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
             return self._hit_engine
 
+    @property
+    def drain_notifier(self) -> DrainNotifier:
+        """Asks for the tracking hits' judging job off the request path, one call for a
+        burst of hits (``engine.services.tracking_notify``); built on first use."""
+        with self._mailer_lock:
+            if self._drain_notifier is None:
+                from engine.services.tracking_notify import DrainNotifier
+
+                self._drain_notifier = DrainNotifier(self.queue)
+            return self._drain_notifier
+
     def close(self, timeout: float | None = 5.0) -> None:
         """Stop the queue (waiting up to ``timeout`` s for a running in-process job),
-        close the SMTP connection and pooled database connections."""
+        close the SMTP connection and pooled database connections. Hits recorded just now
+        get their judging job asked for first."""
+        if self._drain_notifier is not None:
+            self._drain_notifier.wait_idle(timeout if timeout is not None else 5.0)
         self.queue.close(timeout)
         if self._mailer is not None:
             self._mailer.transport.close()

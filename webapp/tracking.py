@@ -76,13 +76,19 @@ def _judge_later() -> None:
     """Make sure a job will turn the recorded hits into events: one per burst, queued by
     the hit that finds none pending (``engine.services.tracking_hits.request_drain``).
 
-    The hit is already committed: if the queue is unreachable, the next tick's sweep judges
-    it, so a failure here is logged and the answer goes out as usual.
+    On Redis that is a round trip, made by a thread of this process after the answer
+    (``Runtime.drain_notifier``); the in-process queue's is a dictionary lookup, made here. The hit
+    is already committed: if the queue is unreachable, the next tick's sweep judges it, so
+    a failure is logged and the answer goes out as usual.
     """
-    try:
-        request_drain(get_runtime().queue)
-    except Exception:
-        log.exception("tracking: could not queue the job judging the hits")
+    runtime = get_runtime()
+    if runtime.queue.kind == "in-process":
+        try:
+            request_drain(runtime.queue)
+        except Exception:
+            log.exception("tracking: could not queue the job judging the hits")
+        return
+    runtime.drain_notifier.hit_recorded()
 
 
 def _page(template: str, status: int) -> Response:

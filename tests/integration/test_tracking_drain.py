@@ -42,12 +42,19 @@ class Burst:
         assert isinstance(self.env.runtime.queue, RQJobQueue)
         return self.env.runtime.queue
 
+    def settle(self) -> None:
+        """Wait until the web app's hits have asked for their job (a thread does that,
+        after the answer: ``Runtime.drain_notifier``)."""
+        assert self.env.runtime.drain_notifier.wait_idle(60), "the hits' job was not asked for"
+
     def queued(self) -> list[str]:
         """The functions of the jobs waiting on the default queue."""
+        self.settle()
         jobs = self.queue.rq_queue(QUEUE_DEFAULT).get_jobs()
         return [job.func_name for job in jobs]
 
     def flag_up(self) -> bool:
+        self.settle()
         return any(DRAIN_FLAG in key.decode() for key in self.redis.keys("*"))
 
     def waiting(self) -> int:
@@ -160,6 +167,7 @@ def test_the_tick_sweeps_hits_whose_job_died(burst):
     env = burst.env
     at = env.advance(minutes=5)
     burst.hit(env.pixel_path())
+    assert burst.queued() == [DRAIN_JOB]
     burst.queue.rq_queue(QUEUE_DEFAULT).empty()  # the job is lost; its flag stays up
     burst.hit(env.pixel_path())
     assert burst.queued() == [] and burst.flag_up()  # the flag says a job is coming

@@ -152,3 +152,14 @@ def test_a_hit_survives_a_dead_pooled_connection(env, caplog):
     url = accept_click(engine, env.click_path(2)[5:], PERSON, at, signer=env.signer)
     assert url == LINKS[2]
     assert [h.kind for h in waiting(env)] == [OPEN, OPEN, CLICK]
+
+
+def test_hits_commit_without_waiting_for_the_disk_and_events_do(env):
+    """The hits' connections turn ``synchronous_commit`` off (a hit's commit skips the
+    WAL flush); the judging's, through the main engine, keep the server's setting."""
+    if not env.runtime.uow().is_postgres:
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    with env.runtime.hit_engine.connect() as conn:
+        assert conn.scalar(text("SHOW synchronous_commit")) == "off"
+    with env.uow() as uow:
+        assert uow.session.scalar(text("SHOW synchronous_commit")) == "on"

@@ -44,11 +44,13 @@ class DeliveryEnv:
         """One scheduler tick (advance, recover, dispatch), then a real RQ worker drains."""
         with runtime_scope(self.runtime):
             report = tick_job(self.clock.now().isoformat())
-        work_burst(self.redis)
+        self.drain()
         return report
 
     def drain(self) -> None:
-        """A real RQ worker runs what is queued (the tracking hits' judging, mail), no tick."""
+        """A real RQ worker runs what is queued (the tracking hits' judging, mail), no tick;
+        first the web app's tracking hits get their job queued (off the request path)."""
+        assert self.runtime.drain_notifier.wait_idle(60), "the tracking job was not queued"
         work_burst(self.redis)
 
     def advance(self, delta: timedelta) -> datetime:

@@ -1,0 +1,83 @@
+"""Asking for the judging job off the request path, for a web process on Redis.
+
+``request_drain`` is one Redis round trip (``SET NX EX``, plus the enqueue for the first
+hit of a burst). On a busy machine a round trip to another process costs milliseconds of
+waiting for it to be scheduled, as much as the hit's own ``INSERT``, so the endpoints do
+not make it: they set an event (no I/O) and answer, and one thread of the process makes
+the call, once for however many hits arrived meanwhile.
+
+Nothing is weaker than calling it inline: each hit sets the event after its row is
+committed, and the thread clears the event before it calls ``request_drain``, so every hit
+is followed by a call that starts after its commit. A process dying in between leaves its
+last hits to the tick's sweep, exactly as a failed inline enqueue would. The thread ends
+after ``IDLE_SECONDS`` without hits (and starts again with the next), so an app built and
+dropped in a test leaves nothing running, and a forked process starts its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from engine.adapters.jobqueue import JobQueue
+from engine.services.tracking_hits import request_drain
+
+__all__ = ["IDLE_SECONDS", "DrainNotifier"]
+
+log = logging.getLogger(__name__)
+
+IDLE_SECONDS = 5.0
+
+
+class DrainNotifier:
+    """Coalesces "a hit was recorded" into ``request_drain`` calls on a thread of its own."""
+
+    def __init__(self, queue: JobQueue, *, idle_seconds: float = IDLE_SECONDS) -> None:
+        self._queue = queue
+        self._idle_seconds = idle_seconds
+        self._wanted = threading.Event()
+        self._lock = threading.Condition()
+        self._busy = False  # a request_drain call is under way
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def hit_recorded(self) -> None:
+        """Called after a hit's row is committed; returns at once."""
+        self._wanted.set()
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._run, name="nurture-tracking-drain", daemon=True
+                )
+                self._thread.start()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every hit recorded so far has had its ``request_drain`` call; False on
+        timeout (tests, and a graceful shutdown that wants the job queued)."""
+        with self._lock:
+            return self._lock.wait_for(self._settled, timeout)
+
+    def _settled(self) -> bool:
+        return not self._busy and not self._wanted.is_set()
+
+    def _run(self) -> None:
+        while True:
+            if not self._wanted.wait(self._idle_seconds):
+                with self._lock:
+                    if self._wanted.is_set():
+                        continue  # a hit came as the wait ended
+                    self._thread = None
+                    return
+            with self._lock:
+                self._busy = True
+                self._wanted.clear()
+            try:
+                request_drain(self._queue)
+            except Exception:  # the hits are committed: the tick's sweep will judge them
+                log.exception("tracking: could not queue the job judging the hits")
+            finally:
+                with self._lock:
+                    self._busy = False
+                    self._lock.notify_all()
