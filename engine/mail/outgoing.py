@@ -35,7 +35,7 @@ from engine.mail.links import (
     track_links,
 )
 from engine.mail.mime import _qp, assemble_message, build_message, message_head
-from engine.mail.qp_pieces import Piece, StaticText, encode_pieces, static_text
+from engine.mail.qp_pieces import Piece, Slotted, StaticText, encode_pieces, static_text
 from engine.mail.render import RenderedEmail
 from engine.mail.tokens import TokenSigner
 
@@ -117,11 +117,11 @@ def tracked_message(
     edits = _link_edits(rendered.html, base, message_id, signer, links, rewritten)
     if edits and edits[-1][1] > at:  # a link overlapping or after </body>: the rare way
         return reference_message(rendered, envelope, base_url, message_id, signer, boundary)
-    edits.append((at, at, _trackers(base, message_id, signer)))
-    pieces = _pieces(rendered.html_chunks, edits, _static(template))
-    html_body = encode_pieces(pieces, _static(template))
-    if html_body is None:
-        html_body = _qp("".join(p if type(p) is not tuple else p[0][p[1] : p[2]] for p in pieces))
+    edits.append((at, at, _trackers(base, message_id, signer), None))
+    static = _static(template)
+    html_body = encode_pieces(_pieces(rendered.html_chunks, edits, static), static)
+    if html_body is None:  # a CR or NUL in the text
+        return reference_message(rendered, envelope, base_url, message_id, signer, boundary)
     text = _tracked_text(rendered.text, rewritten)
     return OutgoingMessage(assemble_message(head, _qp(text), html_body, boundary), links)
 
@@ -155,6 +155,11 @@ def _href_of(tag: str) -> tuple[int, int, str, str] | None:
     return None
 
 
+Edit = tuple[int, int, str, str | None]
+"""``(start, end, text, token)``: ``html[start:end]`` becomes ``text``, or, when ``token``
+is given, ``text`` (up to the token), the token and a closing quote."""
+
+
 def _link_edits(
     html: str,
     base: str,
@@ -162,24 +167,27 @@ def _link_edits(
     signer: TokenSigner,
     links: list[str],
     rewritten: dict[str, str],
-) -> list[tuple[int, int, str]]:
-    """``(start, end, new text)`` for each href track_links rewrites, in order; fills
-    ``links`` and ``rewritten`` as it does."""
+) -> list[Edit]:
+    """The :data:`Edit` of each href track_links rewrites, in order; fills ``links`` and
+    ``rewritten`` as it does."""
     ours = (f"{base}/u/", f"{base}/t/")
+    prefix = f"{base}/t/c/"
     click = signer.click_signer(message_id)
-    edits = []
+    tokens: dict[str, str] = {}
+    edits: list[Edit] = []
     for tag in _LINK_TAG.finditer(html):
         found = _href_of(tag[0])
         if found is None or found[3].startswith(ours):
             continue
         start, end, space, url = found
-        target = rewritten.get(url)
-        if target is None:
-            target = f"{base}/t/c/{click(len(links))}"
+        token = tokens.get(url)
+        if token is None:
+            token = click(len(links))
             links.append(url)
-            rewritten[url] = target
+            tokens[url] = token
+            rewritten[url] = prefix + token
         at = tag.start()
-        edits.append((at + start, at + end, f'{space}href="{target}"'))
+        edits.append((at + start, at + end, f'{space}href="{prefix}', token))
     return edits
 
 
@@ -199,10 +207,10 @@ def _tracked_text(text: str, rewritten: dict[str, str]) -> str:
     return _TEXT_URL.sub(rewrite, text)
 
 
-def _pieces(
-    chunks: tuple[str, ...], edits: list[tuple[int, int, str]], static: StaticText
-) -> list[Piece]:
-    """The tracked HTML as pieces: ranges of the template's literal chunks, and text."""
+def _pieces(chunks: tuple[str, ...], edits: list[Edit], static: StaticText) -> list[Piece]:
+    """The tracked HTML as pieces: ranges of the template's literal chunks, text, and the
+    literal chunks whose links are all their own as :class:`Slotted` ones (the usual
+    link: the whole ``<a>`` tag written in the template)."""
     starts = list(accumulate(map(len, chunks), initial=0))
     constants = static.constants
     pieces: list[Piece] = []
@@ -226,10 +234,37 @@ def _pieces(
             index += 1
 
     done = 0
-    for start, end, text in edits:
+    count = len(edits)
+    at = 0
+    while at < count:
+        start, end, text, token = edits[at]
+        if token is not None:
+            index = bisect_right(starts, start) - 1
+            begin, stop = starts[index], starts[index + 1]
+            chunk = chunks[index]
+            following = at
+            while following < count and edits[following][0] < stop:
+                if edits[following][1] > stop or edits[following][3] is None:
+                    break
+                following += 1
+            else:
+                if done <= begin and chunk in constants:
+                    mine = edits[at:following]
+                    slotted = static.slotted_chunk(
+                        chunk, tuple((s - begin, e - begin, t, len(k)) for s, e, t, k in mine)
+                    )
+                    if slotted is not None:
+                        original(done, begin)
+                        body, placeholder = slotted
+                        written = "".join([edit[3] for edit in mine]).encode("ascii")
+                        pieces.append(Slotted((body, 0, len(body), written, placeholder)))
+                        done = stop
+                        at = following
+                        continue
         original(done, start)
-        pieces.append(text)
+        pieces.append(text if token is None else f'{text}{token}"')
         done = end
+        at += 1
     original(done, starts[-1])
     return pieces
 

@@ -53,9 +53,27 @@ Kept = tuple[bytes, int, list[int], bool, int]
 ``\nFrom `` and the offset of a line end in its last five bytes (-1 if none): a line
 starting ``From `` that begins there ends in the next piece."""
 
-Piece = str | tuple[str, int, int]
-"""Per-recipient text (a ``str``), or ``(chunk, start, end)``: ``chunk[start:end]`` of one of
-the template's literal chunks."""
+
+class Slotted(tuple):
+    """``(text, start, end, tokens, placeholder)``: a literal chunk whose tracked links
+    were rewritten with ``placeholder`` where each token goes (made by
+    :meth:`StaticText.slotted_chunk`), and this recipient's tokens, joined, as ASCII.
+
+    A token is digits, dots and URL-safe base64, which b2a_qp writes as they are, one
+    byte each, as it does the placeholder: the chunk is encoded once per column like any
+    other, and per recipient only the tokens are copied into the placeholders' places.
+    """
+
+    __slots__ = ()
+
+
+Piece = str | tuple[str, int, int] | Slotted
+"""Per-recipient text (a ``str``), ``(chunk, start, end)``: ``chunk[start:end]`` of one of
+the template's literal chunks, or a :class:`Slotted` chunk."""
+
+# Stand-ins for tokens: printable, never a token's character nor in an escape (=XX).
+_PLACEHOLDERS = "~^`|!*$@"
+_MAX_SLOTTED = 4096
 
 
 class StaticText:
@@ -66,6 +84,61 @@ class StaticText:
         self.usable = not any("\r" in c or "\0" in c for c in constants)
         self.memo: dict[tuple[str, int, int, int], Kept] = {}
         self._memo_bytes = 0
+        # Chunks with their links rewritten (placeholders for tokens), and their encodings
+        # with where the placeholders went.
+        self._slotted: dict[tuple[object, ...], tuple[str, str] | None] = {}
+        self.slot_memo: dict[tuple[str, int, int, int], tuple[Kept, list[tuple[int, int]]]] = {}
+
+    def slotted_chunk(
+        self, chunk: str, edits: tuple[tuple[int, int, str, int], ...]
+    ) -> tuple[str, str] | None:
+        """``chunk`` with each ``(start, end, prefix, width)`` of ``edits`` (in order, within
+        it) replaced by ``prefix``, ``width`` placeholders and a closing quote, and the
+        placeholder; None when every candidate placeholder is taken by the text."""
+        key = (chunk, edits)
+        if key in self._slotted:
+            return self._slotted[key]
+        literal: list[str] = []  # the text without the tokens
+        done = 0
+        for start, end, prefix, _width in edits:
+            literal += [chunk[done:start], prefix, '"']
+            done = end
+        literal.append(chunk[done:])
+        taken = "".join(literal)
+        placeholder = next((c for c in _PLACEHOLDERS if c not in taken), None)
+        found = None
+        if placeholder is not None:
+            parts = []
+            for index, (_start, _end, prefix, width) in enumerate(edits):
+                parts += [literal[3 * index], prefix, placeholder * width, '"']
+            parts.append(literal[-1])
+            text = "".join(parts)
+            if len(text) >= _MIN_STATIC and text[-1] != placeholder:
+                found = (text, placeholder)
+        if len(self._slotted) < _MAX_SLOTTED:
+            self._slotted[key] = found
+        return found
+
+    def slots(
+        self, text: str, start: int, end: int, column: int, placeholder: str
+    ) -> tuple[Kept, list[tuple[int, int]]]:
+        """:meth:`encoded` of a slotted chunk, and ``(offset, length)`` of each run of
+        placeholders in it, in order (a soft line break may cut one)."""
+        key = (text, start, end, column)
+        found = self.slot_memo.get(key)
+        if found is None:
+            kept = _kept(text, start, end, column)
+            runs = [
+                (run.start(), run.end() - run.start())
+                for run in re.finditer(re.escape(placeholder.encode("ascii")) + b"+", kept[0])
+            ]
+            if sum(length for _, length in runs) != text.count(placeholder, start, end - 1):
+                raise AssertionError("a placeholder was not written as it is")  # never
+            found = (kept, runs)
+            if self._memo_bytes < _MAX_MEMO_BYTES:
+                self.slot_memo[key] = found
+                self._memo_bytes += len(kept[0])
+        return found
 
     def encoded(self, chunk: str, start: int, end: int, column: int) -> Kept:
         """b2a_qp of ``chunk[start:end - 1]`` met at ``column`` (it is followed by
@@ -73,17 +146,19 @@ class StaticText:
         key = (chunk, start, end, column)
         found = self.memo.get(key)
         if found is None:
-            last = chunk[end - 1]
-            out, after, marks = _span(
-                chunk[start : end - 1].encode("utf-8"),
-                column,
-                _NEWLINE if last == "\n" else _OTHER,
-            )
-            found = (out, after, marks, b"\nFrom " in out, out.rfind(b"\n", -5))
+            found = _kept(chunk, start, end, column)
             if self._memo_bytes < _MAX_MEMO_BYTES:  # past it: correct, only not kept
                 self.memo[key] = found
-                self._memo_bytes += len(out)
+                self._memo_bytes += len(found[0])
         return found
+
+
+def _kept(chunk: str, start: int, end: int, column: int) -> Kept:
+    last = chunk[end - 1]
+    out, after, marks = _span(
+        chunk[start : end - 1].encode("utf-8"), column, _NEWLINE if last == "\n" else _OTHER
+    )
+    return out, after, marks, b"\nFrom " in out, out.rfind(b"\n", -5)
 
 
 _TEMPLATES: OrderedDict[int, tuple[object, StaticText]] = OrderedDict()
@@ -172,6 +247,7 @@ def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
     if not static.usable:
         return None
     memo = static.memo
+    slot_memo = static.slot_memo
     out: list[bytes] = []
     ends: list[int] = []  # qp_marker_ends of the joined output, from each part's own
     starts: list[int] = []  # where a line might start with "From ", to look at once joined
@@ -179,15 +255,21 @@ def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
     size = 0
     pending: list[str] = []
     column = 0
+    tokens: list[bytes] = []  # the slotted chunks' tokens, in order
+    patches: list[tuple[int, int]] = []  # where they go in the joined output
     for piece in pieces:
-        if type(piece) is not tuple:
+        kind = type(piece)
+        if kind is tuple:
+            chunk, start, end = piece
+            if end - start < _MIN_STATIC:
+                pending.append(chunk[start:end])
+                continue
+        elif kind is Slotted:
+            chunk, start, end, slot_tokens, placeholder = piece
+        else:
             if "\r" in piece or "\0" in piece:
                 return None
             pending.append(piece)
-            continue
-        chunk, start, end = piece
-        if end - start < _MIN_STATIC:
-            pending.append(chunk[start:end])
             continue
         first = chunk[start]
         if pending:
@@ -209,9 +291,13 @@ def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
                 starts.append(size + line)
             size += len(part)
         key = (chunk, start, end, 0 if first == "\n" else column)
-        kept = memo.get(key)
-        if kept is None:
-            kept = static.encoded(*key)
+        if kind is Slotted:
+            slotted = slot_memo.get(key) or static.slots(*key, placeholder)
+            kept = slotted[0]
+            patches += [(size + offset, length) for offset, length in slotted[1]]
+            tokens.append(slot_tokens)
+        else:
+            kept = memo.get(key) or static.encoded(*key)
         part, column, marks, inside, line = kept
         out.append(part)
         if marks:
@@ -229,6 +315,14 @@ def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
         ends += [size + mark for mark in marks]
         from_inside = from_inside or b"\nFrom " in part
     joined = b"".join(out)
+    if patches:  # the tokens in the placeholders' places (they never move a line break)
+        body = bytearray(joined)
+        written = b"".join(tokens)
+        done = 0
+        for offset, length in patches:
+            body[offset : offset + length] = written[done : done + length]
+            done += length
+        joined = bytes(body)
     if ends and rewrap_crlf_qp(joined, ends) is not joined:  # lines moved: the long way
         return finish_crlf_qp(joined, ends)
     if (

@@ -68,9 +68,12 @@ def template_values(context: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _convert(name: str, value: Any, *, attributes: bool) -> Any:
+    kind = type(value)
+    if kind is str:  # the usual value, checked without is_missing's isinstance calls
+        return value if value.strip() else missing(name)
     if is_missing(value):
         return missing(name)
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):  # dict first: the ABC check is slow
         record = Attributes() if attributes else Fields(name)
         for key, item in value.items():
             record[key] = _convert(str(key), item, attributes=key == "attributes" or attributes)
