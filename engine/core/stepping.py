@@ -152,6 +152,24 @@ def restart_wait(
     return replace(state, wait_started_at=sent_at), sent_at + length
 
 
+# id(spec) -> (spec, its step ids): specs are immutable and cached per version, and the
+# ids are asked for on every advance. The entry keeps the spec alive, so its id is not
+# reused while the entry exists.
+_STEP_IDS: dict[int, tuple[SequenceSpec, list[str]]] = {}
+_STEP_IDS_LIMIT = 4096
+
+
+def _step_ids(spec: SequenceSpec) -> list[str]:
+    entry = _STEP_IDS.get(id(spec))
+    if entry is not None and entry[0] is spec:
+        return entry[1]
+    if len(_STEP_IDS) >= _STEP_IDS_LIMIT:
+        _STEP_IDS.clear()
+    ids = spec.step_ids()
+    _STEP_IDS[id(spec)] = (spec, ids)
+    return ids
+
+
 class _Run:
     """One advance's mutable scratchpad; the public surface stays a pure function."""
 
@@ -166,7 +184,7 @@ class _Run:
     ) -> None:
         self.spec, self.prospect, self.events, self.now = spec, prospect, events, now
         self.unsent = unsent
-        self.ids = spec.step_ids()
+        self.ids = _step_ids(spec)
         self.cursor = state.cursor
         self.visits = dict(state.visits)
         self.step_log = dict(state.step_log)
@@ -207,7 +225,9 @@ class _Run:
         return self.finish(Exit(kind, reason))
 
     def go(self) -> Advance:
-        reason = check_exit(self.spec, self.state(), self.prospect, self.events, self.now)
+        # ``check_exit`` on the run's own state, without building an EnrollmentState.
+        exit_when = self.spec.exit_when
+        reason = None if exit_when is None else explain(exit_when, self.facts(self.enrolled_at))
         if reason is not None:
             return self.exit(ExitKind.EXITED, f"exit condition: {reason}")
         if self.now < self.enrolled_at:  # scheduled to start later (back from sales)

@@ -151,7 +151,8 @@ def apply_cap(
     (:func:`engine.core.policy.cap_defers_step`): the enrollment waits at its email step.
 
     Counts are per prospect and a prospect has one active enrollment, so the batch's
-    decisions do not affect each other's counts.
+    decisions do not affect each other's counts. A prospect missing from ``usage`` has
+    nothing counted against it: the cap cannot hold its email.
     """
     if cap is None:
         return

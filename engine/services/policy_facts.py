@@ -255,9 +255,11 @@ class CapUsage:
 def load_cap_usage(
     session: Session, prospect_ids: set[int], now: datetime, window: timedelta
 ) -> dict[int, CapUsage]:
-    """:class:`CapUsage` for each of ``prospect_ids`` (one query), for the tick's check
-    before it queues mail; the same sends the send policy counts (:func:`load_policy_inputs`)."""
-    usage = {pid: CapUsage() for pid in prospect_ids}
+    """:class:`CapUsage` for each of ``prospect_ids`` that has any (one query; a prospect
+    missing from the result has no send in the window and nothing pending), for the tick's
+    check before it queues mail; the same sends the send policy counts
+    (:func:`load_policy_inputs`)."""
+    usage: dict[int, CapUsage] = {}
     moment = func.coalesce(Message.sent_at, Message.transmit_started_at)
     sent = Message.status.in_([MessageStatus.SENT, MessageStatus.TRANSMITTING])
     waiting = Message.status.in_([MessageStatus.QUEUED, MessageStatus.SENDING])
@@ -267,8 +269,11 @@ def load_cap_usage(
             (sent & (moment > now - window)) | waiting,
         )
     ):
+        counted = usage.get(prospect_id)
+        if counted is None:
+            counted = usage[prospect_id] = CapUsage()
         if status in (MessageStatus.QUEUED, MessageStatus.SENDING):
-            usage[prospect_id].pending += 1
+            counted.pending += 1
         else:
-            usage[prospect_id].sends.append(at)
+            counted.sends.append(at)
     return usage
