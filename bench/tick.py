@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import multiprocessing
 import os
 import platform
 import pstats
@@ -34,8 +35,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -58,6 +61,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument(
         "--concurrent", type=int, default=0, help="also N ticks at once, on a third copy"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=0, help="also N tick processes at once, on a copy"
     )
     parser.add_argument("--profile", type=int, default=0, help="print the top N of a cProfile")
     args = parser.parse_args()
@@ -88,16 +94,26 @@ def main() -> None:
             f"seeded {report.enrollments:,} enrollments, {report.events:,} events in "
             f"{time.perf_counter() - started:.0f} s (COPY + VACUUM ANALYZE)"
         )
-        copies = []
-        for label in ("before", "after", "concurrent")[: 3 if args.concurrent > 1 else 2]:
+        copies = {}
+        for label in ("before", "after", "concurrent", "processes"):
+            if label == "concurrent" and args.concurrent < 2:
+                continue
+            if label == "processes" and args.processes < 2:
+                continue
             names.append(server.new_name(f"nurture_tick_{label}"))
-            copies.append(server.create_database(names[-1], template=names[0]))
-        results = [("bare claim-and-update, before", *bare_claim(copies[0], args.batch))]
+            copies[label] = server.create_database(names[-1], template=names[0])
+        results = [("bare claim-and-update, before", *bare_claim(copies["before"], args.batch))]
         results.append(("tick", *run_tick(url, args.batch, args.profile)))
-        results.append(("bare claim-and-update, after", *bare_claim(copies[1], args.batch)))
+        if args.processes > 1:
+            label = f"{args.processes} tick processes at once"
+            runs = tick_processes(copies["processes"], args.batch, args.processes)
+            results.append((label, *runs))
+        results.append(("bare claim-and-update, after", *bare_claim(copies["after"], args.batch)))
         if args.concurrent > 1:
             label = f"{args.concurrent} ticks at once (threads, one connection each)"
-            results.append((label, *concurrent_ticks(copies[2], args.batch, args.concurrent)))
+            results.append(
+                (label, *concurrent_ticks(copies["concurrent"], args.batch, args.concurrent))
+            )
         show(results, args)
     finally:
         for name in names:
@@ -156,6 +172,42 @@ def concurrent_ticks(url: str, batch: int, count: int) -> tuple[int, float]:
     return sum(r.advanced + r.deferred for r in reports), seconds
 
 
+def tick_processes(url: str, batch: int, count: int) -> tuple[int, float]:
+    """``count`` ticks at once, each in its own process (no shared GIL), as several
+    schedulers on several hosts would run them: ``SKIP LOCKED`` splits the batches. Timed
+    from the moment all of them are ready to the last one's end."""
+    context = multiprocessing.get_context("spawn")
+    ready, start, out = context.Barrier(count + 1), context.Event(), context.Queue()
+    workers = [
+        context.Process(target=_tick_process, args=(url, batch, ready, start, out))
+        for _ in range(count)
+    ]
+    for worker in workers:
+        worker.start()
+    ready.wait(120)
+    started = time.perf_counter()
+    start.set()
+    done = [out.get(timeout=3600) for _ in workers]
+    seconds = time.perf_counter() - started
+    for worker in workers:
+        worker.join(60)
+    return sum(done), seconds
+
+
+def _tick_process(url: str, batch: int, ready: Any, start: Any, out: Any) -> None:
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    settings = Settings.from_env()
+    cap = FrequencyCap(settings.frequency_cap, timedelta(days=settings.frequency_window_days))
+    with factory() as session:  # connected before the clock starts
+        session.execute(text("SELECT 1"))
+    ready.wait(120)
+    start.wait(120)
+    report = tick(lambda: UnitOfWork(factory), NOW, batch_size=batch, cap=cap)
+    engine.dispose()
+    out.put(report.advanced + report.deferred)
+
+
 def bare_claim(url: str, batch: int) -> tuple[int, float]:
     """Claim-and-update the due rows in batches with nothing else."""
     conninfo = url.replace("postgresql+psycopg://", "postgresql://")
@@ -183,9 +235,9 @@ def show(results: list[tuple[str, int, float]], args: argparse.Namespace) -> Non
     for label, rows, seconds in results:
         print(f"| {label} | {rows:,} | {seconds:.1f} | {rows / seconds:,.0f} |")
     bare = [rows / seconds for label, rows, seconds in results if label.startswith("bare")]
-    if len(results) > 3:
-        rows, seconds = results[3][1:]
-        print(f"\n{results[3][0]} / bare: {rows / seconds / (sum(bare) / len(bare)):.1%}")
+    for label, rows, seconds in results[2:]:
+        if not label.startswith("bare"):
+            print(f"\n{label} / bare: {rows / seconds / (sum(bare) / len(bare)):.1%}")
     ours = results[1][1] / results[1][2]
     mean = sum(bare) / len(bare)
     print(f"\ntick / bare (mean of before and after): {ours / mean:.1%}")
