@@ -79,6 +79,9 @@ def test_edit_with_a_typo_fix_publish_run_and_simulate_a_draft(
         marked = page.locator(".cm-line").nth(TYPO_LINE - 1).locator(".cm-lintRange-error")
         marked.wait_for()
         assert page.locator(".cm-lint-marker-error").count() == 1
+        # The diagram stays: the last valid version's, marked as such beside the errors.
+        assert live.locator(".live-last-valid").get_by_text("Last valid version").is_visible()
+        assert live.locator(".live-flow-stale .flow").first.is_visible()
         ui.shot("sequences-03-editor-typo")
 
         replace_text(ui, FIXED)

@@ -65,10 +65,36 @@ def test_a_typo_is_shown_at_its_line_in_the_validators_own_words(web: Web, world
     problems = re.search(r'data-problems="([^"]*)"', live.get_data(as_text=True))
     assert problems is not None
     assert f'"line": {expected.line}' in html.unescape(problems.group(1))
-    assert 'id="step-engaged"' not in body  # no diagram for what cannot run
-    fixed = text(marketer.htmx(f"{EDIT}/check", {"source": TWO_EMAILS, "base": "1"}))
-    assert "✓ Valid" in fixed and "Is budget still the issue?" in fixed
+    # What cannot run is not drawn: the published version is, marked as the last valid one.
+    shown = re.sub(r"<[^>]+>", "", body)
+    assert "Last valid version: the published version, not what you are typing now" in shown
+    assert 'class="live-flow-stale"' in body and 'id="step-engaged"' in body
+    assert 'name="last_valid" value=""' in body  # an invalid draft is never the last valid one
+    fixed = marketer.htmx(f"{EDIT}/check", {"source": TWO_EMAILS, "base": "1"})
+    assert "✓ Valid" in text(fixed) and "Is budget still the issue?" in text(fixed)
+    assert "Last valid version" not in text(fixed)
+    kept = re.search(
+        r'<input type="hidden" name="last_valid" value="([^"]*)"'
+        r' form="publish-form"',
+        fixed.get_data(as_text=True),
+    )
+    assert kept is not None and html.unescape(kept.group(1)) == TWO_EMAILS  # a field of the form
+    typo_again = TWO_EMAILS.replace("wait: 4d", "wait: 4 dayz")
+    again = text(
+        marketer.htmx(
+            f"{EDIT}/check", {"source": typo_again, "base": "1", "last_valid": TWO_EMAILS}
+        )
+    )
+    assert "Last valid version: this draft as it was before the problems" in re.sub(
+        r"<[^>]+>", "", again
+    )
+    assert "Is budget still the issue?" in again  # the draft's own last valid diagram
     assert versions(web) == [(1, "sync", None)]  # checking writes nothing
+
+
+def test_a_new_sequence_with_problems_and_no_valid_version_draws_nothing(web: Web, world) -> None:  # type: ignore[no-untyped-def]
+    live = text(web.client("marketer").htmx("/sequences/new/check", {"source": "key: [oops"}))
+    assert "problem" in live and "Last valid version" not in live and "step-" not in live
 
 
 def test_publishing_shows_the_impact_first_then_makes_an_immutable_version(web: Web, world) -> None:  # type: ignore[no-untyped-def]

@@ -131,15 +131,22 @@ def _editor(
         key=key,
         source=source,
         base=base,
-        live=_live_context(draft, source),
+        live=_live_context(draft, key, source),
         problems=problems,
         stale=stale,
         stale_diff=stale_diff or [],
     ), status
 
 
-def _live_context(draft, source: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    spec = draft.spec
+def _live_context(draft, key: str | None, source: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """What the live panel shows. A draft with problems has no diagram of its own: the last
+    valid one is shown instead, marked as such, so a typo does not blank the picture the
+    marketer is editing. It is the draft as it last checked valid (the browser keeps it in
+    the form's ``last_valid`` field), else the published version."""
+    spec = draft.spec if draft.ok else None
+    last_valid, keep = None, source if draft.ok else ""
+    if spec is None:
+        last_valid, spec, keep = _last_valid(key)
     return {
         "ok": draft.ok,
         "problems": draft.problems,
@@ -147,7 +154,28 @@ def _live_context(draft, source: str) -> dict[str, object]:  # type: ignore[no-u
         "problems_json": _problems_json(draft.problems),
         "flow": build_flow(spec) if spec is not None else None,
         "words": plain_words(spec) if spec is not None else None,
+        "last_valid": last_valid,  # None, "draft" or "published"
+        "keep_source": keep,
     }
+
+
+def _last_valid(key: str | None):  # type: ignore[no-untyped-def]
+    """(which, spec, source to keep) of the last valid version of this draft: the draft as
+    it last checked valid, else the published version; (None, None, "") for neither."""
+    kept = request.form.get("last_valid", "").replace("\r\n", "\n")
+    if kept and len(kept) <= MAX_SOURCE_CHARS:
+        earlier = check_draft(uow(), kept, key)
+        if earlier.ok and earlier.spec is not None:
+            return "draft", earlier.spec, kept
+    if key is not None:
+        try:
+            number = history(uow(), key).current
+            published = check_draft(uow(), version_view(uow(), key, number).source, key)
+        except NotFoundError:
+            return None, None, ""
+        if published.spec is not None:
+            return "published", published.spec, ""
+    return None, None, ""
 
 
 @bp.post("/new/check")
@@ -166,7 +194,7 @@ def _check(key: str | None) -> ResponseReturnValue:
     """The live panel: problems at their lines and the diagram, re-drawn as you type."""
     source = _source()
     draft = check_draft(uow(), source, key)
-    return render_template("sequences/_live.html", live=_live_context(draft, source))
+    return render_template("sequences/_live.html", live=_live_context(draft, key, source))
 
 
 # --- publishing ---------------------------------------------------------------------------
