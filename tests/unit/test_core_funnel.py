@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine.core.funnel import HandoffFact, ProspectPath, median_duration, summarize
+import pytest
+
+from engine.core.funnel import (
+    HandoffFact,
+    ProspectPath,
+    engages,
+    median_duration,
+    summarize,
+    summarize_cohort,
+)
 
 T0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -49,3 +58,27 @@ def test_sla_compliance_counts_overdue_undecided_leads_but_not_young_ones() -> N
 def test_median_of_an_even_count_is_the_mean_of_the_middle_two() -> None:
     assert median_duration([48 * H, 96 * H, 48 * H, 96 * H]) == 72 * H
     assert median_duration([]) is None
+
+
+def test_the_counted_cohort_adds_up_to_the_same_figures_as_every_path() -> None:
+    """The read side counts the first two stages in SQL and loads only the re-qualified
+    paths: ``summarize_cohort`` must say exactly what ``summarize`` says of every path."""
+    accepted = HandoffFact(T0 + 48 * H, T0 + 56 * H, "accepted", T0 + 50 * H)
+    rejected = HandoffFact(T0 + 30 * H, T0 + 38 * H, "rejected", T0 + 40 * H)
+    paths = [
+        ProspectPath(T0),
+        ProspectPath(T0, engaged=True),
+        ProspectPath(T0, engaged=False, handoffs=(accepted,)),
+        ProspectPath(T0, True, (accepted,), opportunity_at=T0 + 60 * H, won_at=T0 + 70 * H),
+        ProspectPath(T0 + H, True, (rejected, accepted), recycled=True),
+    ]
+    requalified = [p for p in paths if p.engaged and p.handoffs]
+    assert summarize_cohort(5, 3, requalified, T0 + 100 * H) == summarize(paths, T0 + 100 * H)
+    with pytest.raises(ValueError, match="re-qualified"):
+        summarize_cohort(5, 3, [paths[2]], T0)
+
+
+def test_engagement_is_a_persons_open_click_reply_visit_form_or_meeting() -> None:
+    assert engages("email.clicked", machine=False) and engages("meeting.booked", False)
+    assert not engages("email.opened", machine=True)  # a privacy proxy or a scanner
+    assert not engages("email.sent", False) and not engages("crm.status_changed", False)

@@ -116,7 +116,9 @@ def _entries(f: FunnelFilters) -> list[ColumnElement[bool]]:
     """Which enrollments put a prospect in the cohort: started in the period (in the
     sequence), of a prospect not erased and within the prospect filters. Those filters are
     a semi-join on the (indexed) prospects they pick; with none, only the erased, a
-    handful found through their partial index, are left out: no prospect row is read."""
+    handful found through their partial index, are left out: no prospect row is read. (An
+    anti-join, not ``NOT IN``: PostgreSQL guesses that ``NOT IN`` keeps half the rows, and
+    then joins the handoffs to the whole period instead of probing per prospect.)"""
     start, end = _period(f)
     where = [Enrollment.enrolled_at >= start, Enrollment.enrolled_at < end]
     if f.sequence:
@@ -129,8 +131,10 @@ def _entries(f: FunnelFilters) -> list[ColumnElement[bool]]:
             chosen = chosen.where(Prospect.owner_email == f.owner)
         where.append(Enrollment.prospect_id.in_(chosen))
     else:
-        erased = select(Prospect.id).where(Prospect.erased_at.is_not(None))
-        where.append(Enrollment.prospect_id.not_in(erased))
+        erased = select(Prospect.id).where(
+            Prospect.id == Enrollment.prospect_id, Prospect.erased_at.is_not(None)
+        )
+        where.append(~erased.exists())
     return where
 
 
@@ -144,11 +148,11 @@ def funnel(uow: UnitOfWork, f: FunnelFilters, now: datetime) -> FunnelPage:
     """
     with uow:
         s = uow.session
-        engaged_id = case((Enrollment.engaged_at.is_not(None), Enrollment.prospect_id))
+        prospects = func.count(Enrollment.prospect_id.distinct())
         entered, engaged = s.execute(
-            select(
-                func.count(Enrollment.prospect_id.distinct()), func.count(engaged_id.distinct())
-            ).where(*_entries(f))
+            select(prospects, prospects.filter(Enrollment.engaged_at.is_not(None))).where(
+                *_entries(f)
+            )
         ).one()
         paths = _requalified(s, f) if engaged else []
         sequences, lost_reasons, owners = _choices(s)
@@ -157,27 +161,14 @@ def funnel(uow: UnitOfWork, f: FunnelFilters, now: datetime) -> FunnelPage:
 
 
 def _requalified(s: Session, f: FunnelFilters) -> list[ProspectPath]:
-    """The path of each engaged prospect of the cohort handed to sales after entering.
-
-    It starts from the handoffs created since the period began (none earlier can follow
-    an entry in it), a small share of the prospects, and looks up each one's entry and
-    engagement among its own enrollments: never the whole cohort."""
+    """The path of each engaged prospect of the cohort handed to sales after entering."""
     start, _end = _period(f)
-    handed = select(Handoff.prospect_id).where(
-        Handoff.created_at >= start, Handoff.status != HandoffStatus.WITHDRAWN
-    )
-    if f.sequence:
-        handed = handed.where(Handoff.sequence_id == _sequence_id(f))
-    who = handed.distinct().subquery()
-    own = (Enrollment.prospect_id == who.c.prospect_id, *_entries(f))
-    entered_at = select(func.min(Enrollment.enrolled_at)).where(*own).scalar_subquery()
-    engaged = select(Enrollment.id).where(*own, Enrollment.engaged_at.is_not(None)).exists()
-    cohort = (
-        select(who.c.prospect_id.label("prospect_id"), entered_at.label("entered_at"))
-        .where(engaged)
-        .subquery()
-    )
-    entered, handoffs, rejected_at = _handoff_facts(s, cohort, f, start)
+    entered, handoffs = _handed(s, f, start)
+    rejected_at = {
+        pid: min(h.decided_at for h in facts if h.status == "rejected" and h.decided_at)
+        for pid, facts in handoffs.items()
+        if any(h.status == "rejected" and h.decided_at for h in facts)
+    }
     opportunity: dict[int, datetime] = {}
     won: dict[int, datetime] = {}
     if any(h.status == "accepted" for facts in handoffs.values() for h in facts):
@@ -194,6 +185,47 @@ def _requalified(s: Session, f: FunnelFilters) -> list[ProspectPath]:
         )
         for pid, facts in handoffs.items()
     ]
+
+
+def _handed(
+    s: Session, f: FunnelFilters, start: datetime
+) -> tuple[dict[int, datetime], dict[int, list[HandoffFact]]]:
+    """When each engaged prospect of the cohort with a handoff since it entered entered,
+    and those handoffs (by the sequence filter, if any).
+
+    One statement from the handoffs since the period began (none earlier can follow an
+    entry in it; a small share of the prospects have one), each with its prospect's
+    enrollments in the cohort that are stamped engaged. Only those are needed: when any
+    enrollment of a prospect is, so is its first one in the period (an engagement after a
+    later start is also after the first), and that first one is the entry.
+    """
+    stmt = (
+        select(
+            Handoff.id,
+            Handoff.prospect_id,
+            Handoff.created_at,
+            Handoff.due_at,
+            Handoff.status,
+            Handoff.decided_at,
+            Enrollment.enrolled_at,
+        )
+        .join(Enrollment, Enrollment.prospect_id == Handoff.prospect_id)
+        .where(Handoff.created_at >= start, Handoff.status != HandoffStatus.WITHDRAWN)
+        .where(*_entries(f), Enrollment.engaged_at.is_not(None))
+    )
+    if f.sequence:
+        stmt = stmt.where(Handoff.sequence_id == _sequence_id(f))
+    entered: dict[int, datetime] = {}
+    found: dict[int, dict[int, HandoffFact]] = defaultdict(dict)
+    for hid, pid, created, due, status, decided, enrolled in s.execute(stmt):
+        entered[pid] = min(enrolled, entered.get(pid, enrolled))
+        found[pid][hid] = HandoffFact(created, due, str(status), decided)
+    handoffs: dict[int, list[HandoffFact]] = {}
+    for pid, facts in found.items():
+        after = [h for h in facts.values() if h.created_at >= entered[pid]]
+        if after:
+            handoffs[pid] = after
+    return {pid: entered[pid] for pid in handoffs}, handoffs
 
 
 def _decided(status: HandoffStatus, start: datetime) -> Any:
@@ -235,41 +267,6 @@ def _reached(s: Session, cohort: Any) -> tuple[dict[int, datetime], dict[int, da
             if current in statuses and (pid not in found or at < found[pid]):
                 found[pid] = at
     return opportunity, won
-
-
-def _handoff_facts(
-    s: Session, cohort: Any, f: FunnelFilters, start: datetime
-) -> tuple[dict[int, datetime], dict[int, list[HandoffFact]], dict[int, datetime]]:
-    """The engaged cohort's handoffs after they entered (by the sequence filter, if any):
-    when each prospect entered, its handoffs, and when it was first sent back. ``start``
-    (the period's) bounds the handoffs for the index; the entry bounds each one exactly."""
-    entered: dict[int, datetime] = {}
-    handoffs: dict[int, list[HandoffFact]] = defaultdict(list)
-    rejected_at: dict[int, datetime] = {}
-    stmt = (
-        select(
-            Handoff.prospect_id,
-            cohort.c.entered_at,
-            Handoff.created_at,
-            Handoff.due_at,
-            Handoff.status,
-            Handoff.decided_at,
-        )
-        .join(cohort, cohort.c.prospect_id == Handoff.prospect_id)
-        .where(
-            Handoff.created_at >= start,
-            Handoff.created_at >= cohort.c.entered_at,
-            Handoff.status != HandoffStatus.WITHDRAWN,
-        )
-    )
-    if f.sequence:
-        stmt = stmt.where(Handoff.sequence_id == _sequence_id(f))
-    for pid, entered_at, created, due, status, decided in s.execute(stmt):
-        entered[pid] = entered_at
-        handoffs[pid].append(HandoffFact(created, due, str(status), decided))
-        if status == HandoffStatus.REJECTED and decided is not None:
-            rejected_at[pid] = min(decided, rejected_at.get(pid, decided))
-    return entered, handoffs, rejected_at
 
 
 def _choices(s: Session) -> tuple[list[tuple[str, str]], list[str], list[str]]:
