@@ -23,6 +23,7 @@ from engine.exceptions import ConflictError, InvalidInputError, NotFoundError, N
 from engine.services.engagement import stamp_engagement
 from engine.services.handoffs import create_handoff
 from engine.services.loading import events_by_prospect
+from engine.services.message_stamps import stamp_message
 from engine.services.nurture import StepReport, reconsider
 from engine.services.optouts import OPT_OUT_EVENTS, opt_out
 from engine.services.schemas import EngineEventInput, EventInput, parse_input
@@ -181,6 +182,7 @@ def _record(
                 return repeated
         raise
     stamp_engagement(session, event)
+    stamp_message(session, event)
     if data.type in OPT_OUT_EVENTS:
         _opt_out(session, prospect, data, now)
     points, score, handoff_id = _score(session, prospect, event, now)

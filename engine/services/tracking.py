@@ -45,6 +45,7 @@ from engine.mail.links import HONEYPOT_LINK_INDEX
 from engine.mail.tokens import BadTokenError, TokenSigner
 from engine.services.engagement import restamp_engagement
 from engine.services.events import record_within
+from engine.services.message_stamps import restamp_messages
 from engine.services.schemas import EngineEventInput
 from engine.services.scoring import current_scoring, refresh_scores
 from engine.store import Event, Message, ScoreEntry, UnitOfWork
@@ -369,6 +370,7 @@ def flag_bursts(uow: UnitOfWork, message_id: int, now: datetime, thresholds: Thr
                 changed[event_id] = reason
         if not changed:
             return 0
+        restamp_messages(session, [message_id])  # a person's click may have been the scanner's
         _take_back_points(session, changed, now)
         restamp_engagement(session, changed)
         uow.commit()

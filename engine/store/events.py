@@ -12,6 +12,11 @@ from engine.store.base import Base, BigId, utcnow
 
 _BY_CLIENT = text("api_token_id IS NOT NULL AND idempotency_key IS NOT NULL")
 _WITH_MESSAGE = text("message_id IS NOT NULL")
+# The report's rare per-email outcomes, found without reading the opens and clicks.
+_OUTCOMES = text(
+    "message_id IS NOT NULL AND (type = 'email.bounced' OR type = 'email.unsubscribed' "
+    "OR type = 'email.complained')"
+)
 _BY_ENGINE = text("api_token_id IS NULL AND idempotency_key IS NOT NULL")
 
 if TYPE_CHECKING:
@@ -43,6 +48,15 @@ class Event(Base):
             "machine",
             sqlite_where=_WITH_MESSAGE,
             postgresql_where=_WITH_MESSAGE,
+        ),
+        # A sequence report's bounces, unsubscribes and complaints per email
+        # (engine/services/views/reports.py): a few rows, joined to the version's messages.
+        Index(
+            "ix_events_message_outcomes",
+            "type",
+            "message_id",
+            sqlite_where=_OUTCOMES,
+            postgresql_where=_OUTCOMES,
         ),
         # The overview's opens and clicks of the last 30 days, people and machines apart:
         # an index-only scan of the range (engine/services/views/overview.py; 120 -> 15 ms

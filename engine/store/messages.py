@@ -36,6 +36,21 @@ class Message(Base):
         Index("ix_messages_prospect_id_sent_at", "prospect_id", "sent_at"),
         # Recovery's query: claimed rows whose lease ran out.
         Index("ix_messages_status_lease_expires_at", "status", "lease_expires_at"),
+        # A version's figures per step (sent, opened and clicked by people and machines)
+        # and its emails' ids (the report's handoffs join them), read from this index
+        # alone (engine/services/views/sequences.py and reports.py).
+        Index(
+            "ix_messages_version_engagement",
+            "sequence_version_id",
+            "step_id",
+            "template_key",
+            "status",
+            "first_opened_at",
+            "first_clicked_at",
+            "machine_opens",
+            "machine_clicks",
+            "id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -78,6 +93,15 @@ class Message(Base):
     # The links the sent message contained: click tracking redirects only to these.
     links: Mapped[list[str] | None]
     hold_reason: Mapped[str | None] = mapped_column(Text)
+    # Engagement stamps, kept by engine.services.message_stamps in the transaction that
+    # records each email.opened / email.clicked event with this message_id: when a person
+    # first opened / clicked it, and how many open / click events came from machines
+    # (privacy proxies, link scanners). The reports count these one-row-per-email figures
+    # instead of reading every event of every email.
+    first_opened_at: Mapped[datetime | None]
+    first_clicked_at: Mapped[datetime | None]
+    machine_opens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    machine_clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     enrollment: Mapped[Enrollment] = relationship(lazy="raise_on_sql")
     prospect: Mapped[Prospect] = relationship(lazy="raise_on_sql")

@@ -15,7 +15,8 @@ tick, the sender, ingest and tracking work on seeded rows exactly as on their ow
   some with idempotency keys; plus ``histories`` prospects with exactly that many prior
   events (machine opens and blog visits that score nothing, so ingest measures the
   common path, not a handoff);
-* handoffs (open, overdue, decided) and suppressions.
+* handoffs (open, overdue, decided) and suppressions;
+* the messages' engagement stamps, recomputed from those events by the service.
 
 Rows are generated in Python and streamed with ``COPY ... FROM STDIN``; ids are assigned
 here (after whatever exists) so that related rows can point at them, and the id sequences
@@ -41,6 +42,7 @@ from sqlalchemy.engine import make_url
 from engine.core.funnel import ENGAGEMENT_EVENTS
 from engine.core.stepping import start_state
 from engine.mail.catalog import FileTemplateCatalog
+from engine.services.message_stamps import restamp_messages
 from engine.services.prospects import upsert_prospect
 from engine.services.sequences import sync_sequences
 from engine.services.template_sync import sync_templates
@@ -183,8 +185,23 @@ def seed(
                 f"(SELECT coalesce(max(id), 1) FROM {table}))"
             )
         conn.commit()
+    say("engagement stamps on the messages")
+    _stamp_messages(database_url)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _stamp_messages(database_url: str) -> None:
+    """The messages' open and click stamps from the seeded events, by the service's own
+    recomputation (``engine.services.message_stamps.restamp_messages``): what ``record_event``
+    would have left on them, event by event."""
+    engine = make_engine(database_url)
+    try:
+        with UnitOfWork(make_session_factory(engine)) as unit:
+            restamp_messages(unit.session)
+            unit.commit()
+    finally:
+        engine.dispose()
 
 
 def analyze(database_url: str) -> None:

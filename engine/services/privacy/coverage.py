@@ -203,6 +203,11 @@ PERSONAL_TABLES: tuple[PersonalTable, ...] = (
                 "template_checksum",
                 "template_version_id",  # which template version: marketing content
                 "hold_reason",
+                # engagement stamps: derived from the events' kept type, time and machine
+                "first_opened_at",
+                "first_clicked_at",
+                "machine_opens",
+                "machine_clicks",
             }
         ),
         # SMTP replies quote the address; links may carry personalised URLs.

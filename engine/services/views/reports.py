@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, distinct, func, select
+from sqlalchemy import Select, and_, distinct, func, select, union
 from sqlalchemy.orm import Session
 
 from engine.core.funnel import WON_STATUSES
@@ -34,7 +34,6 @@ from engine.store import (
     HandoffStatus,
     Message,
     MessageStatus,
-    Prospect,
     Sequence,
     SequenceVersion,
     UnitOfWork,
@@ -52,7 +51,7 @@ __all__ = [
 ]
 
 RowOf = Callable[[str, str], "MessageRow"]
-ENGAGEMENT = ("email.opened", "email.clicked", "email.unsubscribed", "email.complained")
+OUTCOMES = ("email.bounced", "email.unsubscribed", "email.complained")
 
 
 @dataclass(frozen=True)
@@ -156,62 +155,77 @@ def message_report(uow: UnitOfWork, version_id: int) -> MessageReport:
         def row(step: str, template: str) -> MessageRow:
             return rows.setdefault(step, MessageRow(step, template))
 
-        for step, template, sent in s.execute(
-            select(Message.step_id, Message.template_key, func.count())
-            .where(Message.sequence_version_id == version_id, Message.status == MessageStatus.SENT)
-            .group_by(Message.step_id, Message.template_key)
-        ):
-            row(step, template).sent += sent
-        _engagement(s, version_id, row)
+        _stamped(s, version_id, row)
+        _outcomes(s, version_id, row)
         _decisions(s, version_id, row)
     ordered = sorted(rows.values(), key=lambda r: r.step_id)
     return MessageReport(head.key, head.name, version_id, head.version, versions, ordered)
 
 
-def _engagement(s: Session, version_id: int, row: RowOf) -> None:
-    """People (distinct emails) and machines (events) per step and event type."""
+def _stamped(s: Session, version_id: int, row: RowOf) -> None:
+    """Sent, and opened and clicked by people (emails) and machines (events), per step:
+    from each email's engagement stamps (``engine.services.message_stamps``), one
+    index-only read of the version's messages instead of every event of every email."""
+    stmt = (
+        select(
+            Message.step_id,
+            Message.template_key,
+            func.count().filter(Message.status == MessageStatus.SENT),
+            func.count(Message.first_opened_at),
+            func.coalesce(func.sum(Message.machine_opens), 0),
+            func.count(Message.first_clicked_at),
+            func.coalesce(func.sum(Message.machine_clicks), 0),
+        )
+        .where(Message.sequence_version_id == version_id)
+        .group_by(Message.step_id, Message.template_key)
+    )
+    for step, template, *figures in s.execute(stmt):
+        if not any(figures):  # queued or failed and untouched: no row, as before
+            continue
+        target = row(step, template)
+        sent, opened, machine_opens, clicked, machine_clicks = (int(n) for n in figures)
+        target.sent += sent
+        target.opened += opened
+        target.machine_opens += machine_opens
+        target.clicked += clicked
+        target.machine_clicks += machine_clicks
+
+
+def _outcomes(s: Session, version_id: int, row: RowOf) -> None:
+    """Emails bounced, unsubscribed from and complained about, per step: rare events,
+    found through the partial ``ix_events_message_outcomes``."""
     stmt = (
         select(
             Message.step_id,
             Message.template_key,
             Event.type,
-            Event.machine,
             func.count(distinct(Event.message_id)),
-            func.count(),
         )
         .join(Event, Event.message_id == Message.id)
         .where(
             Message.sequence_version_id == version_id,
-            Event.type.in_((*ENGAGEMENT, "email.bounced")),
+            Event.message_id.is_not(None),
+            Event.type.in_(OUTCOMES),
         )
+        # per machine flag too: an email with both a person's and a machine's event of one
+        # kind counts in each, as the figures always have
         .group_by(Message.step_id, Message.template_key, Event.type, Event.machine)
     )
-    for step, template, kind, machine, emails, events in s.execute(stmt):
+    for step, template, kind, emails in s.execute(stmt):
         target = row(step, template)
         if kind == "email.bounced":
             target.bounced += emails
-        elif kind == "email.opened":
-            if machine:
-                target.machine_opens += events
-            else:
-                target.opened += emails
-        elif kind == "email.clicked":
-            if machine:
-                target.machine_clicks += events
-            else:
-                target.clicked += emails
         elif kind == "email.unsubscribed":
             target.unsubscribed += emails
-        elif kind == "email.complained":
+        else:
             target.complained += emails
 
 
-def won_at(s: Session, prospect_ids: list[int]) -> dict[int, datetime]:
-    """When each prospect's CRM status first reached a won status (the funnel's rule)."""
-    if not prospect_ids:
-        return {}
-    chosen = select(Prospect.id.label("prospect_id")).where(Prospect.id.in_(prospect_ids))
-    return reached_status(s, chosen.subquery(), WON_STATUSES)
+def won_at(s: Session, prospects: Select[tuple[int]]) -> dict[int, datetime]:
+    """When each of ``prospects`` (a query of prospect ids) first reached a won CRM status
+    (the funnel's rule). A query, not a list: the database joins it, where a list of
+    thousands of ids cost its planning and binding on every statement."""
+    return reached_status(s, prospects.subquery(), WON_STATUSES)
 
 
 def _decisions(s: Session, version_id: int, row: RowOf) -> None:
@@ -246,7 +260,13 @@ def _decisions(s: Session, version_id: int, row: RowOf) -> None:
         .where(Handoff.message_id.is_(None), SequenceVersion.id == version_id)
     )
     found += [r for r in s.execute(fallback) if r[1] is not None]
-    won = won_at(s, sorted({h.prospect_id for h, _, _ in found}))
+    # Every prospect either query can name (a superset of ``found``'s: a fallback handoff
+    # with no email before it is looked up for nothing), as one query to join.
+    leads = union(
+        direct.with_only_columns(Handoff.prospect_id.label("prospect_id")),
+        fallback.with_only_columns(Handoff.prospect_id.label("prospect_id")),
+    )
+    won = won_at(s, select(leads.subquery().c.prospect_id)) if found else {}
     for handoff, step, template in sorted(found, key=lambda r: r[0].id):
         if handoff.status == HandoffStatus.WITHDRAWN:
             continue
