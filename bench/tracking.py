@@ -197,6 +197,11 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--no-judge",
+        action="store_true",
+        help="with --redis: leave the recorded hits unjudged (judging is target 1's cost)",
+    )
     args = parser.parse_args()
     servers = ["werkzeug", "gunicorn"] if args.server == "both" else [args.server]
     for kind in servers:
@@ -212,7 +217,8 @@ def main() -> None:
                 results = run(port, TokenSigner(SECRET), messages, args)
                 hits = waiting_hits(url)
                 jobs = queued_jobs(args.redis) - jobs_before
-                drained = finish()
+                skip = args.redis and args.no_judge
+                drained = "  judging skipped (--no-judge)" if skip else finish()
         finally:
             drop(pg_name)
         report(args, label, results)

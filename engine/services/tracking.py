@@ -57,6 +57,7 @@ __all__ = [
     "judge_click",
     "judge_honeypot",
     "judge_open",
+    "link_at",
     "link_of",
     "parse_token",
     "record_honeypot",
@@ -191,7 +192,13 @@ def link_of(session: Session | Connection, message_id: int, index: int) -> str:
     row = session.execute(
         select(Message.sent_at, Message.links).where(Message.id == message_id)
     ).first()
-    links = (row.links or []) if row is not None and row.sent_at is not None else []
+    return link_at(row.links if row is not None and row.sent_at is not None else None, index)
+
+
+def link_at(links: list[str] | None, index: int) -> str:
+    """``links[index]`` of a sent message's stored links (None: no sent message), or the
+    one ``NotFoundError`` for anything but a plain http(s) link there."""
+    links = links or []
     if not 0 <= index < len(links):
         raise NotFoundError(_NOT_FOUND)
     url = links[index]

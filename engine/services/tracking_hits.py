@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, delete, select
+from sqlalchemy import Connection, Engine, Row, bindparam, cast, delete, func, insert, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 
 from engine.adapters.jobqueue import JobQueue
@@ -50,6 +51,7 @@ from engine.services.tracking import (
     judge_click,
     judge_honeypot,
     judge_open,
+    link_at,
     link_of,
     parse_token,
 )
@@ -138,6 +140,16 @@ def accept_click(
     row = _row(CLICK, message_id, index, request, now)
 
     def resolve_and_record(conn: Connection) -> str:
+        if conn.dialect.name == "postgresql":
+            # One round trip: the links read and the hit written by one statement, which
+            # writes it only for a sent message with a link at that index.
+            try:
+                return link_at(conn.execute(_CLICK, row).scalar(), index)
+            except DBAPIError as error:
+                if error.connection_invalidated:
+                    raise  # _write tries again on a fresh connection
+                log.exception("message %s: could not record a click", message_id)
+            return link_of(conn, message_id, index)
         url = link_of(conn, message_id, index)
         try:
             conn.execute(_INSERT, row)
@@ -146,6 +158,24 @@ def accept_click(
         return url
 
     return _write(engine, resolve_and_record)
+
+
+def _click_statement() -> Any:
+    """PostgreSQL: ``WITH m AS (the sent message's links), hit AS (INSERT ... SELECT ...
+    FROM m WHERE the index is in range) SELECT links FROM m``."""
+    table = TrackingHit.__table__
+    columns = ["kind", "message_id", "link_index", "received_at", "user_agent", "ip", "method"]
+    sent = (
+        select(Message.links)
+        .where(Message.id == bindparam("message_id"), Message.sent_at.is_not(None))
+        .cte("m")
+    )
+    length = func.jsonb_array_length(cast(sent.c.links, JSONB))
+    values = select(*[bindparam(name, type_=table.c[name].type) for name in columns]).where(
+        bindparam("link_index") >= 0, bindparam("link_index") < length
+    )
+    hit = insert(table).from_select(columns, values.select_from(sent)).cte("hit")
+    return select(sent.c.links).add_cte(hit)
 
 
 def _write(engine: Engine, work: Callable[[Connection], T]) -> T:
@@ -323,3 +353,6 @@ def _lock_prospects(uow: UnitOfWork, message_ids: Sequence[int] | set[int]) -> N
     uow.session.execute(
         select(Prospect.id).where(Prospect.id.in_(owners)).order_by(Prospect.id).with_for_update()
     ).all()
+
+
+_CLICK = _click_statement()

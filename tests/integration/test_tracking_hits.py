@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from engine.core.bots import RequestInfo
+from engine.exceptions import NotFoundError
 from engine.services.tracking_hits import CLICK, OPEN, accept_click, accept_hit, drain_hits
 from engine.store import Event, Message, Prospect, TrackingHit
 from tests.support.tracking_env import CHROME, LINKS, TrackingEnv, tracking_env
@@ -163,3 +164,19 @@ def test_hits_commit_without_waiting_for_the_disk_and_events_do(env):
         assert conn.scalar(text("SHOW synchronous_commit")) == "off"
     with env.uow() as uow:
         assert uow.session.scalar(text("SHOW synchronous_commit")) == "on"
+
+
+def test_a_click_on_no_link_of_a_sent_message_stores_no_hit(env):
+    """The click's link read and its hit are one statement on PostgreSQL: it writes the
+    hit only for a sent message with a link at that index, as the two steps do on SQLite."""
+    at = env.advance(minutes=5)
+    engine = env.runtime.hit_engine
+    for token in (env.signer.click(env.message_id, 3), env.signer.click(env.message_id + 99, 0)):
+        with pytest.raises(NotFoundError):
+            accept_click(engine, token, PERSON, at, signer=env.signer)
+    unsent = env.add_message(sent=False)
+    with pytest.raises(NotFoundError):
+        accept_click(engine, env.signer.click(unsent, 0), PERSON, at, signer=env.signer)
+    assert waiting(env) == []
+    assert accept_click(engine, env.signer.click(env.message_id, 0), PERSON, at, signer=env.signer)
+    assert [(h.kind, h.link_index) for h in waiting(env)] == [(CLICK, 0)]
