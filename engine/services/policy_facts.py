@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from engine.services.loading import (
     prospect_facts,
     spec_by_checksum,
 )
+from engine.services.nurture import UNSENT
 from engine.services.template_versions import current_version_ids
 from engine.spec.sequence import SequenceSpec
 from engine.store import (
@@ -252,28 +254,61 @@ class CapUsage:
     pending: int = 0
 
 
-def load_cap_usage(
-    session: Session, prospect_ids: set[int], now: datetime, window: timedelta
-) -> dict[int, CapUsage]:
-    """:class:`CapUsage` for each of ``prospect_ids`` that has any (one query; a prospect
-    missing from the result has no send in the window and nothing pending), for the tick's
-    check before it queues mail; the same sends the send policy counts
-    (:func:`load_policy_inputs`)."""
-    usage: dict[int, CapUsage] = {}
+@dataclass
+class OutboxFacts:
+    """What the tick reads from the outbox for a batch, in one query."""
+
+    # enrollment id -> its email steps still in the outbox (``nurture.unsent_steps``)
+    unsent: dict[int, set[str]] = field(default_factory=dict)
+    # prospect id -> what counts against its frequency cap; a prospect missing has no send
+    # in the window and nothing pending
+    usage: dict[int, CapUsage] = field(default_factory=dict)
+
+
+def load_outbox_facts(
+    session: Session, enrollments: Mapping[int, int], now: datetime, window: timedelta | None
+) -> OutboxFacts:
+    """For a batch of ``enrollments`` (id -> prospect id): their unsent email steps and,
+    with a cap ``window``, their prospects' cap usage, the same sends the send policy
+    counts (:func:`load_policy_inputs`). One query where there were two: the rows either
+    needs are the prospects' messages (and, in case, the enrollments' own)."""
+    facts = OutboxFacts()
+    if not enrollments:
+        return facts
     moment = func.coalesce(Message.sent_at, Message.transmit_started_at)
-    sent = Message.status.in_([MessageStatus.SENT, MessageStatus.TRANSMITTING])
-    waiting = Message.status.in_([MessageStatus.QUEUED, MessageStatus.SENDING])
-    for prospect_id, status, at in session.execute(
-        select(Message.prospect_id, Message.status, moment).where(
-            ids_in(session, Message.prospect_id, prospect_ids),
-            (sent & (moment > now - window)) | waiting,
+    wanted = Message.status.in_(UNSENT)
+    if window is not None:
+        wanted = wanted | ((Message.status == MessageStatus.SENT) & (moment > now - window))
+    rows = session.execute(
+        select(
+            Message.enrollment_id, Message.prospect_id, Message.step_id, Message.status, moment
+        ).where(
+            ids_in(session, Message.prospect_id, set(enrollments.values()))
+            | ids_in(session, Message.enrollment_id, enrollments),
+            wanted,
         )
-    ):
-        counted = usage.get(prospect_id)
+    )
+    since = None if window is None else now - window
+    for enrollment_id, prospect_id, step_id, status, at in rows:
+        if status in UNSENT and enrollment_id in enrollments:
+            facts.unsent.setdefault(enrollment_id, set()).add(step_id)
+        if since is None or not _counts(status, at, since):
+            continue
+        counted = facts.usage.get(prospect_id)
         if counted is None:
-            counted = usage[prospect_id] = CapUsage()
-        if status in (MessageStatus.QUEUED, MessageStatus.SENDING):
+            counted = facts.usage[prospect_id] = CapUsage()
+        if status in _PENDING:
             counted.pending += 1
-        else:
+        else:  # sent, or being transmitted, inside the window
             counted.sends.append(at)
-    return usage
+    return facts
+
+
+# Queued or being claimed by a worker: takes a cap slot as if sent now.
+_PENDING = (MessageStatus.QUEUED, MessageStatus.SENDING)
+
+
+def _counts(status: str, at: datetime | None, since: datetime) -> bool:
+    """Whether a message counts against its prospect's cap: pending, or sent (or being
+    transmitted) since the window began."""
+    return status in _PENDING or (at is not None and at > since)

@@ -4,8 +4,9 @@ Due rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two ticks
 once (two schedulers, a slow run overlapping the next) split the work instead of doubling
 it; the enrollment's version column is the second guard. SQLite serialises writers.
 
-A batch costs a fixed number of statements, whatever its size: the claim, one query per
-kind of fact (prospects, events, unsent mail, spec checksums, the cap's counts), the
+A batch costs a fixed number of statements, whatever its size: the claim (with the
+versions' checksums), one query per kind of fact (the prospects' fields the conditions
+read, the events they can see, the outbox's unsent mail with the cap's counts), the
 decisions in the pure core (:mod:`engine.core.tick_batch`), then one UPDATE of every
 enrollment with its version check, one INSERT of the outbox rows and, when some exit, one
 UPDATE cancelling their queued mail (:mod:`engine.services.tick_writes`).
@@ -44,8 +45,8 @@ from engine.services.loading import (
     ids_in,
     spec_by_checksum,
 )
-from engine.services.nurture import StepReport, outbox_rows, unsent_steps
-from engine.services.policy_facts import load_cap_usage
+from engine.services.nurture import StepReport, outbox_rows
+from engine.services.policy_facts import CapUsage, load_outbox_facts
 from engine.services.template_versions import current_version_ids
 from engine.services.tick_writes import (
     EnrollmentWrite,
@@ -137,9 +138,15 @@ def _batch(
         claimed = _claim(uow, now, batch_size)
         if not claimed:
             return 0
-        plan = plan_batch(_due(session, claimed, now), now)
+        outbox = load_outbox_facts(
+            session,
+            {row.id: row.prospect_id for row in claimed},
+            now,
+            None if cap is None else cap.window,
+        )
+        plan = plan_batch(_due(session, claimed, outbox.unsent, now), now)
         if cap is not None:
-            apply_cap(plan, _cap_counts(session, plan.mailing_prospects(), now, cap), cap, now)
+            apply_cap(plan, _cap_counts(outbox.usage, plan.mailing_prospects()), cap, now)
         lock_versions = {row.id: row.lock_version for row in claimed}
         written = update_enrollments(
             session, [_write(step, lock_versions[step.enrollment.id], now) for step in plan.steps]
@@ -198,11 +205,13 @@ def _claim(uow: UnitOfWork, now: datetime, batch_size: int) -> list[Claimed]:
     return [Claimed._make(row) for row in uow.session.execute(uow.skip_locked(stmt))]
 
 
-def _due(session: Session, claimed: list[Claimed], now: datetime) -> list[DueEnrollment]:
+def _due(
+    session: Session, claimed: list[Claimed], unsent: dict[int, set[str]], now: datetime
+) -> list[DueEnrollment]:
     """Everything the batch's steps look at, one query per kind of fact: the prospects'
-    fields the specs' conditions read, their events (those the conditions can see), the
-    outbox's unsent steps; each version's spec from the process's cache (a version not
-    seen yet is parsed once)."""
+    fields the specs' conditions read, their events (those the conditions can see); each
+    version's spec from the process's cache (a version not seen yet is parsed once). The
+    outbox's ``unsent`` steps come with the cap's counts (``load_outbox_facts``)."""
     specs, broken = _specs(session, {row.sequence_version_id: row.checksum for row in claimed})
     prospects = _prospects(
         session,
@@ -217,7 +226,6 @@ def _due(session: Session, claimed: list[Claimed], now: datetime) -> list[DueEnr
             started[vid] = min(started.get(vid, row.enrolled_at), row.enrolled_at)
     since = min((earliest_event_seen(specs[v], at, now) for v, at in started.items()), default=now)
     events = events_by_prospect(session, prospects, types=seen, since=since)
-    unsent = unsent_steps(session, [row.id for row in claimed])
     no_events: tuple[EventFact, ...] = ()
     no_steps: frozenset[str] = frozenset()
     return [
@@ -281,14 +289,9 @@ def _specs(
     return specs, broken
 
 
-def _cap_counts(
-    session: Session, prospect_ids: set[int], now: datetime, cap: FrequencyCap
-) -> dict[int, CapCount]:
-    """The cap's count for every prospect of the batch about to queue mail (one query)."""
-    if not prospect_ids:
-        return {}
-    usage = load_cap_usage(session, prospect_ids, now, cap.window)
-    return {pid: CapCount(tuple(u.sends), u.pending) for pid, u in usage.items()}
+def _cap_counts(usage: dict[int, CapUsage], mailing: set[int]) -> dict[int, CapCount]:
+    """The cap's count for every prospect of the batch about to queue mail that has any."""
+    return {pid: CapCount(tuple(u.sends), u.pending) for pid, u in usage.items() if pid in mailing}
 
 
 def _write(step: StepPlan, lock_version: int, now: datetime) -> EnrollmentWrite:
