@@ -25,7 +25,7 @@ from engine.services.loading import prospect_facts, spec_by_checksum
 from engine.services.sequence_publish import check_draft
 from engine.spec.catalog import PROSPECT_FIELDS
 from engine.spec.errors import SpecProblem
-from engine.spec.sequence import EmailStep, SequenceSpec
+from engine.spec.sequence import EmailStep, SequenceSpec, SplitStep
 from engine.spec.simulation import SCRIPT, check_forced_variants
 from engine.store import Prospect, Sequence, SequenceVersion, UnitOfWork
 
@@ -33,10 +33,12 @@ __all__ = [
     "MAX_DAYS",
     "SimulationRequest",
     "SimulationView",
+    "SplitChoice",
     "TimelineRow",
     "next_monday",
     "run_simulation",
     "sequence_choices",
+    "split_choices",
 ]
 
 MAX_DAYS = 365
@@ -101,6 +103,29 @@ def sequence_choices(uow: UnitOfWork) -> list[tuple[str, str]]:
             .order_by(Sequence.name)
         ).all()
     return [(key, name) for key, name in rows]
+
+
+@dataclass(frozen=True)
+class SplitChoice:
+    """A split step of the simulated sequence and its variants, for the form's field that
+    forces one (empty: drawn as production draws it)."""
+
+    step_id: str
+    variants: list[str]
+
+
+def split_choices(uow_factory: Any, sequence: str | None, draft: str | None) -> list[SplitChoice]:
+    """The split steps of the sequence (or the valid draft) the form simulates, in order;
+    none when there is no such sequence yet or the draft is not valid."""
+    try:
+        spec, _ = _spec(uow_factory, SimulationRequest(sequence=sequence, draft=draft))
+    except InvalidInputError:
+        return []
+    return [
+        SplitChoice(step.id, [v.variant for v in step.split])
+        for step in spec.steps
+        if isinstance(step, SplitStep)
+    ]
 
 
 def run_simulation(

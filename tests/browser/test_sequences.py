@@ -17,7 +17,8 @@ from engine.services.tick import tick
 from engine.store import Enrollment, SequenceVersion
 from tests.support.browser import BrowserPage, live_server
 from tests.support.prospect_world import ZOFIA, add, seed_world
-from tests.support.sequences import PRICE
+from tests.support.sequences import PRICE, store
+from tests.support.split_world import SPLIT
 from tests.support.web import EMAILS, PASSWORD, web_app
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -139,6 +140,23 @@ def test_edit_with_a_typo_fix_publish_run_and_simulate_a_draft(
         frame = page.frame_locator("iframe.preview-frame").last
         assert frame.get_by_text("Dana").first.is_visible()  # rendered for the typed fields
         ui.shot("sequences-09-simulated-draft")
+
+        # An A/B split: choosing the sequence brings its split's field; a forced variant
+        # is the path the timeline takes.
+        store(web.uow, SPLIT, now)
+        ui.goto("/simulator/")
+        page.get_by_label("Sequence", exact=True).select_option("offer-test")
+        variant = page.get_by_label("Variant at split offer")
+        variant.wait_for()
+        variant.select_option("calculator")
+        page.get_by_label("Or a made-up prospect (one field per line)").fill(
+            "first_name: Dana\nstatus: disqualified\n"
+        )
+        page.get_by_role("button", name="Simulate").click()
+        page.get_by_text("variant 'calculator' is chosen for this simulation").wait_for()
+        assert page.get_by_text("Preview: “Is budget still the blocker?”").is_visible()
+        assert page.get_by_label("Variant at split offer").input_value() == "calculator"
+        ui.shot("sequences-09b-simulated-split")
 
         page.get_by_role("link", name="Sequences").click()
         page.get_by_role("link", name="Closed-lost: price").click()

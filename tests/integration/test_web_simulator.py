@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from engine.store import Event, Message
 from tests.support.prospect_world import ZOFIA, add, seed_world
-from tests.support.sequences import PRICE
+from tests.support.sequences import PRICE, store
+from tests.support.split_world import SPLIT
 from tests.support.web import Web
 
 FIELDS = "first_name: Dana\nstatus: closed_lost\nlost_reason: price\ntimezone: Europe/Berlin\n"
@@ -158,3 +159,49 @@ def test_typed_fields_are_shown_as_text(web: Web, world) -> None:  # type: ignor
     )
     assert "<script>alert(1)" not in body and "&lt;script&gt;alert(1)" in body
     assert not re.search(r"<img[^>]*onerror=", body)
+
+
+# --- forcing a split's variant --------------------------------------------------------------
+
+SPLIT_FIELDS = "first_name: Dana\nstatus: disqualified\n"
+
+
+def test_each_split_step_has_a_labelled_field_that_forces_its_variant(web: Web, world, now) -> None:  # type: ignore[no-untyped-def]
+    store(web.uow, SPLIT, now)
+    marketer = web.client("marketer")
+    form = text(marketer.get("/simulator/?sequence=offer-test"))
+    assert '<label for="variant-offer">Variant at split <code>offer</code></label>' in form
+    assert '<option value="calculator">calculator</option>' in form
+    assert "Drawn as in production (by the prospect's id)" in form
+    swapped = text(marketer.get("/simulator/splits?sequence=offer-test"))  # htmx, on change
+    assert 'id="split-fields"' in swapped and 'name="variant-offer"' in swapped
+    assert "variant-" not in text(marketer.get("/simulator/splits?sequence=lost-on-price"))
+
+    for variant, subject in (
+        ("calculator", "Is budget still the blocker?"),
+        ("case-study", "How Northwind did it"),
+    ):
+        page = text(
+            run(
+                marketer,
+                sequence="offer-test",
+                fields=SPLIT_FIELDS,
+                **{"variant-offer": variant},
+            )
+        )
+        assert f"variant '{variant}' is chosen for this simulation" in page
+        assert f"Preview: “{subject}”" in page
+        assert f'<option value="{variant}" selected>' in page  # the choice is kept
+
+
+def test_a_variant_the_split_does_not_have_is_named(web: Web, world, now) -> None:  # type: ignore[no-untyped-def]
+    store(web.uow, SPLIT, now)
+    page = run(
+        web.client("marketer"),
+        sequence="offer-test",
+        fields=SPLIT_FIELDS,
+        **{"variant-offer": "calculatr", "variant-nope": "x"},
+    )
+    assert page.status_code == 422
+    shown = text(page)
+    assert "split 'offer' has no variant 'calculatr'" in shown or "'nope' is no split step" in shown

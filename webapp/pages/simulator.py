@@ -19,6 +19,7 @@ from engine.services.sequence_simulation import (
     next_monday,
     run_simulation,
     sequence_choices,
+    split_choices,
 )
 from engine.services.template_preview import PreviewRequest, preview_template
 from engine.services.validation import check_line
@@ -28,6 +29,9 @@ from webapp.pages.context import now, uow
 from webapp.previews import preview_response
 
 bp = Blueprint("simulator", __name__, url_prefix="/simulator")
+
+VARIANT = "variant-"  # a form field per split step: "variant-<split id>"
+MAX_VARIANT_FIELDS = 50
 
 EXAMPLE_FIELDS = """\
 first_name: Dana
@@ -79,9 +83,25 @@ def draft() -> ResponseReturnValue:
     return _simulate(form)
 
 
+@bp.get("/splits")
+@allow(Role.MARKETER)
+def splits() -> ResponseReturnValue:
+    """The split fields of the chosen sequence (htmx swaps them in when the choice
+    changes)."""
+    form = {"sequence": request.args.get("sequence", "")}
+    return render_template(
+        "simulator/_splits.html",
+        form=form,
+        errors={},
+        splits=split_choices(uow, form["sequence"], None),
+    )
+
+
 def _run(draft_source: str | None) -> ResponseReturnValue:
     form = {k: request.form.get(k, "") for k in ("sequence", "prospect", "fields", "events")}
     form |= {"days": request.form.get("days", "60"), "start": request.form.get("start", "")}
+    chosen = [(k, v) for k, v in request.form.items() if k.startswith(VARIANT) and v]
+    form |= dict(chosen[:MAX_VARIANT_FIELDS])
     if draft_source is not None:
         form["draft"] = draft_source.replace("\r\n", "\n")
     return _simulate(form)
@@ -112,6 +132,11 @@ def _request(form: dict[str, str]) -> SimulationRequest:
         events=form.get("events", ""),
         days=int(days),
         start=_start(form.get("start", "")),
+        variants={
+            key.removeprefix(VARIANT): _line(value, "variants")
+            for key, value in form.items()
+            if key.startswith(VARIANT) and value
+        },
     )
 
 
@@ -145,6 +170,7 @@ def _page(
         view=view,
         errors=errors or {},
         choices=sequence_choices(uow()),
+        splits=split_choices(uow, form.get("sequence") or None, form.get("draft")),
     )
 
 
