@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from engine.services.message_stamps import stamp_message
 from engine.services.template_sync import sync_templates
 from engine.store import (
     Enrollment,
@@ -111,17 +112,20 @@ def seed_split(web: Web, now: datetime, per_variant: int, clicks: dict[str, int]
 
 
 def _human_click(session: Session, prospect_id: int, message_id: int, now: datetime) -> None:
-    session.add(
-        Event(
-            prospect_id=prospect_id,
-            type="email.clicked",
-            occurred_at=now,
-            received_at=now,
-            data={},
-            message_id=message_id,
-            machine=False,
-        )
+    """A person's click on the email, and its stamp on the message, as ``record_event``
+    would leave them."""
+    event = Event(
+        prospect_id=prospect_id,
+        type="email.clicked",
+        occurred_at=now,
+        received_at=now,
+        data={},
+        message_id=message_id,
+        machine=False,
     )
+    session.add(event)
+    session.flush()
+    stamp_message(session, event)
 
 
 def seed_world_templates(web: Web, now: datetime) -> None:

@@ -5,7 +5,8 @@ docs/reports.md).
 
 The unit is the enrollment that reached the split (each prospect counted once per pass
 through the sequence): its recorded variant is in ``Enrollment.state["variants"]``, and
-its outcomes are the human clicks on its own emails and the handoffs that ended it.
+its outcomes are the human clicks on its own emails (their stamps, ``engine.services.
+message_stamps``) and the handoffs that ended it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from sqlalchemy import distinct, func, select
 from engine.core.significance import Comparison, Tally, compare_all
 from engine.services.loading import spec_by_id
 from engine.spec.sequence import SplitStep
-from engine.store import Enrollment, Event, Handoff, HandoffStatus, Message, UnitOfWork
+from engine.store import (
+    Enrollment,
+    Handoff,
+    HandoffStatus,
+    Message,
+    SequenceVersion,
+    UnitOfWork,
+)
 
 __all__ = ["OUTCOMES", "SplitReport", "VariantRow", "split_reports"]
 
@@ -56,12 +64,12 @@ def split_reports(uow: UnitOfWork, sequence_id: int, version_id: int) -> list[Sp
         spec = spec_by_id(s, version_id)
         splits = [step for step in spec.steps if isinstance(step, SplitStep)]
         reports = []
+        versions = select(SequenceVersion.id).where(SequenceVersion.sequence_id == sequence_id)
         for step in splits:
             variant = Enrollment.state[("variants", step.id)].as_string()
-            clicked = (
-                select(Message.enrollment_id)
-                .join(Event, Event.message_id == Message.id)
-                .where(Event.type == "email.clicked", Event.machine.is_(False))
+            # the sequence's emails a person clicked: their stamps, not every click event
+            clicked = select(Message.enrollment_id).where(
+                Message.sequence_version_id.in_(versions), Message.first_clicked_at.is_not(None)
             )
             stmt = (
                 select(
