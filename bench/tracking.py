@@ -9,7 +9,9 @@ One run per server (``--server``): werkzeug's threaded server in this process, a
 ``--hits`` requests per scenario:
 
 * baseline: ``GET /bench/ok``, a route answering an empty 200 on the same app and server,
-  the floor of Flask + werkzeug + the HTTP client on this machine;
+  the floor of Flask + the server + the HTTP client on this machine;
+* baseline + one round trip: ``GET /bench/db``, the same plus one ``SELECT 1`` on the
+  hits' pool, the floor of anything that writes to the database before it answers;
 * pixel: ``GET /t/o/<token>.gif`` over ``--messages`` sent messages (a person's agent,
   so opens are scored);
 * pixel, one message: every client opening the SAME message (the burst after a send that
@@ -41,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask, Response
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +67,9 @@ from engine.store import (  # noqa: E402
 )
 from webapp import create_app  # noqa: E402
 from webapp.access import public  # noqa: E402
+from webapp.extensions import get_runtime  # noqa: E402
+
+_SELECT_1 = text("SELECT 1")
 
 SECRET = "bench-tracking"
 LINKS = [
@@ -164,6 +169,7 @@ def scenarios(
     hot = messages[0]
     return {
         "baseline (trivial 200)": lambda c, i: BASELINE_PATH,
+        "baseline + one SELECT 1": lambda c, i: ROUND_TRIP_PATH,
         "open pixel": lambda c, i: f"/t/o/{signer.open(spread(c, i))}.gif",
         "open pixel, one message": lambda c, i: f"/t/o/{signer.open(hot)}.gif",
         "click redirect": lambda c, i: f"/t/c/{signer.click(spread(c, i), i % len(LINKS))}",
@@ -172,6 +178,7 @@ def scenarios(
 
 
 BASELINE_PATH = "/bench/ok"
+ROUND_TRIP_PATH = "/bench/db"
 
 
 def _ok() -> Response:
@@ -179,9 +186,18 @@ def _ok() -> Response:
     return Response(b"", status=200)
 
 
+def _round_trip() -> Response:
+    """The floor of any endpoint that writes before it answers: the baseline plus one
+    ``SELECT 1`` on the hits' own pool (what a pixel adds is one ``INSERT`` there)."""
+    with get_runtime().hit_engine.connect() as conn:
+        conn.execute(_SELECT_1)
+    return Response(b"", status=200)
+
+
 def with_baseline(app: Flask) -> Flask:
-    """``app`` with the baseline route (also how ``bench/tracking_app.py`` builds its app)."""
+    """``app`` with the baseline routes (also how ``bench/tracking_app.py`` builds its app)."""
     app.add_url_rule(BASELINE_PATH, "bench_ok", public(_ok))
+    app.add_url_rule(ROUND_TRIP_PATH, "bench_db", public(_round_trip))
     return app
 
 
@@ -384,15 +400,19 @@ def report(
         f"tracking on {args.database}, {label}, {queue}: {args.clients} clients x "
         f"{args.hits} hits per scenario, {args.messages} messages; load {load()}"
     )
-    base_p99 = percentile(results[0][1], 99)
+    base_p99 = percentile(results[0][1], 99) * 1e3
+    floor_p99 = percentile(results[1][1], 99) * 1e3
     print(
-        f"  {'scenario':<26} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} {'p99/base':>9}"
+        f"  {'scenario':<26} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} "
+        f"{'p99/base':>9} {'p99/1 trip':>10}"
     )
     for name, latencies, elapsed in results:
         p50, p95, p99 = (percentile(latencies, p) * 1e3 for p in (50, 95, 99))
         rate = len(latencies) / elapsed
-        ratio = p99 / (base_p99 * 1e3)
-        print(f"  {name:<26} {p50:8.1f} {p95:8.1f} {p99:8.1f} {rate:8.0f} {ratio:8.1f}x")
+        print(
+            f"  {name:<26} {p50:8.1f} {p95:8.1f} {p99:8.1f} {rate:8.0f} "
+            f"{p99 / base_p99:8.1f}x {p99 / floor_p99:9.1f}x"
+        )
     mean = statistics.mean(results[0][1]) * 1e3
     print(
         f"  baseline mean {mean:.2f} ms; machine: {os.cpu_count()} CPUs, Python "
