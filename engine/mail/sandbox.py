@@ -30,7 +30,7 @@ import functools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NoReturn
 
 from jinja2 import StrictUndefined, Template, Undefined, nodes
 from jinja2.compiler import CodeGenerator, Frame
@@ -179,10 +179,15 @@ class _Budget:
         # call can follow an operation as costly as sorting 100,000 characters, so checking
         # only every Nth call let a render run N such operations past its deadline.
         if self.clock() > self.deadline:
-            raise TemplateLimitError(
-                f"rendering took longer than {self.max_seconds:g} s; stopped "
-                "(does a loop run over something huge?)"
-            )
+            self.overrun()
+
+    def overrun(self) -> NoReturn:
+        """Stop the render: the clock was read past the deadline (the hot paths read it
+        themselves and call this)."""
+        raise TemplateLimitError(
+            f"rendering took longer than {self.max_seconds:g} s; stopped "
+            "(does a loop run over something huge?)"
+        )
 
     def charge(self, chars: int) -> None:
         self.chars_left -= chars
@@ -199,8 +204,9 @@ _BUDGET: ContextVar[_Budget | None] = ContextVar("nurture_template_budget", defa
 
 def _tick() -> None:
     budget = _BUDGET.get()
-    if budget is not None:
-        budget.tick()
+    # budget.tick() written out: this runs on every hook, several hundred times an email.
+    if budget is not None and budget.clock() > budget.deadline:
+        budget.overrun()
 
 
 # --- value size checks -------------------------------------------------------------------
@@ -567,9 +573,12 @@ def _finalize(value: Any) -> Any:
             )
     else:
         size = 1
-    if budget is not None:
-        budget.tick()
-        budget.charge(size)
+    if budget is not None:  # budget.tick() and budget.charge(size), written out
+        if budget.clock() > budget.deadline:
+            budget.overrun()
+        budget.chars_left -= size
+        if budget.chars_left < 0:
+            budget.charge(0)  # raises, saying why
     return value
 
 
@@ -609,15 +618,19 @@ def render_bounded_chunks(
     chunks = template.generate(context)
     try:
         out: list[str] = []
+        append = out.append
         size = 0
+        clock = budget.clock
+        deadline = budget.deadline
         for chunk in chunks:
             size += len(chunk)
             if size > max_chars:
                 raise TemplateLimitError(
                     f"rendering produced more than {max_chars:,} characters; stopped"
                 )
-            out.append(chunk)
-            budget.tick()
+            append(chunk)
+            if clock() > deadline:  # budget.tick(), written out: it runs per chunk
+                budget.overrun()
         return out
     finally:
         chunks.close()
