@@ -251,7 +251,7 @@ def _pieces(chunks: tuple[str, ...], edits: list[Edit], static: StaticText) -> l
                 if done <= begin and chunk in constants:
                     mine = edits[at:following]
                     slotted = static.slotted_chunk(
-                        chunk, tuple((s - begin, e - begin, t, len(k)) for s, e, t, k in mine)
+                        chunk, tuple([(s - begin, e - begin, t, len(k)) for s, e, t, k in mine])
                     )
                     if slotted is not None:
                         original(done, begin)

@@ -96,8 +96,9 @@ class StaticText:
         it) replaced by ``prefix``, ``width`` placeholders and a closing quote, and the
         placeholder; None when every candidate placeholder is taken by the text."""
         key = (chunk, edits)
-        if key in self._slotted:
-            return self._slotted[key]
+        found = self._slotted.get(key, self)  # self: not met yet (None: not slottable)
+        if found is not self:
+            return found
         literal: list[str] = []  # the text without the tokens
         done = 0
         for start, end, prefix, _width in edits:
@@ -108,7 +109,7 @@ class StaticText:
         placeholder = next((c for c in _PLACEHOLDERS if c not in taken), None)
         found = None
         if placeholder is not None:
-            parts = []
+            parts: list[str] = []
             for index, (_start, _end, prefix, width) in enumerate(edits):
                 parts += [literal[3 * index], prefix, placeholder * width, '"']
             parts.append(literal[-1])
