@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -294,40 +295,72 @@ def bench_web(events: int, batch: int) -> None:
         _, token = create_token(UnitOfWork(factory), "memory-bench", now)
         port = free_port()
         argv = [sys.executable, "-m", "gunicorn", "-c", "python:webapp.gunicorn_config"]
-        argv += ["-w", "1", "-b", f"127.0.0.1:{port}", "wsgi:app"]
+        # A long timeout: on a loaded machine a batch can take more than gunicorn's 30 s,
+        # and a worker killed for it would restart with a fresh heap, measuring nothing.
+        argv += ["-w", "1", "--timeout", "600", "-b", f"127.0.0.1:{port}", "wsgi:app"]
         env = {**environment(url, workdir), "XDG_RUNTIME_DIR": str(workdir)}
         with process(argv, env, workdir / "gunicorn.log") as master:
             wait_for_port(port, master, "gunicorn")
             (worker,) = children(master.pid)
             samples = Samples(worker, events, "events")
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-            started, last_sample, done = time.perf_counter(), 0.0, 0
-            from tests.support.seeding import email_of
-
-            while done < events:
-                items = [
-                    {
-                        "type": "page.visited" if (done + n) % 3 else "email.clicked",
-                        "email": email_of((done + n) % prospects),
-                        "data": {"path": f"/blog/post-{(done + n) % 700}"},
-                        "idempotency_key": f"memory-{done + n}",
-                    }
-                    for n in range(min(batch, events - done))
-                ]
-                conn.request("POST", "/api/v1/events", json.dumps({"events": items}), headers)
-                response = conn.getresponse()
-                body = response.read()
-                if response.status != 200:
-                    log = (workdir / "gunicorn.log").read_text(errors="replace")[-3000:]
-                    sys.exit(f"POST /api/v1/events: {response.status} {body[:500]!r}\n{log}")
-                done += len(items)
-                if time.perf_counter() - last_sample >= 1 or done >= events:
-                    samples.take(done)
-                    last_sample = time.perf_counter()
+            started = time.perf_counter()
+            try:
+                for done in post_events(conn, headers, events, batch, prospects):
+                    if response_problem := done.problem:
+                        log = (workdir / "gunicorn.log").read_text(errors="replace")[-3000:]
+                        sys.exit(f"{response_problem}\n{log}")
+                    if children(master.pid) != [worker]:
+                        sys.exit("the gunicorn worker was replaced: its RSS would restart")
+                    samples.take(done.events)
+            finally:  # stopped early (SIGTERM, Ctrl-C): still say what was measured
+                if samples.points and samples.points[-1][0] < events:
+                    print(f"stopped at {samples.points[-1][0]:,} of {events:,} events")
+                    samples.summary()
             seconds = time.perf_counter() - started
         print(f"{events:,} events in {seconds:.0f} s ({events / seconds:.0f}/s)")
         samples.summary()
+
+
+@dataclass
+class Progress:
+    events: int
+    problem: str | None = None
+
+
+def post_events(
+    conn: http.client.HTTPConnection,
+    headers: dict[str, str],
+    events: int,
+    batch: int,
+    prospects: int,
+) -> Iterator[Progress]:
+    """POST ``events`` in batches; yields the progress about once a second and at the end
+    (or the first failed request)."""
+    from tests.support.seeding import email_of
+
+    last, done = 0.0, 0
+    while done < events:
+        items = [
+            {
+                "type": "page.visited" if (done + n) % 3 else "email.clicked",
+                "email": email_of((done + n) % prospects),
+                "data": {"path": f"/blog/post-{(done + n) % 700}"},
+                "idempotency_key": f"memory-{done + n}",
+            }
+            for n in range(min(batch, events - done))
+        ]
+        conn.request("POST", "/api/v1/events", json.dumps({"events": items}), headers)
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            yield Progress(done, f"POST /api/v1/events: {response.status} {body[:500]!r}")
+            return
+        done += len(items)
+        if time.perf_counter() - last >= 1 or done >= events:
+            last = time.perf_counter()
+            yield Progress(done)
 
 
 def main() -> None:

@@ -501,6 +501,7 @@ class Phases:
     """
 
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # process time, same keys
     names: tuple[str, ...] = (
         "claim",
         "load_policy_inputs",
@@ -520,18 +521,20 @@ class Phases:
             setattr(delivery, name, self._timed(name, original))
         for name, method in methods.items():
             setattr(Progress, name, self._timed(name, method))
-        self.seconds["held"] = 0.0
+        self.seconds["held"] = self.cpu["held"] = 0.0
         held = Progress.__dict__["held"]
         phases = self
 
         @contextlib.contextmanager
         def timed_held(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             with held.__func__(Progress, *args, **kwargs) as progress:
                 phases.seconds["held"] += time.perf_counter() - started
+                phases.cpu["held"] += time.process_time() - cpu
                 yield progress
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
             phases.seconds["held"] += time.perf_counter() - started
+            phases.cpu["held"] += time.process_time() - cpu
 
         Progress.held = timed_held  # type: ignore[method-assign,assignment]
         try:
@@ -544,21 +547,23 @@ class Phases:
             Progress.held = held  # type: ignore[method-assign]
 
     def _timed(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        seconds = self.seconds
+        seconds, cpu = self.seconds, self.cpu
         seconds.setdefault(name, 0.0)
+        cpu.setdefault(name, 0.0)
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 seconds[name] += time.perf_counter() - started
+                cpu[name] += time.process_time() - cpu_started
 
         return timed
 
-    def breakdown(self, total: float) -> list[tuple[str, float]]:
-        """Exclusive shares: nested steps are subtracted from the step that calls them."""
-        s = self.seconds
+    def breakdown(self, total: float, s: dict[str, float]) -> list[tuple[str, float]]:
+        """Exclusive shares of ``s`` (``seconds`` or ``cpu``): nested steps are subtracted
+        from the step that calls them."""
         parts = [
             ("claim: UPDATE ... WHERE id IN (SELECT ... SKIP LOCKED), COMMIT", s["claim"]),
             (
@@ -906,15 +911,22 @@ def main(argv: list[str] | None = None) -> None:
             with phases.installed():
                 if profiler:
                     profiler.enable()
-                total = run_ours(uow_factory, mailer, pending.pop(), batch).wall
+                timing = run_ours(uow_factory, mailer, pending.pop(), batch)
                 if profiler:
                     profiler.disable()
+            total = timing.wall
             print(
-                f"where the time goes (wall), one more round of ours "
-                f"({total / n * 1e6:.0f} us/message):"
+                f"where the time goes, one more round of ours ({total / n * 1e6:.0f} us/message "
+                f"wall, {timing.cpu / n * 1e6:.0f} us CPU), us per message:"
             )
-            for label, seconds in phases.breakdown(total):
-                print(f"  {label:<66}{seconds / n * 1e6:8.1f} us {seconds / total:6.1%}")
+            walls = phases.breakdown(total, phases.seconds)
+            cpus = phases.breakdown(timing.cpu, phases.cpu)
+            print(f"  {'step':<66}{'wall':>8} {'share':>6} {'CPU':>8}")
+            for (label, seconds), (_, cpu_seconds) in zip(walls, cpus, strict=True):
+                print(
+                    f"  {label:<66}{seconds / n * 1e6:8.1f} {seconds / total:6.1%} "
+                    f"{cpu_seconds / n * 1e6:8.1f}"
+                )
             print(
                 f"  for scale: one database round trip (driver, SELECT 1): "
                 f"{db_round_trip_us(engine):.1f} us"

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, String, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from engine.config import Settings
@@ -152,15 +153,9 @@ def load_policy_inputs(
             .where(ids_in(session, Message.id, message_ids))
             .order_by(Message.id)
         ).all()
-        emails = [row.email for row in rows]
-        suppressed = dict(
-            session.execute(
-                select(Suppression.email_hash, Suppression.reason).where(
-                    Suppression.for_addresses(emails)
-                )
-            ).all()
-        )
-        items = [_item(session, row, suppressed) for row in rows]
+        hashes = {row.email: email_hash(row.email) for row in rows if row.erased_at is None}
+        suppressed = _suppressed(session, set(hashes.values()))
+        items = [_item(session, row, hashes, suppressed) for row in rows]
         _name_template_versions(session, items, {r.message_id: r.template_version_id for r in rows})
         _out_of_office(session, items, now)
         inputs = PolicyInputs(items, settings)
@@ -177,7 +172,22 @@ def load_policy_inputs(
         return inputs
 
 
-def _item(session: Session, row: Row[Any], suppressed: dict[str, str]) -> PolicyItem:
+def _suppressed(session: Session, hashes: set[str]) -> dict[str, str]:
+    """The suppression reason of each of these address hashes that is suppressed; on
+    PostgreSQL as one array parameter, so the statement's text is the same every batch."""
+    if not hashes:
+        return {}
+    column = Suppression.email_hash
+    if session.get_bind().dialect.name == "postgresql":
+        match = column == any_(bindparam(None, sorted(hashes), type_=ARRAY(String)))
+    else:
+        match = column.in_(hashes)
+    return dict(session.execute(select(column, Suppression.reason).where(match)).all())
+
+
+def _item(
+    session: Session, row: Row[Any], hashes: dict[str, str], suppressed: dict[str, str]
+) -> PolicyItem:
     """One message's facts from its row of the batch query."""
     status = row.enrollment_status
     enrollment = None
@@ -200,7 +210,7 @@ def _item(session: Session, row: Row[Any], suppressed: dict[str, str]) -> Policy
         subject=row.subject or "",
         # a completed enrollment's last email still goes; an exited one's does not
         enrollment_active=status in (EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED),
-        suppressed="erased" if row.erased_at is not None else suppressed.get(email_hash(row.email)),
+        suppressed="erased" if row.erased_at is not None else suppressed.get(hashes[row.email]),
         owner_name=row.owner_name or None,
         sequence_status=str(row.sequence_status),
         enrollment=enrollment,
@@ -217,7 +227,10 @@ def _out_of_office(session: Session, items: list[PolicyItem], now: datetime) -> 
     back = dict(
         session.execute(
             select(InboundMessage.prospect_id, func.max(InboundMessage.back_on))
-            .where(InboundMessage.prospect_id.in_(ids), InboundMessage.back_on >= yesterday)
+            .where(
+                ids_in(session, InboundMessage.prospect_id, ids),
+                InboundMessage.back_on >= yesterday,
+            )
             .group_by(InboundMessage.prospect_id)
         ).all()
     )
