@@ -48,12 +48,7 @@ from engine.services.loading import (
 from engine.services.nurture import StepReport, outbox_rows
 from engine.services.policy_facts import CapUsage, load_outbox_facts
 from engine.services.template_versions import current_version_ids
-from engine.services.tick_writes import (
-    EnrollmentWrite,
-    cancel_queued_mail,
-    insert_messages,
-    update_enrollments,
-)
+from engine.services.tick_writes import EnrollmentWrite, cancel_queued_mail, write_batch
 from engine.spec.sequence import SequenceSpec
 from engine.store import (
     Enrollment,
@@ -148,10 +143,11 @@ def _batch(
         if cap is not None:
             apply_cap(plan, _cap_counts(outbox.usage, plan.mailing_prospects()), cap, now)
         lock_versions = {row.id: row.lock_version for row in claimed}
-        written = update_enrollments(
-            session, [_write(step, lock_versions[step.enrollment.id], now) for step in plan.steps]
-        )
-        _carry_out(session, plan, written, now, report)
+        writes = [_write(step, lock_versions[step.enrollment.id], now) for step in plan.steps]
+        written, message_ids = write_batch(session, writes, _messages(session, plan, now))
+        cancel_queued_mail(session, _count(plan, written, report))
+        report.emails_queued += len(message_ids)
+        report.message_ids += message_ids
         uow.commit()
         report.batches += 1
         return len(claimed)
@@ -346,13 +342,23 @@ def _write(step: StepPlan, lock_version: int, now: datetime) -> EnrollmentWrite:
     )
 
 
-def _carry_out(
-    session: Session, plan: BatchPlan, written: set[int], now: datetime, report: TickReport
-) -> None:
-    """Outbox rows and exits for the enrollments written; counts into ``report``. One
-    that was not written lost a race to another process, which carried its step out."""
+def _messages(session: Session, plan: BatchPlan, now: datetime) -> list[dict[str, Any]]:
+    """The outbox rows of every step that queues mail (``write_batch`` keeps those of the
+    enrollments it writes)."""
     versions: dict[str, int] = {}
     rows: list[dict[str, Any]] = []
+    for step in plan.steps:
+        if step.advance is not None and step.advance.emails:
+            if not versions:
+                versions = current_version_ids(session)
+            rows += outbox_rows(step.enrollment, step.advance, now, versions)
+    return rows
+
+
+def _count(plan: BatchPlan, written: set[int], report: TickReport) -> list[int]:
+    """Count the enrollments written into ``report``; return those that exited, whose
+    queued mail is cancelled. One that was not written lost a race to another process,
+    which carried its step out."""
     exited: list[int] = []
     for step in plan.steps:
         item = step.enrollment
@@ -367,15 +373,9 @@ def _carry_out(
             report.deferred += 1
         elif step.advance is not None:
             report.advanced += 1
-            if step.advance.emails and not versions:
-                versions = current_version_ids(session)
-            rows += outbox_rows(item, step.advance, now, versions)
             outcome = step.advance.outcome
             if isinstance(outcome, Exit):
                 report.exited += 1
                 if outcome.kind is ExitKind.EXITED:
                     exited.append(item.id)
-    cancel_queued_mail(session, exited)
-    ids = insert_messages(session, rows)
-    report.emails_queued += len(ids)
-    report.message_ids += ids
+    return exited

@@ -89,9 +89,9 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(db_engine, uow_fact
 
     assert len(counts[5]) == len(counts[60]), (counts[5], counts[60])
     # claim (with the versions' checksums), the outbox's unsent steps with the cap's
-    # counts, prospects, events, templates, the enrollments' UPDATE, the outbox INSERT
-    # (+ BEGIN/COMMIT chatter some drivers log)
-    assert len(counts[60]) <= 10, counts[60]
+    # counts, prospects, events, templates, the enrollments' UPDATE with the outbox INSERT
+    # (one statement on PostgreSQL, two on SQLite) (+ BEGIN/COMMIT chatter some drivers log)
+    assert len(counts[60]) <= 9, counts[60]
     with uow_factory() as uow:
         queued = uow.session.scalar(
             select(func.count()).select_from(Message).where(Message.status == MessageStatus.QUEUED)
