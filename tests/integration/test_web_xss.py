@@ -1,7 +1,8 @@
 """Everything a prospect or an API client wrote is hostile: a prospect signs up with markup
 in every field, and every page that shows them must show it as text.
 
-Add a page here when it shows prospect data: ``PAGES`` maps a name to (role, a function of
+Add a page here when it shows prospect data or what marketers typed (sequence names,
+subjects, conditions): ``PAGES`` maps a name to (role, a function of
 the ``Hostile`` fixture returning the path).
 """
 
@@ -11,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,35 @@ RAW = (FIRST, LAST, COMPANY, "<script>", "<img src=x", "<svg onload")
 ESCAPED = ("&lt;script&gt;", "&#34;&gt;&lt;img src=x onerror=alert(2)&gt;", "&lt;svg onload")
 
 
+HOSTILE_KEY = "hostile-names"
+HOSTILE_SEQUENCE = f"""
+key: {HOSTILE_KEY}
+name: '{FIRST}'
+description: '{LAST}'
+enroll:
+  when:
+    all: [{{field: status, eq: closed_lost}}, {{field: lost_reason, in: ['{COMPANY}', price]}}]
+  reenroll_after: never
+  priority: 1
+exit_when:
+  any: [{{field: title, eq: '{LAST}'}}, {{event: page.visited, path: '{COMPANY}*'}}]
+steps:
+  - id: first
+    email: price/value-recap
+    subject: '{FIRST} {{{{ prospect.first_name }}}}'
+  - wait: 2d
+  - id: pick
+    split:
+      - {{variant: a, weight: 50, goto: second}}
+      - {{variant: b, weight: 50, goto: second}}
+  - id: second
+    email: price/case-study
+    subject: '{COMPANY}'
+"""
+"""A sequence whose every free-text value is markup: name, description, conditions,
+subjects. Stored twice (the second changes a subject), so its history has a diff."""
+
+
 @dataclass
 class Hostile:
     web: Web
@@ -48,6 +79,8 @@ def hostile(web: Web, now: datetime) -> Hostile:
     scoring = ROOT / "sequences" / "scoring.yaml"
     save_scoring(web.uow(), scoring.read_text(), str(scoring), now)
     store(web.uow, PRICE, now)
+    store(web.uow, HOSTILE_SEQUENCE, now)
+    store(web.uow, HOSTILE_SEQUENCE.replace(f"subject: '{COMPANY}'", f"subject: 'v2 {LAST}'"), now)
     result = upsert_prospect(
         web.uow(),
         {
@@ -110,6 +143,14 @@ PAGES: dict[str, tuple[str | None, Callable[[Hostile], str]]] = {
     "sales inbox": ("sales", lambda h: "/inbox/"),
     "lead page": ("sales", lambda h: f"/inbox/{h.handoff_id}"),
     "team inbox": ("admin", lambda h: "/inbox/"),
+    "sequence list": ("marketer", lambda h: "/sequences/"),
+    "sequence page": ("marketer", lambda h: f"/sequences/{HOSTILE_KEY}"),
+    "sequence editor": ("marketer", lambda h: f"/sequences/{HOSTILE_KEY}/edit"),
+    "sequence copy": ("marketer", lambda h: f"/sequences/new?from={HOSTILE_KEY}"),
+    "sequence history": ("marketer", lambda h: f"/sequences/{HOSTILE_KEY}/versions"),
+    "sequence version": ("marketer", lambda h: f"/sequences/{HOSTILE_KEY}/versions/1"),
+    "sequence diff": ("marketer", lambda h: f"/sequences/{HOSTILE_KEY}/versions/2/diff"),
+    "simulator": ("marketer", lambda h: f"/simulator/?sequence={HOSTILE_KEY}"),
 }
 
 
@@ -125,4 +166,23 @@ def test_hostile_prospect_data_shows_as_text(hostile: Hostile, page: str):
     assert re.findall(r"<script(?![^>]*\bsrc=)", body) == []
     for raw in RAW:
         assert raw not in body, (page, raw)
-    assert not re.search(r"<[a-z]+[^>]*\son(error|load)=", body), page
+    assert handlers(body) == [], page
+
+
+class _Tags(HTMLParser):
+    """Every attribute of every tag, as a browser's parser reads the page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found += [(tag, name) for name, _ in attrs if name.startswith("on")]
+
+
+def handlers(body: str) -> list[tuple[str, str]]:
+    """(tag, attribute) of every event handler attribute (``onerror=``, ``onload=``...): an
+    escaped ``onload=`` inside an attribute's text is text, not a handler."""
+    parser = _Tags()
+    parser.feed(body)
+    return parser.found
