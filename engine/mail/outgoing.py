@@ -7,7 +7,9 @@ the tracked HTML as one string: it finds the links in the rendered HTML with the
 expression, analyses each distinct ``<a>`` tag once (the template's tags are the same for
 every recipient), and hands the HTML to the quoted-printable encoder as the template's
 literal chunks with the recipient's values and tracking URLs between them
-(:mod:`engine.mail.qp_pieces`), so that the template's text is encoded once per template.
+(:mod:`engine.mail.qp_pieces`), so that the template's text is encoded once per template;
+a literal chunk whose links are all whole ``<a>`` tags of its own keeps them, with
+placeholders where this message's tokens are copied in (:class:`Slotted`).
 Whatever it does not expect (no ``</body>``, a link after it, a CR or NUL in the text) goes
 the reference way.
 """
