@@ -116,8 +116,11 @@ class StaticText:
             text = "".join(parts)
             if len(text) >= _MIN_STATIC and text[-1] != placeholder:
                 found = (text, placeholder)
-        if len(self._slotted) < _MAX_SLOTTED:
+        # Kept within the template's byte budget too: a chunk is rewritten once per token
+        # width (the message ids' digits), so these are few, but each is a chunk long.
+        if len(self._slotted) < _MAX_SLOTTED and self._memo_bytes < _MAX_MEMO_BYTES:
             self._slotted[key] = found
+            self._memo_bytes += len(chunk)
         return found
 
     def slots(
