@@ -37,12 +37,10 @@ def stop_stale_imports(uow: UnitOfWork, now: datetime) -> list[int]:
     their ids. Safe to run from every tick at once: rows are locked and re-checked."""
     stale, queued = now - STALE_AFTER, now - STALE_QUEUED_AFTER
     with uow:
+        # Finished imports are never looked at again (uploads nobody ran are deleted
+        # after a day), so this reads a handful of rows, however many imports there were.
         stmt = select(Import).where(
-            or_(
-                Import.status == ImportStatus.RUNNING,
-                Import.status == ImportStatus.QUEUED,
-                Import.check_report.is_not(None),
-            ),
+            Import.status.in_([ImportStatus.RUNNING, ImportStatus.QUEUED, ImportStatus.UPLOADED]),
             or_(Import.heartbeat_at.is_(None), Import.heartbeat_at < stale),
         )
         if uow.is_postgres:
