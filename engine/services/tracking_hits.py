@@ -182,7 +182,9 @@ def _write(engine: Engine, work: Callable[[Connection], T]) -> T:
     """``work`` on a pooled connection of ``engine`` (``Runtime.hit_engine``: autocommit,
     so each statement is one round trip and ``begin`` adds none), once more on a fresh
     connection if the pooled one was dead: that engine does not ping on checkout, so a
-    database restart shows up here, as a disconnect, instead."""
+    database restart shows up here, as a disconnect, instead. (A connection dying in the
+    middle of the statement could leave the hit written twice: an open is then the same
+    open again, a click counted twice, as with a browser re-sending its GET.)"""
     try:
         with engine.begin() as conn:
             return work(conn)
