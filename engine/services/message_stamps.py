@@ -16,16 +16,17 @@ the figures the event queries gave, exactly.
 
 Two writers, both in the caller's transaction: :func:`stamp_message` for every recorded
 event (``engine.services.events`` calls it once per event, whatever door it came
-through: the API, tracking, inbound mail, the demo), and :func:`restamp_messages` which recomputes
-messages from their events (after ``flag_bursts`` turns past clicks into machine ones; the
-COPY seeder; the migration's backfill does the same in SQL of its own).
+through: the API, tracking, inbound mail, the demo), and :func:`restamp_messages`, which
+recomputes messages from their events (after ``flag_bursts`` turns past clicks into machine
+ones; the COPY seeder; the migration's backfill does the same in SQL of its own).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.store import Event, Message
@@ -99,15 +100,15 @@ def restamp_messages(session: Session, message_ids: Collection[int] | None = Non
     )
 
 
-def _from_events():  # type: ignore[no-untyped-def]
+def _from_events() -> Select[Any]:
     """Per message with opens or clicks: its stamps, as the events say."""
 
-    def person(kind: str):  # type: ignore[no-untyped-def]
+    def person(kind: str) -> ColumnElement[Any]:
         return func.min(
             case((and_(Event.type == kind, Event.machine.is_(False)), Event.occurred_at))
         )
 
-    def machines(kind: str):  # type: ignore[no-untyped-def]
+    def machines(kind: str) -> ColumnElement[Any]:
         return func.sum(case((and_(Event.type == kind, Event.machine.is_(True)), 1), else_=0))
 
     return (
