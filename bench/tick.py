@@ -3,6 +3,7 @@
     python bench/tick.py                          # 100,000 due enrollments, batches of 500
     python bench/tick.py --due 20000 --events-per-prospect 5
     python bench/tick.py --profile 20             # + a cProfile of the tick, top 20
+    python bench/tick.py --processes 2            # + two tick processes at once, on a copy
 
 One database is seeded with COPY (``tests/support/seeding.py``: the shipped sequences, one
 active enrollment per prospect, ``--due`` of them due now at their first step, events with
@@ -14,7 +15,8 @@ TEMPLATE``, so all three start identical. Then, in this order:
    UPDATE enrollments ... SET next_run_at, lock_version``, one commit per batch: the floor
    any tick pays (claim, one row version per enrollment, one commit per batch);
 2. the tick (``engine.services.tick.tick``, with the default frequency cap, as the worker
-   runs it) on the seeded database;
+   runs it) on the seeded database; with ``--processes N``, then N tick processes at once
+   on a copy of their own (each its own interpreter: no shared GIL);
 3. the bare claim-and-update again on the second copy, so a change of load on this shared
    machine during the run shows as a difference between 1 and 3.
 
