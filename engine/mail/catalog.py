@@ -26,7 +26,8 @@ from engine.mail.links import link_findings
 from engine.mail.mjml import MjmlError, compile_mjml
 from engine.mail.mjml_source import structure_problem, unknown_tags
 from engine.mail.names import merge_tag_findings, name_findings
-from engine.mail.sandbox import BoundedSandbox, safety_findings
+from engine.mail.sandbox import BoundedSandbox
+from engine.mail.template_check import safety_findings
 
 # Required by anti-spam law (CAN-SPAM, CASL, GDPR practice): a working opt-out and the
 # sender's postal address in every marketing email.
@@ -288,7 +289,7 @@ def _jinja_errors(text: str, name: str, names: bool = True) -> list[str]:
     """Jinja syntax errors, unsafe constructs and unknown names of ``text``, as readable
     lines.
 
-    The safety check (see :mod:`engine.mail.sandbox`) runs between parsing and compiling,
+    The safety check (see :mod:`engine.mail.template_check`) runs between parsing and compiling,
     so a refused filter is explained as refused rather than as missing.
     """
     too_deep = _nesting_problem(text)

@@ -29,7 +29,8 @@ from engine.mail.catalog import (
 from engine.mail.footer import footer_problem
 from engine.mail.links import link_problems
 from engine.mail.parts import TEXT_ENV, email_parts
-from engine.mail.sandbox import render_bounded, render_bounded_chunks, template_safety_problems
+from engine.mail.sandbox import render_bounded, render_bounded_chunks
+from engine.mail.template_check import template_safety_problems
 from engine.mail.text import tidy_text
 from engine.mail.values import template_values
 

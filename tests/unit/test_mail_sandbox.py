@@ -15,8 +15,8 @@ from engine.mail.sandbox import (
     BoundedSandbox,
     TemplateLimitError,
     render_bounded,
-    template_safety_problems,
 )
+from engine.mail.template_check import template_safety_problems
 
 # The classic escapes and bombs the brief names, with what the static check must say.
 CLASSICS = {
