@@ -7,10 +7,10 @@ that runs on a worker for every recipient. Jinja's :class:`SandboxedEnvironment`
 
 Two layers, so a template that slips past one is still caught by the other:
 
-* :func:`engine.mail.template_check.template_safety_problems` runs when a sequence is validated and refuses, with the
-  line, what an email never needs and an attacker does: ``**``, calls, ``_``-names,
-  imports/includes/macros, loops nested more than twice, filters and tests outside a short
-  list.
+* :func:`engine.mail.template_check.template_safety_problems` runs when a sequence is
+  validated and refuses, with the line, what an email never needs and an attacker does:
+  ``**``, calls, ``_``-names, imports/includes/macros, loops nested more than twice,
+  filters and tests outside a short list.
 * :class:`BoundedSandbox` plus :func:`render_bounded` bound every render at run time: the
   operators that can blow up (``*``, ``**``, ``+``, ``%``), ``~`` concatenation, list and
   dict literals and every filter refuse values over :data:`MAX_VALUE_CHARS`; nothing can be
