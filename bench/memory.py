@@ -260,15 +260,21 @@ def bench_worker(messages: int) -> None:
             samples = Samples(worker.pid, messages, "messages")
             started = time.perf_counter()
             done = 0
-            while done < messages:
-                if worker.poll() is not None:
-                    sys.exit(f"the worker exited: {(workdir / 'worker.log').read_text()[-2000:]}")
-                plan = recover_and_dispatch(uow(), datetime.now(UTC), settings)
-                for batch in plan.batches:
-                    queue.enqueue(send_messages_job, batch, queue_name=QUEUE_MAIL)
-                time.sleep(1)
-                done = sent(uow)
-                samples.take(done)
+            try:
+                while done < messages:
+                    if worker.poll() is not None:
+                        log = (workdir / "worker.log").read_text()[-2000:]
+                        sys.exit(f"the worker exited: {log}")
+                    plan = recover_and_dispatch(uow(), datetime.now(UTC), settings)
+                    for batch in plan.batches:
+                        queue.enqueue(send_messages_job, batch, queue_name=QUEUE_MAIL)
+                    time.sleep(1)
+                    done = sent(uow)
+                    samples.take(done)
+            finally:  # stopped early (SIGTERM, Ctrl-C): still say what was measured
+                if samples.points and done < messages:
+                    print(f"stopped at {done:,} of {messages:,} messages")
+                    samples.summary()
             seconds = time.perf_counter() - started
         queue.connection.flushdb()
         print(f"{messages:,} messages in {seconds:.0f} s ({messages / seconds:.0f}/s)")
