@@ -4,13 +4,13 @@ the email that produced each lead, won deals, and A/B splits compared with a ver
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from engine.services.events import record_event
 from engine.services.handoffs import accept_handoff, reject_handoff
-from engine.services.views.reports import message_report, version_of
+from engine.services.views.reports import Feedback, message_report, version_of
 from engine.services.views.split_report import split_reports
 from tests.support.prospect_world import happen
 from tests.support.sales_world import SalesWorld, seed_sales_world
@@ -128,3 +128,49 @@ def test_a_young_split_is_too_early_to_tell(web: Web, now) -> None:  # type: ign
     sequence_id, _ = version_of(web.uow(), "offer-test")
     [split] = split_reports(web.uow(), sequence_id, version_id)
     assert all(c.verdict == "too_early" for cs in split.comparisons.values() for c in cs)
+
+
+def test_the_page_shows_the_latest_decisions_and_the_csv_has_them_all(
+    web: Web, leads: SalesWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reject_handoff(
+        web.uow(), leads.zofia_handoff, "wrong_person", "rep@example.com", web.now(), "Procurement"
+    )
+    real = message_report
+
+    def with_an_older_decision(uow, version_id):  # type: ignore[no-untyped-def]
+        report = real(uow, version_id)
+        recap = next(r for r in report.rows if r.step_id == "value-recap")
+        recap.feedback.append(
+            Feedback(
+                0,
+                "accepted",
+                None,
+                "An older one",
+                "old@example.com",
+                datetime(2025, 1, 1, tzinfo=UTC),
+            )
+        )
+        return report
+
+    monkeypatch.setattr("webapp.pages.reports.message_report", with_an_older_decision)
+    monkeypatch.setattr("webapp.pages.reports.DECISIONS_SHOWN", 1)
+    marketer = web.client("marketer")
+
+    page = text(marketer.get("/reports/lost-on-price"))
+    assert "The 1 latest of 2 decisions" in page and "Download all 2 as CSV" in page
+    assert "Procurement" in page and "An older one" not in page  # newest first
+    everything = text(marketer.get("/reports/lost-on-price?decisions=all"))
+    assert "An older one" in everything and "The 1 latest" not in everything
+
+    download = marketer.get("/reports/lost-on-price/decisions.csv")
+    assert download.status_code == 200 and download.mimetype == "text/csv"
+    lines = download.get_data(as_text=True).splitlines()
+    assert lines[0] == "Step,Template,Handoff,Decision,Reason,Comment,Decided by,Decided at (UTC)"
+    assert lines[1].startswith(f"value-recap,price/value-recap,{leads.zofia_handoff},rejected,")
+    assert "Wrong person,Procurement,rep@example.com" in lines[1]
+    assert lines[2] == (
+        "value-recap,price/value-recap,0,accepted,,An older one,old@example.com,2025-01-01 00:00"
+    )
+    assert web.client("sales").get("/reports/lost-on-price/decisions.csv").status_code == 403
+    assert marketer.get("/reports/nope/decisions.csv").status_code == 404

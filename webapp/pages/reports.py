@@ -26,6 +26,11 @@ from webapp.pages.context import uow
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
+#: Decisions shown on a report's page, newest first. A busy sequence collects hundreds
+#: (a thousand rows is a page nobody reads, and most of its render time); the rest are one
+#: click away (``?decisions=all``) and all of them are in the CSV.
+DECISIONS_SHOWN = 25
+
 
 @bp.get("/")
 @allow(Role.MARKETER)
@@ -42,9 +47,13 @@ def sequence(key: str) -> ResponseReturnValue:
         splits = split_reports(uow(), sequence_id, version_id)
     except NotFoundError:
         abort(404)
+    decisions = report.decisions
+    show_all = request.args.get("decisions") == "all"
     return render_template(
         "reports/sequence.html",
         r=report,
+        decisions=decisions if show_all else decisions[:DECISIONS_SHOWN],
+        decisions_total=len(decisions),
         splits=splits,
         outcomes=OUTCOMES,
         reason_labels=REJECT_REASON_LABELS,
@@ -112,6 +121,49 @@ def download(key: str) -> ResponseReturnValue:
     name = f"report-{report.sequence_key}-v{report.version}.csv"
     return Response(
         write_csv(HEADER, _csv_rows(report)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+DECISIONS_HEADER = (
+    "Step",
+    "Template",
+    "Handoff",
+    "Decision",
+    "Reason",
+    "Comment",
+    "Decided by",
+    "Decided at (UTC)",
+)
+
+
+@bp.get("/<key>/decisions.csv")
+@allow(Role.MARKETER)
+def download_decisions(key: str) -> ResponseReturnValue:
+    """Every decision sales made on the version's leads, newest first, with the comment:
+    the feedback loop in a form a marketer can sort and share."""
+    try:
+        _, version_id = version_of(uow(), key, request.args.get("version"))
+        report = message_report(uow(), version_id)
+    except NotFoundError:
+        abort(404)
+    rows = [
+        [
+            m.step_id,
+            m.template_key,
+            f.handoff_id,
+            f.status,
+            REJECT_REASON_LABELS.get(f.reason, f.reason) if f.reason else "",
+            f.comment or "",
+            f.decided_by or "",
+            f.decided_at.strftime("%Y-%m-%d %H:%M") if f.decided_at else "",
+        ]
+        for m, f in report.decisions
+    ]
+    name = f"decisions-{report.sequence_key}-v{report.version}.csv"
+    return Response(
+        write_csv(DECISIONS_HEADER, rows),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Select, and_, distinct, func, select, union
 from sqlalchemy.orm import Session
@@ -52,6 +52,9 @@ __all__ = [
 
 RowOf = Callable[[str, str], "MessageRow"]
 OUTCOMES = ("email.bounced", "email.unsubscribed", "email.complained")
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)  # an undecided date sorts oldest
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,15 @@ class MessageReport:
             for reason, count in row.reasons.items():
                 total.reasons[reason] = total.reasons.get(reason, 0) + count
         return total
+
+    @property
+    def decisions(self) -> list[tuple[MessageRow, Feedback]]:
+        """Every decision sales made on this version's leads, newest first, each with the
+        email that produced the lead: the page shows the latest, the CSV all of them."""
+        pairs = [(row, f) for row in self.rows for f in row.feedback]
+        pairs.sort(key=lambda pair: (pair[1].decided_at or _NEVER, pair[1].handoff_id))
+        pairs.reverse()
+        return pairs
 
 
 def message_report(uow: UnitOfWork, version_id: int) -> MessageReport:
