@@ -11,7 +11,23 @@ from __future__ import annotations
 
 from typing import Protocol
 
-__all__ = ["RateLimiter", "WebhookPoster"]
+__all__ = ["FlaggedQueue", "RateLimiter", "WebhookPoster"]
+
+
+class FlaggedQueue(Protocol):
+    """The job queue as a service that coalesces work sees it: queue a job of
+    ``workers.jobs`` by name, and a flag with a ttl that says "a job is already pending"
+    (``engine.adapters.jobqueue.JobQueue`` on Redis or in process)."""
+
+    def enqueue_by_path(self, path: str, *args: str | int | list[str | int]) -> bool:
+        """Queue the job function named by ``path``; True when it was queued."""
+
+    def set_flag(self, name: str, ttl: int, *, replace: bool = False) -> bool:
+        """Raise the flag ``name`` for ``ttl`` seconds; True when this call raised it
+        (or, with ``replace``, raised it again)."""
+
+    def clear_flag(self, name: str) -> None:
+        """Lower the flag ``name``."""
 
 
 class RateLimiter(Protocol):

@@ -41,11 +41,11 @@ from sqlalchemy import Connection, Engine, Row, bindparam, cast, delete, func, i
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 
-from engine.adapters.jobqueue import JobQueue
 from engine.core.bots import DEFAULTS, RequestInfo, Thresholds
 from engine.exceptions import NotFoundError
 from engine.mail.links import HONEYPOT_LINK_INDEX
 from engine.mail.tokens import TokenSigner
+from engine.services.ports import FlaggedQueue
 from engine.services.tracking import (
     flag_bursts,
     judge_click,
@@ -210,7 +210,7 @@ def _row(
     }
 
 
-def request_drain(queue: JobQueue) -> bool:
+def request_drain(queue: FlaggedQueue) -> bool:
     """After a hit is committed: queue the judging job unless one is already pending;
     True when this call queued it. If the queue refuses the job, the flag is lowered again
     so that the next hit tries, and the error goes to the caller."""
@@ -237,7 +237,7 @@ class DrainReport:
 
 def run_drain(
     uow_factory: Callable[[], UnitOfWork],
-    queue: JobQueue,
+    queue: FlaggedQueue,
     thresholds: Thresholds = DEFAULTS,
     *,
     batch: int = BATCH,
@@ -262,7 +262,7 @@ def run_drain(
     return DrainReport(judged, requeued)
 
 
-def sweep_hits(uow: UnitOfWork, queue: JobQueue, now: datetime) -> bool:
+def sweep_hits(uow: UnitOfWork, queue: FlaggedQueue, now: datetime) -> bool:
     """The tick's backstop: queue a judging job, whatever the flag says, when a hit has
     waited longer than ``DRAIN_FLAG_TTL`` (its job died, or a backlog outgrew one worker:
     another drain then helps, ``SKIP LOCKED`` keeps them apart); True when it did."""

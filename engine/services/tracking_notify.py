@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 
-from engine.adapters.jobqueue import JobQueue
+from engine.services.ports import FlaggedQueue
 from engine.services.tracking_hits import request_drain
 
 __all__ = ["IDLE_SECONDS", "DrainNotifier"]
@@ -33,7 +33,7 @@ IDLE_SECONDS = 5.0
 class DrainNotifier:
     """Coalesces "a hit was recorded" into ``request_drain`` calls on a thread of its own."""
 
-    def __init__(self, queue: JobQueue, *, idle_seconds: float = IDLE_SECONDS) -> None:
+    def __init__(self, queue: FlaggedQueue, *, idle_seconds: float = IDLE_SECONDS) -> None:
         self._queue = queue
         self._idle_seconds = idle_seconds
         self._wanted = threading.Event()
