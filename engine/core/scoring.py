@@ -1,7 +1,8 @@
 """Engagement scoring: points per event, daily caps, exponential decay, re-qualification.
 
-The score is never stored: it is the decayed sum of ledger entries at a moment, so it can
-always be explained ("which events earned it") and recomputed with other rules.
+The score is the decayed sum of ledger entries at a moment, so it can always be explained
+("which events earned it") and recomputed with other rules; the prospect row caches it,
+and :func:`rolled_forward` carries that cache to a later moment in constant time.
 """
 
 from __future__ import annotations
@@ -82,6 +83,30 @@ def score_at(entries: Iterable[Entry], half_life: timedelta, now: datetime) -> f
     )
 
 
+def rolled_forward(
+    value: float,
+    as_of: datetime | None,
+    added: Sequence[Entry],
+    half_life: timedelta,
+    now: datetime,
+) -> float | None:
+    """A cached score (``value`` at ``as_of``) carried to ``now`` with ``added`` entries:
+    what :func:`score_at` of the whole ledger says, in constant time; None when only the
+    ledger can say (the cache is dated after ``now``, or an entry is, and counts later).
+    """
+    if (as_of is not None and as_of > now) or any(e.occurred_at > now for e in added):
+        return None
+    return decayed(value, as_of, half_life, now) + score_at(added, half_life, now)
+
+
+def needs_daily_totals(event: EventFact, spec: ScoringSpec) -> bool:
+    """Whether :func:`awards` will read what was earned today: a human event matching a
+    capped rule (most events are neither, and then nothing needs loading)."""
+    return not event.machine and any(
+        rule.daily_cap is not None and matches(rule, event) for rule in spec.rules
+    )
+
+
 def score_path(
     entries: Sequence[Entry], half_life: timedelta, limit: int = 50
 ) -> list[dict[str, object]]:
@@ -112,6 +137,14 @@ def fast_track_reason(event: EventFact, spec: ScoringSpec) -> str | None:
 class Requalify:
     reason: str
     score: float
+
+
+def could_requalify(score: float, event: EventFact, spec: ScoringSpec, status: str | None) -> bool:
+    """Whether :func:`requalification` could say yes, before reading the prospect's
+    handoffs: only a fast-track event or a score at the threshold, from outside sales."""
+    if (status or "") in WITH_SALES:
+        return False
+    return score >= spec.threshold or fast_track_reason(event, spec) is not None
 
 
 def requalification(

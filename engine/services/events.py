@@ -10,25 +10,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from engine.core.facts import EventFact
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError, NurtureError
 from engine.services.engagement import stamp_engagement
+from engine.services.event_batch import Batch
+from engine.services.event_context import EventContext, load_context
+from engine.services.event_nurture import react_to_event
+from engine.services.event_writes import DeferredWrites, ShortWriteError
 from engine.services.handoffs import create_handoff
-from engine.services.loading import events_by_prospect
 from engine.services.message_stamps import stamp_message
-from engine.services.nurture import StepReport, reconsider
+from engine.services.nurture import StepReport
 from engine.services.optouts import OPT_OUT_EVENTS, opt_out
 from engine.services.schemas import EngineEventInput, EventInput, parse_input
-from engine.services.scoring import current_scoring, score_event
+from engine.services.scoring import ledger, score_event
 from engine.store import Event, Message, Prospect, UnitOfWork
+from engine.store.base import normalize_email
 
 AnyEventInput = EventInput | EngineEventInput
 
@@ -74,24 +81,78 @@ def record_events(
     *,
     api_token_id: int | None = None,
 ) -> list[RecordResult | NurtureError]:
-    """A batch in ONE transaction, each event in its own savepoint.
+    """A batch in ONE transaction, recorded event by event, in order.
 
     One commit for the batch instead of one per event (a commit waits for the disk, which
-    dominates ingest), while a bad item still fails alone: its savepoint is rolled back and
-    its error returned in its place.
+    dominates ingest), and what every event needs read once for the batch
+    (``engine.services.event_batch``). A bad item still fails alone: every refusal (no
+    such prospect, a message of someone else, a key used for another event) happens
+    before the item writes anything, so its error simply takes its place. Should an item
+    fail after it wrote, the batch starts again from a clean transaction with a savepoint
+    around each item, which is rolled back for the one that fails.
     """
-    results: list[RecordResult | NurtureError] = []
     with uow:
-        _lock_prospects(uow, payloads)
-        owners = _message_owners(uow.session, payloads)
-        for data in payloads:
-            try:
-                with uow.session.begin_nested():
-                    results.append(_record(uow, data, now, api_token_id, owners))
-            except NurtureError as exc:
-                results.append(exc)
+        try:
+            results = _record_all(uow, payloads, now, api_token_id)
+        except _WroteThenFailedError:
+            uow.rollback()
+            results = _record_each(uow, payloads, now, api_token_id)
         uow.commit()
     return results
+
+
+class _WroteThenFailedError(Exception):
+    """An item of a batch failed after it wrote: only a savepoint can take it back."""
+
+
+def _record_all(
+    uow: UnitOfWork, payloads: list[AnyEventInput], now: datetime, api_token_id: int | None
+) -> list[RecordResult | NurtureError]:
+    session = uow.session
+    batch = Batch(session, payloads, now, lock=uow.is_postgres)
+    owners = _message_owners(session, payloads)
+    if uow.is_postgres:
+        keys = {p.idempotency_key for p in payloads if p.idempotency_key}
+        batch.writes = DeferredWrites(session, len(payloads), api_token_id, keys)
+    results: list[RecordResult | NurtureError] = []
+    with batch.writes.before_reads() if batch.writes else nullcontext():
+        for data in payloads:
+            try:
+                results.append(_record(uow, data, now, api_token_id, owners, batch))
+            except _Refused as refused:
+                results.append(refused.error)
+            except NurtureError as exc:
+                raise _WroteThenFailedError from exc
+        if batch.writes is not None:
+            try:
+                batch.writes.write()
+            except ShortWriteError as exc:
+                raise _WroteThenFailedError from exc
+    return results
+
+
+def _record_each(
+    uow: UnitOfWork, payloads: list[AnyEventInput], now: datetime, api_token_id: int | None
+) -> list[RecordResult | NurtureError]:
+    """The batch with a savepoint per item (and every read per item)."""
+    _lock_prospects(uow, payloads)
+    owners = _message_owners(uow.session, payloads)
+    results: list[RecordResult | NurtureError] = []
+    for data in payloads:
+        try:
+            with uow.session.begin_nested():
+                results.append(_record(uow, data, now, api_token_id, owners))
+        except NurtureError as exc:
+            results.append(exc)
+    return results
+
+
+class _Refused(Exception):  # noqa: N818 - a wrapper, not an error of its own
+    """An item refused before it wrote anything (its error is ``error``)."""
+
+    def __init__(self, error: NurtureError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def record_within(uow: UnitOfWork, data: AnyEventInput, now: datetime) -> RecordResult:
@@ -143,52 +204,102 @@ def _record(
     now: datetime,
     api_token_id: int | None,
     owners: Mapping[int, int],
+    batch: Batch | None = None,
 ) -> RecordResult:
+    """Record one event; in a batch, refusals come wrapped in ``_Refused`` (nothing of the
+    item was written) and any other error means it failed after writing."""
+    try:
+        recorded = _store(uow, data, now, api_token_id, owners, batch)
+    except NurtureError as exc:
+        if batch is None:
+            raise
+        raise _Refused(exc) from exc
+    if isinstance(recorded, RecordResult):
+        return recorded
+    context, event = recorded
+    session, prospect = uow.session, context.prospect
+    if batch is not None:
+        batch.note(prospect.id, _fact(event))
+    stamp_engagement(session, event)
+    stamp_message(session, event)
+    if data.type in OPT_OUT_EVENTS:
+        _opt_out(session, prospect, data, now)
+    defer = writes.add_entries if (writes := batch.writes if batch else None) else None
+    points, score, handoff_id = _score(session, context, event, now, defer)
+    preloaded = batch.preloaded.get(prospect.id) if batch is not None else None
+    report = react_to_event(session, context, data.type, now, preloaded)
+    changed = report.advanced or report.enrolled or report.exited or report.emails_queued
+    if batch is not None and (changed or handoff_id or data.type in OPT_OUT_EVENTS):
+        batch.forget(prospect.id)  # its enrollments moved: re-read from now on
+    return RecordResult(event.id, False, report, points, score, handoff_id)
+
+
+def _store(
+    uow: UnitOfWork,
+    data: AnyEventInput,
+    now: datetime,
+    api_token_id: int | None,
+    owners: Mapping[int, int],
+    batch: Batch | None,
+) -> RecordResult | tuple[EventContext, Event]:
+    """Check the event and insert it: its context and stored row, or the first event
+    recorded under its key (a duplicate). Every refusal is raised before the insert."""
     session = uow.session
     key = data.idempotency_key
     print_ = fingerprint(data) if key else None
-    if key:
-        repeated = _repeat(session, api_token_id, key, print_)
-        if repeated is not None:
-            return repeated
-    prospect = _prospect(uow, data)
+    writes = batch.writes if batch is not None else None
+    if key and writes is not None and key in writes.known:
+        return _repeated(key, *writes.known[key], print_)
+    try:
+        context = _context(uow, data, batch)
+    except NotFoundError:
+        if key:  # a retry whose prospect went meanwhile is still the first event's
+            repeated = _repeat(session, api_token_id, key, print_)
+            if repeated is not None:
+                return repeated
+        raise
+    prospect = context.prospect
     if data.message_id is not None and owners.get(data.message_id) != prospect.id:
         raise InvalidInputError(
             f"message_id {data.message_id} is not a message sent to this prospect",
             field="message_id",
         )
     engine_said = data if isinstance(data, EngineEventInput) else None
-    event = Event(
-        prospect_id=prospect.id,
-        type=data.type,
-        occurred_at=data.occurred_at or now,
-        received_at=now,
-        data=data.data,
-        message_id=data.message_id,
-        machine=engine_said.machine if engine_said else False,
-        machine_reason=engine_said.machine_reason if engine_said else None,
-        idempotency_key=key,
-        idempotency_fingerprint=print_,
-        api_token_id=api_token_id,
-        source=data.source,
-    )
-    try:
-        with session.begin_nested():
-            session.add(event)
-    except IntegrityError:
-        if key:  # a concurrent request with the same key committed first
-            repeated = _repeat(session, api_token_id, key, print_)
-            if repeated is not None:
-                return repeated
-        raise
-    stamp_engagement(session, event)
-    stamp_message(session, event)
-    if data.type in OPT_OUT_EVENTS:
-        _opt_out(session, prospect, data, now)
-    points, score, handoff_id = _score(session, prospect, event, now)
-    events = events_by_prospect(session, [prospect.id]).get(prospect.id, [])
-    report = reconsider(session, prospect, events, now)
-    return RecordResult(event.id, False, report, points, score, handoff_id)
+    row = {
+        "prospect_id": prospect.id,
+        "type": data.type,
+        "occurred_at": data.occurred_at or now,
+        "received_at": now,
+        "data": data.data,
+        "message_id": data.message_id,
+        "machine": engine_said.machine if engine_said else False,
+        "machine_reason": engine_said.machine_reason if engine_said else None,
+        "idempotency_key": key,
+        "idempotency_fingerprint": print_,
+        "api_token_id": api_token_id,
+        "source": data.source,
+    }
+    if writes is not None:  # written with the batch's others
+        return context, Event(id=writes.add_event(row), **row)
+    event_id = _insert_event(uow, row)
+    if event_id is None:  # the key was used first (maybe by a concurrent request)
+        repeated = _repeat(session, api_token_id, key or "", print_)
+        if repeated is None:  # pragma: no cover - a conflict leaves the first row behind
+            raise ConflictError(f"event {data.type!r} conflicts with a stored event")
+        return repeated
+    return context, Event(id=event_id, **row)  # the stored row, not added: nothing to flush
+
+
+def _fact(event: Event) -> EventFact:
+    return EventFact(event.type, event.occurred_at, event.data or {}, event.machine, event.id)
+
+
+def _insert_event(uow: UnitOfWork, row: dict[str, Any]) -> int | None:
+    """Insert the event, or nothing when its idempotency key is taken: one statement, and
+    no savepoint to roll back to (``ON CONFLICT DO NOTHING``, on both databases)."""
+    insert = pg_insert if uow.is_postgres else sqlite_insert
+    stmt = insert(Event).values(row).on_conflict_do_nothing().returning(Event.id)
+    return uow.session.execute(stmt).scalar()
 
 
 def _opt_out(session: Session, prospect: Prospect, data: AnyEventInput, now: datetime) -> None:
@@ -209,18 +320,22 @@ def _opt_out(session: Session, prospect: Prospect, data: AnyEventInput, now: dat
 
 
 def _score(
-    session: Session, prospect: Prospect, event: Event, now: datetime
+    session: Session,
+    context: EventContext,
+    event: Event,
+    now: datetime,
+    defer: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> tuple[float, float | None, int | None]:
-    """Ledger entries for the event, and the handoff when it re-qualifies the prospect."""
-    spec = current_scoring(session)
+    """Ledger entries for the event (queued by ``defer`` when given), and the handoff when
+    it re-qualifies the prospect."""
+    spec, prospect = context.scoring, context.prospect
     if spec is None:  # no scoring rules loaded: events still drive the sequences
         return 0.0, None, None
-    outcome = score_event(session, prospect, event, spec, now)
+    outcome = score_event(session, prospect, event, spec, now, defer)
     handoff = None
     if outcome.requalify is not None:
-        handoff = create_handoff(
-            session, prospect, event, outcome.requalify, spec, outcome.entries, now
-        )
+        entries = ledger(session, prospect.id)  # the handoff's story: its score path
+        handoff = create_handoff(session, prospect, event, outcome.requalify, spec, entries, now)
     return outcome.points, outcome.score, handoff.id if handoff else None
 
 
@@ -237,28 +352,45 @@ def _repeat(
     ).first()
     if row is None:
         return None
-    if row.idempotency_fingerprint is not None and row.idempotency_fingerprint != print_:
+    return _repeated(key, row.id, row.idempotency_fingerprint, print_)
+
+
+def _repeated(key: str, event_id: int, first: str | None, print_: str | None) -> RecordResult:
+    """Event ``event_id`` came first under ``key``: a duplicate, or a ConflictError when
+    it said something else."""
+    if first is not None and first != print_:
         raise ConflictError(
             f"idempotency key {key!r} was already used for a different event (event "
-            f"{row.id}); a retry must repeat the event exactly, a new event needs a new key"
+            f"{event_id}); a retry must repeat the event exactly, a new event needs a new key"
         )
-    return RecordResult(row.id, True, StepReport())
+    return RecordResult(event_id, True, StepReport())
 
 
-def _prospect(uow: UnitOfWork, data: AnyEventInput) -> Prospect:
-    session = uow.session
+def _context(uow: UnitOfWork, data: AnyEventInput, batch: Batch | None = None) -> EventContext:
+    """The event's prospect, row-locked on PostgreSQL (events of one prospect are scored
+    and judged one at a time), with the rules in force (``event_context``); a batch's
+    from what it loaded up front."""
+    if batch is not None and (data.prospect_id is not None or data.email):
+        found = batch.context(data)
+        if found is None:
+            who = data.prospect_id if data.prospect_id is not None else data.email
+            raise NotFoundError(f"no prospect {who!r}: create it with POST /api/v1/prospects first")
+        if found.prospect.erased_at is not None:
+            raise NotFoundError(
+                f"prospect {found.prospect.id} was erased: no events are recorded for it"
+            )
+        return found
     if data.prospect_id is not None:
-        stmt = select(Prospect).where(Prospect.id == data.prospect_id)
+        where = Prospect.id == data.prospect_id
     elif data.email:
-        stmt = select(Prospect).where(Prospect.email == data.email)
+        where = Prospect.email == normalize_email(data.email)
     else:
         raise InvalidInputError("an event needs 'prospect_id' or 'email'", field="prospect_id")
-    if uow.is_postgres:  # serialise events of one prospect: scoring and exits see all of them
-        stmt = stmt.with_for_update()
-    prospect = session.scalars(stmt).first()
-    if prospect is None:
+    context = load_context(uow.session, where, lock=uow.is_postgres)
+    if context is None:
         who = data.prospect_id if data.prospect_id is not None else data.email
         raise NotFoundError(f"no prospect {who!r}: create it with POST /api/v1/prospects first")
+    prospect = context.prospect
     if prospect.erased_at is not None:  # checked under the row lock: erasure holds it too
         raise NotFoundError(f"prospect {prospect.id} was erased: no events are recorded for it")
-    return prospect
+    return context

@@ -7,16 +7,26 @@ host that records events scores them identically.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine.core.facts import EventFact
-from engine.core.scoring import Entry, Requalify, awards, requalification, score_at
+from engine.core.scoring import (
+    Award,
+    Entry,
+    Requalify,
+    awards,
+    could_requalify,
+    needs_daily_totals,
+    requalification,
+    rolled_forward,
+    score_at,
+)
 from engine.services.audit import record_audit
 from engine.spec.loader import parse_scoring
 from engine.spec.scoring import ScoringSpec
@@ -43,9 +53,16 @@ def current_scoring(session: Session) -> ScoringSpec | None:
     ).first()
     if row is None:
         return None
-    key = (row.id, row.checksum)
+    return scoring_by_checksum(session, row.id, row.checksum)
+
+
+def scoring_by_checksum(session: Session, version_id: int, checksum: str) -> ScoringSpec:
+    """A scoring version's rules, parsed once per process: no statement when cached.
+
+    Keyed by id and checksum, so one database's rules are never served for another's."""
+    key = (version_id, checksum)
     if key not in _CACHE:  # only now read the JSON: every event asks for the rules
-        spec = session.scalar(select(ScoringVersion.spec).where(ScoringVersion.id == row.id))
+        spec = session.scalar(select(ScoringVersion.spec).where(ScoringVersion.id == version_id))
         _CACHE.clear()
         _CACHE[key] = ScoringSpec.model_validate(spec)
     return _CACHE[key]
@@ -91,7 +108,6 @@ class ScoreOutcome:
     points: float
     score: float
     requalify: Requalify | None
-    entries: list[Entry]
 
 
 def ledger(session: Session, prospect_id: int) -> list[Entry]:
@@ -104,65 +120,162 @@ def ledger(session: Session, prospect_id: int) -> list[Entry]:
 
 
 def score_event(
-    session: Session, prospect: Prospect, event: Event, spec: ScoringSpec, now: datetime
+    session: Session,
+    prospect: Prospect,
+    event: Event,
+    spec: ScoringSpec,
+    now: datetime,
+    defer: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> ScoreOutcome:
-    """Write the event's ledger entries and say whether the prospect re-qualifies."""
+    """Write the event's ledger entries, carry the prospect's cached score and daily totals
+    forward, and say whether the prospect re-qualifies.
+
+    In the common case this is at most one INSERT (the entries) and the prospect's UPDATE
+    at the next flush, whatever the length of the prospect's history: the daily totals come
+    from ``score_day_totals`` and the score from ``score_value`` (``rolled_forward``); the
+    ledger is read only for an event on another day than the cached one (that day's
+    entries) or around entries dated ahead of the clock. The caller holds the prospect's
+    row lock (PostgreSQL), so no other writer moves these caches meanwhile. ``defer``
+    takes the entries' rows instead of inserting them (a batch writes them together,
+    before anything reads the ledger: ``engine.services.event_writes``).
+    """
     fact = EventFact(event.type, event.occurred_at, event.data or {}, event.machine, event.id)
-    day = event.occurred_at.replace(hour=0, minute=0, second=0, microsecond=0)
-    earned: dict[str, float] = defaultdict(float)
+    day = fact.occurred_at.date()
+    earned = _earned_on(session, prospect, day) if needs_daily_totals(fact, spec) else None
+    given = awards(fact, spec, earned or {})
+    if given:
+        rows: list[dict[str, Any]] = [
+            {
+                "prospect_id": prospect.id,
+                "event_id": event.id,
+                "rule": award.rule,
+                "points": award.points,
+                "occurred_at": fact.occurred_at,
+                "created_at": now,
+            }
+            for award in given
+        ]
+        if defer is not None:
+            defer(rows)
+        else:
+            session.execute(insert(ScoreEntry), rows)
+        _note_day(prospect, day, earned, given)
+    added = [Entry(fact.occurred_at, a.points, a.rule) for a in given]
+    score = _carry(session, prospect, spec, added, now)
+    if not given and fact.machine:
+        return ScoreOutcome(0.0, score, None)
+    decision = None
+    if could_requalify(score, fact, spec, prospect.status):
+        last, open_now = session.execute(
+            select(
+                func.max(Handoff.created_at),
+                func.count().filter(Handoff.status == HandoffStatus.OPEN),
+            ).where(Handoff.prospect_id == prospect.id)
+        ).one()
+        decision = requalification(
+            score=score,
+            event=fact,
+            spec=spec,
+            status=prospect.status,
+            last_handoff_at=last,
+            has_open_handoff=bool(open_now),
+            now=now,
+        )
+    return ScoreOutcome(sum(a.points for a in given), score, decision)
+
+
+def _earned_on(session: Session, prospect: Prospect, day: date) -> dict[str, float]:
+    """What each rule gave the prospect on ``day`` (positive entries: a cap counts what was
+    earned, not what was taken back): the cache when it is of that day, else the ledger."""
+    cached = prospect.score_day_totals
+    if cached and cached.get("day") == day.isoformat():
+        return {rule: float(points) for rule, points in cached["earned"].items()}
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    earned: dict[str, float] = {}
     for rule, points in session.execute(
         select(ScoreEntry.rule, func.sum(ScoreEntry.points))
         .where(
             ScoreEntry.prospect_id == prospect.id,
-            ScoreEntry.occurred_at >= day,
-            ScoreEntry.occurred_at < day + timedelta(days=1),
+            ScoreEntry.occurred_at >= start,
+            ScoreEntry.occurred_at < start + timedelta(days=1),
             ScoreEntry.points > 0,
         )
         .group_by(ScoreEntry.rule)
     ):
         earned[rule] = float(points or 0)
-    given = awards(fact, spec, earned)
-    for award in given:
-        session.add(
-            ScoreEntry(
-                prospect_id=prospect.id,
-                event_id=event.id,
-                rule=award.rule,
-                points=award.points,
-                occurred_at=event.occurred_at,
-                created_at=now,
-            )
+    return earned
+
+
+def _note_day(
+    prospect: Prospect, day: date, earned: dict[str, float] | None, added: list[Award]
+) -> None:
+    """Keep ``score_day_totals`` exact after ``added`` entries dated ``day`` were written.
+
+    The cache holds one day, the latest scored; ``earned`` is ``day``'s totals before these
+    entries, or None when they were not read (no capped rule matched). A cache of another
+    day stays exact as it is (these entries are not on its day), so it is replaced only by
+    a later day whose totals are known.
+    """
+    cached = prospect.score_day_totals
+    key = day.isoformat()
+    if cached and cached.get("day") == key:
+        totals = {rule: float(points) for rule, points in cached["earned"].items()}
+    elif earned is not None and not (cached and cached.get("day", "") > key):
+        totals = dict(earned)
+    else:
+        return
+    for award in added:
+        if award.points > 0:
+            totals[award.rule] = totals.get(award.rule, 0.0) + award.points
+    if cached != {"day": key, "earned": totals}:
+        prospect.score_day_totals = {"day": key, "earned": totals}
+
+
+def _carry(
+    session: Session, prospect: Prospect, spec: ScoringSpec, added: list[Entry], now: datetime
+) -> float:
+    """The score now, with ``added`` (already in the ledger) counted; the cache updated.
+
+    Nothing is written when nothing was added and no entry is pending: the cached value
+    at its own moment stays true, since decay applies to the sum as one number."""
+    pending = prospect.score_pending_until
+    rolled = None
+    if pending is None:
+        rolled = rolled_forward(
+            prospect.score_value, prospect.score_as_of, added, spec.half_life, now
         )
-    session.flush()
-    entries = ledger(session, prospect.id)
-    score = score_at(entries, spec.half_life, now)
-    prospect.score_value, prospect.score_as_of = score, now
-    if not given and fact.machine:
-        return ScoreOutcome(0.0, score, None, entries)
-    last, open_now = session.execute(
-        select(
-            func.max(Handoff.created_at),
-            func.count().filter(Handoff.status == HandoffStatus.OPEN),
-        ).where(Handoff.prospect_id == prospect.id)
-    ).one()
-    decision = requalification(
-        score=score,
-        event=fact,
-        spec=spec,
-        status=prospect.status,
-        last_handoff_at=last,
-        has_open_handoff=bool(open_now),
-        now=now,
-    )
-    return ScoreOutcome(sum(a.points for a in given), score, decision, entries)
+    if rolled is None:
+        score, pending = exact_score(session, prospect.id, spec, now)
+        prospect.score_value, prospect.score_as_of = score, now
+        prospect.score_pending_until = pending
+        return score
+    if added:
+        prospect.score_value, prospect.score_as_of = rolled, now
+    return rolled
+
+
+def exact_score(
+    session: Session, prospect_id: int, spec: ScoringSpec, now: datetime
+) -> tuple[float, datetime | None]:
+    """The score at ``now`` from the whole ledger, and the latest entry dated after
+    ``now`` (None if none): the slow path, for when the cache cannot be carried forward."""
+    entries = ledger(session, prospect_id)
+    return score_at(entries, spec.half_life, now), _pending(entries, now)
+
+
+def _pending(entries: Iterable[Entry], now: datetime) -> datetime | None:
+    return max((e.occurred_at for e in entries if e.occurred_at > now), default=None)
 
 
 def reset_score(
     session: Session, prospect_id: int, spec: ScoringSpec, reason: str, now: datetime
 ) -> float:
     """Bring the decayed score to zero with one entry (it decays with the rest, so the
-    sum stays at zero): the ledger keeps the history, the next handoff starts afresh."""
-    current = score_at(ledger(session, prospect_id), spec.half_life, now)
+    sum stays at zero): the ledger keeps the history, the next handoff starts afresh.
+
+    The day's totals are forgotten (a reset of a negative score is a positive entry the
+    cache would have to count): the next capped event reads its day from the ledger."""
+    current, pending = exact_score(session, prospect_id, spec, now)
     if abs(current) > 1e-9:
         session.add(
             ScoreEntry(
@@ -178,7 +291,12 @@ def reset_score(
     session.execute(
         update(Prospect)
         .where(Prospect.id == prospect_id)
-        .values(score_value=0.0, score_as_of=now)
+        .values(
+            score_value=0.0,
+            score_as_of=now,
+            score_pending_until=pending,
+            score_day_totals=None,
+        )
         .execution_options(synchronize_session="fetch")
     )
     return current
@@ -188,7 +306,8 @@ def refresh_scores(
     session: Session, prospect_ids: Iterable[int], spec: ScoringSpec, now: datetime
 ) -> None:
     """Recompute the cached scores (``Prospect.score_value``) of these prospects from their
-    ledgers, after entries were written outside ``score_event``.
+    ledgers, after entries were written outside ``score_event``; their daily totals are
+    forgotten (the next capped event reads its day from the ledger).
 
     On PostgreSQL the rows are locked first, in id order: a concurrent ``record_event``
     holds its prospect's lock while it scores, so whichever writes second reads a ledger
@@ -214,7 +333,13 @@ def refresh_scores(
         session.execute(
             update(Prospect),
             [
-                {"id": pid, "score_value": score_at(found, spec.half_life, now), "score_as_of": now}
+                {
+                    "id": pid,
+                    "score_value": score_at(found, spec.half_life, now),
+                    "score_as_of": now,
+                    "score_pending_until": _pending(found, now),
+                    "score_day_totals": None,
+                }
                 for pid, found in entries.items()
             ],
         )

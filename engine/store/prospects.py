@@ -38,7 +38,13 @@ class Prospect(Base):
     ``score_value`` is the decayed score at ``score_as_of``, kept in step with the ledger by
     the scoring service, so the score *now* is one multiplication
     (``engine.core.scoring.decayed``) and the prospect search can filter a million rows
-    by score through an index instead of summing their ledgers. An erased prospect keeps
+    by score through an index instead of summing their ledgers. ``score_day_totals`` is
+    what each rule gave on the day of the latest scored event (``{"day": "2026-11-30",
+    "earned": {rule: points}}``; None: unknown, read the ledger), so a daily cap costs no
+    query; ``score_pending_until`` is the latest ledger entry dated after ``score_as_of``
+    (an event reported ahead of the clock), which the cached score does not hold yet: while
+    it is set, the next scoring recomputes from the ledger. Every ledger writer keeps all
+    three exact (``engine.services.scoring``). An erased prospect keeps
     its row (the counts it contributed stay true) with no personal data and ``erased_at``.
     """
 
@@ -76,6 +82,8 @@ class Prospect(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     score_value: Mapped[float] = mapped_column(Float, default=0.0, server_default="0", index=True)
     score_as_of: Mapped[datetime | None]
+    score_day_totals: Mapped[dict[str, Any] | None]
+    score_pending_until: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

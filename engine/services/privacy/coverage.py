@@ -139,6 +139,8 @@ PERSONAL_TABLES: tuple[PersonalTable, ...] = (
             "attributes": {},
             "score_value": 0.0,
             "score_as_of": None,
+            "score_day_totals": None,
+            "score_pending_until": None,
             "erased_at": NOW,
             "updated_at": NOW,
         },

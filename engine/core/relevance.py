@@ -1,0 +1,46 @@
+"""Which events can change a prospect's nurture, so ingest re-evaluates only for those.
+
+A condition matches one event type exactly and never a machine event
+(``engine.core.conditions.event_matches``), so an event can only change a decision whose
+conditions name its type: the exits, branches and waits of the version the prospect's
+enrollment runs on, and the enrollment rules of the active sequences (who enters, who is
+superseded). An event of any other type changes nothing (every open, with the shipped
+sequences; any visit of a prospect in no nurture), and its ingest stops after scoring. A
+prospect who became eligible by the mere passing of time is enrolled by the next
+re-evaluation that is due anyway, never by an unrelated event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from engine.core.enrollment import SequenceOption
+from engine.core.tick_batch import events_seen_by
+from engine.spec.conditions import EventCondition, iter_conditions
+from engine.spec.sequence import SequenceSpec
+
+
+def types_enrollment_sees(spec: SequenceSpec) -> frozenset[str]:
+    """The event types ``spec``'s enrollment rule (``enroll.when``) tests."""
+    return frozenset(
+        c.event for c in iter_conditions(spec.enroll.when) if isinstance(c, EventCondition)
+    )
+
+
+def types_seen(spec: SequenceSpec) -> frozenset[str]:
+    """Every event type any condition of ``spec`` tests: enrollment, exits, branches, waits."""
+    return events_seen_by(spec) | types_enrollment_sees(spec)
+
+
+def types_in_play(options: Iterable[SequenceOption], active: SequenceSpec | None) -> frozenset[str]:
+    """The event types that can change anything for a prospect: those the active
+    sequences test, and those of the version the prospect's enrollment runs on."""
+    seen = frozenset().union(*(types_seen(o.spec) for o in options))
+    return seen | types_seen(active) if active is not None else seen
+
+
+def outranked(options: Iterable[SequenceOption], sequence_id: int, priority: int) -> bool:
+    """Whether another active sequence has a strictly higher priority than the one a
+    prospect is in: only then may the enrollment rules move them
+    (``engine.core.enrollment.choose_enrollment``)."""
+    return any(o.sequence_id != sequence_id and o.priority > priority for o in options)

@@ -1,0 +1,148 @@
+"""What ingest needs to know about a prospect and the rules in force, in one statement.
+
+Recording one event used to cost a statement for each thing it asked (the prospect, the
+scoring version, the active sequences, the active enrollment's version); here they are
+one ``SELECT ... FOR UPDATE OF prospects`` whose extra columns are scalar subqueries, and
+the specs they name come from the per-process caches (keyed by id *and* checksum, so a
+new version is seen by the very next event on every host).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, String, cast, func, select
+from sqlalchemy.orm import Session
+
+from engine.core.enrollment import SequenceOption
+from engine.core.relevance import types_in_play
+from engine.services.loading import spec_by_checksum
+from engine.services.scoring import scoring_by_checksum
+from engine.spec.scoring import ScoringSpec
+from engine.spec.sequence import SequenceSpec
+from engine.store import (
+    Enrollment,
+    EnrollmentStatus,
+    Prospect,
+    ScoringVersion,
+    Sequence,
+    SequenceVersion,
+)
+
+_SEP = ","
+_PART = ":"
+_IN_PLAY: dict[tuple[tuple[str, ...], tuple[str, ...]], frozenset[str]] = {}
+_IN_PLAY_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """The locked prospect and the rules an event of theirs is judged by."""
+
+    prospect: Prospect
+    scoring: ScoringSpec | None
+    options: list[SequenceOption]
+    in_play: frozenset[str]  # event types any sequence in play tests (core.relevance)
+
+
+def context_query(where: ColumnElement[bool], *, lock: bool) -> Select[Any]:
+    """The prospect matching ``where``, with the latest scoring version, the active
+    sequences' current versions and the prospect's active enrollment's version, each as
+    one ``id:checksum`` string (``aggregate_strings`` is ``string_agg`` on PostgreSQL and
+    ``group_concat`` on SQLite; checksums are hex, so the separators cannot occur)."""
+    latest_scoring = (
+        select(cast(ScoringVersion.id, String) + _PART + ScoringVersion.checksum)
+        .order_by(ScoringVersion.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    options = (
+        select(
+            func.aggregate_strings(
+                cast(Sequence.id, String)
+                + _PART
+                + cast(SequenceVersion.id, String)
+                + _PART
+                + SequenceVersion.checksum,
+                _SEP,
+            )
+        )
+        .select_from(Sequence)
+        .join(SequenceVersion, SequenceVersion.id == Sequence.current_version_id)
+        .where(Sequence.active.is_(True))
+        .scalar_subquery()
+    )
+    active = (
+        select(
+            func.aggregate_strings(
+                cast(SequenceVersion.id, String) + _PART + SequenceVersion.checksum, _SEP
+            )
+        )
+        .select_from(Enrollment)
+        .join(SequenceVersion, SequenceVersion.id == Enrollment.sequence_version_id)
+        .where(
+            Enrollment.prospect_id == Prospect.id,
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+        )
+        .scalar_subquery()
+    )
+    stmt = select(Prospect, latest_scoring, options, active).where(where)
+    return stmt.with_for_update(of=Prospect) if lock else stmt
+
+
+def load_context(
+    session: Session, where: ColumnElement[bool], *, lock: bool
+) -> EventContext | None:
+    """The one prospect matching ``where`` with its rules (specs from the caches)."""
+    row = session.execute(context_query(where, lock=lock)).first()
+    return None if row is None else _context(session, row)
+
+
+def load_contexts(
+    session: Session, where: ColumnElement[bool], *, lock: bool
+) -> list[EventContext]:
+    """Every prospect matching ``where`` with its rules, locked in id order (PostgreSQL):
+    a batch takes all its locks at once, in the one order every batch uses."""
+    rows = session.execute(context_query(where, lock=lock).order_by(Prospect.id))
+    return [_context(session, row) for row in rows]
+
+
+def _context(session: Session, row: Any) -> EventContext:
+    prospect, scoring_key, option_keys, active_keys = row
+    scoring = None
+    if scoring_key:
+        scoring_id, checksum = scoring_key.split(_PART)
+        scoring = scoring_by_checksum(session, int(scoring_id), checksum)
+    option_parts = tuple(sorted(option_keys.split(_SEP))) if option_keys else ()
+    active_parts = tuple(sorted(active_keys.split(_SEP))) if active_keys else ()
+    options = []
+    for part in option_parts:
+        seq_id, version_id, checksum = part.split(_PART)
+        spec = spec_by_checksum(session, int(version_id), checksum)
+        options.append(SequenceOption(int(seq_id), int(version_id), spec))
+    options.sort(key=lambda o: o.spec.key)
+    return EventContext(
+        prospect, scoring, options, _in_play(session, options, option_parts, active_parts)
+    )
+
+
+def _in_play(
+    session: Session,
+    options: list[SequenceOption],
+    option_parts: tuple[str, ...],
+    active_parts: tuple[str, ...],
+) -> frozenset[str]:
+    """:func:`engine.core.relevance.types_in_play`, once per combination of versions."""
+    key = (option_parts, active_parts)
+    found = _IN_PLAY.get(key)
+    if found is None:
+        actives: list[SequenceSpec] = []
+        for part in active_parts:
+            version_id, checksum = part.split(_PART)
+            actives.append(spec_by_checksum(session, int(version_id), checksum))
+        found = types_in_play(options, None).union(*(types_in_play([], s) for s in actives))
+        if len(_IN_PLAY) >= _IN_PLAY_LIMIT:
+            _IN_PLAY.clear()
+        _IN_PLAY[key] = found
+    return found

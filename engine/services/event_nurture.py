@@ -1,0 +1,141 @@
+"""The active nurture's reaction to one recorded event, at a cost independent of history.
+
+``engine.services.nurture.reconsider`` re-evaluates a prospect from all their events. After
+an event most of that provably cannot change (``engine.core.relevance``): an event of a
+type no sequence in play tests changes nothing, and while the prospect's enrollment is
+not outranked by a higher-priority sequence the enrollment rules cannot move them, so
+only that enrollment is stepped, with only the events its conditions can see (its types,
+since the earliest moment they look at: the tick's own narrowing). Everything else (no
+enrollment, an outranking sequence, an enrollment that just ended) goes through
+``reconsider`` itself, with the events of every type in play.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.core.decisions import WakeAt
+from engine.core.facts import EventFact
+from engine.core.relevance import outranked
+from engine.core.stepping import Advance, advance
+from engine.core.tick_batch import earliest_event_seen, events_seen_by
+from engine.services.event_context import EventContext
+from engine.services.loading import events_by_prospect, ids_in, prospect_facts, spec_by_checksum
+from engine.services.nurture import UNSENT, StepReport, apply_step, reconsider, state_of
+from engine.spec.sequence import SequenceSpec
+from engine.store import Enrollment, EnrollmentStatus, Message, SequenceVersion
+
+_STEP_SEP = "\x1f"  # between step ids in one aggregated string: never in an identifier
+
+
+@dataclass(frozen=True)
+class Active:
+    """A prospect's active enrollment, locked, with its spec and unsent email steps."""
+
+    enrollment: Enrollment
+    spec: SequenceSpec
+    unsent: set[str]
+
+
+class Preload(Protocol):
+    """What a batch loaded for a prospect up front (``engine.services.event_batch``)."""
+
+    @property
+    def active(self) -> Active | None: ...
+    @property
+    def events(self) -> list[EventFact]: ...
+
+
+def react_to_event(
+    session: Session,
+    context: EventContext,
+    event_type: str,
+    now: datetime,
+    preloaded: Preload | None = None,
+) -> StepReport:
+    """What ``reconsider`` would do after an event of ``event_type``, in its caller's unit;
+    ``preloaded``: the enrollment and events a batch read for this prospect already."""
+    if event_type not in context.in_play:
+        return StepReport()
+    prospect = context.prospect
+    if preloaded is not None:
+        found = preloaded.active
+    else:
+        found = locked_actives(session, [prospect.id]).get(prospect.id)
+    if found is None:
+        return _reconsider(session, context, now)
+    enrollment, spec, unsent = found.enrollment, found.spec, found.unsent
+    running = {o.sequence_id for o in context.options}
+    if enrollment.sequence_id not in running or outranked(
+        context.options, enrollment.sequence_id, spec.enroll.priority
+    ):
+        return _reconsider(session, context, now)
+    if preloaded is not None:
+        events = preloaded.events
+    else:
+        since = earliest_event_seen(spec, enrollment.enrolled_at, now)
+        events = events_by_prospect(
+            session, [prospect.id], types=events_seen_by(spec), since=since
+        ).get(prospect.id, [])
+    # The id draws the prospect's variant at a split, as in ``nurture.plan_step``.
+    facts = prospect_facts(prospect) | {"id": prospect.id}
+    result = advance(spec, state_of(enrollment), facts, events, now, unsent)
+    if _unchanged(enrollment, result):
+        return StepReport()  # still waiting, exactly as before: nothing to write
+    report = apply_step(session, enrollment, result, now)
+    session.flush()
+    report.collect_ids()
+    if enrollment.status != EnrollmentStatus.ACTIVE:  # it ended: another may take them now
+        report.add(_reconsider(session, context, now))
+    return report
+
+
+def _unchanged(enrollment: Enrollment, result: Advance) -> bool:
+    """Whether the step leaves the enrollment exactly as it was (the event did not satisfy
+    its wait, exit or branch): then not even ``updated_at`` moves, and nothing is written."""
+    return (
+        not result.emails
+        and isinstance(result.outcome, WakeAt)
+        and result.outcome.at == enrollment.next_run_at
+        and result.state.cursor == enrollment.cursor
+        and result.state.to_json() == (enrollment.state or {})
+    )
+
+
+def _reconsider(session: Session, context: EventContext, now: datetime) -> StepReport:
+    prospect = context.prospect
+    events = events_by_prospect(session, [prospect.id], types=context.in_play)
+    return reconsider(session, prospect, events.get(prospect.id, []), now)
+
+
+def locked_actives(session: Session, prospect_ids: Seq[int]) -> dict[int, Active]:
+    """These prospects' active enrollments, locked in id order (an event and the tick never
+    advance one at once), with their specs and email steps still in the outbox: one
+    statement for any number of prospects."""
+    unsent = (
+        select(func.aggregate_strings(Message.step_id, _STEP_SEP))
+        .where(Message.enrollment_id == Enrollment.id, Message.status.in_(UNSENT))
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Enrollment, SequenceVersion.checksum, unsent)
+        .join(SequenceVersion, SequenceVersion.id == Enrollment.sequence_version_id)
+        .where(
+            ids_in(session, Enrollment.prospect_id, prospect_ids),
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+        )
+        .order_by(Enrollment.id)
+        .with_for_update(of=Enrollment)
+    )
+    found = {}
+    for enrollment, checksum, steps in rows:
+        spec = spec_by_checksum(session, enrollment.sequence_version_id, checksum)
+        unsent_steps = set(steps.split(_STEP_SEP)) if steps else set()
+        found[enrollment.prospect_id] = Active(enrollment, spec, unsent_steps)
+    return found

@@ -1,0 +1,104 @@
+"""Recording one event costs a fixed, small number of statements whatever the prospect's
+history: the cached score and daily totals instead of the ledger, only the events the
+enrollment's conditions can see, no re-evaluation for a type no sequence tests. On SQLite
+and PostgreSQL (each statement counted once, as the driver receives it)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from engine.services.events import record_event
+from engine.services.schemas import EngineEventInput
+from engine.services.scoring import save_scoring
+from engine.services.template_sync import sync_templates
+from engine.store import Enrollment, EnrollmentStatus, Event
+from tests.integration.test_tick_statements import counting
+from tests.support.prospect_world import SCORING, add
+from tests.support.sequences import GENERIC_LOST, PRICE, store
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def world(uow_factory, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    """The shipped templates, two sequences (price outranks generic) and the scoring."""
+    sync_templates(uow_factory(), ROOT / "templates", now)
+    for source in (PRICE, GENERIC_LOST):
+        store(uow_factory, source, now)
+    save_scoring(uow_factory(), SCORING, "scoring.yaml", now)
+
+
+def lost_on_price(uow_factory, now: datetime, email: str) -> int:  # type: ignore[no-untyped-def]
+    """A prospect lost on price: enrolled in the price sequence, parked in its first wait."""
+    pid = add(uow_factory, now, email=email, status="closed_lost", lost_reason="price")
+    with uow_factory() as u:
+        assert u.session.scalars(
+            select(Enrollment.status).where(Enrollment.prospect_id == pid)
+        ).all() == [EnrollmentStatus.ACTIVE]
+    return pid
+
+
+def record(uow_factory, now: datetime, pid: int, type_: str, **data: str) -> None:  # type: ignore[no-untyped-def]
+    payload = {"type": type_, "prospect_id": pid, "data": data, "source": "test"}
+    record_event(uow_factory(), EngineEventInput.model_validate(payload), now)
+
+
+def add_history(uow_factory, pid: int, count: int, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    """``count`` earlier opens and visits, before the enrollment began."""
+    with uow_factory() as u:
+        u.session.execute(
+            insert(Event),
+            [
+                {
+                    "prospect_id": pid,
+                    "type": ("email.opened", "page.visited", "email.clicked")[i % 3],
+                    "occurred_at": now - timedelta(days=400, minutes=i),
+                    "received_at": now,
+                    "data": {"path": "/pricing"},
+                    "machine": False,
+                }
+                for i in range(count)
+            ],
+        )
+        u.commit()
+
+
+def costs(uow_factory, db_engine, now: datetime, pid: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Statements per kind of event, each measured on its second occurrence (the first
+    reads the day's totals from the ledger), the clock moving forward."""
+    kinds = {
+        "open (no sequence tests it, capped points)": ("email.opened", {}),
+        "visit (tested by a wait, no points)": ("page.visited", {"path": "/blog/roi"}),
+        "pricing visit (15 points, tested by a wait)": ("page.visited", {"path": "/pricing"}),
+    }
+    found = {}
+    for i, (label, (type_, data)) in enumerate(kinds.items()):
+        record(uow_factory, now + timedelta(minutes=2 * i), pid, type_, **data)
+        with counting(db_engine) as seen:
+            record(uow_factory, now + timedelta(minutes=2 * i + 1), pid, type_, **data)
+        found[label] = len(seen)
+    return found
+
+
+def test_an_event_costs_a_few_statements_whatever_the_history(uow_factory, db_engine, now):  # type: ignore[no-untyped-def]
+    world(uow_factory, now)
+    new = lost_on_price(uow_factory, now, "new@example.com")
+    old = lost_on_price(uow_factory, now, "old@example.com")
+    add_history(uow_factory, old, 1000, now)
+    later = now + timedelta(hours=1)
+    short = costs(uow_factory, db_engine, later, new)
+    assert costs(uow_factory, db_engine, later, old) == short
+    # Each engagement also stamps the prospect's enrollments (``engaged_at``, the funnel's
+    # one UPDATE: engine.services.engagement), counted here with the rest.
+    assert short == {
+        # the prospect's row with the rules in force; the event; the stamp; its points;
+        # the cached score and day's totals
+        "open (no sequence tests it, capped points)": 5,
+        # the row and rules; the event; the stamp; the enrollment, locked; the events its
+        # wait sees
+        "visit (tested by a wait, no points)": 5,
+        # all of these
+        "pricing visit (15 points, tested by a wait)": 7,
+    }
