@@ -14,8 +14,9 @@ So a crash leaves at most one ``transmitting`` row per worker: the only row for 
 server may or may not have accepted the message (RFC 1047). Recovery re-sends it with the
 same Message-ID and records an incident; rows still ``sending`` were never transmitted and
 are re-sent silently. Progress commits on PostgreSQL use ``synchronous_commit = off``:
-losing the last few milliseconds of markers in a *database* crash can only turn into such
-logged uncertain re-sends, never into a lost message.
+a crash of the *database server* can lose the last few milliseconds of markers, so the
+emails they covered may go out twice (unlogged when the lost marker was ``transmitting``),
+and none is ever lost: a row only leaves the outbox with a committed ``sent``.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ round trip on PostgreSQL:
 The crash guarantee is unchanged: row *i+1* is committed ``transmitting`` before its SMTP
 transaction begins, and row *i* is never ``sent`` before the server's 250. The held
 connection runs with ``synchronous_commit = off`` for the batch (what ``SET LOCAL`` gave per
-commit before): a *database* crash can lose the last few milliseconds of markers, which
-recovery turns into logged uncertain re-sends, never into a lost message. The session
+commit before): a crash of the *database server* can lose the last few milliseconds of
+markers, so those emails may go out twice (unlogged when the lost one was ``transmitting``),
+never into a lost message. The session
 setting is reset before the connection goes back to the pool.
 """
 
