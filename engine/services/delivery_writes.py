@@ -18,9 +18,9 @@ The crash guarantee is unchanged: row *i+1* is committed ``transmitting`` before
 transaction begins, and row *i* is never ``sent`` before the server's 250. The held
 connection runs with ``synchronous_commit = off`` for the batch (what ``SET LOCAL`` gave per
 commit before): a crash of the *database server* can lose the last few milliseconds of
-markers, so those emails may go out twice (unlogged when the lost one was ``transmitting``),
-never into a lost message. The session
-setting is reset before the connection goes back to the pool.
+markers, so those emails may go out twice (unlogged when the lost one was ``transmitting``);
+none is ever lost. The session setting is reset before the connection goes back to the
+pool.
 """
 
 from __future__ import annotations
