@@ -48,6 +48,7 @@ from engine.mail.catalog import FileTemplateCatalog  # noqa: E402
 from engine.services.accounts import create_token  # noqa: E402
 from engine.services.dispatch import recover_and_dispatch  # noqa: E402
 from engine.services.sequences import save_version  # noqa: E402
+from engine.services.template_sync import sync_templates  # noqa: E402
 from engine.store import (  # noqa: E402
     Enrollment,
     EnrollmentStatus,
@@ -180,6 +181,9 @@ def outbox(url: str, count: int, now: datetime) -> Callable[[], UnitOfWork]:
     def uow() -> UnitOfWork:
         return UnitOfWork(factory)
 
+    # Workers render stored template versions only: without this every message would
+    # fail at compose and the run would measure failures, not sends.
+    sync_templates(uow(), ROOT / "templates", now)
     version, _ = save_version(
         uow(), ALWAYS_OPEN, "memory.yaml", FileTemplateCatalog(ROOT / "templates"), now
     )
@@ -220,13 +224,16 @@ def outbox(url: str, count: int, now: datetime) -> Callable[[], UnitOfWork]:
 
 
 def sent(uow: Callable[[], UnitOfWork]) -> int:
+    """Messages sent so far; a failed one stops the run (a worker failing every message
+    would otherwise look like a worker sending them)."""
     with uow() as unit:
+        failure = unit.session.scalar(
+            select(Message.last_error).where(Message.status == MessageStatus.FAILED).limit(1)
+        )
+        if failure is not None:
+            sys.exit(f"a message failed: {failure}")
         return int(
-            unit.session.scalar(
-                select(func.count()).where(
-                    Message.status.in_([MessageStatus.SENT, MessageStatus.FAILED])
-                )
-            )
+            unit.session.scalar(select(func.count()).where(Message.status == MessageStatus.SENT))
             or 0
         )
 
