@@ -69,8 +69,8 @@ from engine.mail.catalog import FileTemplateCatalog
 from engine.mail.render import StoredTemplate
 from engine.mail.transport import SmtpTransport, parse_smtp_url
 from engine.runtime import build_mailer
-from engine.services.compose import Composed, compose
-from engine.services.delivery import Mailer, send_batch
+from engine.services.compose import Composed
+from engine.services.delivery import Mailer, compose_item, send_batch
 from engine.services.delivery_writes import Progress
 from engine.services.policy_facts import PolicyItem, load_policy_inputs
 from engine.services.sequences import save_version
@@ -404,20 +404,7 @@ def compose_inputs(
 
 def compose_one(entry: ComposeInput, mailer: Mailer, now: datetime) -> Composed:
     """``compose`` exactly as ``send_batch`` calls it."""
-    item = entry.item
-    return compose(
-        message_id=item.message_id,
-        template=entry.template,
-        subject_source=item.subject,
-        prospect=item.prospect,
-        spec=item.spec,
-        step_id=item.step_id,
-        settings=mailer.settings,
-        renderer=mailer.renderer,
-        signer=mailer.signer,
-        now=now,
-        owner_name=item.owner_name,
-    )
+    return compose_item(entry.item, entry.template, mailer, now)
 
 
 def prebuild(inputs: list[ComposeInput], mailer: Mailer) -> list[Prebuilt]:

@@ -150,6 +150,26 @@ def _stored_template(session: Session, item: PolicyItem) -> StoredTemplate:
     )
 
 
+def compose_item(
+    item: PolicyItem, template: StoredTemplate, mailer: Mailer, now: datetime
+) -> Composed:
+    """The email ``item`` becomes with ``mailer``'s renderer, signer and settings: what a
+    worker sends (``bench/send.py`` calls it too, so its baseline pushes the same bytes)."""
+    return compose(
+        message_id=item.message_id,
+        template=template,
+        subject_source=item.subject,
+        prospect=item.prospect,
+        spec=item.spec,
+        step_id=item.step_id,
+        settings=mailer.settings,
+        renderer=mailer.renderer,
+        signer=mailer.signer,
+        now=now,
+        owner_name=item.owner_name,
+    )
+
+
 def _apply_policy(
     uow: UnitOfWork, inputs: PolicyInputs, token: str, mailer: Mailer, report: DeliveryReport
 ) -> list[Ready]:
@@ -166,19 +186,7 @@ def _apply_policy(
                 report.dropped += decision.__class__.__name__ == "Drop"
                 continue
             try:
-                composed = compose(
-                    message_id=item.message_id,
-                    template=_stored_template(session, item),
-                    subject_source=item.subject,
-                    prospect=item.prospect,
-                    spec=item.spec,
-                    step_id=item.step_id,
-                    settings=mailer.settings,
-                    renderer=mailer.renderer,
-                    signer=mailer.signer,
-                    now=now,
-                    owner_name=item.owner_name,
-                )
+                composed = compose_item(item, _stored_template(session, item), mailer, now)
             except Exception as exc:  # a broken template fails this message, not the batch
                 log.exception("message %s could not be composed", item.message_id)
                 record_failure(session, item.message_id, token, f"compose failed: {exc}", now)

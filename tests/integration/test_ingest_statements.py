@@ -15,9 +15,9 @@ from engine.services.schemas import EngineEventInput
 from engine.services.scoring import save_scoring
 from engine.services.template_sync import sync_templates
 from engine.store import Enrollment, EnrollmentStatus, Event
-from tests.integration.test_tick_statements import counting
 from tests.support.prospect_world import SCORING, add
 from tests.support.sequences import GENERIC_LOST, PRICE, store
+from tests.support.statements import counting
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,13 +6,12 @@ Measured as the difference between a batch of 13 and a batch of 3, on both datab
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, func, insert, select
+from sqlalchemy import func, insert, select
 
 from engine.adapters.ratelimit import LocalRateLimiter
 from engine.clock import ManualClock
@@ -33,6 +32,7 @@ from engine.store import (
     UnitOfWork,
 )
 from tests.support.sequences import PRICE, store
+from tests.support.statements import counting
 
 ROOT = Path(__file__).resolve().parents[2]
 CAP = FrequencyCap(100, timedelta(days=7))
@@ -87,21 +87,6 @@ def queue_emails(
                 .order_by(Message.id)
             )
         )
-
-
-@contextmanager
-def counting(engine: Engine) -> Iterator[list[str]]:
-    """Every statement sent to the database meanwhile (an executemany counts once)."""
-    seen: list[str] = []
-
-    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def test_a_sent_message_costs_one_statement_on_postgresql(db_engine, uow_factory, now):

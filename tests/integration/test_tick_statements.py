@@ -4,17 +4,17 @@ loaded per batch, specs from the cache), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, event, func, insert, select
+from sqlalchemy import func, insert, select
 
 from engine.core.policy import FrequencyCap
 from engine.services.tick import tick
 from engine.store import Enrollment, EnrollmentStatus, Message, MessageStatus, Prospect, UnitOfWork
 from tests.support.sequences import PRICE, store
+from tests.support.statements import counting
 
 CAP = FrequencyCap(3, timedelta(days=7))
 
@@ -57,21 +57,6 @@ def add_due(uow_factory: Callable[[], UnitOfWork], version: Any, count: int, now
             ],
         )
         uow.commit()
-
-
-@contextmanager
-def counting(engine: Engine) -> Iterator[list[str]]:
-    """Every statement sent to the database meanwhile (an executemany counts once)."""
-    seen: list[str] = []
-
-    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def test_a_batch_costs_the_same_statements_whatever_its_size(db_engine, uow_factory, now):
