@@ -6,10 +6,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import time
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from engine.exceptions import ConflictError, InvalidInputError
 from engine.services.imports import (
@@ -357,3 +358,24 @@ def test_a_reimport_steps_the_active_enrollment_so_an_exit_rule_fires(uow_factor
     with uow_factory() as uow:
         [enrollment] = uow.session.scalars(select(Enrollment)).all()
         assert (enrollment.status, enrollment.exit_reason is not None) == ("exited", True)
+
+
+def test_a_long_import_refreshes_the_statistics_its_lookups_are_planned_with(uow_factory, now):
+    with uow_factory() as uow:
+        if not uow.is_postgres:
+            pytest.skip("ANALYZE and cached plans are PostgreSQL's")
+    rows = "".join(f"p{i}@example.com,P{i},lead,,\n" for i in range(5))
+
+    def analyzed() -> int:
+        with uow_factory() as uow:
+            return uow.session.execute(
+                text("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'prospects'")
+            ).scalar_one()
+
+    before = analyzed()
+    assert run_all(uow_factory, GOOD + rows, now, batch_rows=1).created == 5
+    # after batches 1, 2 and 4 of 5 (the statistics view may lag a moment behind)
+    deadline = time.monotonic() + 30
+    while analyzed() < before + 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert analyzed() == before + 3
