@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
 
 from engine.exceptions import InvalidInputError
 
@@ -104,8 +105,7 @@ class ImapPoller:
         client = IMAPClient(config.host, port=config.port, ssl=config.ssl, timeout=60)
         try:
             client.login(config.username, config.password)
-            if not client.folder_exists(config.done_folder):
-                client.create_folder(config.done_folder)
+            _ensure_folder(client, config.done_folder)
             client.select_folder(config.folder)
             yield client
         finally:
@@ -176,3 +176,20 @@ class ImapPoller:
         finally:
             client.idle_done()
         log.debug("IMAP IDLE woke with %d response(s)", len(responses))
+
+
+def _ensure_folder(client: IMAPClient, name: str) -> None:
+    """Create ``name`` unless it exists, tolerating a concurrent creator.
+
+    Two pollers starting on one mailbox (two hosts, or a restart overlapping the old
+    process) both see no folder and both create it; Dovecot also answers LIST before a
+    first login's maildir is complete. The loser's ``[ALREADYEXISTS]`` is not an error:
+    failing the pass would make it wait a whole re-check period before reading mail.
+    """
+    if client.folder_exists(name):
+        return
+    try:
+        client.create_folder(name)
+    except IMAPClientError:
+        if not client.folder_exists(name):
+            raise

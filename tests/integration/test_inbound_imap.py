@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from imapclient import IMAPClient
 from sqlalchemy import func, select
 
 from engine.config import Settings
@@ -108,6 +109,31 @@ def test_a_crash_after_recording_loses_nothing_and_repeats_nothing(env, dovecot)
 def drain_once(poller: ImapPoller) -> int:
     with poller.connected() as client:
         return poller.drain(client)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_done_folder_created_by_another_poller_meanwhile_is_not_an_error(
+    env, dovecot, monkeypatch
+):
+    """Two pollers starting together both see no folder; the loser's CREATE gets
+    [ALREADYEXISTS] from Dovecot, and that pass must still read the mail, not wait a whole
+    re-check period (CI once lost 90 s to exactly this)."""
+    box = dovecot.mailbox()
+    box.append(*mail(env, "reply-apple-mail.eml"))
+    with box.client() as other:
+        other.create_folder(DONE)  # the other poller won the race
+    real = IMAPClient.folder_exists
+    checks: list[str] = []
+
+    def stale_first_answer(self: IMAPClient, name: str) -> bool:
+        checks.append(name)  # the first check ran before the other poller's CREATE
+        return len(checks) > 1 and real(self, name)
+
+    monkeypatch.setattr(IMAPClient, "folder_exists", stale_first_answer)
+
+    assert drain_once(ImapPoller(config(box), deliverer(env), threading.Event())) == 1
+    monkeypatch.undo()
+    assert (box.count(), box.count(DONE), len(checks)) == (0, 1, 2)
 
 
 def test_idle_reads_mail_that_arrives_while_it_waits(env, dovecot):
