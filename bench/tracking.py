@@ -225,7 +225,7 @@ def main() -> None:
         try:
             upgrade(url)
             now = datetime.now(UTC)
-            seed(url, args.messages, now)
+            seed(url, args.messages, now, per_depth=0)
             messages = seed_messages(url, args.messages, now)
             jobs_before = queued_jobs(args.redis)
             serve = serve_werkzeug if kind == "werkzeug" else serve_gunicorn
