@@ -1,23 +1,28 @@
 """Event ingest: events/s through the HTTP API into scored ledger rows, vs bare inserts.
 
     python bench/ingest.py [--events 3000] [--prospects 300] [--clients 4] [--database ...]
+                           [--server werkzeug|gunicorn|both] [--workers 2] [--threads 4]
 
-Measured in one run on the same database:
+One run per server (werkzeug's threaded server in this process, where the app's
+statements are counted; gunicorn with gthread workers in a process of its own, the
+production server), each on a freshly seeded database, measuring:
 
-* ours: ``POST /api/v1/events`` over real HTTP (werkzeug threaded server, ``--clients``
-  keep-alive connections), one event per request with an idempotency key, each one
+* floor: the single events' very bodies POSTed to ``/bench/ok`` on the same app, server
+  and ``--clients`` keep-alive connections: an empty 200 after the request hooks. No
+  endpoint on this server and machine answers faster; single events are compared with it;
+* ours: ``POST /api/v1/events``, one event per request with an idempotency key, each one
   authenticated, validated, stored, scored into the ledger (caps, decay, re-qualification
   check) and fed to the prospect's active nurture (exit check), in one transaction;
 * batch: the same through ``{"events": [...]}`` requests of 100;
 * baseline: bare inserts of the same rows (one ``events`` row plus its ``score_entries``
   row per event), one transaction per event, from one connection: the floor any ingest
-  path that commits per event pays;
+  path that commits per event pays (measured once);
 * history: one client posting single events (visits the prospect's wait tests, a case
   study's points, no handoff) for prospects with 10, 1,000 and 10,000 prior events (and a
   ledger entry for every third): the cost of an event must not grow with the history.
 
-Each path reports latency percentiles per request and the statements the app's database
-engine ran per event (everything: the token check, the event's transaction).
+Each path reports latency percentiles per request and, under werkzeug, the statements the
+app's database engine ran per event (everything: the token check, the event's transaction).
 
 Benchmarks print numbers; tests never assert on time.
 """
@@ -27,7 +32,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import logging
 import os
 import platform
 import statistics
@@ -35,17 +39,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 from sqlalchemy import Engine, event, insert, select
-from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.serving import BASELINE_PATH, drop, gunicorn_server, load, werkzeug_server  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.mail.catalog import FileTemplateCatalog  # noqa: E402
 from engine.services.accounts import create_token  # noqa: E402
@@ -63,8 +67,8 @@ from engine.store import (  # noqa: E402
     make_session_factory,
     upgrade,
 )
-from webapp import create_app  # noqa: E402
 
+EVENTS_PATH = "/api/v1/events"
 PAGES = ["/blog/roi", "/case-studies/northwind", "/docs/start", "/pricing", "/about"]
 DEPTHS = (10, 1_000, 10_000)
 HISTORY_TYPES = ("email.opened", "page.visited", "email.clicked", "email.opened")
@@ -192,7 +196,12 @@ def events(
 
 
 def post_all(
-    port: int, token: str, bodies: list[bytes], clients: int, latencies: list[float] | None = None
+    port: int,
+    token: str,
+    bodies: list[bytes],
+    clients: int,
+    latencies: list[float] | None = None,
+    path: str = EVENTS_PATH,
 ) -> float:
     """Post every body from ``clients`` keep-alive connections; the wall time, and each
     request's latency appended to ``latencies``."""
@@ -205,7 +214,7 @@ def post_all(
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         for body in chunk:
             began = time.perf_counter()
-            conn.request("POST", "/api/v1/events", body=body, headers=headers)
+            conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
             response.read()
             timings.append(time.perf_counter() - began)  # list.append is atomic
@@ -244,10 +253,6 @@ def percentiles(latencies: list[float]) -> str:
     """p50/p95/p99 in milliseconds."""
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     return f"p50 {cuts[49] * 1e3:6.1f}  p95 {cuts[94] * 1e3:6.1f}  p99 {cuts[98] * 1e3:6.1f} ms"
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def bare_inserts(url: str, count: int, prospects: int, now: datetime) -> float:
@@ -292,82 +297,117 @@ def main() -> None:
     parser.add_argument("--history-events", type=int, default=300, help="per history depth")
     parser.add_argument("--history-prospects", type=int, default=3, help="per history depth")
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
-    args = parser.parse_args()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    url, pg_name = database(args.database)
-    upgrade(url)
-    now = datetime.now(UTC)
-    token = seed(url, args.prospects, now, args.history_prospects)
-    settings = Settings(database_url=url, secret_key="bench", log_level="WARNING")
-    app = create_app(settings)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_port
-    app_engine = app.extensions["nurture"].engine
-    n = args.events
-    load_before = load()
-    try:
-        warm = [json.dumps(e).encode() for e in events(100, args.prospects, "warm")]
-        post_all(port, token, warm, args.clients)  # caches, pool, prepared statements
-        singles = [json.dumps(e).encode() for e in events(n, args.prospects, "one")]
-        one_latency: list[float] = []
-        with counting(app_engine) as one_statements:
-            ours = post_all(port, token, singles, args.clients, one_latency)
-        batched = events(n, args.prospects, "batch")
-        batches = [json.dumps({"events": batched[i : i + 100]}).encode() for i in range(0, n, 100)]
-        batch_latency: list[float] = []
-        with counting(app_engine) as batch_statements:
-            batch = post_all(port, token, batches, args.clients, batch_latency)
-        history = []
-        for depth in DEPTHS:
-            bodies = [
-                json.dumps(e).encode()
-                for e in events(
-                    args.history_events,
-                    args.history_prospects,
-                    f"h{depth}",
-                    f"h{depth}-",
-                    [p for p in PAGES if p != "/pricing"],  # scored, but no handoff
-                )
-            ]
-            latency: list[float] = []
-            with counting(app_engine) as statements:
-                post_all(port, token, bodies, 1, latency)
-            history.append((depth, latency, statements[0] / len(bodies)))
-        base = bare_inserts(url, n, args.prospects, now)
-    finally:
-        server.shutdown()
-        app.extensions["nurture"].close()
-        if pg_name:
-            with psycopg.connect("postgresql://postgres@127.0.0.1/postgres", autocommit=True) as c:
-                c.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-    print(
-        f"ingest on {args.database}: {n} events, {args.prospects} prospects, "
-        f"{args.clients} clients; load average before {load_before}, after {load()}"
+    parser.add_argument(
+        "--server", choices=["werkzeug", "gunicorn", "both"], default="both", help="HTTP server"
     )
-    rows = [
-        ("ours  (HTTP, 1 event/request)", ours, one_statements[0] / n, one_latency),
-        ("ours  (HTTP, 100 events/request)", batch, batch_statements[0] / n, batch_latency),
-        ("baseline (bare inserts, 1 txn/event)", base, None, None),
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    args = parser.parse_args()
+    base: float | None = None
+    for kind in ["werkzeug", "gunicorn"] if args.server == "both" else [args.server]:
+        url, pg_name = database(args.database)
+        try:
+            upgrade(url)
+            token = seed(url, args.prospects, datetime.now(UTC), args.history_prospects)
+            load_before = load()
+            with serve(kind, url, args) as (port, label, app_engine):
+                runs = measure(port, token, app_engine, args)
+            if base is None:
+                base = bare_inserts(url, args.events, args.prospects, datetime.now(UTC))
+        finally:
+            drop(pg_name)
+        print(
+            f"ingest on {args.database}, {label}: {args.events} events, {args.prospects} "
+            f"prospects, {args.clients} clients; load average before {load_before}, "
+            f"after {load()}"
+        )
+        report(runs, base, args)
+    print(f"  machine: {os.cpu_count()} CPUs, Python {platform.python_version()}")
+
+
+@contextmanager
+def serve(
+    kind: str, url: str, args: argparse.Namespace
+) -> Iterator[tuple[int, str, Engine | None]]:
+    """The app on ``kind``'s server: its port, a label, and its database engine when it runs
+    in this process (statements are counted there)."""
+    if kind == "werkzeug":
+        settings = Settings(database_url=url, secret_key="bench", log_level="WARNING")
+        with werkzeug_server(settings) as (port, app):
+            yield port, "werkzeug threaded", app.extensions["nurture"].engine
+        return
+    environment = {
+        "NURTURE_DATABASE_URL": url,
+        "NURTURE_SECRET_KEY": "bench",
+        "NURTURE_LOG_LEVEL": "WARNING",
+    }
+    with gunicorn_server(environment, args.workers, args.threads) as port:
+        yield port, f"gunicorn gthread {args.workers} workers x {args.threads} threads", None
+
+
+Run = tuple[str, float, float | None, list[float]]
+
+
+def measure(port: int, token: str, engine: Engine | None, args: argparse.Namespace) -> list[Run]:
+    """Every path against the server on ``port``: (label, seconds, statements per event or
+    None, per-request latencies); the history depths last."""
+    n, clients = args.events, args.clients
+    warm = [json.dumps(e).encode() for e in events(100, args.prospects, "warm")]
+    post_all(port, token, warm, clients)  # caches, pool, prepared statements
+    post_all(port, token, warm, clients, path=BASELINE_PATH)
+
+    def timed(
+        label: str, bodies: list[bytes], count: int, path: str = EVENTS_PATH, clients: int = clients
+    ) -> Run:
+        latency: list[float] = []
+        with counting(engine) if engine is not None else nullcontext([0]) as statements:
+            seconds = post_all(port, token, bodies, clients, latency, path)
+        per_event = statements[0] / count if engine is not None and path == EVENTS_PATH else None
+        return label, seconds, per_event, latency
+
+    singles = [json.dumps(e).encode() for e in events(n, args.prospects, "one")]
+    batched = events(n, args.prospects, "batch")
+    batches = [json.dumps({"events": batched[i : i + 100]}).encode() for i in range(0, n, 100)]
+    runs = [
+        timed("floor (same bodies, empty 200)", singles, n, BASELINE_PATH),
+        timed("ours  (HTTP, 1 event/request)", singles, n),
+        timed("ours  (HTTP, 100 events/request)", batches, n),
     ]
-    for label, seconds, per_event, latency in rows:
+    for depth in DEPTHS:
+        pages = [p for p in PAGES if p != "/pricing"]  # scored, but no handoff
+        bodies = [
+            json.dumps(e).encode()
+            for e in events(
+                args.history_events, args.history_prospects, f"h{depth}", f"h{depth}-", pages
+            )
+        ]
+        runs.append(timed(f"{depth} prior events", bodies, len(bodies), clients=1))
+    return runs
+
+
+def report(runs: list[Run], base: float | None, args: argparse.Namespace) -> None:
+    n = args.events
+    for label, seconds, per_event, latency in runs[:3]:
         line = f"  {label:<38} {n / seconds:8.0f} events/s  {seconds / n * 1e3:6.2f} ms/event"
         if per_event is not None:
             line += f"  {per_event:5.1f} statements/event"
         print(line)
-        if latency:
-            print(f"  {'':<38} per request: {percentiles(latency)}")
-    print(
-        f"  ratio ours/baseline (time per event): single {ours / base:.2f}x, "
-        f"batch {batch / base:.2f}x"
-    )
-    print(f"  history (1 client, {args.history_events} single events per depth):")
-    for depth, latency, per_event in history:
+        print(f"  {'':<38} per request: {percentiles(latency)}")
+    floor, single, batch = (seconds for _, seconds, _, _ in runs[:3])
+    print(f"  single events reach {floor / single:.0%} of the floor's request rate")
+    if base is not None:
         print(
-            f"    {depth:>6} prior events: {percentiles(latency)}  "
-            f"{per_event:4.1f} statements/event"
+            f"  baseline (bare inserts, 1 txn/event) {n / base:8.0f} events/s  "
+            f"{base / n * 1e3:6.2f} ms/event"
         )
-    print(f"  machine: {os.cpu_count()} CPUs, Python {platform.python_version()}")
+        print(
+            f"  ratio ours/baseline (time per event): single {single / base:.2f}x, "
+            f"batch {batch / base:.2f}x"
+        )
+    print(f"  history (1 client, {args.history_events} single events per depth):")
+    for label, _, per_event, latency in runs[3:]:
+        counted = f"  {per_event:4.1f} statements/event" if per_event is not None else ""
+        print(f"    {label:>20}: {percentiles(latency)}{counted}")
 
 
 if __name__ == "__main__":

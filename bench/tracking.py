@@ -27,13 +27,9 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import logging
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -42,14 +38,21 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from flask import Flask, Response
-from sqlalchemy import func, insert, select, text
-from werkzeug.serving import make_server
+from flask import Flask
+from sqlalchemy import func, insert, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import database, seed  # noqa: E402
+from bench.serving import (  # noqa: E402
+    BASELINE_PATH,
+    ROUND_TRIP_PATH,
+    drop,
+    gunicorn_server,
+    load,
+    werkzeug_server,
+)
 from engine.adapters.jobqueue import QUEUE_DEFAULT, InProcessJobQueue, RQJobQueue  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.mail.tokens import TokenSigner  # noqa: E402
@@ -65,11 +68,6 @@ from engine.store import (  # noqa: E402
     make_session_factory,
     upgrade,
 )
-from webapp import create_app  # noqa: E402
-from webapp.access import public  # noqa: E402
-from webapp.extensions import get_runtime  # noqa: E402
-
-_SELECT_1 = text("SELECT 1")
 
 SECRET = "bench-tracking"
 LINKS = [
@@ -177,30 +175,6 @@ def scenarios(
     }
 
 
-BASELINE_PATH = "/bench/ok"
-ROUND_TRIP_PATH = "/bench/db"
-
-
-def _ok() -> Response:
-    """The baseline route: an empty 200, nothing else."""
-    return Response(b"", status=200)
-
-
-def _round_trip() -> Response:
-    """The floor of any endpoint that writes before it answers: the baseline plus one
-    ``SELECT 1`` on the hits' own pool (what a pixel adds is one ``INSERT`` there)."""
-    with get_runtime().hit_engine.connect() as conn:
-        conn.execute(_SELECT_1)
-    return Response(b"", status=200)
-
-
-def with_baseline(app: Flask) -> Flask:
-    """``app`` with the baseline routes (also how ``bench/tracking_app.py`` builds its app)."""
-    app.add_url_rule(BASELINE_PATH, "bench_ok", public(_ok))
-    app.add_url_rule(ROUND_TRIP_PATH, "bench_db", public(_round_trip))
-    return app
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hits", type=int, default=100, help="requests per client per scenario")
@@ -272,68 +246,23 @@ def serve_werkzeug(url: str, args: argparse.Namespace) -> Served:
     settings = Settings(
         database_url=url, secret_key=SECRET, log_level="WARNING", redis_url=args.redis
     )
-    app = with_baseline(create_app(settings))
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server.server_port, "werkzeug threaded", lambda: catch_up(app, url)
-    finally:
-        server.shutdown()
-        app.extensions["nurture"].close()
+    with werkzeug_server(settings) as (port, app):
+        yield port, "werkzeug threaded", lambda: catch_up(app, url)
 
 
 @contextmanager
 def serve_gunicorn(url: str, args: argparse.Namespace) -> Served:
-    """gunicorn (``webapp.gunicorn_config``, gthread workers) in a process of its own, on
-    ``bench.tracking_app:app``; without ``--redis`` each worker process judges on its own
-    in-process queue's thread."""
-    port = free_port()
-    env = {
-        **os.environ,
+    """gunicorn in a process of its own; without ``--redis`` each worker process judges on
+    its own in-process queue's thread."""
+    environment = {
         "NURTURE_DATABASE_URL": url,
         "NURTURE_SECRET_KEY": SECRET,
         "NURTURE_LOG_LEVEL": "WARNING",
         "NURTURE_REDIS_URL": args.redis or "",
-        "PYTHONPATH": str(ROOT),
     }
-    argv = [sys.executable, "-m", "gunicorn", "-c", "python:webapp.gunicorn_config"]
-    argv += ["-k", "gthread", "-w", str(args.workers), "--threads", str(args.threads)]
-    argv += ["-b", f"127.0.0.1:{port}", "--log-level", "warning", "bench.tracking_app:app"]
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
     label = f"gunicorn gthread {args.workers} workers x {args.threads} threads"
-    try:
-        wait_until_up(port, process)
+    with gunicorn_server(environment, args.workers, args.threads) as port:
         yield port, label, lambda: catch_up_elsewhere(url, args.redis)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until_up(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    """Poll the baseline route until the server answers (or fail when it died / timed out)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", BASELINE_PATH)
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit("gunicorn did not answer within a minute")
-        time.sleep(0.2)
 
 
 def waiting_hits(url: str) -> int:
@@ -354,14 +283,6 @@ def queued_jobs(redis_url: str | None) -> int:
         return queue.depths()[QUEUE_DEFAULT]
     finally:
         queue.close()
-
-
-def drop(pg_name: str | None) -> None:
-    if pg_name:
-        import psycopg
-
-        with psycopg.connect("postgresql://postgres@127.0.0.1/postgres", autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
 def catch_up(app: Flask, url: str) -> str:
@@ -418,10 +339,6 @@ def report(
         f"  baseline mean {mean:.2f} ms; machine: {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}"
     )
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":
