@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.core.decisions import WakeAt
+from engine.core.enrollment import with_sales
 from engine.core.facts import EventFact
 from engine.core.relevance import outranked
 from engine.core.stepping import Advance, advance
@@ -69,6 +70,8 @@ def react_to_event(
     else:
         found = locked_actives(session, [prospect.id]).get(prospect.id)
     if found is None:
+        if _nothing_to_enroll(context):
+            return StepReport()
         return _reconsider(session, context, now)
     enrollment, spec, unsent = found.enrollment, found.spec, found.unsent
     running = {o.sequence_id for o in context.options}
@@ -105,6 +108,18 @@ def _unchanged(enrollment: Enrollment, result: Advance) -> bool:
         and result.outcome.at == enrollment.next_run_at
         and result.state.cursor == enrollment.cursor
         and result.state.to_json() == (enrollment.state or {})
+    )
+
+
+def _nothing_to_enroll(context: EventContext) -> bool:
+    """Whether ``reconsider`` of this prospect, who is in no enrollment, provably does
+    nothing: no sequence is active, or the prospect's status says sales has them
+    (``engine.core.enrollment.with_sales``), so the enrollment rules refuse every sequence
+    whatever the events say. Every handed-off prospect's events used to pay its ten reads
+    (suppressions, handoffs, history...) to learn that; here it costs none."""
+    return (
+        not context.options
+        or with_sales({"status": context.prospect.status}, open_handoff=False) is not None
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql.util import find_tables
 
+from engine.services.engagement import EngagementStamps
 from engine.store import Event, ScoreEntry
 
 _QUEUED_TABLES = frozenset({Event.__tablename__, ScoreEntry.__tablename__})
@@ -72,6 +73,7 @@ class DeferredWrites:
             self.known = {key: (event_id, print_) for key, event_id, print_ in rows}
         self.events: list[dict[str, Any]] = []
         self.entries: list[dict[str, Any]] = []
+        self.engagements = EngagementStamps()  # written once, when the batch ends
 
     def add_event(self, row: dict[str, Any]) -> int:
         """Queue an event; its id. Its key, if any, is now taken for the batch's later items."""

@@ -128,6 +128,7 @@ def _record_all(
                 batch.writes.write()
             except ShortWriteError as exc:
                 raise _WroteThenFailedError from exc
+            batch.writes.engagements.write(session)
     return results
 
 
@@ -220,7 +221,10 @@ def _record(
     session, prospect = uow.session, context.prospect
     if batch is not None:
         batch.note(prospect.id, _fact(event))
-    stamp_engagement(session, event)
+    if batch is not None and batch.writes is not None:
+        batch.writes.engagements.add(event)  # stamped with the batch's others, at its end
+    else:
+        stamp_engagement(session, event)
     stamp_message(session, event)
     if data.type in OPT_OUT_EVENTS:
         _opt_out(session, prospect, data, now)

@@ -13,10 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.services.events import record_event
+from engine.exceptions import NotFoundError
+from engine.services.engagement import restamp_engagement
+from engine.services.events import record_event, record_events
+from engine.services.schemas import EngineEventInput
 from engine.store import (
     Enrollment,
     EnrollmentStatus,
+    Event,
     Prospect,
     UnitOfWork,
     make_engine,
@@ -91,6 +95,43 @@ def test_each_enrollment_is_stamped_with_the_first_persons_engagement_after_it_s
     assert _stamps(uow_factory, ids) == [T0 - 3 * H, T0 - H]  # the first keeps its first
     record("email.opened", T0 - 4 * H)  # reported late: the first one's stamp moves back
     assert _stamps(uow_factory, ids) == [T0 - 4 * H, T0 - H]
+
+
+def test_a_batch_stamps_what_the_events_say_whatever_their_order(
+    uow_factory: Callable[[], UnitOfWork],
+) -> None:
+    """A batch stamps its engagements together when it ends (PostgreSQL): the result is the
+    first person's engagement at or after each enrollment's start, as recomputed from the
+    events (``restamp_engagement``), with a machine's open and a refused item not counted."""
+    pid, ids = _enrolled(uow_factory, T0 - 10 * H, T0 - 2 * H)
+    record("email.opened", T0 - 9 * H, uow_factory(), pid)  # the first's stamp, before the batch
+
+    def event(kind: str, at: datetime, **extra: object) -> EngineEventInput:
+        fields = {"type": kind, "prospect_id": pid, "occurred_at": at, **extra}
+        return EngineEventInput.model_validate(fields)
+
+    batch = [
+        event("page.visited", T0 - H, data={"path": "/docs"}),
+        event("email.opened", T0 - 9.5 * H, machine=True, machine_reason="privacy proxy"),
+        event("email.clicked", T0 - 11 * H),  # before both enrollments
+        event("page.visited", T0 - 3 * H, data={"path": "/docs"}),  # late: not the first's
+        event("email.opened", T0 - 2 * H),  # the second's, at its very start
+        event("email.opened", T0 - H, prospect_id=pid + 1000),  # nobody: refused
+    ]
+    results = record_events(uow_factory(), batch, T0)
+    assert isinstance(results[-1], NotFoundError)
+    assert _stamps(uow_factory, ids) == [T0 - 9 * H, T0 - 2 * H]
+    with uow_factory() as uow:
+        [first_event] = uow.session.scalars(
+            select(Event.id).where(Event.prospect_id == pid).limit(1)
+        ).all()
+        restamp_engagement(uow.session, [first_event])
+        uow.commit()
+    assert _stamps(uow_factory, ids) == [T0 - 9 * H, T0 - 2 * H]
+
+
+def record(kind: str, at: datetime, uow: UnitOfWork, pid: int) -> None:
+    record_event(uow, {"type": kind, "prospect_id": pid, "occurred_at": at}, T0)
 
 
 def test_a_machines_open_is_not_engagement(database_url: str, now: datetime) -> None:
