@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from engine.services.events import record_event
 from engine.services.schemas import EngineEventInput
 from engine.services.scoring import save_scoring
 from engine.services.template_sync import sync_templates
-from engine.store import Enrollment, EnrollmentStatus, Event
+from engine.store import Enrollment, EnrollmentStatus, Event, Prospect
 from tests.support.prospect_world import SCORING, add
 from tests.support.sequences import GENERIC_LOST, PRICE, store
 from tests.support.statements import counting
@@ -102,3 +102,24 @@ def test_an_event_costs_a_few_statements_whatever_the_history(uow_factory, db_en
         # all of these
         "pricing visit (15 points, tested by a wait)": 7,
     }
+
+
+def test_a_prospect_sales_holds_is_not_re_evaluated(uow_factory, db_engine, now):  # type: ignore[no-untyped-def]
+    """In no enrollment and ``sales_ready``: the enrollment rules refuse every sequence
+    whatever the events say (``engine.core.enrollment.with_sales``), so a visit a sequence
+    tests reads none of what a re-evaluation would (suppressions, handoffs, history)."""
+    world(uow_factory, now)
+    pid = add(uow_factory, now, email="held@example.com", status="customer")
+    with uow_factory() as u:
+        u.session.execute(update(Prospect).where(Prospect.id == pid).values(status="sales_ready"))
+        u.commit()
+    record(uow_factory, now, pid, "page.visited", path="/docs")  # the rules, now cached
+    with counting(db_engine) as seen:
+        record(uow_factory, now, pid, "page.visited", path="/blog/roi")
+    # the prospect's row with the rules in force; the event; the stamp; no active enrollment
+    assert len(seen) == 4
+    with uow_factory() as u:
+        assert (
+            u.session.scalars(select(Enrollment.id).where(Enrollment.prospect_id == pid)).all()
+            == []
+        )
