@@ -10,12 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from engine.core.conditions import describe
 from engine.core.decisions import Exit, TraceEntry, WakeAt
 from engine.core.enrollment import SequenceOption, eligibility
 from engine.core.facts import EventFact
-from engine.core.stepping import EnrollmentState, advance
+from engine.core.stepping import Advance, EnrollmentState, advance
 from engine.core.windows import next_send_time, window_zone
 from engine.spec.sequence import SequenceSpec
 
@@ -72,16 +73,11 @@ def simulate(
     simulated prospect down the named variants instead, to rehearse each path.
     """
     end = start + timedelta(days=days)
-    lines: list[TimelineLine] = []
-    option = SequenceOption(0, 0, spec)
-    why = eligibility(option, prospect, [], [], start)
+    why = eligibility(SequenceOption(0, 0, spec), prospect, [], [], start)
     if why is None:
         detail = f"prospect does not match enroll.when: {describe(spec.enroll.when)}"
         return Simulation((TimelineLine(start, "note", None, detail),), False, "not enrolled")
-    lines.append(TimelineLine(start, "enrolled", None, f"enrolled: {why}"))
-    for split_id, variant in (variants or {}).items():
-        detail = f"variant {variant!r} is chosen for this simulation"
-        lines.append(TimelineLine(start, "note", split_id, detail))
+    lines = _enrollment_lines(start, why, variants or {})
 
     zone = window_zone(spec.send_window, prospect.get("timezone"), default_timezone)
     pending = [(start + e.at, e) for e in script if e.at is not None]
@@ -92,15 +88,7 @@ def simulate(
     while True:
         result = advance(spec, state, prospect, happened, now)
         state = result.state
-        sent = {m.step_id: m for m in result.emails}
-        for entry in result.trace:
-            if entry.kind == "wait" and _still_waiting(lines, entry):
-                continue
-            send_at = None
-            if entry.kind == "email" and entry.step_id in sent:
-                send_at = next_send_time(spec.send_window, zone, now)
-                pending += [(send_at + e.delay, e) for e in relative if e.after == entry.step_id]
-            lines.append(_line(entry, send_at))
+        pending += _record_round(lines, result, spec, zone, now, relative)
         if isinstance(result.outcome, Exit):
             return Simulation(tuple(lines), True, result.outcome.reason)
         wake = result.outcome.at if isinstance(result.outcome, WakeAt) else end
@@ -108,22 +96,64 @@ def simulate(
         if pending and pending[0][0] <= wake and pending[0][0] <= end:
             when = pending[0][0]
             now = max(when, now)
-            # Every event of one instant lands before the engine looks again: a reply
-            # scripted at the same moment as an open must not come after the email the
-            # open would release.
-            while pending and pending[0][0] == when:
-                _, scripted = pending.pop(0)
-                happened.append(
-                    EventFact(scripted.event, now, dict(scripted.data), scripted.machine)
-                )
-                label = " (machine: ignored)" if scripted.machine else ""
-                data = "".join(f" {k}={v}" for k, v in sorted(scripted.data.items()))
-                lines.append(TimelineLine(now, "event", None, f"{scripted.event}{data}{label}"))
+            _deliver_instant(pending, when, now, happened, lines)
             continue
         if wake > end:
             lines.append(TimelineLine(end, "note", None, f"simulation ends after {days} days"))
             return Simulation(tuple(lines), True, f"still active after {days} days")
         now = wake
+
+
+def _enrollment_lines(start: datetime, why: str, variants: Mapping[str, str]) -> list[TimelineLine]:
+    """The timeline's head: why the prospect enrolled, then each variant forced on it."""
+    lines = [TimelineLine(start, "enrolled", None, f"enrolled: {why}")]
+    for split_id, variant in variants.items():
+        detail = f"variant {variant!r} is chosen for this simulation"
+        lines.append(TimelineLine(start, "note", split_id, detail))
+    return lines
+
+
+def _record_round(
+    lines: list[TimelineLine],
+    result: Advance,
+    spec: SequenceSpec,
+    zone: ZoneInfo,
+    now: datetime,
+    relative: Sequence[SimEvent],
+) -> list[tuple[datetime, SimEvent]]:
+    """Append one ``advance`` round's trace to ``lines``; return the scripted events it
+    schedules: those set ``after`` an email count from when the send window lets it go."""
+    scheduled: list[tuple[datetime, SimEvent]] = []
+    sent = {m.step_id: m for m in result.emails}
+    for entry in result.trace:
+        if entry.kind == "wait" and _still_waiting(lines, entry):
+            continue
+        send_at = None
+        if entry.kind == "email" and entry.step_id in sent:
+            send_at = next_send_time(spec.send_window, zone, now)
+            scheduled += [(send_at + e.delay, e) for e in relative if e.after == entry.step_id]
+        lines.append(_line(entry, send_at))
+    return scheduled
+
+
+def _deliver_instant(
+    pending: list[tuple[datetime, SimEvent]],
+    when: datetime,
+    now: datetime,
+    happened: list[EventFact],
+    lines: list[TimelineLine],
+) -> None:
+    """Pop every event scripted for ``when`` (``pending`` is sorted) into ``happened``.
+
+    Every event of one instant lands before the engine looks again: a reply scripted at
+    the same moment as an open must not come after the email the open would release.
+    """
+    while pending and pending[0][0] == when:
+        _, scripted = pending.pop(0)
+        happened.append(EventFact(scripted.event, now, dict(scripted.data), scripted.machine))
+        label = " (machine: ignored)" if scripted.machine else ""
+        data = "".join(f" {k}={v}" for k, v in sorted(scripted.data.items()))
+        lines.append(TimelineLine(now, "event", None, f"{scripted.event}{data}{label}"))
 
 
 def _still_waiting(lines: list[TimelineLine], entry: TraceEntry) -> bool:
