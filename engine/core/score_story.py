@@ -109,65 +109,35 @@ def _line(row: LedgerRow, rule: ScoreRule | None, half_life: timedelta, now: dat
     worth = row.points * factor
     ago = _ago(now - row.at)
     decay = f"worth {worth:.1f} now ({ago}, x{factor:.2f})" if row.at <= now else "not yet"
+    kind, explanation = _entry_kind(row, rule, decay)
+    return StoryLine(row.at, kind, row.rule, row.points, worth, factor, explanation, row.event_id)
+
+
+def _entry_kind(row: LedgerRow, rule: ScoreRule | None, decay: str) -> tuple[str, str]:
+    """What kind of entry ``row`` is, and its explanation in words.
+
+    The rule as the scoring has it now tells a capped entry (fewer points than the rule
+    gives) from a full award; an entry whose rule is gone is told as an adjustment. Only
+    the decay (``decay``, already in words) is the same for every kind.
+    """
     if row.rule == RESET_RULE:
         why = row.note or "score reset"
-        return StoryLine(
-            row.at,
-            "reset",
-            row.rule,
-            row.points,
-            worth,
-            factor,
-            f"{why}: brought the score to zero then; {decay}",
-            row.event_id,
-        )
+        return "reset", f"{why}: brought the score to zero then; {decay}"
     if row.rule.startswith(TAKEN_BACK_PREFIX):
         why = row.note or "the event was a machine's"
-        return StoryLine(
-            row.at,
-            "taken_back",
-            row.rule,
-            row.points,
-            worth,
-            factor,
-            f"points taken back: {why}",
-            row.event_id,
-        )
+        return "taken_back", f"points taken back: {why}"
     if rule is None:
         extra = f" ({row.note})" if row.note else ""
-        return StoryLine(
-            row.at,
-            "adjustment",
-            row.rule,
-            row.points,
-            worth,
-            factor,
+        return "adjustment", (
             f"{_amount(row.points, signed=True)} from '{row.rule}', a rule the current scoring "
-            f"no longer has{extra}; {decay}",
-            row.event_id,
+            f"no longer has{extra}; {decay}"
         )
     if rule.daily_cap is not None and 0 < row.points < rule.points:
-        return StoryLine(
-            row.at,
-            "capped",
-            row.rule,
-            row.points,
-            worth,
-            factor,
+        return "capped", (
             f"{_amount(row.points, signed=True)} of the rule's {rule.points:+d}: its daily cap of "
-            f"{rule.daily_cap} was nearly used up that day; {decay}",
-            row.event_id,
+            f"{rule.daily_cap} was nearly used up that day; {decay}"
         )
-    return StoryLine(
-        row.at,
-        "award",
-        row.rule,
-        row.points,
-        worth,
-        factor,
-        f"{_amount(row.points, signed=True)}; {decay}",
-        row.event_id,
-    )
+    return "award", f"{_amount(row.points, signed=True)}; {decay}"
 
 
 def _capped_out(
