@@ -8,146 +8,18 @@ from __future__ import annotations
 
 import difflib
 import re
-import types
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import date
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any
 
-from pydantic import BaseModel, Discriminator, Tag
+from pydantic import BaseModel
 
 from engine.spec.catalog import suggest
-from engine.spec.errors import (
-    STEP_KINDS,
-    DataPath,
-    SpecProblem,
-    SpecValueError,
-    step_label,
-)
+from engine.spec.errors import STEP_KINDS, DataPath, SpecProblem, step_label
+from engine.spec.locate import _Located, _model_field
 from engine.spec.yaml_lines import LineMap
 
 # --- pydantic errors -> problems -------------------------------------------------------
-
-_MISSING = object()
-
-
-@dataclass
-class _Located:
-    """Where a pydantic error lands in the YAML data, and what it says there."""
-
-    error: Mapping[str, Any]
-    path: DataPath
-    model: type[BaseModel] | None  # the model owning the last key of ``path``
-    union: DataPath | None = None  # loc prefix of the first non-discriminated union
-    label: str | None = None  # the union member the error came from
-    deeper: bool = False  # the error is inside a union member, not about the member itself
-
-
-def _unwrap(tp: Any, metadata: Iterable[Any] = ()) -> tuple[str, Any]:
-    """Reduce a field type to how pydantic's error locations walk through it."""
-    meta = list(metadata)
-    while get_origin(tp) is Annotated:
-        tp, *more = get_args(tp)
-        meta += more
-    origin = get_origin(tp)
-    if origin in (Union, types.UnionType):
-        members = [a for a in get_args(tp) if a is not type(None)]
-        if any(isinstance(m, Discriminator) for m in meta):
-            tags: dict[str, Any] = {}
-            for member in members:
-                for m in get_args(member)[1:] if get_origin(member) is Annotated else ():
-                    if isinstance(m, Tag):
-                        tags[m.tag] = member
-            return "tagged", tags
-        if len(members) == 1:
-            return _unwrap(members[0])
-        return "union", members
-    if origin in (list, tuple):
-        return "list", get_args(tp)[0] if get_args(tp) else Any
-    if origin is dict:
-        return "dict", get_args(tp)[1] if get_args(tp) else Any
-    if origin is Literal:
-        return "leaf", tp
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return "model", tp
-    return "leaf", tp
-
-
-def _model_field(model: type[BaseModel], key: Any) -> tuple[str, Any] | None:
-    for name, info in model.model_fields.items():
-        if key in (name, info.alias):
-            return name, info
-    return None
-
-
-def _has(value: Any, key: Any) -> bool:
-    if isinstance(value, dict):
-        return key in value
-    return isinstance(value, list) and isinstance(key, int) and 0 <= key < len(value)
-
-
-def _locate(root: type[BaseModel], data: Any, error: Mapping[str, Any]) -> _Located:
-    """Follow ``error['loc']`` through the types and the data at once.
-
-    Pydantic's loc mixes real keys with union tags ('email', 'if', 'field', ...) and union
-    member labels ('WaitUntil', 'str'); only the types can tell which is which, because a
-    tag is often also a key (``steps.0.email.email`` is tag 'email', then key 'email').
-    """
-    loc = error["loc"]
-    tp: Any = root
-    metadata: Iterable[Any] = ()
-    value: Any = data
-    path: DataPath = ()
-    owner: type[BaseModel] | None = None
-    located = _Located(error, (), None)
-    for i, el in enumerate(loc):
-        kind, info = _unwrap(tp, metadata)
-        metadata = ()
-        if kind == "tagged":
-            tp = info.get(el, Any)
-            continue
-        if kind == "union":
-            if located.union is None:
-                located.union, located.label = tuple(loc[:i]), str(el)
-                located.deeper = i < len(loc) - 1
-            tp = next(
-                (
-                    m
-                    for m in info
-                    if isinstance(m, type) and issubclass(m, BaseModel) and m.__name__ == el
-                ),
-                Any,
-            )
-            continue
-        owner = None
-        if kind == "model":
-            owner = info
-            found = _model_field(info, el)
-            tp, metadata = (found[1].annotation, found[1].metadata) if found else (Any, ())
-        elif kind in ("list", "dict"):
-            tp = info
-        else:
-            tp = Any
-        if _has(value, el):
-            value, path = value[el], (*path, el)
-        elif (
-            kind == "model"
-            and isinstance(value, dict)
-            and i + 1 < len(loc)
-            and (loc[i + 1] in value)
-        ):
-            # A field a before-validator filled in from inline keys (an event's filters
-            # written next to it rather than under 'where'): stay on the written mapping.
-            pass
-        else:
-            value, path = _MISSING, (*path, el)
-        located.model = owner
-    located.path = path
-    ctx_error = (error.get("ctx") or {}).get("error")
-    if isinstance(ctx_error, SpecValueError) and ctx_error.at:
-        located.path = (*path, *ctx_error.at)
-    return located
-
 
 _TYPE_MISMATCH = frozenset(
     {
@@ -303,11 +175,9 @@ def _describe(item: _Located) -> str:
     """One pydantic error in words: what is wrong, the bad value, and what to write."""
     error = item.error
     kind = error["type"]
-    value = error.get("input")
-    ctx = error.get("ctx") or {}
     key = item.path[-1] if item.path else None
     if kind in ("value_error", "assertion_error"):
-        text = str(ctx.get("error", error["msg"]))
+        text = str((error.get("ctx") or {}).get("error", error["msg"]))
         return re.sub(r"^(Value|Assertion) error, ", "", text)
     if kind == "missing":
         found = _model_field(item.model, key) if item.model is not None else None
@@ -321,6 +191,15 @@ def _describe(item: _Located) -> str:
         hint = suggest(str(key), allowed)
         listing = f"; allowed here: {', '.join(allowed)}" if allowed else ""
         return f"unknown key {key!r}{hint}{listing}"
+    return _describe_shape(error, key)
+
+
+def _describe_shape(error: Mapping[str, Any], key: Any) -> str:
+    """A value of the wrong shape for its place: a condition, step or branch arm that is
+    none, an empty list, a number too small, a malformed address."""
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
     if kind == "condition":
         return _bad_condition(value)[0]
     if kind == "step":
@@ -336,6 +215,14 @@ def _describe(item: _Located) -> str:
         return f"must be at least {ctx.get('ge', ctx.get('gt'))}, got {_quote(value)}"
     if kind == "string_pattern_mismatch" and key in ("email",):
         return f"bad email address {_quote(value)}: write it like dana@example.com"
+    return _describe_type(error)
+
+
+def _describe_type(error: Mapping[str, Any]) -> str:
+    """A value of the wrong type or format, with how to write the right one (YAML reads
+    some text as other types: the fix is often quotes)."""
+    kind = error["type"]
+    value = error.get("input")
     if kind.startswith("time_"):
         return f"bad time {_quote(value)}: write 24-hour 'HH:MM', like \"09:00\""
     if kind.startswith(("date_", "datetime_")):
@@ -345,7 +232,7 @@ def _describe(item: _Located) -> str:
     if kind == "list_type":
         return f"expected a list, like [a, b], got {_quote(value)}"
     if kind == "literal_error":
-        return f"expected {ctx.get('expected')}, got {_quote(value)}"
+        return f"expected {(error.get('ctx') or {}).get('expected')}, got {_quote(value)}"
     if kind == "string_type":
         # YAML reads 2024-01-01, 3 or true as non-text; quotes make them text.
         quote = isinstance(value, int | float | date)
