@@ -216,25 +216,46 @@ def _step_at(spec: SequenceSpec, cursor: int) -> str:
     return ids[cursor] if 0 <= cursor < len(ids) else "(the end)"
 
 
+Figures = dict[str, dict[str, int]]
+
+
 def _step_figures(
     s: Session, sequence_id: int, specs: dict[int, SequenceSpec], current: int
 ) -> tuple[dict[str, StepCounts], list[ExitRow], int]:
-    """Per step id, over every version: three grouped statements."""
-    ids = list(specs)
-    figures: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    """Per step id, over every version: three grouped statements (who waits where, what
+    the emails did, who left where), each adding its columns to the step's figures."""
+    figures: Figures = defaultdict(lambda: defaultdict(int))
+    on_old = _count_waiting(s, specs, current, figures)
+    _count_emails(s, list(specs), figures)
+    exits = _count_exits(s, specs, figures)
+    counts = {step: replace(StepCounts(), **values) for step, values in figures.items()}
+    rows = [ExitRow(step, status, reason, n) for (step, status, reason), n in exits.items()]
+    rows.sort(key=lambda r: -r.count)
+    return counts, rows, on_old
+
+
+def _count_waiting(
+    s: Session, specs: dict[int, SequenceSpec], current: int, figures: Figures
+) -> int:
+    """Active enrollments per step; returns how many of them are on an older version."""
     on_old = 0
     for vid, cursor, count in s.execute(
         select(Enrollment.sequence_version_id, Enrollment.cursor, func.count())
         .where(
-            Enrollment.sequence_version_id.in_(ids), Enrollment.status == EnrollmentStatus.ACTIVE
+            Enrollment.sequence_version_id.in_(list(specs)),
+            Enrollment.status == EnrollmentStatus.ACTIVE,
         )
         .group_by(Enrollment.sequence_version_id, Enrollment.cursor)
     ):
         figures[_step_at(specs[vid], cursor)]["waiting"] += count
         on_old += count if vid != current else 0
-    # Sent, and opened (clicked) at least once by a person / by a machine: one row per
-    # email, its engagement stamps (engine.services.message_stamps), read from the
-    # covering ix_messages_version_engagement instead of every event of every email.
+    return on_old
+
+
+def _count_emails(s: Session, version_ids: list[int], figures: Figures) -> None:
+    """Sent, and opened (clicked) at least once by a person / by a machine: one row per
+    email, its engagement stamps (engine.services.message_stamps), read from the
+    covering ix_messages_version_engagement instead of every event of every email."""
     names = ("sent", "human_opens", "machine_opens", "human_clicks", "machine_clicks")
     for step_id, *values in s.execute(
         select(
@@ -245,12 +266,19 @@ def _step_figures(
             func.count(Message.first_clicked_at),
             func.count().filter(Message.machine_clicks > 0),
         )
-        .where(Message.sequence_version_id.in_(ids))
+        .where(Message.sequence_version_id.in_(version_ids))
         .group_by(Message.step_id)
     ):
         for name, count in zip(names, values, strict=True):
             if count:
                 figures[step_id][name] += count
+
+
+def _count_exits(
+    s: Session, specs: dict[int, SequenceSpec], figures: Figures
+) -> dict[tuple[str, str, str], int]:
+    """Finished enrollments per step (handed off, completed or exited), and per (step,
+    status, reason) for the exits table."""
     exits: dict[tuple[str, str, str], int] = defaultdict(int)
     for vid, cursor, status, reason, count in s.execute(
         select(
@@ -261,7 +289,8 @@ def _step_figures(
             func.count(),
         )
         .where(
-            Enrollment.sequence_version_id.in_(ids), Enrollment.status != EnrollmentStatus.ACTIVE
+            Enrollment.sequence_version_id.in_(list(specs)),
+            Enrollment.status != EnrollmentStatus.ACTIVE,
         )
         .group_by(
             Enrollment.sequence_version_id,
@@ -277,7 +306,4 @@ def _step_figures(
         }.get(status, "exited")
         figures[step][name] += count
         exits[(step, str(status), reason or "")] += count
-    counts = {step: replace(StepCounts(), **values) for step, values in figures.items()}
-    rows = [ExitRow(step, status, reason, n) for (step, status, reason), n in exits.items()]
-    rows.sort(key=lambda r: -r.count)
-    return counts, rows, on_old
+    return exits
