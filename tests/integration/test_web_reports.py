@@ -10,7 +10,8 @@ import pytest
 
 from engine.services.events import record_event
 from engine.services.handoffs import accept_handoff, reject_handoff
-from engine.services.views.reports import Feedback, message_report, version_of
+from engine.services.views.report_index import version_of
+from engine.services.views.reports import Feedback, message_report
 from engine.services.views.split_report import split_reports
 from tests.support.prospect_world import happen
 from tests.support.sales_world import SalesWorld, seed_sales_world

@@ -14,12 +14,8 @@ from flask.typing import ResponseReturnValue
 from engine.exceptions import NotFoundError
 from engine.services.csv_export import write_csv
 from engine.services.schemas import REJECT_REASON_LABELS
-from engine.services.views.reports import (
-    MessageReport,
-    message_report,
-    sequence_summaries,
-    version_of,
-)
+from engine.services.views.report_index import sequence_summaries, version_of
+from engine.services.views.reports import MessageReport, message_report
 from engine.services.views.split_report import OUTCOMES, split_reports
 from webapp.access import Role, allow
 from webapp.pages.context import uow

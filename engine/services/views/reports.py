@@ -21,8 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Select, and_, distinct, func, select, union
+from sqlalchemy import Row, Select, and_, distinct, func, select, union
 from sqlalchemy.orm import Session
 
 from engine.core.funnel import WON_STATUSES
@@ -43,10 +44,7 @@ __all__ = [
     "Feedback",
     "MessageReport",
     "MessageRow",
-    "SequenceRow",
     "message_report",
-    "sequence_summaries",
-    "version_of",
     "won_at",
 ]
 
@@ -257,13 +255,26 @@ _LEAD = (
 def _decisions(s: Session, version_id: int, row: RowOf) -> None:
     """Handoffs per producing email (attributed as the module says), their decisions,
     reasons, comments and the deals won after them."""
+    found, won = _attributed_handoffs(s, version_id)
+    for handoff in sorted(found, key=lambda r: r.id):
+        if handoff.status == HandoffStatus.WITHDRAWN:
+            continue
+        target = row(handoff.step_id, handoff.template_key)
+        _count_decision(target, handoff)
+        if handoff.prospect_id in won and won[handoff.prospect_id] >= handoff.created_at:
+            target.won += 1
+
+
+def _attributed_handoffs(s: Session, version_id: int) -> tuple[list[Row[Any]], dict[int, datetime]]:
+    """The version's handoffs, each with the step and template it is attributed to, and
+    when each of their prospects was won: those an email produced, then those triggered
+    from outside, given to the last email of this version sent before the handoff."""
     direct = (
         select(*_LEAD, Message.step_id, Message.template_key)
         .join(Message, Message.id == Handoff.message_id)
         .where(Message.sequence_version_id == version_id)
     )
     found = list(s.execute(direct))
-    # Triggered from outside: the last email of this version sent before the handoff.
     last = (
         select(Message.step_id, Message.template_key)
         .where(
@@ -293,112 +304,27 @@ def _decisions(s: Session, version_id: int, row: RowOf) -> None:
         fallback.with_only_columns(Handoff.prospect_id.label("prospect_id")),
     )
     won = won_at(s, select(leads.subquery().c.prospect_id)) if found else {}
-    for handoff in sorted(found, key=lambda r: r.id):
-        if handoff.status == HandoffStatus.WITHDRAWN:
-            continue
-        target = row(handoff.step_id, handoff.template_key)
-        target.handoffs += 1
-        if handoff.status == HandoffStatus.ACCEPTED:
-            target.accepted += 1
-        elif handoff.status == HandoffStatus.REJECTED:
-            target.rejected += 1
-            reason = handoff.reject_reason or "other"
-            target.reasons[reason] = target.reasons.get(reason, 0) + 1
-        if handoff.status in (HandoffStatus.ACCEPTED, HandoffStatus.REJECTED):
-            target.feedback.append(
-                Feedback(
-                    handoff.id,
-                    str(handoff.status),
-                    handoff.reject_reason,
-                    handoff.comment,
-                    handoff.decided_by,
-                    handoff.decided_at,
-                )
-            )
-        if handoff.prospect_id in won and won[handoff.prospect_id] >= handoff.created_at:
-            target.won += 1
+    return found, won
 
 
-@dataclass(frozen=True)
-class SequenceRow:
-    """One sequence over all its versions: the report index."""
-
-    key: str
-    name: str
-    version_id: int | None  # the current version (its per-message report)
-    sent: int
-    handoffs: int
-    accepted: int
-    rejected: int
-
-    @property
-    def acceptance(self) -> str:
-        decided = self.accepted + self.rejected
-        return f"{self.accepted / decided:.0%}" if decided else ""
-
-
-def sequence_summaries(uow: UnitOfWork) -> list[SequenceRow]:
-    """Every sequence with its emails sent and sales' verdicts on its leads (by the
-    sequence that produced them), in two grouped statements."""
-    with uow:
-        s = uow.session
-        sent = dict(
-            s.execute(
-                select(SequenceVersion.sequence_id, func.count())
-                .join(Message, Message.sequence_version_id == SequenceVersion.id)
-                .where(Message.status == MessageStatus.SENT)
-                .group_by(SequenceVersion.sequence_id)
-            ).all()
-        )
-        verdicts: dict[int, dict[str, int]] = {}
-        for sequence_id, status, count in s.execute(
-            select(Handoff.sequence_id, Handoff.status, func.count())
-            .where(Handoff.sequence_id.is_not(None), Handoff.status != HandoffStatus.WITHDRAWN)
-            .group_by(Handoff.sequence_id, Handoff.status)
-        ):
-            verdicts.setdefault(sequence_id, {})[str(status)] = count
-        out = []
-        for sid, key, name, current in s.execute(
-            select(Sequence.id, Sequence.key, Sequence.name, Sequence.current_version_id).order_by(
-                Sequence.key
-            )
-        ):
-            counts = verdicts.get(sid, {})
-            out.append(
-                SequenceRow(
-                    key,
-                    name,
-                    current,
-                    sent.get(sid, 0),
-                    sum(counts.values()),
-                    counts.get("accepted", 0),
-                    counts.get("rejected", 0),
-                )
-            )
-        return out
-
-
-def version_of(uow: UnitOfWork, key: str, version: str | None = None) -> tuple[int, int]:
-    """(sequence id, version id) of sequence ``key`` at version number ``version`` (its
-    current version when None); NotFoundError for an unknown key or version."""
-    with uow:
-        s = uow.session
-        found = s.execute(
-            select(Sequence.id, Sequence.current_version_id).where(Sequence.key == key)
-        ).first()
-        if found is None:
-            raise NotFoundError(f"no sequence {key!r}")
-        if version is None or version == "":
-            if found.current_version_id is None:
-                raise NotFoundError(f"sequence {key!r} has no version")
-            return found.id, found.current_version_id
-        if not version.isdigit() or len(version) > 9:
-            raise NotFoundError(f"sequence {key!r} has no version {version[:20]!r}")
-        version_id = s.scalar(
-            select(SequenceVersion.id).where(
-                SequenceVersion.sequence_id == found.id, SequenceVersion.version == int(version)
+def _count_decision(target: MessageRow, handoff: Row[Any]) -> None:
+    """One handoff on its email's row: counted, and once sales decided it, its verdict,
+    reason and comment in the feedback list."""
+    target.handoffs += 1
+    if handoff.status == HandoffStatus.ACCEPTED:
+        target.accepted += 1
+    elif handoff.status == HandoffStatus.REJECTED:
+        target.rejected += 1
+        reason = handoff.reject_reason or "other"
+        target.reasons[reason] = target.reasons.get(reason, 0) + 1
+    if handoff.status in (HandoffStatus.ACCEPTED, HandoffStatus.REJECTED):
+        target.feedback.append(
+            Feedback(
+                handoff.id,
+                str(handoff.status),
+                handoff.reject_reason,
+                handoff.comment,
+                handoff.decided_by,
+                handoff.decided_at,
             )
         )
-        if version_id is None:
-            raise NotFoundError(f"sequence {key!r} has no version {version}")
-        return found.id, version_id
