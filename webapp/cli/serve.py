@@ -11,11 +11,17 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from engine.config import Settings
 from webapp.app import create_app
 from webapp.extensions import get_runtime
 from workers.scheduler import run_scheduler
+
+if TYPE_CHECKING:
+    from werkzeug.serving import BaseWSGIServer
+
+    from engine.runtime import Runtime
 
 __all__ = ["SHUTDOWN_GRACE_SECONDS", "serve_all_in_one"]
 
@@ -43,19 +49,8 @@ def serve_all_in_one(
     database pool; whatever was still queued is re-driven by the next tick. If the port is
     taken, Werkzeug prints why and raises ``SystemExit(1)``.
     """
-    from werkzeug.serving import make_server
-
-    from engine.store import upgrade
-
-    upgrade(settings.database_url)
-    app = create_app(settings)
-    runtime = get_runtime(app)
+    server, runtime = _open(settings, host, port)
     stop = stop_event if stop_event is not None else threading.Event()
-    try:
-        server = make_server(host, port, app, threaded=True)
-    except BaseException:  # SystemExit when the port is taken: release the pool anyway
-        runtime.close()
-        raise
     base_url = f"http://{host}:{server.server_port}"
     web = threading.Thread(target=server.serve_forever, name="nurture-web", daemon=True)
     scheduler = threading.Thread(
@@ -78,13 +73,38 @@ def serve_all_in_one(
             stop.wait()
         finally:
             stop.set()
-            log.info("shutting down")
-            if web.is_alive():  # shutdown() waits for serve_forever: never call it without
-                server.shutdown()
-            server.server_close()
-            if scheduler.ident is not None:
-                scheduler.join(SHUTDOWN_GRACE_SECONDS)
-            runtime.close(SHUTDOWN_GRACE_SECONDS)
+            _close(server, web, scheduler, runtime)
+
+
+def _open(settings: Settings, host: str, port: int) -> tuple[BaseWSGIServer, Runtime]:
+    """Migrate, build the app and bind its socket; nothing runs yet. If binding fails (the
+    port is taken: ``SystemExit``) the database pool the app opened is released."""
+    from werkzeug.serving import make_server
+
+    from engine.store import upgrade
+
+    upgrade(settings.database_url)
+    app = create_app(settings)
+    runtime = get_runtime(app)
+    try:
+        return make_server(host, port, app, threaded=True), runtime
+    except BaseException:
+        runtime.close()
+        raise
+
+
+def _close(
+    server: BaseWSGIServer, web: threading.Thread, scheduler: threading.Thread, runtime: Runtime
+) -> None:
+    """Stop accepting requests, stop the scheduler, let the running job finish (up to
+    ``SHUTDOWN_GRACE_SECONDS``) and close the pool: queued jobs wait for the next tick."""
+    log.info("shutting down")
+    if web.is_alive():  # shutdown() waits for serve_forever: never call it without
+        server.shutdown()
+    server.server_close()
+    if scheduler.ident is not None:
+        scheduler.join(SHUTDOWN_GRACE_SECONDS)
+    runtime.close(SHUTDOWN_GRACE_SECONDS)
 
 
 @contextmanager
