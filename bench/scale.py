@@ -3,6 +3,13 @@
     python bench/scale.py                       # 1M prospects, 10M events, 100k due
     python bench/scale.py --prospects 100000 --events-per-prospect 10 --due 10000
     python bench/scale.py --keep                # leave the database for a look afterwards
+    python bench/scale.py --seed-only           # seed, size, keep it (for --from)
+    python bench/scale.py --from nurture_scale_1a2b   # measure a copy of a seeded database
+
+A million prospects take 8-12 minutes to seed here; ``--seed-only`` then ``--from`` measure
+the code of the moment on a copy (``CREATE DATABASE ... TEMPLATE``, migrated to the current
+head) of one seed, as often as needed: the tick moves the due enrollments, so each
+measurement needs its own copy.
 
 In one run, on one freshly seeded database (``tests/support/seeding.py``: the shipped
 sequences, one active enrollment and one sent email per prospect, events with their score
@@ -48,7 +55,7 @@ from engine.services.views.prospect_search import parse_filter, search_prospects
 from engine.store import UnitOfWork, make_engine, make_session_factory, upgrade  # noqa: E402
 from tests.support import app_queries  # noqa: E402
 from tests.support.databases import PostgresServer  # noqa: E402
-from tests.support.seeding import analyze, seed  # noqa: E402
+from tests.support.seeding import SeedReport, analyze, seed  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 HISTORIES = (10, 1_000, 10_000)
@@ -64,6 +71,8 @@ def main() -> None:
     parser.add_argument("--ingest-events", type=int, default=30, help="per history size")
     parser.add_argument("--queries", type=int, default=100, help="runs per list query")
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
+    parser.add_argument("--seed-only", action="store_true", help="seed and keep; no measuring")
+    parser.add_argument("--from", dest="source", help="measure a copy of this seeded database")
     args = parser.parse_args()
 
     server = PostgresServer()
@@ -71,7 +80,7 @@ def main() -> None:
     if problem:
         sys.exit(f"PostgreSQL is needed: {problem}")
     name = server.new_name("nurture_scale")
-    url = server.create_database(name)
+    url = server.create_database(name, template=args.source)
     print(f"# bench/scale.py on {platform.python_implementation()} {platform.python_version()}")
     print(
         f"database {name}; {args.prospects:,} prospects, ~{args.events_per_prospect:g} events each"
@@ -79,7 +88,7 @@ def main() -> None:
     try:
         run(url, args)
     finally:
-        if args.keep:
+        if args.keep or args.seed_only:
             print(f"kept: {url}")
         else:
             server.drop_database(name)
@@ -88,6 +97,60 @@ def main() -> None:
 
 def run(url: str, args: argparse.Namespace) -> None:
     upgrade(url)
+    report = reseeded(url, args.source) if args.source else seeded(url, args)
+    if args.seed_only:
+        return
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+
+    def uow() -> UnitOfWork:
+        return UnitOfWork(factory)
+
+    try:
+        baseline = bare_claim(url)
+        started = time.perf_counter()
+        ticked = tick(uow, NOW, batch_size=BATCH)
+        ours = time.perf_counter() - started
+        print(
+            f"\n## tick over {report.due:,} due enrollments (batches of {BATCH})\n"
+            f"| path | seconds | enrollments/s |\n|---|---:|---:|\n"
+            f"| bare claim-and-update (FOR UPDATE SKIP LOCKED) | {baseline[1]:.1f} "
+            f"| {baseline[0] / baseline[1]:,.0f} |\n"
+            f"| tick (advanced {ticked.advanced:,}, {ticked.emails_queued:,} emails queued, "
+            f"{ticked.errors} errors) | {ours:.1f} | {ticked.advanced / ours:,.0f} |\n"
+            f"tick / bare: {(ticked.advanced / ours) / (baseline[0] / baseline[1]):.1%}"
+        )
+        ingest(uow, report.history_prospects, args.ingest_events)
+        queries(uow, report, args.queries, report.prospects)
+    finally:
+        engine.dispose()
+
+
+def reseeded(url: str, source: str) -> SeedReport:
+    """What ``seed`` reported, read back from a copy of its database (migrated since,
+    perhaps: the statistics are taken again)."""
+    analyze(url)
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo) as conn:
+        count = conn.execute("SELECT count(*) FROM prospects").fetchone()[0]  # type: ignore[index]
+        due = conn.execute(
+            "SELECT count(*) FROM enrollments WHERE status = 'active' AND next_run_at <= %s",
+            (NOW,),
+        ).fetchone()[0]  # type: ignore[index]
+        last = [r[0] for r in conn.execute("SELECT id FROM prospects ORDER BY id DESC LIMIT 3")]
+        versions = [r[0] for r in conn.execute("SELECT current_version_id FROM sequences")]
+    print(f"\n## a copy of {source}: {count:,} prospects, {due:,} due enrollments")
+    sizes(url, count)
+    return SeedReport(
+        prospects=count,
+        due=due,
+        history_prospects=dict(zip(HISTORIES, sorted(last), strict=True)),
+        version_ids=[v for v in versions if v is not None],
+    )
+
+
+def seeded(url: str, args: argparse.Namespace) -> SeedReport:
+    """Seed (COPY), take the statistics, print the sizes."""
     started = time.perf_counter()
     report = seed(
         url,
@@ -110,31 +173,7 @@ def run(url: str, args: argparse.Namespace) -> None:
         f"{report.seconds:.0f} s; VACUUM ANALYZE {analyzed - seeded:.0f} s"
     )
     sizes(url, report.prospects)
-
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-
-    def uow() -> UnitOfWork:
-        return UnitOfWork(factory)
-
-    try:
-        baseline = bare_claim(url)
-        started = time.perf_counter()
-        ticked = tick(uow, NOW, batch_size=BATCH)
-        ours = time.perf_counter() - started
-        print(
-            f"\n## tick over {report.due:,} due enrollments (batches of {BATCH})\n"
-            f"| path | seconds | enrollments/s |\n|---|---:|---:|\n"
-            f"| bare claim-and-update (FOR UPDATE SKIP LOCKED) | {baseline[1]:.1f} "
-            f"| {baseline[0] / baseline[1]:,.0f} |\n"
-            f"| tick (advanced {ticked.advanced:,}, {ticked.emails_queued:,} emails queued, "
-            f"{ticked.errors} errors) | {ours:.1f} | {ticked.advanced / ours:,.0f} |\n"
-            f"tick / bare: {(ticked.advanced / ours) / (baseline[0] / baseline[1]):.1%}"
-        )
-        ingest(uow, report.history_prospects, args.ingest_events)
-        queries(uow, report, args.queries, args.prospects)
-    finally:
-        engine.dispose()
+    return report
 
 
 def sizes(url: str, prospects: int) -> None:
