@@ -39,8 +39,18 @@ def types_in_play(options: Iterable[SequenceOption], active: SequenceSpec | None
     return seen | types_seen(active) if active is not None else seen
 
 
-def outranked(options: Iterable[SequenceOption], sequence_id: int, priority: int) -> bool:
-    """Whether another active sequence has a strictly higher priority than the one a
-    prospect is in: only then may the enrollment rules move them
-    (``engine.core.enrollment.choose_enrollment``)."""
-    return any(o.sequence_id != sequence_id and o.priority > priority for o in options)
+def outranked(
+    options: Iterable[SequenceOption], sequence_id: int, priority: int, event_type: str
+) -> bool:
+    """Whether an event of ``event_type`` may move a prospect out of the sequence they are
+    in: only an active sequence of strictly higher priority can take them
+    (``engine.core.enrollment.choose_enrollment``), and only one whose enrollment rule tests
+    that type of event can have changed its verdict because of it. A rule on fields alone
+    (every shipped one) was settled when the fields last changed; so a prospect in the
+    lowest-priority nurture no longer has their whole history re-read for every visit."""
+    return any(
+        o.sequence_id != sequence_id
+        and o.priority > priority
+        and event_type in types_enrollment_sees(o.spec)
+        for o in options
+    )

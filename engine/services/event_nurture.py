@@ -2,8 +2,9 @@
 
 ``engine.services.nurture.reconsider`` re-evaluates a prospect from all their events. After
 an event most of that provably cannot change (``engine.core.relevance``): an event of a
-type no sequence in play tests changes nothing, and while the prospect's enrollment is
-not outranked by a higher-priority sequence the enrollment rules cannot move them, so
+type no sequence in play tests changes nothing, and while no higher-priority sequence
+whose enrollment rule tests the event's type outranks the prospect's enrollment, the
+enrollment rules cannot move them (``engine.core.relevance.outranked``), so
 only that enrollment is stepped, with only the events its conditions can see (its types,
 since the earliest moment they look at: the tick's own narrowing). Everything else (no
 enrollment, an outranking sequence, an enrollment that just ended) goes through
@@ -76,7 +77,7 @@ def react_to_event(
     enrollment, spec, unsent = found.enrollment, found.spec, found.unsent
     running = {o.sequence_id for o in context.options}
     if enrollment.sequence_id not in running or outranked(
-        context.options, enrollment.sequence_id, spec.enroll.priority
+        context.options, enrollment.sequence_id, spec.enroll.priority, event_type
     ):
         return _reconsider(session, context, now)
     if preloaded is not None:

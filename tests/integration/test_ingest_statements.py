@@ -123,3 +123,75 @@ def test_a_prospect_sales_holds_is_not_re_evaluated(uow_factory, db_engine, now)
             u.session.scalars(select(Enrollment.id).where(Enrollment.prospect_id == pid)).all()
             == []
         )
+
+
+HOT = """
+key: pricing-hot
+name: "Closed-lost, back on the pricing page"
+enroll:
+  when:
+    all:
+      - {field: status, eq: closed_lost}
+      - {event: page.visited, path: "/pricing*", within: 7d}
+  priority: 30
+steps:
+  - id: hello
+    email: generic/hello
+    subject: "Back on pricing?"
+  - wait: 7d
+"""
+
+
+def generic(uow_factory, now: datetime, email: str) -> int:  # type: ignore[no-untyped-def]
+    """Lost for a reason the price sequence does not take: in generic-lost, which the price
+    sequence (higher priority, a rule on fields alone) outranks."""
+    pid = add(uow_factory, now, email=email, status="closed_lost", lost_reason="other")
+    with uow_factory() as u:
+        assert u.session.scalars(
+            select(Enrollment.sequence_id).where(Enrollment.status == EnrollmentStatus.ACTIVE)
+        ).all()
+    return pid
+
+
+def test_a_rule_on_fields_alone_does_not_make_every_event_read_the_history(  # type: ignore[no-untyped-def]
+    uow_factory, db_engine, now
+):
+    """An event cannot change a verdict on fields: a prospect in the lowest-priority nurture
+    is stepped like anyone else, not re-evaluated from their whole history per visit (at a
+    million prospects, 10,000 prior events made each visit read 5,000 rows)."""
+    world(uow_factory, now)
+    new = generic(uow_factory, now, "new@example.com")
+    old = generic(uow_factory, now, "old@example.com")
+    add_history(uow_factory, old, 1000, now)
+    later = now + timedelta(hours=1)
+    for pid in (new, old):
+        record(uow_factory, later, pid, "page.visited", path="/blog/roi")
+        with counting(db_engine) as seen:
+            record(uow_factory, later + timedelta(minutes=1), pid, "page.visited", path="/blog")
+        # the row and rules; the event; the engagement stamp; the enrollment, locked (its
+        # steps test no event: none read)
+        assert len(seen) == 4, seen
+    with uow_factory() as u:
+        assert (
+            u.session.scalars(
+                select(Enrollment.prospect_id).where(Enrollment.status != EnrollmentStatus.ACTIVE)
+            ).all()
+            == []
+        )
+
+
+def test_a_rule_that_tests_the_event_still_takes_the_prospect_at_once(  # type: ignore[no-untyped-def]
+    uow_factory, db_engine, now
+):
+    world(uow_factory, now)
+    store(uow_factory, HOT, now)
+    pid = generic(uow_factory, now, "back@example.com")
+    record(uow_factory, now + timedelta(hours=1), pid, "page.visited", path="/pricing/teams")
+    with uow_factory() as u:
+        rows = u.session.execute(
+            select(Enrollment.status, Enrollment.exit_reason)
+            .where(Enrollment.prospect_id == pid)
+            .order_by(Enrollment.id)
+        ).all()
+    assert [status for status, _ in rows] == [EnrollmentStatus.SUPERSEDED, EnrollmentStatus.ACTIVE]
+    assert rows[0][1] == "superseded by pricing-hot"
