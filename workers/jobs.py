@@ -25,7 +25,8 @@ __all__ = [
 
 
 def tick_job(now_iso: str | None = None) -> dict[str, Any]:
-    """Advance every enrollment due at ``now_iso`` (default: the runtime clock's now).
+    """Advance every enrollment due at ``now_iso`` (default: the runtime clock's now), and
+    reconsider the prospects whose ``reenroll_after`` wait is over (``reentered``).
 
     Safe to run twice or concurrently: the tick claims due rows in the database (``SKIP
     LOCKED`` on PostgreSQL), so overlapping runs split the work instead of doubling it.
@@ -43,6 +44,10 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
     settings = runtime.settings
     cap = FrequencyCap(settings.frequency_cap, timedelta(days=settings.frequency_window_days))
     report = tick(runtime.uow, now, batch_size=settings.tick_batch_size, cap=cap)
+    from engine.services.reentry import reenter_due
+
+    # Before the dispatch below, so the first emails of those who re-enter go out now.
+    reentry = reenter_due(runtime.uow, now)
     plan = recover_and_dispatch(runtime.uow(), now, runtime.settings)
     for batch in plan.batches:
         runtime.queue.enqueue(send_messages_job, batch, queue_name=QUEUE_MAIL)
@@ -71,6 +76,7 @@ def tick_job(now_iso: str | None = None) -> dict[str, Any]:
         "emails_queued": report.emails_queued,
         "exited": report.exited,
         "errors": report.errors,
+        "reentered": reentry.enrolled,
         "message_ids": list(report.message_ids),
         "dispatched": plan.messages,
         "recovered": plan.recovered,

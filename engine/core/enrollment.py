@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine.core.conditions import describe, evaluate, explain, explain_failure
@@ -132,6 +132,19 @@ def _reenrollment_refusal(
             f"they left it on {last:%Y-%m-%d}; it re-enrolls after "
             f"{format_duration(policy)}, so not before {again:%Y-%m-%d}"
         )
+    return None
+
+
+def reentry_at(policy: timedelta | str, ended_at: datetime) -> datetime | None:
+    """When a prospect who left a sequence at ``ended_at`` may enter it again under its
+    ``reenroll_after`` ``policy``, or None for ``never``.
+
+    The re-entry sweep runs the enrollment rules for the prospect at that moment
+    (``engine.services.reentry``): without it the wait's end went unnoticed until
+    something else (a CRM update, an event) happened to touch the prospect.
+    """
+    if isinstance(policy, timedelta):
+        return ended_at + policy
     return None
 
 

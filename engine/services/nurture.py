@@ -23,6 +23,7 @@ from engine.core.enrollment import (
     PastEnrollment,
     SequenceOption,
     choose_enrollment,
+    reentry_at,
 )
 from engine.core.facts import EventFact
 from engine.core.stepping import Advance, EnrollmentState, advance, restart_wait, start_state
@@ -251,13 +252,20 @@ def _apply(enrollment: Enrollment, result: Advance, now: datetime) -> None:
 
 
 def end_enrollment(
-    enrollment: Enrollment, status: EnrollmentStatus, reason: str, now: datetime
+    enrollment: Enrollment,
+    status: EnrollmentStatus,
+    reason: str,
+    now: datetime,
+    *,
+    may_return: bool = True,
 ) -> None:
     """Close an enrollment; on an exit (not a completion) cancel its unsent mail.
 
     A sequence that completes has just queued its last email, which must still go out;
     one that exits (a reply, an opt-out, a handoff, a higher-priority sequence) must not
-    send anything more.
+    send anything more. Unless ``may_return`` is False (an opt-out, an erasure: the rules
+    would refuse them anyway), the enrollment is stamped with when its sequence's
+    ``reenroll_after`` lets the prospect back in, for the re-entry sweep.
     """
     enrollment.status = status
     enrollment.exit_reason = reason
@@ -265,6 +273,10 @@ def end_enrollment(
     enrollment.next_run_at = None
     enrollment.updated_at = now
     session = Session.object_session(enrollment)
+    enrollment.reenroll_at = None
+    if may_return and session is not None:
+        policy = spec_by_id(session, enrollment.sequence_version_id).enroll.reenroll_after
+        enrollment.reenroll_at = reentry_at(policy, now)
     if session is None or status == EnrollmentStatus.COMPLETED:
         return
     for message in session.scalars(

@@ -111,8 +111,8 @@ def opt_out(
         .where(Enrollment.prospect_id == prospect.id, Enrollment.status == EnrollmentStatus.ACTIVE)
         .with_for_update()
     ).all()
-    for enrollment in active:
-        end_enrollment(enrollment, EnrollmentStatus.EXITED, why, now)
+    for enrollment in active:  # a suppressed address never enters again: no re-entry
+        end_enrollment(enrollment, EnrollmentStatus.EXITED, why, now, may_return=False)
     cancelled = session.execute(
         update(Message)
         .where(Message.prospect_id == prospect.id, Message.status == MessageStatus.QUEUED)

@@ -132,8 +132,8 @@ def _past(action: str) -> str:
 
 
 def _end_enrollments(session: Session, sequence_id: int, now: datetime) -> tuple[int, int]:
-    """End every running enrollment of the sequence and cancel its queued mail: two
-    statements, whatever the number of prospects."""
+    """End every running enrollment of the sequence and cancel its queued mail, and drop
+    its pending re-entries: three statements, whatever the number of prospects."""
     running = select(Enrollment.id).where(
         Enrollment.sequence_id == sequence_id, Enrollment.status == EnrollmentStatus.ACTIVE
     )
@@ -158,6 +158,14 @@ def _end_enrollments(session: Session, sequence_id: int, now: datetime) -> tuple
         )
         .execution_options(synchronize_session=False)
     ).rowcount
+    # Nobody enters an archived sequence again, so no wait for it is pending any more (and
+    # a restored one takes nobody back by itself): the re-entry sweep has nothing to do.
+    session.execute(
+        update(Enrollment)
+        .where(Enrollment.sequence_id == sequence_id, Enrollment.reenroll_at.is_not(None))
+        .values(reenroll_at=None)
+        .execution_options(synchronize_session=False)
+    )
     return int(ended or 0), int(cancelled or 0)
 
 

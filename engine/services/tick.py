@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.core.decisions import Exit, ExitKind, WakeAt
+from engine.core.enrollment import reentry_at
 from engine.core.facts import EventFact
 from engine.core.policy import FrequencyCap
 from engine.core.tick_batch import (
@@ -324,6 +325,7 @@ def _write(step: StepPlan, lock_version: int, now: datetime) -> EnrollmentWrite:
             now,
             outcome.reason,
             now,
+            reentry_at(item.spec.enroll.reenroll_after, now) if item.spec else None,
         )
     if step.error is not None:  # parked, its state untouched but for why
         state, next_run_at = {**item.state, "error": step.error}, now + ERROR_RETRY

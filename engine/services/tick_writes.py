@@ -34,6 +34,7 @@ _COLUMNS = (
     "ended_at",
     "exit_reason",
     "updated_at",
+    "reenroll_at",
 )
 _PG_TYPES = (
     "bigint",
@@ -45,10 +46,12 @@ _PG_TYPES = (
     "timestamptz",
     "text",
     "timestamptz",
+    "timestamptz",
 )
 _SET = (
     "status = v.status, cursor = v.cursor, state = v.state, next_run_at = v.next_run_at, "
     "ended_at = v.ended_at, exit_reason = v.exit_reason, updated_at = v.updated_at, "
+    "reenroll_at = v.reenroll_at, "
 )
 
 # PostgreSQL: the whole batch as one JSON parameter, unpacked by jsonb_to_recordset, so the
@@ -109,6 +112,7 @@ class EnrollmentWrite(NamedTuple):
     ended_at: datetime | None
     exit_reason: str | None
     updated_at: datetime
+    reenroll_at: datetime | None = None  # an ended one's re-entry (``engine.services.reentry``)
 
 
 def update_enrollments(session: Session, writes: Sequence[EnrollmentWrite]) -> set[int]:

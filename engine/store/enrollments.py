@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from engine.store.sequences import Sequence, SequenceVersion
 
 _ACTIVE = text("status = 'active'")
+_REENTRY = text("reenroll_at IS NOT NULL")
 
 
 class Enrollment(Base):
@@ -77,6 +78,14 @@ class Enrollment(Base):
             "prospect_id",
             "engaged_at",
         ),
+        # The re-entry sweep's query (``engine.services.reentry``): the few ended rows whose
+        # sequence's ``reenroll_after`` wait is due, in order, without reading the history.
+        Index(
+            "ix_enrollments_reenroll_at",
+            "reenroll_at",
+            sqlite_where=_REENTRY,
+            postgresql_where=_REENTRY,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -98,6 +107,10 @@ class Enrollment(Base):
     # events arrive, so the funnel's "engaged after entering" is a column, not the events.
     engaged_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+    # When an ended enrollment's sequence may take the prospect back (``ended_at`` plus its
+    # ``reenroll_after``): the re-entry sweep runs the enrollment rules for the prospect
+    # then and clears it. None: nothing to do (``never``, an opt-out, an archive, done).
+    reenroll_at: Mapped[datetime | None]
     exit_reason: Mapped[str | None] = mapped_column(Text)
     # Why it started, in words: the enrollment rule that matched, or who enrolled by hand
     # (and what rule they overrode), or the handoff that sent the prospect back.

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from engine.clock import ManualClock
 from engine.config import Settings
@@ -26,6 +27,7 @@ from engine.services.delivery import send_batch
 from engine.services.dispatch import recover_and_dispatch
 from engine.services.events import record_event, record_events
 from engine.services.prospects import upsert_prospect
+from engine.services.reentry import reenter_due
 from engine.services.schemas import EventInput
 from engine.services.tick import tick
 from engine.services.tracking import record_open, resolve_click
@@ -36,8 +38,12 @@ from engine.services.views.prospect_search import parse_filter, search_prospects
 from engine.services.views.reports import message_report
 from engine.services.views.sequences import sequence_page
 from engine.store import (
+    Enrollment,
+    EnrollmentStatus,
     Message,
     MessageStatus,
+    Prospect,
+    SequenceVersion,
     UnitOfWork,
     make_engine,
     make_session_factory,
@@ -63,6 +69,7 @@ GROWING = {
 """Tables whose size follows the business; small ones (versions, users) may be scanned."""
 
 NOW = FIXED_NOW
+DAY = timedelta(days=1)
 HISTORY = 1_000
 
 
@@ -328,3 +335,48 @@ def test_a_versions_opens_and_clicks_are_read_from_one_index(seeded: Seeded) -> 
     for statement in stamped:
         assert "events" not in statement.sql
         assert table_reads(seeded.url, statement, "messages") == ["Index Only Scan"]
+
+
+def test_the_reentry_sweep_finds_its_due_stamps_through_their_index(seeded: Seeded) -> None:
+    """The sweep runs with every tick: its claim must read the few stamped enrollments
+    (``ix_enrollments_reenroll_at``), never the history. 2,000 prospects left a sequence
+    200 days ago: 300 of their waits are due now, the rest later. The suppression check
+    of a batch (100 hashes, the import's statement) may read the seed's 10,000-row list
+    whole: the planner's right choice at that size, an index probe per hash at scale."""
+    version = seeded.report.version_ids[0]
+    left = NOW - timedelta(days=200)
+    with seeded.uow() as uow:
+        sequence_id = uow.session.scalar(
+            select(SequenceVersion.sequence_id).where(SequenceVersion.id == version)
+        )
+        people = uow.session.scalars(select(Prospect.id).order_by(Prospect.id.desc()).limit(2000))
+        uow.session.execute(
+            insert(Enrollment),
+            [
+                {
+                    "prospect_id": pid,
+                    "sequence_id": sequence_id,
+                    "sequence_version_id": version,
+                    "status": EnrollmentStatus.COMPLETED,
+                    "cursor": 1,
+                    "state": {},
+                    "enrolled_at": left,
+                    "ended_at": left,
+                    "reenroll_at": NOW - timedelta(minutes=1 + n) if n < 300 else NOW + DAY * n,
+                    "updated_at": left,
+                    "lock_version": 1,
+                }
+                for n, pid in enumerate(people)
+            ],
+        )
+        uow.commit()
+    analyze(seeded.url)
+
+    with recorded(seeded.engine) as statements:  # type: ignore[arg-type]
+        report = reenter_due(seeded.uow, NOW, batch_size=100, max_batches=1)
+    assert report.reconsidered == 100
+
+    scans = full_scans(seeded.url, statements, GROWING - {"suppressions"})
+    assert not scans, "\n\n".join(map(str, scans))
+    [claim] = [s for s in statements if "reenroll_at <=" in s.sql and "FOR UPDATE" in s.sql]
+    assert table_reads(seeded.url, claim, "enrollments") == ["Index Scan"]

@@ -107,6 +107,7 @@ def test_tick_job_takes_an_iso_now_and_refuses_a_naive_one(
         "emails_queued",
         "exited",
         "errors",
+        "reentered",  # the re-entry sweep (engine.services.reentry) runs with every tick
         "message_ids",
         "dispatched",
         "recovered",

@@ -12,6 +12,7 @@ from engine.core.enrollment import (
     choose_enrollment,
     eligibility,
     judge,
+    reentry_at,
     review_sequences,
     with_sales,
 )
@@ -102,6 +103,19 @@ def test_an_enrollment_still_running_blocks_reenrollment() -> None:
     o = option(1, "price", reenroll_after="1d")
     history = [PastEnrollment(1, at(-400)), PastEnrollment(1, None)]
     assert eligibility(o, LOST, [], history, T0) is None
+
+
+def test_reentry_is_due_when_the_wait_that_eligibility_applies_ends() -> None:
+    """The re-entry sweep's stamp (``reentry_at``) and the rule agree to the second: a
+    prospect refused just before it is admitted at it."""
+    o = option(1, "price", reenroll_after="30d")
+    left = at(-10)
+    due = reentry_at(o.spec.enroll.reenroll_after, left)
+    assert due == left + timedelta(days=30)
+    history = [PastEnrollment(1, left)]
+    assert eligibility(o, LOST, [], history, due - timedelta(seconds=1)) is None
+    assert eligibility(o, LOST, [], history, due) is not None
+    assert reentry_at(option(2, "once").spec.enroll.reenroll_after, left) is None  # never
 
 
 # --- choose_enrollment ---------------------------------------------------------------------

@@ -57,7 +57,7 @@ from engine.store.suppressions import email_hash
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BatchOutcome", "upsert_batch"]
+__all__ = ["BatchOutcome", "reconsider_prospects", "upsert_batch"]
 
 _PROSPECT_COLUMNS = tuple(c.key for c in Prospect.__table__.columns if c.key != "id")
 
@@ -115,7 +115,7 @@ def upsert_batch(
     touched = [p for p in existing.values() if p.erased_at is None]
     outcome.updated = len(touched)
     touched += fresh.values()
-    outcome.enrolled = _reconsider(session, touched, set(fresh), now, lock=lock)
+    outcome.enrolled = reconsider_prospects(session, touched, set(fresh), now, lock=lock)
     return outcome
 
 
@@ -151,7 +151,7 @@ class _Known:
     with_handoff: set[int]
 
 
-def _reconsider(
+def reconsider_prospects(
     session: Session, prospects: list[Prospect], new: set[str], now: datetime, *, lock: bool
 ) -> int:
     """:func:`engine.services.nurture.reconsider` for a batch; returns how many enrolled.

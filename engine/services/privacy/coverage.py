@@ -173,8 +173,9 @@ PERSONAL_TABLES: tuple[PersonalTable, ...] = (
                 "lock_version",
             }
         ),
-        # A hand enrollment's reason is free text a marketer typed about the person.
-        scrub={"reason": None, "updated_at": NOW},
+        # A hand enrollment's reason is free text a marketer typed about the person; an
+        # erased person never enters again, so no re-entry is pending for the sweep.
+        scrub={"reason": None, "reenroll_at": None, "updated_at": NOW},
     ),
     PersonalTable(
         Message,

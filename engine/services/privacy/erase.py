@@ -145,7 +145,7 @@ def _suppress(session: Session, email: str, now: datetime) -> None:
 def _stop_everything(session: Session, prospect_id: int, now: datetime) -> None:
     active = active_enrollment(session, prospect_id, lock=True)
     if active is not None:
-        end_enrollment(active, EnrollmentStatus.EXITED, ERASED_EXIT_REASON, now)
+        end_enrollment(active, EnrollmentStatus.EXITED, ERASED_EXIT_REASON, now, may_return=False)
     # Also the last email of a completed sequence, which completion leaves queued.
     session.execute(
         update(Message)
