@@ -17,7 +17,9 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from engine.mail.tokens import TokenSigner
+# HONEYPOT_LINK_INDEX is defined with the tokens (it decides how a token is signed); the
+# tracking endpoints import it from here.
+from engine.mail.tokens import HONEYPOT_LINK_INDEX, TokenSigner
 
 # An <a> (or image-map <area>) start tag, attribute by attribute, so that only the real
 # ``href`` is tracked (not ``data-href``, nor "href=" inside another attribute's value).
@@ -174,11 +176,6 @@ def check_links(html: str) -> None:
 def unsubscribe_url(base_url: str, message_id: int, signer: TokenSigner) -> str:
     """The message's unsubscribe page, also the RFC 8058 one-click POST target."""
     return f"{base_url.rstrip('/')}/u/{signer.unsubscribe(message_id)}"
-
-
-HONEYPOT_LINK_INDEX = 2**31 - 1
-"""The click-token index of the honeypot link: past any real link, so the click endpoint
-never redirects with it, and no real link's token is accepted as the honeypot's."""
 
 
 def honeypot_url(base_url: str, message_id: int, signer: TokenSigner) -> str:

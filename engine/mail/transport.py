@@ -266,7 +266,8 @@ class SmtpTransport:
 
     def _envelope(self, smtp: smtplib.SMTP, from_addr: str, to_addr: str) -> None:
         try:
-            code, reply = smtp.mail(from_addr)
+            smtp.putcmd("mail", f"FROM:{_path(from_addr)}")  # smtp.mail(from_addr)
+            code, reply = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _DroppedError(str(exc)) from exc
         if code == 421:  # "closing connection": typical for an idle one
@@ -275,7 +276,8 @@ class SmtpTransport:
             self._reset(smtp)
             raise _refusal(f"MAIL FROM:<{from_addr}>", code, reply)
         try:
-            code, reply = smtp.rcpt(to_addr)
+            smtp.putcmd("rcpt", f"TO:{_path(to_addr)}")  # smtp.rcpt(to_addr)
+            code, reply = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._discard()
             raise TransientSendError(f"connection lost at RCPT TO: {exc}") from exc
@@ -321,6 +323,21 @@ class SmtpTransport:
             code = 0
         if code != 250:
             self._discard()
+
+
+# An address smtplib.quoteaddr would give back as it is, in angle brackets: no spaces,
+# quotes, brackets, comments or list separators, one "@". The envelope addresses we send
+# (a tagged bounce address, a prospect's address) always are.
+_PLAIN_ADDRESS = re.compile(r"""[^\s<>()\[\],;:\\"@]+@[^\s<>()\[\],;:\\"@]+""")
+
+
+def _path(address: str) -> str:
+    """``smtplib.quoteaddr(address)``, the reverse- or forward-path of MAIL and RCPT:
+    ``<address>`` at once for a plain address, where quoteaddr's ``email.utils.parseaddr``
+    costs ~15 us a call, twice a message."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
 
 
 def _dot_stuff(raw: bytes) -> bytes:

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.mail.tokens import (
+    HONEYPOT_LINK_INDEX,
     AddressTag,
     BadTokenError,
     TokenSigner,
@@ -27,6 +28,35 @@ def test_click_tokens_round_trip(message_id: int, index: int) -> None:
 
     assert SIGNER.parse_click(token) == (message_id, index)
     assert re.fullmatch(r"[A-Za-z0-9_.-]+", token)  # URL-safe as it is
+
+
+def _per_link(signer: TokenSigner, message_id: int, index: int) -> str:
+    """A click token signed for its link alone, as every one was before they were signed
+    per message: links in emails already sent carry these."""
+    return signer._make("click", message_id, index)
+
+
+@given(ids, st.integers(min_value=0, max_value=2**63 - 1))
+def test_click_tokens_signed_per_link_still_verify(message_id: int, index: int) -> None:
+    assert SIGNER.parse_click(_per_link(SIGNER, message_id, index)) == (message_id, index)
+
+
+def test_a_message_shares_one_click_signature_but_not_with_its_honeypot() -> None:
+    tokens = [SIGNER.click(9, index) for index in range(3)]
+    honeypot = SIGNER.click(9, HONEYPOT_LINK_INDEX)
+
+    assert len({token.rsplit(".", 1)[1] for token in tokens}) == 1  # one HMAC per email
+    assert honeypot == _per_link(SIGNER, 9, HONEYPOT_LINK_INDEX)
+    # A real link's token with the honeypot's index is refused: it would let a reader
+    # flag their own clicks as a scanner's.
+    forged = tokens[0].replace("9.0.", f"9.{HONEYPOT_LINK_INDEX}.", 1)
+    with pytest.raises(BadTokenError):
+        SIGNER.parse_click(forged)
+    # Nor is a message's signature valid for another message.
+    with pytest.raises(BadTokenError):
+        SIGNER.parse_click(tokens[1].replace("9.", "10.", 1))
+    with pytest.raises(BadTokenError):
+        TokenSigner("other-secret").parse_click(tokens[2])
 
 
 @given(ids)

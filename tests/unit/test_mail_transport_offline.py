@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import smtplib
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.config import Settings
 from engine.mail.mime import build_message
@@ -16,6 +19,7 @@ from engine.mail.transport import (
     SmtpTransport,
     TransientSendError,
     _dot_stuff,
+    _path,
     list_outbox,
     make_transport,
     parse_smtp_url,
@@ -75,6 +79,17 @@ def test_bad_smtp_urls_say_what_is_wrong(url: str, problem: str) -> None:
 def test_dot_stuffing_doubles_leading_dots_and_terminates() -> None:
     assert _dot_stuff(b".a\r\nb\r\n.\r\n..c\r\n") == b"..a\r\nb\r\n..\r\n...c\r\n.\r\n"
     assert _dot_stuff(b"no final newline") == b"no final newline\r\n.\r\n"
+
+
+# What addresses are made of, and everything email.utils.parseaddr treats specially.
+_ADDRESS_CHARS = st.sampled_from(list("ab.@+-_=!#$%&'*/?^`{|}~é\u00a0\t ()<>[],;:\\\"0\r\n\x00"))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_ADDRESS_CHARS, max_size=14).map("".join))
+def test_mail_and_rcpt_paths_are_what_smtplib_would_send(address: str) -> None:
+    # MAIL FROM and RCPT TO skip smtplib.quoteaddr's parseaddr for plain addresses.
+    assert _path(address) == smtplib.quoteaddr(address)
 
 
 def test_make_transport_follows_the_settings(tmp_path: Path) -> None:
