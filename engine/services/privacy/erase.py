@@ -77,17 +77,10 @@ def erase_prospect(
     ``confirm_email``, when given, must be the prospect's address (a person typed it to
     show they mean this one): otherwise InvalidInputError and nothing happens.
     """
-    if request is not None:
-        try:
-            request = check_line(request.strip())[:200] or None
-        except ValueError as exc:
-            raise InvalidInputError(f"request: {exc}") from None
+    request = _requester_reference(request)
     with uow:
         session = uow.session
-        stmt = select(Prospect).where(Prospect.id == prospect_id)
-        prospect = session.scalars(stmt.with_for_update() if uow.is_postgres else stmt).first()
-        if prospect is None:
-            raise NotFoundError(f"prospect {prospect_id} not found")
+        prospect = _locked_prospect(uow, prospect_id)
         if prospect.erased_at is not None:
             return ErasureReport(prospect_id, prospect.erased_at, already=True)
         if confirm_email is not None and normalize_email(confirm_email) != prospect.email:
@@ -97,42 +90,96 @@ def erase_prospect(
         person = Person(prospect.id, prospect.email)
         _suppress(session, person.email, now)
         _stop_everything(session, prospect.id, now)
-        message_ids = [
-            m
-            for (m,) in session.execute(
-                select(Message.smtp_message_id).where(
-                    Message.prospect_id == prospect.id, Message.smtp_message_id.is_not(None)
-                )
-            )
-        ]
-        handoff_ids = list(
-            session.scalars(select(Handoff.id).where(Handoff.prospect_id == prospect.id))
-        )
+        message_ids, handoff_ids = _outbox_keys(session, prospect.id)
         session.flush()
         rows = {table.table_name: _scrub(session, table, person, now) for table in PERSONAL_TABLES}
-        record_audit(
-            session,
-            actor=actor,
-            action="prospect.erased",
-            subject=f"prospect:{prospect_id}",
-            summary=f"Erased prospect {prospect_id} at the person's request (GDPR art. 17)",
-            now=now,
-            details={"rows_scrubbed": rows, "request": request},
-        )
+        _audit(session, prospect_id, now, actor=actor, rows=rows, request=request)
         session.expunge(prospect)
         uow.commit()
     removed = 0
     if outbox_dir is not None:
-        try:
-            removed = forget_messages(
-                outbox_dir, address=person.email, message_ids=message_ids, handoff_ids=handoff_ids
-            )
-        except OSError as exc:  # the database erasure stands; say what is left behind
-            log.error("prospect %s erased, but the outbox copies were not: %s", prospect_id, exc)
+        removed = _forget_outbox(outbox_dir, person.email, message_ids, handoff_ids, prospect_id)
     log.info(
         "prospect %s erased (%s)", prospect_id, ", ".join(f"{k}: {v}" for k, v in rows.items())
     )
     return ErasureReport(prospect_id, now, rows=rows, outbox_files=removed)
+
+
+def _audit(
+    session: Session,
+    prospect_id: int,
+    now: datetime,
+    *,
+    actor: str,
+    rows: dict[str, int],
+    request: str | None,
+) -> None:
+    """The one trace an erasure leaves: who, when, how many rows, the requester's
+    reference; the person only by id, which the tombstone no longer ties to anyone."""
+    record_audit(
+        session,
+        actor=actor,
+        action="prospect.erased",
+        subject=f"prospect:{prospect_id}",
+        summary=f"Erased prospect {prospect_id} at the person's request (GDPR art. 17)",
+        now=now,
+        details={"rows_scrubbed": rows, "request": request},
+    )
+
+
+def _requester_reference(request: str | None) -> str | None:
+    """The requester's reference goes into the audit log, so it is held to one clean line
+    (and 200 characters) before anything is touched: a bad one refuses the whole erasure."""
+    if request is None:
+        return None
+    try:
+        return check_line(request.strip())[:200] or None
+    except ValueError as exc:
+        raise InvalidInputError(f"request: {exc}") from None
+
+
+def _locked_prospect(uow: UnitOfWork, prospect_id: int) -> Prospect:
+    """The prospect, row-locked on PostgreSQL so a concurrent upsert or erasure waits."""
+    stmt = select(Prospect).where(Prospect.id == prospect_id)
+    prospect = uow.session.scalars(stmt.with_for_update() if uow.is_postgres else stmt).first()
+    if prospect is None:
+        raise NotFoundError(f"prospect {prospect_id} not found")
+    return prospect
+
+
+def _outbox_keys(session: Session, prospect_id: int) -> tuple[list[str], list[int]]:
+    """The Message-IDs and handoff ids the outbox copies are found by, read before the
+    scrub blanks them."""
+    message_ids = [
+        m
+        for (m,) in session.execute(
+            select(Message.smtp_message_id).where(
+                Message.prospect_id == prospect_id, Message.smtp_message_id.is_not(None)
+            )
+        )
+    ]
+    handoff_ids = list(
+        session.scalars(select(Handoff.id).where(Handoff.prospect_id == prospect_id))
+    )
+    return message_ids, handoff_ids
+
+
+def _forget_outbox(
+    outbox_dir: Path,
+    address: str,
+    message_ids: list[str],
+    handoff_ids: list[int],
+    prospect_id: int,
+) -> int:
+    """Remove the local outbox's copies after the commit; a failure here is logged, not
+    raised: the database erasure stands, and the log says what is left behind."""
+    try:
+        return forget_messages(
+            outbox_dir, address=address, message_ids=message_ids, handoff_ids=handoff_ids
+        )
+    except OSError as exc:
+        log.error("prospect %s erased, but the outbox copies were not: %s", prospect_id, exc)
+        return 0
 
 
 def _suppress(session: Session, email: str, now: datetime) -> None:
