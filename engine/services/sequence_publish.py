@@ -18,6 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from engine.exceptions import ConflictError, NotFoundError
 from engine.services.audit import record_audit
@@ -262,29 +263,10 @@ def publish(
     spec = draft.spec
     with uow:
         s = uow.session
-        sequence = None
         if key is not None:
-            sequence = s.scalars(
-                select(Sequence).where(Sequence.key == key).with_for_update()
-            ).first()
-            if sequence is None:
-                raise NotFoundError(f"no sequence {key!r}")
-            if sequence.status == SequenceStatus.ARCHIVED:
-                raise ConflictError(f"'{sequence.name}' is archived: restore it to edit it")
-            current = s.get(SequenceVersion, sequence.current_version_id)
-            if current is not None and base != current.version:
-                raise StaleSequenceError(
-                    key, base or 0, current.version, current.created_by, current.created_at
-                )
-        try:
-            version, created = store_version(s, spec, source, now, actor, VersionOrigin.EDITOR)
-        except IntegrityError:  # the same key created, or the same version number taken,
-            uow.rollback()  # by someone else a moment ago: theirs stands, nothing is written
-            raise ConflictError(
-                f"'{spec.key}' was changed by someone else a moment ago: reload it and "
-                "apply your change again"
-            ) from None
-        if sequence is None:
+            _check_editable(s, key, base)
+        version, created = _store(uow, spec, source, now, actor)
+        if key is None:
             created_sequence = s.scalars(select(Sequence).where(Sequence.key == spec.key)).one()
             created_sequence.status = SequenceStatus.PAUSED
         if created:
@@ -302,6 +284,36 @@ def publish(
         number = version.version
     log.info("sequence %s v%s published by %s", spec.key, number, actor)
     return Published(spec.key, number, created, key is None)
+
+
+def _store(
+    uow: UnitOfWork, spec: SequenceSpec, source: str, now: datetime, actor: str
+) -> tuple[SequenceVersion, bool]:
+    """The new version (and whether it is new: the same source again is not)."""
+    try:
+        return store_version(uow.session, spec, source, now, actor, VersionOrigin.EDITOR)
+    except IntegrityError:  # the same key created, or the same version number taken,
+        uow.rollback()  # by someone else a moment ago: theirs stands, nothing is written
+        raise ConflictError(
+            f"'{spec.key}' was changed by someone else a moment ago: reload it and "
+            "apply your change again"
+        ) from None
+
+
+def _check_editable(s: Session, key: str, base: int | None) -> None:
+    """Lock sequence ``key`` and refuse an edit it cannot take: an unknown or archived
+    sequence, or a draft based on a version that is no longer the running one (someone
+    published meanwhile: saving would silently undo their change)."""
+    sequence = s.scalars(select(Sequence).where(Sequence.key == key).with_for_update()).first()
+    if sequence is None:
+        raise NotFoundError(f"no sequence {key!r}")
+    if sequence.status == SequenceStatus.ARCHIVED:
+        raise ConflictError(f"'{sequence.name}' is archived: restore it to edit it")
+    current = s.get(SequenceVersion, sequence.current_version_id)
+    if current is not None and base != current.version:
+        raise StaleSequenceError(
+            key, base or 0, current.version, current.created_by, current.created_at
+        )
 
 
 def _audit_words(
