@@ -132,40 +132,13 @@ def deliver_alerts(
     their own)."""
     settings, now = mailer.settings, mailer.clock.now()
     report = AlertReport()
-    with uow_factory() as uow:
-        row = uow.session.get(Handoff, handoff_id)
-        if row is None or row.status == HandoffStatus.WITHDRAWN:
-            return report
-        view = HandoffView.of(row)
-        email_owed = row.alert_email_sent_at is None
-        escalation_owed = (
-            bool(settings.escalation_email)
-            and row.status == HandoffStatus.OVERDUE
-            and row.escalation_sent_at is None
-        )
-        hooks = {
-            hook: getattr(row, hook.column("attempts"))
-            for hook in HOOKS
-            if _hook_owed(row, hook, settings, now)
-        }
+    owed = _owed(uow_factory, handoff_id, settings, now)
+    if owed is None:
+        return report
     decide_url = f"{settings.base_url.rstrip('/')}/handoffs/{mailer.signer.handoff(handoff_id)}"
-    changes: dict[str, Any] = {}
-    if email_owed:
-        to = view.context.get("owner") or settings.sales_inbox
-        if to:
-            report.emailed = _email(mailer, view, to, decide_url, "created")
-        else:
-            log.warning("handoff %s has no owner and NURTURE_SALES_INBOX is unset", handoff_id)
-        if report.emailed or not to:
-            changes["alert_email_sent_at"] = now
-    if escalation_owed:
-        report.escalated = _email(
-            mailer, view, settings.escalation_email or "", decide_url, "overdue"
-        )
-        if report.escalated:
-            changes["escalation_sent_at"] = now
-    for hook, attempts in hooks.items():
-        outcome, hook_changes = _webhook(settings, view, decide_url, hook, attempts, now, post)
+    changes = _send_emails(mailer, owed, decide_url, report, now)
+    for hook, attempts in owed.hooks.items():
+        outcome, hook_changes = _webhook(settings, owed.view, decide_url, hook, attempts, now, post)
         changes |= hook_changes
         if hook is CREATED:
             report.webhook = outcome
@@ -179,6 +152,66 @@ def deliver_alerts(
             row.alert_enqueued_at = None  # anything still owed is planned again when due
             uow.commit()
     return report
+
+
+@dataclass(frozen=True)
+class _Owed:
+    """What one handoff still owes, read in a short transaction so that no mail server
+    or webhook receiver is waited for with the row open."""
+
+    view: HandoffView
+    email: bool
+    escalation: bool
+    hooks: dict[Hook, int]  # each webhook owed, with its attempts so far
+
+
+def _owed(
+    uow_factory: Callable[[], UnitOfWork], handoff_id: int, settings: Settings, now: datetime
+) -> _Owed | None:
+    """None when the handoff is gone or withdrawn: a withdrawn lead is nobody's to call."""
+    with uow_factory() as uow:
+        row = uow.session.get(Handoff, handoff_id)
+        if row is None or row.status == HandoffStatus.WITHDRAWN:
+            return None
+        return _Owed(
+            view=HandoffView.of(row),
+            email=row.alert_email_sent_at is None,
+            escalation=bool(settings.escalation_email)
+            and row.status == HandoffStatus.OVERDUE
+            and row.escalation_sent_at is None,
+            hooks={
+                hook: getattr(row, hook.column("attempts"))
+                for hook in HOOKS
+                if _hook_owed(row, hook, settings, now)
+            },
+        )
+
+
+def _send_emails(
+    mailer: Mailer, owed: _Owed, decide_url: str, report: AlertReport, now: datetime
+) -> dict[str, Any]:
+    """The owner's alert and the escalation, if owed; returns the handoff's columns to set.
+
+    An alert with nowhere to go (no owner, no sales inbox) counts as done, with a warning:
+    retrying it would never succeed.
+    """
+    settings = mailer.settings
+    changes: dict[str, Any] = {}
+    if owed.email:
+        to = owed.view.context.get("owner") or settings.sales_inbox
+        if to:
+            report.emailed = _email(mailer, owed.view, to, decide_url, "created")
+        else:
+            log.warning("handoff %s has no owner and NURTURE_SALES_INBOX is unset", owed.view.id)
+        if report.emailed or not to:
+            changes["alert_email_sent_at"] = now
+    if owed.escalation:
+        report.escalated = _email(
+            mailer, owed.view, settings.escalation_email or "", decide_url, "overdue"
+        )
+        if report.escalated:
+            changes["escalation_sent_at"] = now
+    return changes
 
 
 def _email(mailer: Mailer, view: HandoffView, to: str, decide_url: str, kind: str) -> bool:
