@@ -111,26 +111,10 @@ def lead_page(
     whom the token alone authorises)."""
     with uow:
         s = uow.session
-        stmt = (
-            select(Handoff, Prospect)
-            .join(Prospect, Prospect.id == Handoff.prospect_id)
-            .where(Handoff.id == handoff_id, Prospect.erased_at.is_(None))
-        )
-        if viewer is not None:
-            stmt = stmt.where(in_scope(viewer))
-        found = s.execute(stmt).first()
-        if found is None:
-            raise NotFoundError(f"handoff {handoff_id} not found")
-        handoff, prospect = found
+        handoff, prospect = _find_lead(s, handoff_id, viewer)
         context = dict(handoff.context or {})
         events = events_of(s, prospect.id)
-        points: dict[int, float] = {}
-        for event_id, value in s.execute(
-            select(ScoreEntry.event_id, ScoreEntry.points).where(
-                ScoreEntry.prospect_id == prospect.id, ScoreEntry.event_id.is_not(None)
-            )
-        ):
-            points[event_id] = points.get(event_id, 0.0) + value
+        points = _points_by_event(s, prospect.id)
         emails = emails_of(s, prospect.id)
         return LeadPage(
             handoff_id=handoff.id,
@@ -156,6 +140,35 @@ def lead_page(
             earlier=[h for h in handoffs_of(s, prospect.id) if h.id != handoff.id],
             now=now,
         )
+
+
+def _find_lead(s: Session, handoff_id: int, viewer: SalesViewer | None) -> tuple[Handoff, Prospect]:
+    """The handoff and its prospect, unless the person was erased (their lead is gone with
+    them) or the handoff is outside the viewer's scope: both read as not found."""
+    stmt = (
+        select(Handoff, Prospect)
+        .join(Prospect, Prospect.id == Handoff.prospect_id)
+        .where(Handoff.id == handoff_id, Prospect.erased_at.is_(None))
+    )
+    if viewer is not None:
+        stmt = stmt.where(in_scope(viewer))
+    found = s.execute(stmt).first()
+    if found is None:
+        raise NotFoundError(f"handoff {handoff_id} not found")
+    handoff, prospect = found
+    return handoff, prospect
+
+
+def _points_by_event(s: Session, prospect_id: int) -> dict[int, float]:
+    """The points each event earned (summed over rules), for the timeline to show."""
+    points: dict[int, float] = {}
+    for event_id, value in s.execute(
+        select(ScoreEntry.event_id, ScoreEntry.points).where(
+            ScoreEntry.prospect_id == prospect_id, ScoreEntry.event_id.is_not(None)
+        )
+    ):
+        points[event_id] = points.get(event_id, 0.0) + value
+    return points
 
 
 def _produced(s: Session, handoff: Handoff, context: dict[str, Any]) -> Produced:
