@@ -34,7 +34,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from engine.runtime import Runtime
-from engine.services.monitoring import OUTBOX_IN_FLIGHT, OUTBOX_OUTCOMES, operations_snapshot
+from engine.services.monitoring import (
+    OUTBOX_IN_FLIGHT,
+    OUTBOX_OUTCOMES,
+    OperationsSnapshot,
+    operations_snapshot,
+)
 from engine.store import HandoffStatus, IncidentKind
 from webapp.extensions import get_runtime
 
@@ -167,60 +172,74 @@ class DatabaseCollector:
 
     def _database(self) -> Iterator[Metric]:
         snapshot = operations_snapshot(self.runtime.uow(), self.runtime.clock.now())
-        yield GaugeMetricFamily(
-            "nurture_enrollments_due",
-            "Active enrollments whose next step is due (the tick's backlog).",
-            value=snapshot.enrollments_due,
-        )
-        yield GaugeMetricFamily(
-            "nurture_tick_lag_seconds",
-            "How long the oldest due enrollment has waited (0 when none is due).",
-            value=snapshot.tick_lag_seconds,
-        )
-        yield GaugeMetricFamily(
-            "nurture_outbox_due_messages",
-            "Queued emails whose send time has come (the workers' backlog).",
-            value=snapshot.outbox_due,
-        )
-        in_flight = GaugeMetricFamily(
-            "nurture_outbox_messages", "Emails on their way out, by status.", labels=["status"]
-        )
-        for status in OUTBOX_IN_FLIGHT:
-            in_flight.add_metric([status.value], snapshot.outbox.get(status, 0))
-        yield in_flight
-        outcomes = CounterMetricFamily(
-            "nurture_sends", "Emails by how they ended.", labels=["outcome"]
-        )
-        for status in OUTBOX_OUTCOMES:
-            outcomes.add_metric([status.value], snapshot.outbox.get(status, 0))
-        yield outcomes
-        incidents = CounterMetricFamily(
-            "nurture_send_incidents",
-            "Delivery incidents: temporary failures retried, permanent failures, "
-            "uncertain deliveries (a crash mid-SMTP).",
-            labels=["kind"],
-        )
-        for kind in IncidentKind:
-            incidents.add_metric([kind.value], snapshot.incidents.get(kind, 0))
-        yield incidents
-        yield CounterMetricFamily(
-            "nurture_handoffs",
-            "Handoffs created (re-qualified prospects handed back to sales).",
-            value=sum(snapshot.handoffs.values()),
-        )
-        by_status = GaugeMetricFamily(
-            "nurture_handoffs_by_status", "Handoffs by current status.", labels=["status"]
-        )
-        for status in HandoffStatus:
-            by_status.add_metric([status.value], snapshot.handoffs.get(status, 0))
-        yield by_status
-        yield CounterMetricFamily(
-            "nurture_handoff_sla_breaches",
-            "Handoffs that missed their SLA and were escalated.",
-            value=snapshot.sla_breaches,
-        )
-        yield GaugeMetricFamily(
-            "nurture_handoffs_past_due",
-            "Open handoffs past their SLA deadline, not yet escalated by the tick.",
-            value=snapshot.handoffs_past_due,
-        )
+        yield from _tick_figures(snapshot)
+        yield from _outbox_figures(snapshot)
+        yield from _handoff_figures(snapshot)
+
+
+def _tick_figures(snapshot: OperationsSnapshot) -> Iterator[Metric]:
+    """Whether the tick keeps up: its backlog, and how long the oldest of it has waited."""
+    yield GaugeMetricFamily(
+        "nurture_enrollments_due",
+        "Active enrollments whose next step is due (the tick's backlog).",
+        value=snapshot.enrollments_due,
+    )
+    yield GaugeMetricFamily(
+        "nurture_tick_lag_seconds",
+        "How long the oldest due enrollment has waited (0 when none is due).",
+        value=snapshot.tick_lag_seconds,
+    )
+
+
+def _outbox_figures(snapshot: OperationsSnapshot) -> Iterator[Metric]:
+    """Whether the senders keep up, and how sending went: the due backlog, the emails in
+    flight, how the others ended, and the delivery incidents on the way."""
+    yield GaugeMetricFamily(
+        "nurture_outbox_due_messages",
+        "Queued emails whose send time has come (the workers' backlog).",
+        value=snapshot.outbox_due,
+    )
+    in_flight = GaugeMetricFamily(
+        "nurture_outbox_messages", "Emails on their way out, by status.", labels=["status"]
+    )
+    for status in OUTBOX_IN_FLIGHT:
+        in_flight.add_metric([status.value], snapshot.outbox.get(status, 0))
+    yield in_flight
+    outcomes = CounterMetricFamily("nurture_sends", "Emails by how they ended.", labels=["outcome"])
+    for status in OUTBOX_OUTCOMES:
+        outcomes.add_metric([status.value], snapshot.outbox.get(status, 0))
+    yield outcomes
+    incidents = CounterMetricFamily(
+        "nurture_send_incidents",
+        "Delivery incidents: temporary failures retried, permanent failures, "
+        "uncertain deliveries (a crash mid-SMTP).",
+        labels=["kind"],
+    )
+    for kind in IncidentKind:
+        incidents.add_metric([kind.value], snapshot.incidents.get(kind, 0))
+    yield incidents
+
+
+def _handoff_figures(snapshot: OperationsSnapshot) -> Iterator[Metric]:
+    """Whether sales keeps up: handoffs made, where they stand, and the SLAs missed."""
+    yield CounterMetricFamily(
+        "nurture_handoffs",
+        "Handoffs created (re-qualified prospects handed back to sales).",
+        value=sum(snapshot.handoffs.values()),
+    )
+    by_status = GaugeMetricFamily(
+        "nurture_handoffs_by_status", "Handoffs by current status.", labels=["status"]
+    )
+    for status in HandoffStatus:
+        by_status.add_metric([status.value], snapshot.handoffs.get(status, 0))
+    yield by_status
+    yield CounterMetricFamily(
+        "nurture_handoff_sla_breaches",
+        "Handoffs that missed their SLA and were escalated.",
+        value=snapshot.sla_breaches,
+    )
+    yield GaugeMetricFamily(
+        "nurture_handoffs_past_due",
+        "Open handoffs past their SLA deadline, not yet escalated by the tick.",
+        value=snapshot.handoffs_past_due,
+    )
