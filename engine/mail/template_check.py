@@ -45,6 +45,7 @@ class _SafetyCheck:
             self.findings.append(finding)
 
     def walk(self, node: nodes.Node, depth: int) -> None:
+        """Check ``node`` and everything under it; ``depth`` is how many loops enclose it."""
         for kind, tag in FORBIDDEN_TAGS.items():
             if type(node) is kind:
                 self.add(
@@ -53,23 +54,37 @@ class _SafetyCheck:
                     '<mj-include path="_partials/..."/>)',
                 )
         if isinstance(node, nodes.For):
-            if node.recursive:
-                self.add(node, "recursive loops are not available in email templates")
-            self.walk(node.target, depth)
-            self.walk(node.iter, depth)
-            if node.test is not None:
-                self.walk(node.test, depth)
-            if depth + 1 > MAX_LOOP_DEPTH:
-                self.add(
-                    node,
-                    f"loops nested {depth + 1} deep; an email needs at most "
-                    f"{MAX_LOOP_DEPTH} (a list inside a list)",
-                )
-            for child in node.body:
-                self.walk(child, depth + 1)
-            for child in node.else_:
-                self.walk(child, depth)
+            self._walk_loop(node, depth)
             return
+        self._check_arithmetic(node)
+        self._check_reach(node)
+        self._check_filter(node)
+        for child in node.iter_child_nodes():
+            self.walk(child, depth)
+
+    def _walk_loop(self, node: nodes.For, depth: int) -> None:
+        """Loops multiply the work: no recursion, and no deeper nesting than an email's
+        data has (a list inside a list). Only the body is one loop deeper."""
+        if node.recursive:
+            self.add(node, "recursive loops are not available in email templates")
+        self.walk(node.target, depth)
+        self.walk(node.iter, depth)
+        if node.test is not None:
+            self.walk(node.test, depth)
+        if depth + 1 > MAX_LOOP_DEPTH:
+            self.add(
+                node,
+                f"loops nested {depth + 1} deep; an email needs at most "
+                f"{MAX_LOOP_DEPTH} (a list inside a list)",
+            )
+        for child in node.body:
+            self.walk(child, depth + 1)
+        for child in node.else_:
+            self.walk(child, depth)
+
+    def _check_arithmetic(self, node: nodes.Node) -> None:
+        """Operators that build huge values from a short source (powers, repetition) or
+        format strings the Python way."""
         if isinstance(node, nodes.Pow):
             self.add(node, "the '**' operator is not available in email templates")
         elif isinstance(node, nodes.Mod) and _is_str_const(node.left):
@@ -83,7 +98,11 @@ class _SafetyCheck:
                     and isinstance(other, nodes.Const | nodes.List | nodes.Tuple)
                 ):
                     self.add(node, f"repeating something {side.value:,} times is too much")
-        elif isinstance(node, nodes.Call):
+
+    def _check_reach(self, node: nodes.Node) -> None:
+        """What reaches from the template into Python: calls, private names, the globals
+        an attacker starts from, attribute assignment."""
+        if isinstance(node, nodes.Call):
             self.add(
                 node,
                 f"calling {_describe(node.node)}(...) is not available in email templates; "
@@ -101,7 +120,10 @@ class _SafetyCheck:
             self.add(node, f"{node.name!r} is not available in email templates")
         elif isinstance(node, nodes.NSRef):
             self.add(node, "setting attributes ({% set a.b = ... %}) is not available")
-        elif (
+
+    def _check_filter(self, node: nodes.Node) -> None:
+        """Jinja's filters and tests outside the safe lists."""
+        if (
             isinstance(node, nodes.Filter)
             and node.name not in SAFE_FILTERS
             # an unknown name is left to Jinja's own "No filter named" compile error
@@ -122,8 +144,6 @@ class _SafetyCheck:
                 f"test {node.name!r} is not available in email templates; use one of "
                 f"{', '.join(sorted(t for t in SAFE_TESTS if t.isalpha()))}",
             )
-        for child in node.iter_child_nodes():
-            self.walk(child, depth)
 
 
 def _is_str_const(node: nodes.Node) -> bool:
