@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from pydantic_core import from_json
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from engine.core.decisions import Exit, ExitKind, WakeAt
@@ -162,7 +163,7 @@ class Claimed(NamedTuple):
     prospect_id: int
     sequence_version_id: int
     cursor: int
-    state: dict[str, Any] | None
+    state: str | None  # the JSON text, parsed by ``_due`` (pydantic-core: a fifth the time)
     enrolled_at: datetime
     lock_version: int
     checksum: str | None
@@ -177,7 +178,9 @@ def _claim(uow: UnitOfWork, now: datetime, batch_size: int) -> list[Claimed]:
             Enrollment.prospect_id,
             Enrollment.sequence_version_id,
             Enrollment.cursor,
-            Enrollment.state,
+            # As text: psycopg's loader is the standard library's json.loads, five times
+            # slower than pydantic-core's parser that ``_due`` uses.
+            cast(Enrollment.state, Text),
             Enrollment.enrolled_at,
             Enrollment.lock_version,
             # The version's checksum, to find its spec in the process's cache: a
@@ -237,7 +240,7 @@ def _due(
                 row.sequence_version_id, f"sequence version {row.sequence_version_id} is missing"
             ),
             cursor=row.cursor,
-            state=row.state or {},
+            state=(from_json(row.state) if row.state else None) or {},
             enrolled_at=row.enrolled_at,
             prospect=prospects[row.prospect_id],
             events=events.get(row.prospect_id, no_events),
@@ -291,6 +294,12 @@ def _cap_counts(usage: dict[int, CapUsage], mailing: set[int]) -> dict[int, CapC
     return {pid: CapCount(tuple(u.sends), u.pending) for pid, u in usage.items() if pid in mailing}
 
 
+# The statuses as plain strings: the batch's JSON encoder takes an enum's slow path.
+_ACTIVE = EnrollmentStatus.ACTIVE.value
+_COMPLETED = EnrollmentStatus.COMPLETED.value
+_EXITED = EnrollmentStatus.EXITED.value
+
+
 def _write(step: StepPlan, lock_version: int, now: datetime) -> EnrollmentWrite:
     """The enrollment's row after its decision (as ``nurture.apply_step`` would leave it)."""
     item = step.enrollment
@@ -301,7 +310,7 @@ def _write(step: StepPlan, lock_version: int, now: datetime) -> EnrollmentWrite:
             return EnrollmentWrite(
                 item.id,
                 lock_version,
-                EnrollmentStatus.ACTIVE,
+                _ACTIVE,
                 advanced.state.cursor,
                 advanced.state.to_json(),
                 outcome.at,
@@ -309,11 +318,7 @@ def _write(step: StepPlan, lock_version: int, now: datetime) -> EnrollmentWrite:
                 None,
                 now,
             )
-        status = (
-            EnrollmentStatus.COMPLETED
-            if outcome.kind is ExitKind.COMPLETED
-            else EnrollmentStatus.EXITED
-        )
+        status = _COMPLETED if outcome.kind is ExitKind.COMPLETED else _EXITED
         state = advanced.state.to_json()
         return EnrollmentWrite(
             item.id,
@@ -334,7 +339,7 @@ def _write(step: StepPlan, lock_version: int, now: datetime) -> EnrollmentWrite:
     return EnrollmentWrite(
         item.id,
         lock_version,
-        EnrollmentStatus.ACTIVE,
+        _ACTIVE,
         item.cursor,
         state,
         next_run_at,

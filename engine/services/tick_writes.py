@@ -18,7 +18,7 @@ from sqlalchemy import insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from engine.services.loading import ids_in
-from engine.store import Enrollment, EnrollmentStatus, Message, MessageStatus
+from engine.store import Enrollment, Message, MessageStatus
 
 _ENROLLMENTS = Enrollment.__table__
 _MESSAGES = Message.__table__
@@ -94,6 +94,12 @@ def _json_rows(rows: Sequence[Mapping[str, Any]]) -> str:
     return to_json(rows).decode()
 
 
+def _message_json(rows: Sequence[Mapping[str, Any]]) -> str:
+    """:func:`_json_rows` of outbox rows, their status as its plain value first: the
+    encoder takes an enum's slow path, twice the time of the whole row otherwise."""
+    return _json_rows([{**row, "status": str(row["status"])} for row in rows])
+
+
 # SQLite (3.33+ for UPDATE ... FROM, 3.35+ for RETURNING): a VALUES list as a CTE; the
 # limit on bound variables (32,766 since 3.32) bounds the rows per statement.
 _SQLITE_ROWS_PER_STATEMENT = 2_000
@@ -105,7 +111,7 @@ class EnrollmentWrite(NamedTuple):
 
     id: int
     lock_version: int
-    status: EnrollmentStatus
+    status: str  # an ``EnrollmentStatus`` value (a plain ``str`` is the cheaper to encode)
     cursor: int
     state: dict[str, Any]
     next_run_at: datetime | None
@@ -160,7 +166,7 @@ def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> list[in
     if not rows:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        return list(session.execute(_PG_INSERT, {"rows": _json_rows(rows)}).scalars())
+        return list(session.execute(_PG_INSERT, {"rows": _message_json(rows)}).scalars())
     return list(session.execute(insert(_MESSAGES).returning(_MESSAGES.c.id), list(rows)).scalars())
 
 
@@ -188,7 +194,10 @@ def write_batch(
         return written, insert_messages(
             session, [row for row in messages if row["enrollment_id"] in written]
         )
-    params = {"rows": _json_rows([w._asdict() for w in writes]), "messages": _json_rows(messages)}
+    params = {
+        "rows": _json_rows([w._asdict() for w in writes]),
+        "messages": _message_json(messages),
+    }
     written: set[int] = set()
     queued: list[int] = []
     for id_, is_message in session.execute(_PG_WRITE, params):

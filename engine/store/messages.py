@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.store.base import Base, BigId, StringEnum, utcnow
@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from engine.store.enrollments import Enrollment
     from engine.store.prospects import Prospect
     from engine.store.sequences import SequenceVersion
+
+
+_LEASED = text("lease_expires_at IS NOT NULL")
 
 
 class Message(Base):
@@ -34,11 +37,20 @@ class Message(Base):
         Index("ix_messages_status_not_before", "status", "not_before"),
         # The frequency cap: what was sent to this prospect lately.
         Index("ix_messages_prospect_id_sent_at", "prospect_id", "sent_at"),
-        # Recovery's query: claimed rows whose lease ran out.
-        Index("ix_messages_status_lease_expires_at", "status", "lease_expires_at"),
+        # Recovery's query: claimed rows whose lease ran out (``lease_expires_at < now``
+        # implies the predicate: the rows never claimed, e.g. each one the tick queues, are
+        # not written into it).
+        Index(
+            "ix_messages_status_lease_expires_at",
+            "status",
+            "lease_expires_at",
+            sqlite_where=_LEASED,
+            postgresql_where=_LEASED,
+        ),
         # A version's figures per step (sent, opened and clicked by people and machines)
         # and its emails' ids (the report's handoffs join them), read from this index
-        # alone (engine/services/views/sequences.py and reports.py).
+        # alone (engine/services/views/sequences.py and reports.py); also the index of
+        # the foreign key to sequence_versions (its first column).
         Index(
             "ix_messages_version_engagement",
             "sequence_version_id",
@@ -56,9 +68,7 @@ class Message(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     enrollment_id: Mapped[int] = mapped_column(BigId, ForeignKey("enrollments.id"))
     prospect_id: Mapped[int] = mapped_column(BigId, ForeignKey("prospects.id"))
-    sequence_version_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("sequence_versions.id"), index=True
-    )
+    sequence_version_id: Mapped[int] = mapped_column(BigId, ForeignKey("sequence_versions.id"))
     step_id: Mapped[str] = mapped_column(String(64))
     iteration: Mapped[int] = mapped_column(Integer, default=0)
     template_key: Mapped[str] = mapped_column(String(200))
@@ -72,8 +82,9 @@ class Message(Base):
     lease_expires_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None]
-    # The Message-ID header we sent, to tie bounces and replies back to this row.
-    smtp_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # The Message-ID header we sent (replies and bounces find the row by the signed id in
+    # it, ``engine.mail.tokens``, not by this text: no index).
+    smtp_message_id: Mapped[str | None] = mapped_column(String(255))
     last_error: Mapped[str | None] = mapped_column(Text)
     # Delivery bookkeeping (see engine/services/delivery.py for the protocol):
     # the claim a worker holds, when its SMTP transaction started, when a job was last
