@@ -50,17 +50,20 @@ def stamp_engagement(session: Session, event: Event) -> None:
     an earlier time, moves the stamp back to it)."""
     if not engages(event.type, bool(event.machine)):
         return
-    at = event.occurred_at
-    session.execute(
-        update(Enrollment)
-        .where(
-            Enrollment.prospect_id == event.prospect_id,
-            Enrollment.enrolled_at <= at,
-            or_(Enrollment.engaged_at.is_(None), Enrollment.engaged_at > at),
-        )
-        .values(engaged_at=at, updated_at=Enrollment.updated_at)  # bookkeeping, not a change
-        .execution_options(synchronize_session=False)
+    session.execute(_STAMP, {"stamp_prospect": event.prospect_id, "stamp_at": event.occurred_at})
+
+
+_AT = bindparam("stamp_at", type_=UTCDateTime())
+_STAMP = (  # built once: every engagement recorded alone runs it
+    update(Enrollment)
+    .where(
+        Enrollment.prospect_id == bindparam("stamp_prospect"),
+        Enrollment.enrolled_at <= _AT,
+        or_(Enrollment.engaged_at.is_(None), Enrollment.engaged_at > _AT),
     )
+    .values(engaged_at=_AT, updated_at=Enrollment.updated_at)  # bookkeeping, not a change
+    .execution_options(synchronize_session=False)
+)
 
 
 class EngagementStamps:

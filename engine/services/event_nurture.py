@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from engine.core.decisions import WakeAt
@@ -28,7 +28,13 @@ from engine.core.relevance import outranked
 from engine.core.stepping import Advance, advance
 from engine.core.tick_batch import earliest_event_seen, events_seen_by
 from engine.services.event_context import EventContext
-from engine.services.loading import events_by_prospect, ids_in, prospect_facts, spec_by_checksum
+from engine.services.loading import (
+    events_by_prospect,
+    ids_param,
+    is_postgres,
+    prospect_facts,
+    spec_by_checksum,
+)
 from engine.services.nurture import UNSENT, StepReport, apply_step, reconsider, state_of
 from engine.spec.sequence import SequenceSpec
 from engine.store import Enrollment, EnrollmentStatus, Message, SequenceVersion
@@ -133,25 +139,35 @@ def _reconsider(session: Session, context: EventContext, now: datetime) -> StepR
 def locked_actives(session: Session, prospect_ids: Seq[int]) -> dict[int, Active]:
     """These prospects' active enrollments, locked in id order (an event and the tick never
     advance one at once), with their specs and email steps still in the outbox: one
-    statement for any number of prospects."""
+    statement for any number of prospects, built once per dialect."""
+    postgres = is_postgres(session)
+    stmt = _ACTIVES.get(postgres)
+    if stmt is None:
+        stmt = _ACTIVES[postgres] = _actives_statement(postgres)
+    found = {}
+    for enrollment, checksum, steps in session.execute(stmt, {"ids": list(prospect_ids)}):
+        spec = spec_by_checksum(session, enrollment.sequence_version_id, checksum)
+        unsent_steps = set(steps.split(_STEP_SEP)) if steps else set()
+        found[enrollment.prospect_id] = Active(enrollment, spec, unsent_steps)
+    return found
+
+
+_ACTIVES: dict[bool, Select[Any]] = {}  # locked_actives' statement, by "is PostgreSQL"
+
+
+def _actives_statement(postgres: bool) -> Select[Any]:
     unsent = (
         select(func.aggregate_strings(Message.step_id, _STEP_SEP))
         .where(Message.enrollment_id == Enrollment.id, Message.status.in_(UNSENT))
         .scalar_subquery()
     )
-    rows = session.execute(
+    return (
         select(Enrollment, SequenceVersion.checksum, unsent)
         .join(SequenceVersion, SequenceVersion.id == Enrollment.sequence_version_id)
         .where(
-            ids_in(session, Enrollment.prospect_id, prospect_ids),
+            ids_param(postgres, Enrollment.prospect_id, "ids"),
             Enrollment.status == EnrollmentStatus.ACTIVE,
         )
         .order_by(Enrollment.id)
         .with_for_update(of=Enrollment)
     )
-    found = {}
-    for enrollment, checksum, steps in rows:
-        spec = spec_by_checksum(session, enrollment.sequence_version_id, checksum)
-        unsent_steps = set(steps.split(_STEP_SEP)) if steps else set()
-        found[enrollment.prospect_id] = Active(enrollment, spec, unsent_steps)
-    return found

@@ -300,10 +300,17 @@ def _fact(event: Event) -> EventFact:
 
 def _insert_event(uow: UnitOfWork, row: dict[str, Any]) -> int | None:
     """Insert the event, or nothing when its idempotency key is taken: one statement, and
-    no savepoint to roll back to (``ON CONFLICT DO NOTHING``, on both databases)."""
-    insert = pg_insert if uow.is_postgres else sqlite_insert
-    stmt = insert(Event).values(row).on_conflict_do_nothing().returning(Event.id)
-    return uow.session.execute(stmt).scalar()
+    no savepoint to roll back to (``ON CONFLICT DO NOTHING``, on both databases). The
+    statement is built once per dialect, the row its parameters."""
+    postgres = uow.is_postgres
+    stmt = _INSERTS.get(postgres)
+    if stmt is None:
+        insert = pg_insert if postgres else sqlite_insert
+        stmt = _INSERTS[postgres] = insert(Event).on_conflict_do_nothing().returning(Event.id)
+    return uow.session.execute(stmt, row).scalar()
+
+
+_INSERTS: dict[bool, Any] = {}  # _insert_event's statement, by "is PostgreSQL"
 
 
 def _opt_out(session: Session, prospect: Prospect, data: AnyEventInput, now: datetime) -> None:
@@ -385,12 +392,12 @@ def _context(uow: UnitOfWork, data: AnyEventInput, batch: Batch | None = None) -
             )
         return found
     if data.prospect_id is not None:
-        where = Prospect.id == data.prospect_id
+        who: int | str = data.prospect_id
     elif data.email:
-        where = Prospect.email == normalize_email(data.email)
+        who = normalize_email(data.email)
     else:
         raise InvalidInputError("an event needs 'prospect_id' or 'email'", field="prospect_id")
-    context = load_context(uow.session, where, lock=uow.is_postgres)
+    context = load_context(uow.session, who, lock=uow.is_postgres)
     if context is None:
         who = data.prospect_id if data.prospect_id is not None else data.email
         raise NotFoundError(f"no prospect {who!r}: create it with POST /api/v1/prospects first")

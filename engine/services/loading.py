@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, ColumnElement, Row, any_, bindparam, select
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, Row, Select, any_, bindparam, select
 from sqlalchemy.orm import Session
 
 from engine.core.enrollment import SequenceOption
@@ -77,6 +77,18 @@ def ids_in(session: Session, column: Any, ids: Iterable[int]) -> ColumnElement[b
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(BigInteger)))  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
+
+
+def ids_param(postgres: bool, column: Any, name: str) -> ColumnElement[bool]:
+    """``column IN :name`` as in :func:`ids_in`, the ids given when executing: for a
+    statement built once and run for any batch (``:name`` is a list of ids)."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(BigInteger)))  # type: ignore[no-any-return]
+    return column.in_(bindparam(name, expanding=True))  # type: ignore[no-any-return]
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 PROSPECT_FACT_COLUMNS = (
@@ -155,22 +167,43 @@ def events_by_prospect(
 ) -> dict[int, list[EventFact]]:
     """All events of these prospects, oldest first, in one query; with ``types`` and
     ``since``, only the human (non-machine) events of those types from then on: all a
-    sequence's conditions can see (``engine.core.tick_batch.events_seen_by``)."""
+    sequence's conditions can see (``engine.core.tick_batch.events_seen_by``).
+
+    Every event re-reads what its prospect's enrollment can see, so the statement is built
+    once per shape (the ids, types and moment its parameters): building it cost more CPU
+    than running it."""
     ids = list(set(prospect_ids))
     found: dict[int, list[EventFact]] = defaultdict(list)
     if not ids or (types is not None and not types):
         return found
-    stmt = select(
-        Event.prospect_id, Event.id, Event.type, Event.occurred_at, Event.data, Event.machine
-    ).where(ids_in(session, Event.prospect_id, ids))
+    postgres = is_postgres(session)
+    shape = (postgres, types is not None, since is not None)
+    stmt = _EVENTS.get(shape)
+    if stmt is None:
+        stmt = _EVENTS[shape] = _events_statement(*shape)
+    params: dict[str, Any] = {"ids": ids}
     if types is not None:
-        stmt = stmt.where(Event.type.in_(sorted(types)), Event.machine.is_(False))
+        params["types"] = sorted(types)
     if since is not None:
-        stmt = stmt.where(Event.occurred_at >= since)
-    rows = session.execute(stmt.order_by(Event.occurred_at, Event.id))
-    for prospect_id, event_id, type_, occurred_at, data, machine in rows:
+        params["since"] = since
+    for prospect_id, event_id, type_, occurred_at, data, machine in session.execute(stmt, params):
         found[prospect_id].append(EventFact(type_, occurred_at, data or {}, machine, event_id))
     return found
+
+
+_EVENTS: dict[tuple[bool, bool, bool], Select[Any]] = {}  # by (PostgreSQL, types, since)
+
+
+def _events_statement(postgres: bool, types: bool, since: bool) -> Select[Any]:
+    stmt = select(
+        Event.prospect_id, Event.id, Event.type, Event.occurred_at, Event.data, Event.machine
+    ).where(ids_param(postgres, Event.prospect_id, "ids"))
+    if types:
+        stmt = stmt.where(Event.type.in_(bindparam("types", expanding=True)))
+        stmt = stmt.where(Event.machine.is_(False))
+    if since:
+        stmt = stmt.where(Event.occurred_at >= bindparam("since", type_=Event.occurred_at.type))
+    return stmt.order_by(Event.occurred_at, Event.id)
 
 
 def active_options(session: Session) -> list[SequenceOption]:
