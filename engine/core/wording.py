@@ -120,7 +120,8 @@ def say_reenrollment(enroll: Enroll) -> str:
         return "Once they leave, they never enter this sequence again."
     return (
         f"They may enter again {say_duration(enroll.reenroll_after)} after they left, "
-        "if the rule still matches."
+        "and re-enter by themselves then if the rule still matches and they have not opted "
+        "out (a nurture they are in that ranks as high finishes first)."
     )
 
 

@@ -8,8 +8,11 @@ may take the prospect back (``Enrollment.reenroll_at``: the tick's set-based exi
 ``tick_job``, finds the stamps that are due through their partial index and runs the
 ordinary enrollment rules for their prospects, a batch at a time
 (:func:`engine.services.imports.batch.reconsider_prospects`, which the CSV import uses):
-opted out, suppressed, erased, no longer matching, with sales or in a nurture that
-outranks it, the prospect stays out, exactly as on any other path.
+opted out, suppressed, erased, no longer matching or with sales, the prospect stays out,
+exactly as on any other path. A wait the batch cannot settle is stamped again rather than
+forgotten: held back by a running nurture of equal or higher priority (one at a time), it
+is looked at again at that nurture's next move, so the prospect re-enters once it ends;
+lengthened by a new version, at its new end.
 
 Concurrency: a batch claims its due stamps and then their prospects, both with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (the prospect row is the one an event or a CRM
@@ -33,18 +36,22 @@ from typing import NamedTuple
 from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.orm import Session
 
-from engine.core.enrollment import reentry_at
+from engine.core.enrollment import SequenceOption, reentry_at
 from engine.services.imports.batch import reconsider_prospects
 from engine.services.loading import active_options, ids_in
-from engine.store import Enrollment, Prospect, UnitOfWork
+from engine.store import Enrollment, EnrollmentStatus, Prospect, UnitOfWork
 from engine.store import Sequence as SequenceRow
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ERROR_RETRY", "ReentryReport", "reenter_due"]
+__all__ = ["ERROR_RETRY", "HELD_RECHECK", "ReentryReport", "reenter_due"]
 
 ERROR_RETRY = timedelta(minutes=15)
 """How long a prospect whose reconsideration raised waits before the sweep tries again."""
+
+HELD_RECHECK = timedelta(hours=1)
+"""When a nurture holding a prospect back has no next move ahead (its sequence is paused,
+or the tick is behind), how long until the sweep looks again."""
 
 
 @dataclass
@@ -152,7 +159,7 @@ def _batch(
         )
         if prospects:
             report.enrolled += reconsider_prospects(session, prospects, set(), now, lock=True)
-        _restamp_longer_waits(session, cleared, now)
+        _restamp(session, cleared, now)
         uow.commit()
         report.batches += 1
         report.reconsidered += len(claimed)
@@ -177,16 +184,31 @@ def _clear(session: Session, stamp_ids: Sequence[int], now: datetime) -> list[_C
     return [_Cleared._make(row) for row in rows]
 
 
-def _restamp_longer_waits(session: Session, cleared: list[_Cleared], now: datetime) -> None:
-    """A wait lengthened since the prospect left (a new version's ``reenroll_after``) is
-    not over yet: stamp it again for when it is, instead of forgetting it. One statement
-    per distinct new moment, and usually none."""
-    policies = {o.sequence_id: o.spec.enroll.reenroll_after for o in active_options(session)}
+class _Running(NamedTuple):
+    sequence_id: int
+    next_run_at: datetime | None
+
+
+def _restamp(session: Session, cleared: list[_Cleared], now: datetime) -> None:
+    """Stamp again the waits the batch could not settle, instead of forgetting them: one
+    lengthened since the prospect left (a new version's ``reenroll_after``) for when it
+    ends, and one held back by a nurture of equal or higher priority (one at a time) for
+    that nurture's next move, when it may end and free them. One statement for the
+    running nurtures, one per distinct new moment, usually none."""
+    options = {o.sequence_id: o for o in active_options(session)}
+    running = {
+        pid: _Running(sequence_id, next_run_at)
+        for pid, sequence_id, next_run_at in session.execute(
+            select(Enrollment.prospect_id, Enrollment.sequence_id, Enrollment.next_run_at).where(
+                ids_in(session, Enrollment.prospect_id, {row.prospect_id for row in cleared}),
+                Enrollment.status == EnrollmentStatus.ACTIVE,
+            )
+        )
+    }
     later: dict[datetime, list[int]] = defaultdict(list)
     for row in cleared:
-        policy = policies.get(row.sequence_id)
-        due = None if policy is None or row.ended_at is None else reentry_at(policy, row.ended_at)
-        if due is not None and due > now:
+        due = _next_look(row, options, running.get(row.prospect_id), now)
+        if due is not None:
             later[due].append(row.id)
     for due, ids in later.items():
         session.execute(
@@ -195,6 +217,28 @@ def _restamp_longer_waits(session: Session, cleared: list[_Cleared], now: dateti
             .values(reenroll_at=due)
             .execution_options(synchronize_session=False)
         )
+
+
+def _next_look(
+    row: _Cleared,
+    options: dict[int, SequenceOption],
+    running: _Running | None,
+    now: datetime,
+) -> datetime | None:
+    """When the sweep should look at this wait again, or None when it is settled."""
+    option = options.get(row.sequence_id)
+    if option is None or row.ended_at is None:
+        return None
+    looks = []
+    wait_ends = reentry_at(option.spec.enroll.reenroll_after, row.ended_at)
+    if wait_ends is not None and wait_ends > now:
+        looks.append(wait_ends)
+    if running is not None and running.sequence_id != row.sequence_id:
+        other = options.get(running.sequence_id)  # None: paused, it holds them too
+        if other is None or other.priority >= option.priority:
+            next_move = running.next_run_at
+            looks.append(next_move if next_move and next_move > now else now + HELD_RECHECK)
+    return min(looks, default=None)
 
 
 def _one_by_one(

@@ -120,19 +120,28 @@ def test_one_who_no_longer_matches_stays_out(uow_factory, now) -> None:  # type:
     assert running(uow_factory) == []
 
 
-def test_one_in_another_nurture_that_outranks_it_stays_there(uow_factory, now) -> None:  # type: ignore[no-untyped-def]
+def test_one_held_by_a_nurture_that_outranks_it_reenters_after_it(uow_factory, now) -> None:  # type: ignore[no-untyped-def]
+    """One nurture at a time: a higher-priority sequence running when the wait ends keeps
+    them; the sweep looks again at that nurture's next move, and they re-enter as soon as
+    it has ended."""
     store(uow_factory, PRICE, now)
-    store(uow_factory, URGENT, now)
+    store(uow_factory, URGENT.replace("wait: 14d", "wait: 40d"), now)
     due = finished(uow_factory, now)
-    upsert_prospect(
-        uow_factory(), {"email": "ana@example.com", "deal_size": "250000"}, now + 5 * DAY
-    )
+    entered = now + 5 * DAY
+    upsert_prospect(uow_factory(), {"email": "ana@example.com", "deal_size": "250000"}, entered)
+    send_queued(uow_factory, entered)  # its 40-day wait runs from here
     assert running(uow_factory) == ["urgent-lost"]
 
     report = reenter_due(uow_factory, due)
     assert (report.reconsidered, report.enrolled) == (1, 0)
     assert running(uow_factory) == ["urgent-lost"]
-    assert [r[3] for r in rows(uow_factory)] == [None, None]
+    ends = entered + 40 * DAY
+    assert [r[3] for r in rows(uow_factory)] == [ends, None]  # looks again at its next move
+
+    assert reenter_due(uow_factory, ends - SECOND).reconsidered == 0
+    tick(uow_factory, ends)  # the urgent nurture completes (it never re-enrolls)
+    assert reenter_due(uow_factory, ends).enrolled == 1
+    assert running(uow_factory) == ["lost-on-price"]
 
 
 def test_every_ending_leaves_the_stamp_its_sequence_promises(uow_factory, now) -> None:  # type: ignore[no-untyped-def]
