@@ -14,13 +14,14 @@ Scalars follow YAML 1.2 rather than PyYAML's YAML 1.1 defaults: ``no``/``off`` s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from engine.spec.errors import SpecError, SpecProblem
+from engine.spec.errors import DataPath, SpecError, SpecProblem
 from engine.spec.limits import MAX_SPEC_BYTES
 from engine.spec.locate import _locate
 from engine.spec.problems import _allowed_keys, _line_of, _model_problems
@@ -90,17 +91,7 @@ def _parse(
     try:
         spec = model.model_validate(data)
     except ValidationError as exc:
-        located = [_locate(model, data, err) for err in exc.errors()]
-        # A value YAML could not read is already reported; its stand-in None is no news.
-        located = [
-            item for item in located if not any(item.path[: len(bad)] == bad for bad in unreadable)
-        ]
-        parsed.problems += _model_problems(located, data, lines, filename)
-        if model is SequenceSpec:
-            # Still check the flow (gotos, reachability, loops) of what could be read, so a
-            # marketer sees the typo in a goto together with the bad duration two lines up.
-            for path, message in flow_findings(data, located, templates):
-                parsed.problems.append(SpecProblem(filename, _line_of(path, lines), message))
+        parsed.problems += _refused(exc, model, data, lines, unreadable, filename, templates)
         parsed.problems.sort(key=lambda p: p.line or 0)
         return parsed
     if isinstance(spec, SequenceSpec):
@@ -120,6 +111,31 @@ def _parse(
                 for path, message in sequence_warnings(spec, templates)
             ]
     return parsed
+
+
+def _refused(
+    exc: ValidationError,
+    model: type[BaseModel],
+    data: dict[Any, Any],
+    lines: LineMap,
+    unreadable: Iterable[DataPath],
+    filename: str,
+    templates: TemplateCatalog | None,
+) -> list[SpecProblem]:
+    """The problems of a file pydantic refused: each error at its line and in words, and
+    for a sequence the flow findings of what could be read."""
+    located = [_locate(model, data, err) for err in exc.errors()]
+    # A value YAML could not read is already reported; its stand-in None is no news.
+    located = [
+        item for item in located if not any(item.path[: len(bad)] == bad for bad in unreadable)
+    ]
+    problems = _model_problems(located, data, lines, filename)
+    if model is SequenceSpec:
+        # Still check the flow (gotos, reachability, loops) of what could be read, so a
+        # marketer sees the typo in a goto together with the bad duration two lines up.
+        for path, message in flow_findings(data, located, templates):
+            problems.append(SpecProblem(filename, _line_of(path, lines), message))
+    return problems
 
 
 @dataclass(frozen=True)
@@ -251,18 +267,7 @@ def load_specs(paths: list[Path], templates: TemplateCatalog | None = None) -> L
             out.problems.append(problem)
             continue
         if path.name in SCORING_FILENAMES:
-            parsed = _parse(text or "", str(path), ScoringSpec, "scoring")
-            out.problems += parsed.problems
-            if out.scoring_path is not None:
-                out.problems.append(
-                    SpecProblem(
-                        str(path),
-                        None,
-                        f"a second scoring file (the first is {out.scoring_path}): keep one",
-                    )
-                )
-            else:
-                out.scoring, out.scoring_path = parsed.spec, path
+            _add_scoring(out, path, text or "")
             continue
         parsed = _parse(text or "", str(path), SequenceSpec, "sequence", templates)
         out.problems += parsed.problems
@@ -271,23 +276,50 @@ def load_specs(paths: list[Path], templates: TemplateCatalog | None = None) -> L
             out.sequences[path] = parsed.spec
         key = parsed.data.get("key") if isinstance(parsed.data, dict) else None
         if isinstance(key, str):
-            line = parsed.lines.get(("key",))
-            if key in key_at:
-                other, other_line = key_at[key]
-                where = f"{other}:{other_line}" if other_line else str(other)
-                out.problems.append(
-                    SpecProblem(
-                        str(path),
-                        line,
-                        f"sequence key {key!r} is already used by {where}: "
-                        "give each sequence its own key",
-                    )
-                )
-                out.sequences.pop(path, None)
-                out.sequences.pop(other, None)  # neither is the sequence: both are refused
-            else:
-                key_at[key] = (path, line)
+            _claim_key(out, key_at, key, path, parsed.lines.get(("key",)))
     return out
+
+
+def _add_scoring(out: LoadedSpecs, path: Path, text: str) -> None:
+    """The scoring file, or a problem when it is the second: which one counts would
+    depend on the order the files were found in."""
+    parsed = _parse(text, str(path), ScoringSpec, "scoring")
+    out.problems += parsed.problems
+    if out.scoring_path is not None:
+        out.problems.append(
+            SpecProblem(
+                str(path),
+                None,
+                f"a second scoring file (the first is {out.scoring_path}): keep one",
+            )
+        )
+    else:
+        out.scoring, out.scoring_path = parsed.spec, path
+
+
+def _claim_key(
+    out: LoadedSpecs,
+    key_at: dict[str, tuple[Path, int | None]],
+    key: str,
+    path: Path,
+    line: int | None,
+) -> None:
+    """Record that ``path`` (its ``key`` at ``line``) names sequence ``key``; a second file
+    with the same key refuses both, since neither can be told to be the sequence."""
+    if key not in key_at:
+        key_at[key] = (path, line)
+        return
+    other, other_line = key_at[key]
+    where = f"{other}:{other_line}" if other_line else str(other)
+    out.problems.append(
+        SpecProblem(
+            str(path),
+            line,
+            f"sequence key {key!r} is already used by {where}: give each sequence its own key",
+        )
+    )
+    out.sequences.pop(path, None)
+    out.sequences.pop(other, None)  # neither is the sequence: both are refused
 
 
 def validate_paths(paths: list[Path], templates: TemplateCatalog | None) -> list[SpecProblem]:
