@@ -181,21 +181,7 @@ def impact(uow: UnitOfWork, key: str | None, spec: SequenceSpec, source: str) ->
                 .order_by(SequenceVersion.version)
             )
         }
-        new_steps = set(spec.step_ids())
-        flights = []
-        for vid, cursor, count in s.execute(
-            select(Enrollment.sequence_version_id, Enrollment.cursor, func.count())
-            .where(
-                Enrollment.sequence_id == sequence.id,
-                Enrollment.status == EnrollmentStatus.ACTIVE,
-            )
-            .group_by(Enrollment.sequence_version_id, Enrollment.cursor)
-            .order_by(Enrollment.sequence_version_id, Enrollment.cursor)
-        ):
-            number, checksum = versions[vid]
-            ids = spec_by_checksum(s, vid, checksum).step_ids()
-            step = ids[cursor] if cursor < len(ids) else "(the end)"
-            flights.append(InFlight(number, step, count, step not in new_steps))
+        flights = _in_flight(s, sequence.id, versions, set(spec.step_ids()))
         old_spec = spec_by_checksum(s, current.id, current.checksum)
         old_steps = dict(zip(old_spec.step_ids(), old_spec.steps, strict=True))
         new_by_id = dict(zip(spec.step_ids(), spec.steps, strict=True))
@@ -215,6 +201,28 @@ def impact(uow: UnitOfWork, key: str | None, spec: SequenceSpec, source: str) ->
             ],
             status=str(sequence.status),
         )
+
+
+def _in_flight(
+    s: Session, sequence_id: int, versions: dict[int, tuple[int, str]], new_steps: set[str]
+) -> list[InFlight]:
+    """Active enrollments per version and step, each marked when the draft no longer has
+    that step (the marketer is shown who stands on what goes): one grouped statement."""
+    flights = []
+    for vid, cursor, count in s.execute(
+        select(Enrollment.sequence_version_id, Enrollment.cursor, func.count())
+        .where(
+            Enrollment.sequence_id == sequence_id,
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+        )
+        .group_by(Enrollment.sequence_version_id, Enrollment.cursor)
+        .order_by(Enrollment.sequence_version_id, Enrollment.cursor)
+    ):
+        number, checksum = versions[vid]
+        ids = spec_by_checksum(s, vid, checksum).step_ids()
+        step = ids[cursor] if cursor < len(ids) else "(the end)"
+        flights.append(InFlight(number, step, count, step not in new_steps))
+    return flights
 
 
 def check_base(uow: UnitOfWork, key: str, base: int | None) -> None:
