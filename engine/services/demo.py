@@ -39,6 +39,7 @@ from engine.services.events import record_event
 from engine.services.handoffs import accept_handoff, reject_handoff
 from engine.services.ports import WebhookPoster
 from engine.services.prospects import upsert_prospect
+from engine.services.reentry import reenter_due
 from engine.services.schemas import EngineEventInput
 from engine.services.tick import tick
 from engine.services.tracking import record_honeypot, record_open, resolve_click
@@ -237,6 +238,7 @@ class _Run:
         if acted:
             self._decisions()
         tick(self.uow, now, batch_size=self.mailer.settings.tick_batch_size, cap=self.cap)
+        reenter_due(self.uow, now)  # as ``tick_job`` does: waits that ended re-enroll
         plan = recover_and_dispatch(self.uow(), now, self.mailer.settings)
         for batch in plan.batches:
             sent = send_batch(self.uow, self.mailer, batch).sent_ids

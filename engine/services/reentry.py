@@ -175,7 +175,7 @@ def _clear(session: Session, stamp_ids: Sequence[int], now: datetime) -> list[_C
     rows = session.execute(
         update(Enrollment)
         .where(ids_in(session, Enrollment.id, stamp_ids), Enrollment.reenroll_at <= now)
-        .values(reenroll_at=None)
+        .values(reenroll_at=None, updated_at=now)
         .returning(
             Enrollment.id, Enrollment.prospect_id, Enrollment.sequence_id, Enrollment.ended_at
         )
@@ -214,7 +214,7 @@ def _restamp(session: Session, cleared: list[_Cleared], now: datetime) -> None:
         session.execute(
             update(Enrollment)
             .where(ids_in(session, Enrollment.id, ids))
-            .values(reenroll_at=due)
+            .values(reenroll_at=due, updated_at=now)
             .execution_options(synchronize_session=False)
         )
 
@@ -266,7 +266,7 @@ def _park(uow: UnitOfWork, prospect_id: int, now: datetime) -> None:
         uow.session.execute(
             update(Enrollment)
             .where(Enrollment.prospect_id == prospect_id, Enrollment.reenroll_at <= now)
-            .values(reenroll_at=now + ERROR_RETRY)
+            .values(reenroll_at=now + ERROR_RETRY, updated_at=now)
             .execution_options(synchronize_session=False)
         )
         uow.commit()

@@ -163,7 +163,7 @@ def _end_enrollments(session: Session, sequence_id: int, now: datetime) -> tuple
     session.execute(
         update(Enrollment)
         .where(Enrollment.sequence_id == sequence_id, Enrollment.reenroll_at.is_not(None))
-        .values(reenroll_at=None)
+        .values(reenroll_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return int(ended or 0), int(cancelled or 0)

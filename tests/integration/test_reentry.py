@@ -31,8 +31,10 @@ from engine.store import (
     upgrade,
 )
 from engine.store.migrate import downgrade
+from tests.support.reentry import seed_waiting
 from tests.support.sending import send_queued
 from tests.support.sequences import GENERIC_LOST, PRICE, URGENT, store
+from tests.support.statements import counting
 
 Uow = Callable[[], UnitOfWork]
 DAY = timedelta(days=1)
@@ -264,3 +266,15 @@ def test_the_migration_stamps_the_prospects_already_waiting(database_url, uow_fa
             select(Prospect.id).where(Prospect.email == "waiting@example.com")
         ).one()
     assert stamped == [(first, waiting + 4 * DAY + WAIT)]
+
+
+def test_a_sweep_batch_costs_the_same_whatever_its_size(uow_factory, db_engine, now) -> None:  # type: ignore[no-untyped-def]
+    """Decided as a batch (the import's path): 10 prospects or 100, the same round trips."""
+    version = store(uow_factory, PRICE, now - 60 * DAY)
+    seed_waiting(uow_factory, version.id, version.sequence_id, now, 111)
+    reenter_due(uow_factory, now, batch_size=1, max_batches=1)  # the process's spec cache
+    with counting(db_engine) as small:
+        assert reenter_due(uow_factory, now, batch_size=10, max_batches=1).enrolled == 10
+    with counting(db_engine) as large:
+        assert reenter_due(uow_factory, now, batch_size=100, max_batches=1).enrolled == 100
+    assert len(small) == len(large) <= 16, (small, large)

@@ -6,59 +6,18 @@ import multiprocessing
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from engine.store import Enrollment, EnrollmentStatus, Message, Prospect
-from tests.support.reentry_process import run_sweep
+from tests.support.reentry import run_sweep, seed_waiting
 from tests.support.sequences import PRICE, store
 
 N = 400
 
 
-def seed(uow_factory, version_id: int, sequence_id: int, now) -> None:  # type: ignore[no-untyped-def]
-    """``N`` prospects who finished PRICE 31 days ago: their 30-day wait ended a day ago."""
-    left = now - timedelta(days=31)
-    with uow_factory() as uow:
-        uow.session.execute(
-            insert(Prospect),
-            [
-                {
-                    "email": f"p{i}@example.com",
-                    "status": "closed_lost",
-                    "lost_reason": "price",
-                    "attributes": {},
-                    "created_at": left,
-                    "updated_at": left,
-                }
-                for i in range(N)
-            ],
-        )
-        ids = uow.session.scalars(select(Prospect.id).order_by(Prospect.id)).all()
-        uow.session.execute(
-            insert(Enrollment),
-            [
-                {
-                    "prospect_id": pid,
-                    "sequence_id": sequence_id,
-                    "sequence_version_id": version_id,
-                    "status": EnrollmentStatus.COMPLETED,
-                    "cursor": 5,
-                    "state": {},
-                    "enrolled_at": left - timedelta(days=4),
-                    "ended_at": left,
-                    "reenroll_at": left + timedelta(days=30, seconds=i % 600),
-                    "updated_at": left,
-                    "lock_version": 3,
-                }
-                for i, pid in enumerate(ids)
-            ],
-        )
-        uow.commit()
-
-
 def test_two_concurrent_sweeps_enroll_each_prospect_once(database_url, uow_factory, now) -> None:  # type: ignore[no-untyped-def]
     version = store(uow_factory, PRICE, now - timedelta(days=60))
-    seed(uow_factory, version.id, version.sequence_id, now)
+    seed_waiting(uow_factory, version.id, version.sequence_id, now, N)
 
     ctx = multiprocessing.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()
@@ -98,7 +57,7 @@ def test_a_sweep_skips_prospects_another_transaction_holds(uow_factory, now) -> 
     from engine.services.reentry import reenter_due
 
     version = store(uow_factory, PRICE, now - timedelta(days=60))
-    seed(uow_factory, version.id, version.sequence_id, now)
+    seed_waiting(uow_factory, version.id, version.sequence_id, now, N)
     with uow_factory() as holder:
         first = holder.session.scalars(
             select(Prospect.id).order_by(Prospect.id).limit(1).with_for_update()
