@@ -163,7 +163,9 @@ def _batch(
         uow.commit()
         report.batches += 1
         report.reconsidered += len(claimed)
-        return len(stamps)
+        # Nothing cleared: every prospect was held by another transaction; looking again at
+        # once would find the same stamps, so the run ends and the next tick retries them.
+        return len(stamps) if cleared else 0
 
 
 def _clear(session: Session, stamp_ids: Sequence[int], now: datetime) -> list[_Cleared]:

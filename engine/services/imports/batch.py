@@ -155,7 +155,8 @@ def reconsider_prospects(
     session: Session, prospects: list[Prospect], new: set[str], now: datetime, *, lock: bool
 ) -> int:
     """:func:`engine.services.nurture.reconsider` for a batch; returns how many enrolled.
-    ``new`` are the addresses just created: they have no enrollment, event or history."""
+    ``new`` are the addresses just created: they have no enrollment, event or history.
+    The re-entry sweep (``engine.services.reentry``) decides its batches with it too."""
     known = _load_known(session, prospects, new, lock=lock)
     running = {o.sequence_id for o in known.options}
     for prospect in prospects:  # an exit rule may fire on the new data
