@@ -24,6 +24,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql.util import find_tables
 
 from engine.services.engagement import EngagementStamps
+from engine.services.message_stamps import MessageStamps
 from engine.store import Event, ScoreEntry
 
 _QUEUED_TABLES = frozenset({Event.__tablename__, ScoreEntry.__tablename__})
@@ -73,7 +74,8 @@ class DeferredWrites:
             self.known = {key: (event_id, print_) for key, event_id, print_ in rows}
         self.events: list[dict[str, Any]] = []
         self.entries: list[dict[str, Any]] = []
-        self.engagements = EngagementStamps()  # written once, when the batch ends
+        self.engagements = EngagementStamps()  # these two written once, when the batch ends
+        self.messages = MessageStamps()
 
     def add_event(self, row: dict[str, Any]) -> int:
         """Queue an event; its id. Its key, if any, is now taken for the batch's later items."""

@@ -129,6 +129,7 @@ def _record_all(
             except ShortWriteError as exc:
                 raise _WroteThenFailedError from exc
             batch.writes.engagements.write(session)
+            batch.writes.messages.write(session)
     return results
 
 
@@ -223,9 +224,10 @@ def _record(
         batch.note(prospect.id, _fact(event))
     if batch is not None and batch.writes is not None:
         batch.writes.engagements.add(event)  # stamped with the batch's others, at its end
+        batch.writes.messages.add(event)
     else:
         stamp_engagement(session, event)
-    stamp_message(session, event)
+        stamp_message(session, event)
     if data.type in OPT_OUT_EVENTS:
         _opt_out(session, prospect, data, now)
     defer = writes.add_entries if (writes := batch.writes if batch else None) else None

@@ -15,7 +15,7 @@ from engine.exceptions import InvalidInputError
 from engine.runtime import Runtime
 from engine.services.demo import load_demo
 from engine.services.events import record_event, record_events
-from engine.services.schemas import EngineEventInput
+from engine.services.schemas import EngineEventInput, EventInput
 from engine.services.sequences import sync_sequences
 from engine.services.template_sync import sync_templates
 from engine.services.template_versions import stored_catalog
@@ -112,6 +112,16 @@ def test_api_events_out_of_order_retried_batched_and_failing(database_url, now) 
         results = record_events(env.uow(), [scanner, scanner, foreign, person], later)
         assert isinstance(results[2], InvalidInputError)
         assert _stamps(env, other) == (None, later, 0, 2)
+        assert_stamps_match_events(env.uow)
+
+        # A batch folds each message's opens and clicks in once, at its end: the earliest
+        # person's open wins whatever its place in the batch, machines are counted.
+        proxy = scanner.model_copy(update={"type": "email.opened", "message_id": env.message_id})
+        first = earlier - timedelta(hours=1)
+        batch = [opened(later + timedelta(hours=2)), proxy, opened(first), proxy, opened(later)]
+        parsed = [EventInput.model_validate(e) if isinstance(e, dict) else e for e in batch]
+        assert not any(isinstance(r, Exception) for r in record_events(env.uow(), parsed, later))
+        assert _stamps(env) == (first, None, 2, 0)
         assert_stamps_match_events(env.uow)
 
 
