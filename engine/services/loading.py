@@ -11,7 +11,18 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, ColumnElement, Row, Select, any_, bindparam, select
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    Row,
+    Select,
+    String,
+    any_,
+    bindparam,
+    cast,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from engine.core.enrollment import SequenceOption
@@ -72,10 +83,16 @@ def spec_by_checksum(session: Session, version_id: int, checksum: str) -> Sequen
 def ids_in(session: Session, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
     """``column IN ids`` for a batch's ids, as one array parameter on PostgreSQL
     (``= ANY(...)``): the same statement text for any number of ids, where ``IN (...)``
-    would be a new statement per size with a placeholder per id for the driver to parse."""
+    would be a new statement per size with a placeholder per id for the driver to parse.
+
+    The array goes as its text form, cast by the server: psycopg adapts a Python list
+    element by element (0.9 ms for 500 ids, a tick batch has four such lists), the join
+    takes a twentieth of that."""
     values = list(ids)
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(BigInteger)))  # type: ignore[no-any-return]
+        text = "{" + ",".join(["NULL" if v is None else str(int(v)) for v in values]) + "}"
+        array = cast(bindparam(None, text, type_=String), ARRAY(BigInteger))
+        return column == any_(array)  # type: ignore[no-any-return]
     return column.in_(values)  # type: ignore[no-any-return]
 
 

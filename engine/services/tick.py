@@ -202,7 +202,10 @@ def _claim(uow: UnitOfWork, now: datetime, batch_size: int) -> list[Claimed]:
         .order_by(Enrollment.next_run_at, Enrollment.id)
         .limit(batch_size)
     )
-    return [Claimed._make(row) for row in uow.session.execute(uow.skip_locked(stmt))]
+    # Through the session's Core connection: plain columns need none of the ORM's result
+    # machinery (a third of a millisecond a statement).
+    rows = uow.session.connection().execute(uow.skip_locked(stmt))
+    return [Claimed._make(row) for row in rows]
 
 
 def _due(
@@ -261,7 +264,9 @@ def _prospects(
     if not names:
         return {pid: {"id": pid} for pid in ids}
     columns = [PROSPECT_FACT_FIELDS[name] for name in names]
-    rows = session.execute(select(Prospect.id, *columns).where(ids_in(session, Prospect.id, ids)))
+    rows = session.connection().execute(
+        select(Prospect.id, *columns).where(ids_in(session, Prospect.id, ids))
+    )
     found = {}
     for pid, *values in rows:
         facts = dict(zip(names, values, strict=True))
