@@ -131,7 +131,9 @@ class TokenSigner:
 
     def click(self, message_id: int, link_index: int) -> str:
         """The token of link ``link_index`` (into the message's ``links``) of a message."""
-        return self.click_signer(message_id)(link_index)
+        if type(link_index) is int and 0 <= link_index < HONEYPOT_LINK_INDEX:
+            return self.click_signer(message_id)(link_index)
+        return self._make("click", message_id, link_index)  # the honeypot's; or raises
 
     def click_signer(self, message_id: int) -> Callable[[int], str]:
         """``lambda index: self.click(message_id, index)`` for the many links of one
