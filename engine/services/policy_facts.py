@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Row, Select, String, any_, bindparam, func, select
+from sqlalchemy import BigInteger, Row, Select, String, any_, bindparam, func, select, type_coerce
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
@@ -296,6 +296,15 @@ class OutboxFacts:
     usage: dict[int, CapUsage] = field(default_factory=dict)
 
 
+_UNINDEXED_STATUS = type_coerce(Message.status, String()).concat("")
+"""``status || ''``: the same value, which no index covers. The statistics of an outbox
+that held no queued email say none is queued, and a big tick queues thousands before the
+next ANALYZE (autovacuum waits for a tenth of the table to change): planned on them, a
+batch's facts went through the status index and read every queued row, the tick slowing
+batch after batch (1,200 -> 84 enrollments a second at a million prospects). Kept off that
+index, the plan finds the batch's rows by its ids, whatever the planner believes."""
+
+
 def load_outbox_facts(
     session: Session, enrollments: Mapping[int, int], now: datetime, window: timedelta | None
 ) -> OutboxFacts:
@@ -307,7 +316,7 @@ def load_outbox_facts(
     if not enrollments:
         return facts
     moment = func.coalesce(Message.sent_at, Message.transmit_started_at)
-    wanted = Message.status.in_(UNSENT)
+    wanted = _UNINDEXED_STATUS.in_([status.value for status in UNSENT])
     if window is not None:
         wanted = wanted | ((Message.status == MessageStatus.SENT) & (moment > now - window))
     rows = session.execute(

@@ -82,10 +82,20 @@ def table_reads(database_url: str, statement: Statement, table: str) -> list[str
     return [n["Node Type"] for n in _nodes(plan[0]["Plan"]) if n.get("Relation Name") == table]
 
 
-def explain(database_url: str, statement: Statement) -> Any:
-    """PostgreSQL's plan for ``statement`` (``EXPLAIN (FORMAT JSON)``, not executed)."""
+def index_reads(database_url: str, statement: Statement, before: str | None = None) -> set[str]:
+    """The indexes the plan of ``statement`` reads, planned after ``before`` (rolled back)."""
+    plan = explain(database_url, statement, before)
+    return {n["Index Name"] for n in _nodes(plan[0]["Plan"]) if "Index Name" in n}
+
+
+def explain(database_url: str, statement: Statement, before: str | None = None) -> Any:
+    """PostgreSQL's plan for ``statement`` (``EXPLAIN (FORMAT JSON)``, not executed), in a
+    transaction that first runs ``before`` (e.g. a change the statistics have not seen),
+    rolled back."""
     conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(False)
     with psycopg.connect(conninfo) as conn, conn.cursor() as cursor:
+        if before:
+            cursor.execute(before)  # type: ignore[arg-type]
         cursor.execute(
             "EXPLAIN (FORMAT JSON) " + statement.sql,  # type: ignore[arg-type]
             statement.parameters or None,
