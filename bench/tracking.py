@@ -44,6 +44,7 @@ from sqlalchemy import func, insert, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import wrk_client  # noqa: E402
 from bench.ingest import database, seed  # noqa: E402
 from bench.serving import (  # noqa: E402
     BASELINE_PATH,
@@ -156,6 +157,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def figures(latencies: list[float], elapsed: float) -> wrk_client.WrkResult:
+    """The Python client's latencies summarised as wrk reports them."""
+    p50, p95, p99 = (percentile(latencies, p) for p in (50, 95, 99))
+    mean = statistics.mean(latencies)
+    return wrk_client.WrkResult(len(latencies), elapsed, p50, p95, p99, mean)
+
+
 def scenarios(
     signer: TokenSigner, messages: list[int], clients: int, hits: int
 ) -> dict[str, Callable[[int, int], str]]:
@@ -188,6 +196,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
     parser.add_argument(
+        "--client",
+        choices=["python", "wrk"],
+        default="python",
+        help="python: --clients threads in this process; wrk: Debian's C load generator "
+        "(same closed loop, without the client threads' own GIL waits in the figures)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=10, help="with --client wrk: each scenario's length"
+    )
+    parser.add_argument(
         "--no-judge",
         action="store_true",
         help="with --redis: leave the recorded hits unjudged (judging is target 1's cost)",
@@ -217,9 +235,10 @@ def main() -> None:
         print(drained)
 
 
-def run(
-    port: int, signer: TokenSigner, messages: list[int], args: argparse.Namespace
-) -> list[tuple[str, list[float], float]]:
+Results = list[tuple[str, wrk_client.WrkResult]]
+
+
+def run(port: int, signer: TokenSigner, messages: list[int], args: argparse.Namespace) -> Results:
     """Every scenario, one after the other, against the server on ``port``, after a warm-up
     round of each (unmeasured: the first requests of a worker import modules, compile
     templates and open connections, and gunicorn's workers each have their own)."""
@@ -231,8 +250,10 @@ def run(
     results = []
     for name, path in plan.items():
         paths = [[path(c, i) for i in range(args.hits)] for c in range(args.clients)]
-        latencies, elapsed = hammer(port, paths)
-        results.append((name, latencies, elapsed))
+        if args.client == "wrk":
+            results.append((name, wrk_client.run_wrk(port, paths, BROWSER, args.seconds)))
+        else:
+            results.append((name, figures(*hammer(port, paths))))
     return results
 
 
@@ -313,28 +334,31 @@ def catch_up_elsewhere(url: str, redis_url: str | None) -> str:
     return f"  the web workers' judging caught up {time.perf_counter() - start:.1f} s later"
 
 
-def report(
-    args: argparse.Namespace, label: str, results: list[tuple[str, list[float], float]]
-) -> None:
+def report(args: argparse.Namespace, label: str, results: Results) -> None:
     queue = "RQ, no worker during the run" if args.redis else "embedded (in-process) queue"
-    print(
-        f"tracking on {args.database}, {label}, {queue}: {args.clients} clients x "
-        f"{args.hits} hits per scenario, {args.messages} messages; load {load()}"
+    client = (
+        f"wrk, {args.seconds:g} s a scenario"
+        if args.client == "wrk"
+        else f"Python threads, {args.hits} hits each a scenario"
     )
-    base_p99 = percentile(results[0][1], 99) * 1e3
-    floor_p99 = percentile(results[1][1], 99) * 1e3
+    print(
+        f"tracking on {args.database}, {label}, {queue}: {args.clients} clients ({client}), "
+        f"{args.messages} messages; load {load()}"
+    )
+    base_p99 = results[0][1].p99 * 1e3
+    floor_p99 = results[1][1].p99 * 1e3
     print(
         f"  {'scenario':<26} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>8} "
         f"{'p99/base':>9} {'p99/1 trip':>10}"
     )
-    for name, latencies, elapsed in results:
-        p50, p95, p99 = (percentile(latencies, p) * 1e3 for p in (50, 95, 99))
-        rate = len(latencies) / elapsed
+    for name, got in results:
+        p50, p95, p99 = (x * 1e3 for x in (got.p50, got.p95, got.p99))
+        rate = got.requests / got.elapsed
         print(
             f"  {name:<26} {p50:8.1f} {p95:8.1f} {p99:8.1f} {rate:8.0f} "
             f"{p99 / base_p99:8.1f}x {p99 / floor_p99:9.1f}x"
         )
-    mean = statistics.mean(results[0][1]) * 1e3
+    mean = results[0][1].mean * 1e3
     print(
         f"  baseline mean {mean:.2f} ms; machine: {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}"
