@@ -33,8 +33,16 @@ class SequenceOption:
 
 @dataclass(frozen=True)
 class PastEnrollment:
+    """An ended enrollment, as the re-enrollment rules need it.
+
+    ``reenroll_at`` is the re-entry sweep's stamp (``engine.services.reentry``): when the
+    engine will reconsider the prospect by itself. Only the refusal's words use it (so a
+    page can say what will happen, and when); callers that only decide may leave it None.
+    """
+
     sequence_id: int
     ended_at: datetime | None
+    reenroll_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -125,14 +133,39 @@ def _reenrollment_refusal(
     policy = option.spec.enroll.reenroll_after
     if policy == "never":
         return "they were in it before and it never re-enrolls anyone"
-    last = max(p.ended_at for p in past if p.ended_at is not None)
+    ended = [(p.ended_at, p) for p in past if p.ended_at is not None]
+    last, latest = max(ended, key=lambda pair: pair[0])
     if now - last < policy:
         again = last + policy
         return (
             f"they left it on {last:%Y-%m-%d}; it re-enrolls after "
             f"{format_duration(policy)}, so not before {again:%Y-%m-%d}"
+            + _what_happens_then(latest.reenroll_at, again)
         )
     return None
+
+
+def _what_happens_then(stamp: datetime | None, again: datetime) -> str:
+    """What the engine does once the wait is over, as the re-entry sweep will do it.
+
+    A stamp earlier than ``again`` (the sequence's wait was lengthened since they left) is
+    stamped again for ``again`` when the sweep reaches it, so the later of the two is when
+    it happens. No stamp (an archived sequence restored, a wait from before the sweep
+    existed): nothing will look at them by itself. An opted-out or erased prospect is never
+    stamped and never reaches this sentence (the suppression or the erasure comes first).
+    """
+    if stamp is None:
+        return (
+            ", and nothing reconsiders them by itself then: only an update or an event "
+            "about them (or enrolling them by hand) can bring them back"
+        )
+    when = max(stamp, again)
+    return (
+        f": from {when:%Y-%m-%d %H:%M} UTC the engine reconsiders them by itself, at its "
+        "next tick, and they re-enter if its rule still matches, sales does not have them "
+        "and no nurture that ranks as high is running (else once it ends); an opt-out, an "
+        "erasure or archiving the sequence keeps them out for good"
+    )
 
 
 def reentry_at(policy: timedelta | str, ended_at: datetime) -> datetime | None:

@@ -362,11 +362,12 @@ def _decide(
 
 
 def enrollment_history(session: Session, prospect_id: int) -> list[PastEnrollment]:
-    """The prospect's ended enrollments, as the re-enrollment rules need them."""
+    """The prospect's ended enrollments, as the re-enrollment rules need them (with the
+    re-entry sweep's stamps, so a refusal can say when the engine looks again)."""
     return [
-        PastEnrollment(seq_id, ended_at)
-        for seq_id, ended_at in session.execute(
-            select(Enrollment.sequence_id, Enrollment.ended_at).where(
+        PastEnrollment(seq_id, ended_at, reenroll_at)
+        for seq_id, ended_at, reenroll_at in session.execute(
+            select(Enrollment.sequence_id, Enrollment.ended_at, Enrollment.reenroll_at).where(
                 Enrollment.prospect_id == prospect_id,
                 Enrollment.status != EnrollmentStatus.ACTIVE,
             )

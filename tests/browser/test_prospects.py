@@ -119,6 +119,32 @@ def test_a_marketer_finds_reads_and_erases_a_prospect(
         assert ui.unexpected_errors(404, 422) == []
 
 
+def test_a_marketer_takes_a_prospect_out_and_reads_when_they_come_back(
+    database_url, tmp_path, now, browser_context, screenshot_dir
+):  # type: ignore[no-untyped-def]
+    """The re-entry wait on the page says what the engine will do by itself, and when."""
+    with web_app(database_url, tmp_path, now) as web, live_server(web.app) as url:
+        zofia = people(web, now)
+        ui = BrowserPage(browser_context.new_page(), url, screenshot_dir)
+        page = ui.page
+        sign_in(ui, "marketer")
+        ui.goto(f"/prospects/{zofia}")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Take them out of this sequence").click()
+        page.wait_for_url(re.compile(rf"/prospects/{zofia}(#nurture)?$"))
+        assert page.get_by_text("Not in a nurture now.").is_visible()
+        back = now + timedelta(days=30)
+        row = page.get_by_role("row").filter(has_text="lost-on-price")
+        assert row.get_by_text(
+            f"so not before {back:%Y-%m-%d}: from {back:%Y-%m-%d %H:%M} UTC the engine "
+            "reconsiders them by itself, at its next tick",
+            exact=False,
+        ).is_visible()
+        assert row.get_by_text("keeps them out for good", exact=False).is_visible()
+        ui.shot("prospects-10-waiting-to-re-enter")
+        assert ui.unexpected_errors() == []
+
+
 def test_a_sales_rep_sees_their_leads(database_url, tmp_path, now, browser_context, screenshot_dir):  # type: ignore[no-untyped-def]
     with web_app(database_url, tmp_path, now) as web, live_server(web.app) as url:
         people(web, now)

@@ -154,7 +154,11 @@ def test_re_enrollment_waits_are_rules_too(uow_factory, now, zofia):  # type: ig
         enrollment_id = u.session.scalar(select(Enrollment.id))
     remove_from_sequence(uow_factory(), zofia, enrollment_id, now, actor=MARKETER)
     later = now + timedelta(days=2)
-    with pytest.raises(ConflictError, match="it re-enrolls after 30d, so not before 2026-04-01"):
+    with pytest.raises(
+        ConflictError,
+        match="it re-enrolls after 30d, so not before 2026-04-01: from 2026-04-01 "
+        r"\d\d:\d\d UTC the engine reconsiders them by itself",
+    ):
         enroll_by_hand(uow_factory(), zofia, "lost-on-price", later, actor=MARKETER)
     enroll_by_hand(uow_factory(), zofia, "lost-on-price", later, actor=MARKETER, override="asked")
 

@@ -13,8 +13,10 @@ from engine.services.accounts import create_user
 from engine.services.handoffs import list_handoffs, reject_handoff
 from engine.services.optouts import suppress
 from engine.services.privacy import erase_prospect
+from engine.services.prospect_actions import remove_from_sequence
+from engine.services.reentry import reenter_due
 from engine.services.views.prospect_detail import prospect_detail
-from engine.store import Message, MessageStatus, UserRole
+from engine.store import Enrollment, Message, MessageStatus, UserRole
 from tests.support.prospect_world import MPP, ZOFIA, add, happen, seed_world
 
 DPO = "dpo@example.com"  # who answers the requests
@@ -154,3 +156,30 @@ def test_a_suppressed_prospect_is_shown_out_of_every_sequence(uow_factory, now):
     detail = prospect_detail(uow_factory(), zofia, now)
     assert detail.suppression is not None and detail.suppression.reason == "unsubscribed"
     assert {s.state for s in detail.standings if s.key != "lost-on-price"} == {"suppressed"}
+
+
+def test_a_wait_to_re_enter_says_when_the_engine_takes_them_back_and_it_does(uow_factory, now):  # type: ignore[no-untyped-def]
+    """Taken out by hand, Zofia waits out lost-on-price's 30 days: the page names the
+    moment the re-entry sweep reconsiders her, and at that moment the sweep re-enrolls her."""
+    seed_world(uow_factory, now)
+    zofia = add(uow_factory, now, **ZOFIA)
+    with uow_factory() as u:
+        enrollment = u.session.scalar(select(Enrollment.id).where(Enrollment.prospect_id == zofia))
+    assert enrollment is not None
+    remove_from_sequence(uow_factory(), zofia, enrollment, now, actor="marketer@example.com")
+    back = now + timedelta(days=30)
+
+    detail = prospect_detail(uow_factory(), zofia, now + timedelta(days=2))
+    standing = {s.key: s for s in detail.standings}["lost-on-price"]
+    assert standing.state == "no"
+    assert (
+        f"so not before {back:%Y-%m-%d}: from {back:%Y-%m-%d %H:%M} UTC the engine "
+        "reconsiders them by itself" in standing.reason
+    )
+    assert "an opt-out, an erasure or archiving the sequence keeps them out" in standing.reason
+
+    report = reenter_due(uow_factory, back)
+    assert report.enrolled == 1
+    detail = prospect_detail(uow_factory(), zofia, back)
+    assert detail.active_enrollment is not None
+    assert detail.active_enrollment.sequence_key == "lost-on-price"

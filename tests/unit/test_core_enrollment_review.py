@@ -84,11 +84,15 @@ def test_judge_agrees_with_eligibility_and_says_why_not() -> None:
     assert judge(o, LOST, [], [], T0).eligible
     assert eligibility(o, LOST, [], [], T0) == "lost_reason in ['price']"
 
-    left = [PastEnrollment(1, at(-10))]
+    left = [PastEnrollment(1, at(-10), at(20))]  # the re-entry sweep's stamp
     verdict = judge(o, LOST, [], left, T0)
     assert not verdict.eligible
     assert verdict.reason == (
-        "they left it on 2024-02-23; it re-enrolls after 30d, so not before 2024-03-24"
+        "they left it on 2024-02-23; it re-enrolls after 30d, so not before 2024-03-24: "
+        f"from {at(20):%Y-%m-%d %H:%M} UTC the engine reconsiders them by itself, at its next "
+        "tick, and they re-enter if its rule still matches, sales does not have them and no "
+        "nurture that ranks as high is running (else once it ends); an opt-out, an erasure "
+        "or archiving the sequence keeps them out for good"
     )
     assert eligibility(o, LOST, [], left, T0) is None
 
@@ -100,6 +104,29 @@ def test_judge_agrees_with_eligibility_and_says_why_not() -> None:
     assert judge(leaving, LOST, [], [], T0).reason == (
         "they would leave at once: lost_reason eq 'price'"
     )
+
+
+def test_the_wait_names_when_the_sweep_looks_again_or_that_nothing_will() -> None:
+    """The page promises only what the re-entry sweep does: it looks at the later of its
+    stamp and the rule's date (an earlier stamp is stamped again for the rule's date), and
+    a wait with no stamp (a restored archive) is looked at by nothing but an update."""
+    o = option(1, "price", "{field: lost_reason, in: [price]}", reenroll_after="30d")
+    rule_date = at(20)
+    early = judge(o, LOST, [], [PastEnrollment(1, at(-10), at(5))], T0).reason
+    assert f"from {rule_date:%Y-%m-%d %H:%M} UTC the engine reconsiders them" in early
+    late = at(25)
+    stamped_later = judge(o, LOST, [], [PastEnrollment(1, at(-10), late)], T0).reason
+    assert f"from {late:%Y-%m-%d %H:%M} UTC the engine reconsiders them" in stamped_later
+
+    unstamped = judge(o, LOST, [], [PastEnrollment(1, at(-10))], T0).reason
+    assert unstamped == (
+        "they left it on 2024-02-23; it re-enrolls after 30d, so not before 2024-03-24, "
+        "and nothing reconsiders them by itself then: only an update or an event about "
+        "them (or enrolling them by hand) can bring them back"
+    )
+    # Only the latest enrollment's stamp counts: an older one was settled by its sweep.
+    both = [PastEnrollment(1, at(-40), None), PastEnrollment(1, at(-10), rule_date)]
+    assert "the engine reconsiders them by itself" in judge(o, LOST, [], both, T0).reason
 
 
 # --- review_sequences: every sequence ---------------------------------------------------------

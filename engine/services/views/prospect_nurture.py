@@ -92,6 +92,7 @@ class EnrollmentInfo:
     exit_reason: str | None
     reason: str  # why it began
     sequence_version_id: int
+    reenroll_at: datetime | None = None  # when the re-entry sweep reconsiders them
 
     @property
     def active(self) -> bool:
@@ -138,6 +139,7 @@ def enrollments_of(session: Session, prospect_id: int) -> list[EnrollmentInfo]:
                 exit_reason=enrollment.exit_reason,
                 reason=why_enrolled(enrollment.reason, spec),
                 sequence_version_id=enrollment.sequence_version_id,
+                reenroll_at=enrollment.reenroll_at,
             )
         )
     return out
@@ -153,7 +155,11 @@ def standings_of(
 ) -> list[Standing]:
     """Every sequence: the core's verdict for the active ones, "paused" for the others."""
     options = active_options(session)
-    history = [PastEnrollment(e.sequence_id, e.ended_at) for e in enrollments if not e.active]
+    history = [
+        PastEnrollment(e.sequence_id, e.ended_at, e.reenroll_at)
+        for e in enrollments
+        if not e.active
+    ]
     running = next((e for e in enrollments if e.active), None)
     active = None
     if running is not None:
