@@ -6,6 +6,14 @@ The body is the message itself (``message/rfc822``; ``application/octet-stream``
 is re-encoded on the way. ``?recipient=`` names the SMTP envelope recipients when the relay
 knows them (a VERP address may appear in no header). Delivering the same message twice is
 safe: the second answer says ``duplicate`` and nothing is done again.
+
+ESPs that wrap the raw message in a form are read too (``webapp.api.inbound_forms``):
+SendGrid Inbound Parse's ``email`` field and Mailgun's ``body-mime``, told apart by the
+field; their envelope recipients join ``?recipient=``. ``/inbound/mime`` is the same route,
+because Mailgun posts the MIME only to a URL that ends in ``mime``. Neither provider can
+send a bearer header, so these routes also take the API token as the password of HTTP
+Basic authentication (``https://nurture:<token>@host/api/v1/inbound``, see
+``webapp.api.auth``).
 """
 
 from __future__ import annotations
@@ -16,9 +24,10 @@ from flask.typing import ResponseReturnValue
 from engine.services.inbound import receive
 from engine.services.validation import check_line
 from webapp.api.errors import ApiError
+from webapp.api.inbound_forms import FORM_TYPES, read_form
 from webapp.extensions import get_runtime
 
-__all__ = ["MAX_RECIPIENTS", "RAW_TYPES", "bp"]
+__all__ = ["FORM_TYPES", "MAX_RECIPIENTS", "RAW_TYPES", "bp"]
 
 bp = Blueprint("inbound", __name__)
 
@@ -27,22 +36,35 @@ MAX_RECIPIENTS = 50
 RECIPIENT_LENGTH = 320
 
 
+FORM_SLACK = 64 * 1024
+"""What a provider's form adds to the message (boundaries, envelope, spam report)."""
+
+
 @bp.post("/inbound")
+@bp.post("/inbound/mime")
 def post_inbound() -> ResponseReturnValue:
     runtime = get_runtime()
     limit = runtime.settings.inbound_max_bytes
-    if request.content_length is not None and request.content_length > limit:
+    form = request.mimetype in FORM_TYPES
+    # A urlencoded form spells each byte in up to three characters.
+    ceiling = 3 * limit + FORM_SLACK if form else limit
+    if request.content_length is not None and request.content_length > ceiling:
         raise _too_large(request.content_length, limit)
-    if request.mimetype not in RAW_TYPES:
+    if not form and request.mimetype not in RAW_TYPES:
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"send the raw message with 'Content-Type: message/rfc822' "
-            f"(got {request.mimetype or 'none'!r})",
+            f"send the raw message with 'Content-Type: message/rfc822', or an ESP's form "
+            f"(multipart/form-data) with the raw message in 'email' (SendGrid) or "
+            f"'body-mime' (Mailgun) (got {request.mimetype or 'none'!r})",
         )
-    recipients = _recipients()
+    recipients = _checked(request.args.getlist("recipient"))  # before the body is read
+    request.max_content_length = max(request.max_content_length or 0, ceiling)
     raw = request.get_data(cache=False)
-    if len(raw) > limit:
+    if form:
+        delivery = read_form(raw, request.content_type or "", limit)
+        raw, recipients = delivery.raw, _checked(recipients + delivery.recipients)
+    elif len(raw) > limit:
         raise _too_large(len(raw), limit)
     result = receive(
         runtime.uow(),
@@ -55,8 +77,8 @@ def post_inbound() -> ResponseReturnValue:
     return jsonify({"inbound": result.to_json()}), 200 if result.duplicate else 201
 
 
-def _recipients() -> list[str]:
-    values = request.args.getlist("recipient")
+def _checked(values: list[str]) -> list[str]:
+    """The envelope recipients (query and form), each one clean line of a sane length."""
     if len(values) > MAX_RECIPIENTS:
         raise ApiError(
             422,

@@ -34,6 +34,7 @@ from engine.services.validation import (
     MIN_YEAR,
 )
 from webapp.api.errors import API_PREFIX
+from webapp.api.openapi.inbound import BASIC_SCHEME
 from webapp.api.openapi.parts import ERROR_SCHEMAS, REF, Json
 from webapp.api.openapi.paths import paths
 from webapp.api.openapi.schemas import RESPONSE_SCHEMAS
@@ -98,7 +99,8 @@ def build_document() -> Json:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "An API token from `nurture tokens create NAME`.",
-                }
+                },
+                "basicAuth": BASIC_SCHEME,
             },
             "schemas": {**_model_schemas(), **ERROR_SCHEMAS, **RESPONSE_SCHEMAS},
         },

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from engine.services.schemas import REJECT_REASONS, EventInput, HandoffQuery
 from webapp.api.events import IDEMPOTENCY_HEADER, MAX_BATCH
-from webapp.api.inbound import MAX_RECIPIENTS, RAW_TYPES, RECIPIENT_LENGTH
+from webapp.api.openapi.inbound import inbound_paths
 from webapp.api.openapi.parts import (
     BODY_ERRORS,
     ID_ERRORS,
@@ -32,7 +32,7 @@ def paths() -> Json:
         **_prospect_paths(),
         **_personal_data_paths(),
         **_event_paths(),
-        **_inbound_paths(),
+        **inbound_paths(),
         **_handoff_reading_paths(),
         **_handoff_decision_paths(),
         **_sequence_paths(),
@@ -167,53 +167,6 @@ def _idempotency_header() -> Json:
         "required": False,
         "description": "Idempotency key of a single event (not for batches).",
         "schema": EventInput.model_json_schema()["properties"]["idempotency_key"]["anyOf"][0],
-    }
-
-
-def _inbound_paths() -> Json:
-    """Mail that came back: replies, bounces, complaints."""
-    return {
-        "/inbound": {
-            "post": operation(
-                "receiveInboundMail",
-                "Deliver one raw email that came back (reply, bounce, complaint, ...)",
-                {
-                    "200": reply("Delivered before: the first answer again.", "InboundReply"),
-                    "201": reply("Recorded, classified and acted on.", "InboundReply"),
-                    "413": error("The message is larger than NURTURE_INBOUND_MAX_BYTES."),
-                    "415": error(f"The Content-Type is not one of {', '.join(RAW_TYPES)}."),
-                    "422": error("An empty message, or a bad recipient."),
-                },
-                tag="inbound",
-                description="The body is the RFC 5322 message as received (an ESP "
-                "inbound-parse webhook's raw MIME, a mail server's pipe). It is kept whole, "
-                "once (by Message-ID and body hash), and acted on only when it names one of "
-                "our emails by a signed address or Message-ID; anything else waits in the "
-                "review queue. See docs/inbound.md.",
-                parameters=[
-                    {
-                        "name": "recipient",
-                        "in": "query",
-                        "required": False,
-                        "description": "The SMTP envelope recipient(s), when the relay knows "
-                        "them (repeat the parameter for several).",
-                        "schema": {
-                            "type": "array",
-                            "items": {"type": "string", "maxLength": RECIPIENT_LENGTH},
-                            "maxItems": MAX_RECIPIENTS,
-                        },
-                        "style": "form",
-                        "explode": True,
-                    }
-                ],
-                body={
-                    "required": True,
-                    "content": {
-                        kind: {"schema": {"type": "string", "minLength": 1}} for kind in RAW_TYPES
-                    },
-                },
-            )
-        },
     }
 
 
