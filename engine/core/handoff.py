@@ -47,6 +47,13 @@ def describe_event(type_: str, data: Mapping[str, Any]) -> str:
         return f'replied: "{words[:157] + "..." if len(words) > 160 else words}"'
     if type_ == "meeting.booked":
         return "booked a meeting"
+    if type_ == "email.auto_replied":
+        # ``back_on`` is the hold the inbound service applied (already capped), so "wait"
+        # is what the send policy does, not a guess.
+        back_on = data.get("back_on")
+        if back_on:
+            return f"sent an automatic reply: back on {back_on}, emails to them wait until then"
+        return "sent an automatic reply (no return date in it)"
     return type_.replace(".", " ")
 
 

@@ -88,12 +88,30 @@ _CUES = re.compile(
     r"|rientro|fino al|terug|tot)\b",
     re.IGNORECASE,
 )
+_WEEKDAYS = {
+    name: number
+    for number, names in enumerate(
+        (
+            "monday mon",
+            "tuesday tue tues",
+            "wednesday wed",
+            "thursday thu thur thurs",
+            "friday fri",
+            "saturday",  # "sat" and "sun" are words too often to count alone
+            "sunday",
+        )
+    )
+    for name in names.split()
+}
+_WEEKDAY = "|".join(sorted(_WEEKDAYS, key=len, reverse=True))
+# A weekday in front of a full date is part of it: "Monday, March 16" starts at "Monday".
+_ON_WEEKDAY = rf"(?:\b(?:{_WEEKDAY})\.?,?\s+(?:the\s+)?)?"
 _DATES = (
     ("ymd", re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")),
     (
         "dmy_name",
         re.compile(
-            rf"\b(\d{{1,2}})(?:st|nd|rd|th|er|\.)?\s+(?:of\s+|de\s+)?({_MONTH})\.?"
+            rf"{_ON_WEEKDAY}\b(\d{{1,2}})(?:st|nd|rd|th|er|\.)?\s+(?:of\s+|de\s+)?({_MONTH})\.?"
             r"(?:,?\s+(\d{4}))?\b",
             re.IGNORECASE,
         ),
@@ -101,26 +119,61 @@ _DATES = (
     (
         "mdy_name",
         re.compile(
-            rf"\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}}))?",
+            rf"{_ON_WEEKDAY}\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}}))?",
             re.IGNORECASE,
         ),
     ),
-    ("dmy_dots", re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})?(?!\d)")),
-    ("slashes", re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?\b")),
+    (
+        "dmy_dots",
+        re.compile(
+            rf"{_ON_WEEKDAY}\b(\d{{1,2}})\.(\d{{1,2}})\.(\d{{4}}|\d{{2}})?(?!\d)", re.IGNORECASE
+        ),
+    ),
+    (
+        "slashes",
+        re.compile(
+            rf"{_ON_WEEKDAY}\b(\d{{1,2}})/(\d{{1,2}})(?:/(\d{{4}}|\d{{2}}))?\b", re.IGNORECASE
+        ),
+    ),
+)
+# A weekday or a bare day that a month or a number follows is part of a full date, read by
+# the patterns above ("Monday, March 16", "Tuesday 14.12."): these never take it from them.
+_NO_DATE_AFTER = rf"(?!\.?,?\s*(?:the\s+)?(?:\d|(?:of\s+)?(?:{_MONTH})\b))"
+# English only: "returning Monday 3rd", "back on the 3rd", "back on Monday", "back tomorrow".
+_RELATIVE = (
+    (
+        "weekday_day",
+        re.compile(
+            rf"\b({_WEEKDAY})\.?,?\s+(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?\b"
+            rf"(?![./-]\d)(?!\s+(?:of\s+)?(?:{_MONTH})\b)",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "ordinal",
+        re.compile(
+            rf"\bthe\s+(\d{{1,2}})(?:st|nd|rd|th)\b(?!\s+(?:of\s+)?(?:{_MONTH})\b)",
+            re.IGNORECASE,
+        ),
+    ),
+    ("weekday", re.compile(rf"\b({_WEEKDAY})\b{_NO_DATE_AFTER}", re.IGNORECASE)),
+    ("tomorrow", re.compile(r"\btomorrow\b", re.IGNORECASE)),
 )
 _WINDOW = 80  # characters after a cue in which its date must start
+_TAIL = 40  # and how far past that it may run ("Monday, | March 16, 2026" is one date)
 
 
 def return_date(text: str, received: datetime) -> date | None:
     """The first date after a "back on" / "until" / "zurück am" cue, resolved against
-    ``received`` (a date without a year is the next such date), or None.
+    ``received`` (a date without a year is the next such date; in English, a weekday, "the
+    3rd", "Monday 3rd" or "tomorrow" the next that fits), or None.
 
     Only unambiguous dates count: ``03/04`` could be either month, so it is ignored unless
     one number is above 12. A date in the past or more than a year ahead is a misreading.
     """
     today = received.date()
     for cue in _CUES.finditer(text[:5000]):
-        window = text[cue.end() : cue.end() + _WINDOW]
+        window = text[cue.end() : cue.end() + _WINDOW + _TAIL]
         found = _first_date(window, today)
         if found is not None and today - timedelta(days=1) <= found <= today + timedelta(days=366):
             return found
@@ -128,20 +181,33 @@ def return_date(text: str, received: datetime) -> date | None:
 
 
 def _first_date(window: str, today: date) -> date | None:
-    """The date that starts first in ``window``, whichever way it is written."""
-    best: tuple[int, date] | None = None
-    for kind, pattern in _DATES:
-        for match in pattern.finditer(window):
-            value = _resolve(kind, match.groups(), today)
-            if value is None:
-                continue
-            if best is None or match.start() < best[0]:
-                best = (match.start(), value)
+    """The date that starts first in ``window``, whichever way it is written.
+
+    A match that fits no day ("03/04", "Monday 3rd" when no 3rd near is a Monday) is not
+    read again in pieces: "Monday the 10th" must not become "the 10th" once "Monday" has
+    ruled the 10th out.
+    """
+    found = sorted(
+        (match.start(), -match.end(), kind, match)
+        for kind, pattern in (*_DATES, *_RELATIVE)
+        for match in pattern.finditer(window)
+    )
+    refused_until = -1
+    for start, negative_end, kind, match in found:
+        if start >= _WINDOW:
             break
-    return best[1] if best else None
+        if start < refused_until:
+            continue
+        value = _resolve(kind, match.groups(), today)
+        if value is not None:
+            return value
+        refused_until = max(refused_until, -negative_end)
+    return None
 
 
 def _resolve(kind: str, groups: tuple[str | None, ...], today: date) -> date | None:
+    if kind in ("weekday_day", "ordinal", "weekday", "tomorrow"):
+        return _relative(kind, groups, today)
     a, b, c = groups
     if kind == "ymd":
         return _make(int(a or 0), int(b or 0), int(c or 0))
@@ -156,6 +222,31 @@ def _resolve(kind: str, groups: tuple[str | None, ...], today: date) -> date | N
         return _with_year(first, second, c, today)  # day/month
     if second > 12 >= first:
         return _with_year(second, first, c, today)  # month/day (US)
+    return None
+
+
+def _relative(kind: str, groups: tuple[str | None, ...], today: date) -> date | None:
+    """A date written without its month: the next one that fits, counted from ``today``.
+
+    "Monday" is the coming Monday (never today: a note sent on a Monday that says "back on
+    Monday" means next week's). "The 3rd" is the next 3rd, this month or next. "Monday 3rd"
+    is the first of those two 3rds that is a Monday; when neither is, the note is wrong
+    about one of them and no date is guessed.
+    """
+    if kind == "tomorrow":
+        return today + timedelta(days=1)
+    if kind == "weekday":
+        ahead = (_WEEKDAYS[(groups[0] or "").lower()] - today.weekday() - 1) % 7 + 1
+        return today + timedelta(days=ahead)
+    day = int(groups[-1] or 0)
+    weekday = _WEEKDAYS[(groups[0] or "").lower()] if kind == "weekday_day" else None
+    for months_ahead in (0, 1):
+        month = today.month + months_ahead
+        candidate = _make(today.year + (month - 1) // 12, (month - 1) % 12 + 1, day)
+        if candidate is None or candidate < today:
+            continue
+        if weekday is None or candidate.weekday() == weekday:
+            return candidate
     return None
 
 

@@ -17,6 +17,7 @@ from engine.services.handoffs import list_handoffs
 from engine.services.inbound import process_pending, receive
 from engine.services.inbound.receive import _record
 from engine.services.policy_facts import load_policy_inputs
+from engine.services.views.prospect_detail import prospect_detail
 from engine.store import Handoff, InboundMessage, ScoreEntry
 from tests.support.inbound_corpus import load
 from tests.support.inbound_env import ours, prospect_state, renamed
@@ -98,6 +99,15 @@ def test_an_out_of_office_holds_sends_until_its_return_date_but_is_no_reply(env)
     assert after.back_on == date(2026, 3, 16)
     with env.uow() as uow:
         assert uow.session.scalars(select(ScoreEntry)).all() == []
+
+
+def test_the_prospects_timeline_says_when_they_are_back_and_that_emails_wait(env) -> None:
+    deliver(env, "ooo-exchange.eml")
+
+    detail = prospect_detail(env.uow(), env.prospect_id, env.clock.now())
+
+    titles = [item.title for item in detail.timeline.items if item.kind == "event"]
+    assert "Sent an automatic reply: back on 2026-03-16, emails to them wait until then" in titles
 
 
 def test_a_far_return_date_holds_at_most_the_configured_days(env) -> None:
