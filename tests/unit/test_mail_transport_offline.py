@@ -13,13 +13,12 @@ from hypothesis import strategies as st
 
 from engine.config import Settings
 from engine.mail.mime import build_message
+from engine.mail.smtp_transport import _dot_stuff, _path
 from engine.mail.transport import (
     LocalOutboxTransport,
     SmtpConfig,
     SmtpTransport,
     TransientSendError,
-    _dot_stuff,
-    _path,
     list_outbox,
     make_transport,
     parse_smtp_url,
