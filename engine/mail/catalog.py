@@ -14,32 +14,41 @@ same either way, so the validator, the editor and the renderer refuse the same t
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from jinja2 import TemplateSyntaxError, meta
+from jinja2 import meta
 
-from engine.mail.footer import footer_errors
-from engine.mail.links import link_findings
+from engine.mail.catalog_checks import (
+    MAX_EXPRESSION_NESTING,
+    REQUIRED_MARKERS,
+    compiled_problems,
+    jinja_errors,
+    sandbox,
+    source_errors,
+)
 from engine.mail.mjml import MjmlError, compile_mjml
-from engine.mail.mjml_source import structure_problem, unknown_tags
-from engine.mail.names import merge_tag_findings, name_findings
-from engine.mail.sandbox import BoundedSandbox
-from engine.mail.template_check import safety_findings
+from engine.mail.mjml_source import structure_problem
 
-# Required by anti-spam law (CAN-SPAM, CASL, GDPR practice): a working opt-out and the
-# sender's postal address in every marketing email.
-REQUIRED_MARKERS: dict[str, str] = {
-    "unsubscribe_url": "an unsubscribe link ({{ unsubscribe_url }})",
-    "sender.postal_address": "the sender's postal address ({{ sender.postal_address }})",
-}
+__all__ = [
+    "MAX_EXPRESSION_NESTING",
+    "REQUIRED_MARKERS",
+    "TEMPLATE_SUFFIX",
+    "BaseTemplateCatalog",
+    "FileTemplateCatalog",
+    "SourcesCatalog",
+    "TemplateError",
+    "UnreadableError",
+    "include_path_problem",
+    "sandbox",
+    "valid_key",
+]
+
 TEMPLATE_SUFFIX = ".mjml"
 _KEY = re.compile(r"^[a-z0-9][a-z0-9_/-]*$")
 _POSITION = re.compile(r"at position (\d+)(?::\d+)?")
 _INCLUDE_NAMED = re.compile(r'template from "([^"]+)"')
-_COMMENT_OPEN = "{#"
 
 
 class TemplateError(Exception):
@@ -64,11 +73,6 @@ _LEAVES = (
     "leads outside the templates folder (through a symbolic link): copy the file into the "
     "templates folder instead"
 )
-
-
-def sandbox() -> BoundedSandbox:
-    """The Jinja environment templates are checked (and must be rendered) with."""
-    return BoundedSandbox()
 
 
 def valid_key(key: str) -> bool:
@@ -117,7 +121,7 @@ class BaseTemplateCatalog:
 
         The line is named only for multi-line text, where it helps find the mistake.
         """
-        errors = _jinja_errors(text, "")
+        errors = jinja_errors(text, "")
         return errors[0] if errors else None
 
     def check_template(self, key: str) -> list[str]:
@@ -135,7 +139,7 @@ class BaseTemplateCatalog:
             text = self.read(path)
         except UnreadableError as exc:
             return [f"{self.label(path)}: cannot be read: {exc.detail or exc.kind}"]
-        return _source_errors(text, self.label(path))
+        return source_errors(text, self.label(path))
 
     def variables(self, key: str) -> frozenset[str] | None:
         """The variables the template and its partials use; None when it is broken (its
@@ -182,7 +186,7 @@ class BaseTemplateCatalog:
         """
         source = self.source(key)
         name = self.label(f"{key}{TEMPLATE_SUFFIX}")
-        errors = _source_errors(source, name)
+        errors = source_errors(source, name)
         include_errors: list[str] = []
         sources: dict[str, str] = {key: source}
 
@@ -193,7 +197,7 @@ class BaseTemplateCatalog:
                 return ""
             if path not in sources:
                 sources[path] = text
-                errors.extend(_source_errors(text, self.label(path)))
+                errors.extend(source_errors(text, self.label(path)))
             return text
 
         try:
@@ -212,7 +216,7 @@ class BaseTemplateCatalog:
 
     def _compiled_errors(self, html: str, name: str) -> list[str]:
         """What is wrong with the compiled HTML as a whole (its parts were fine)."""
-        return list(_compiled_problems(html, name))
+        return list(compiled_problems(html, name))
 
     def _read_include(self, path: str, name: str) -> tuple[str, str | None]:
         problem = include_path_problem(path)
@@ -247,133 +251,6 @@ class BaseTemplateCatalog:
                 return f"{label}:{found[0]}: MJML: {found[1]}"
         where = self.label(named[1]) if named and named[1] in sources else self.label(root)
         return f"{where}: MJML: {text}: check that every <mj-...> tag is closed and nested right"
-
-
-_CHECKER = sandbox()
-
-
-@functools.lru_cache(maxsize=128)
-def _file_errors(text: str, name: str) -> tuple[str, ...]:
-    """Jinja problems and MJML tag problems of one file, in line order.
-
-    Tags that nest wrongly are reported even when the compiler would accept them: it then
-    guesses, and what the recipient gets is not what the marketer wrote. Cached: a partial
-    is checked once, not once for every email that includes it.
-    """
-    jinja = _jinja_errors(text, name)
-    tags = unknown_tags(text)
-    if not tags:
-        structure = structure_problem(text)
-        tags = [structure] if structure is not None else []
-    found = [f"{_at(name, text, line)}MJML: {message}" for line, message in tags]
-    found += [f"{_at(name, text, line)}{message}" for line, message in link_findings(text)]
-    return tuple(sorted(jinja + found, key=_line_of))
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled_problems(html: str, name: str) -> tuple[str, ...]:
-    """The compiled HTML's problems: pure in its text, and the costliest check (it renders
-    the footer for every sample prospect), so remembered: the sequence editor checks the
-    same stored templates at every keystroke."""
-    # MJML must leave the Jinja intact, or rendering would fail for every recipient.
-    errors = [f"after MJML compilation: {e}" for e in _jinja_errors(html, "", False)]
-    for marker, what in REQUIRED_MARKERS.items():
-        if marker not in html:
-            errors.append(f"{name}: missing {what}: include _partials/footer.mjml in <mj-body>")
-    if not errors:
-        errors += footer_errors(html, name)
-    return tuple(errors)
-
-
-def _jinja_errors(text: str, name: str, names: bool = True) -> list[str]:
-    """Jinja syntax errors, unsafe constructs and unknown names of ``text``, as readable
-    lines.
-
-    The safety check (see :mod:`engine.mail.template_check`) runs between parsing and compiling,
-    so a refused filter is explained as refused rather than as missing.
-    """
-    too_deep = _nesting_problem(text)
-    if too_deep is not None:
-        return [f"{_at(name, text, too_deep)}{_TOO_DEEP}"]
-    try:
-        parsed = _CHECKER.parse(text)
-        unsafe = safety_findings(parsed)
-        if unsafe:
-            return [f"{_at(name, text, line)}{message}" for line, message in unsafe]
-        _CHECKER.compile(parsed)
-    except TemplateSyntaxError as exc:
-        return [f"{_at(name, text, exc.lineno)}{_syntax_message(exc, text)}"]
-    except RecursionError:  # e.g. `not not not ...` hundreds deep: no bracket to count
-        return [f"{_at(name, text, None)}{_TOO_DEEP}"]
-    if not names:
-        return []
-    found = name_findings(parsed, _CHECKER.globals) + merge_tag_findings(text)
-    return [f"{_at(name, text, line)}{message}" for line, message in found]
-
-
-MAX_EXPRESSION_NESTING = 20
-"""How deeply brackets may nest in one Jinja expression. Jinja's parser recurses about a
-dozen frames per bracket, so 70 of them exhausted Python's stack; no email needs more
-than a handful."""
-_TOO_DEEP = (
-    f"an expression nests more than {MAX_EXPRESSION_NESTING} brackets (or operators) "
-    "deep: simplify it"
-)
-_OPENERS = frozenset("([{")
-_CLOSERS = frozenset(")]}")
-
-
-def _nesting_problem(text: str) -> int | None:
-    """The line where brackets in Jinja markup nest past ``MAX_EXPRESSION_NESTING``, or
-    None. Counted on the lexer's tokens (a flat loop), before the recursive parser runs;
-    text outside ``{{ }}``/``{% %}`` is data, where brackets mean nothing."""
-    depth = 0
-    try:
-        for line, kind, value in _CHECKER.lex(text):
-            if kind != "operator":
-                continue
-            if value in _OPENERS:
-                depth += 1
-                if depth > MAX_EXPRESSION_NESTING:
-                    return line
-            elif value in _CLOSERS:
-                depth = max(0, depth - 1)
-    except TemplateSyntaxError:
-        return None  # the parser reports it, with its own words
-    return None
-
-
-def _at(name: str, text: str, line: int | None) -> str:
-    """``file:line: `` for a file; for a snippet, the line only when it has several."""
-    if name:
-        return f"{name}:{line}: " if line else f"{name}: "
-    return f"line {line}: " if line and "\n" in text else ""
-
-
-def _source_errors(text: str, name: str) -> list[str]:
-    return list(_file_errors(text, name))
-
-
-def _line_of(message: str) -> int:
-    match = re.match(r"[^:]*:(\d+): ", message)
-    return int(match[1]) if match else 0
-
-
-def _syntax_message(exc: TemplateSyntaxError, text: str) -> str:
-    message = (exc.message or str(exc)).rstrip(".")
-    lines = text.splitlines()
-    culprit = lines[exc.lineno - 1].strip() if 0 < exc.lineno <= len(lines) else ""
-    if message == "Missing end of comment tag" and _COMMENT_OPEN in culprit:
-        start = culprit.index(_COMMENT_OPEN)
-        excerpt = culprit[max(0, start - 20) : start + 30]
-        return (
-            f"'{{#' in {excerpt!r} starts a Jinja comment that never ends: if it is CSS "
-            "(like '{#outlook a'), put a space between '{' and '#', or wrap the CSS in "
-            "{% raw %}...{% endraw %}"
-        )
-    if type(exc) is TemplateSyntaxError:  # not an unknown filter or test
-        message += ": check that every {{ has its }} and every {% its %}"
-    return message
 
 
 class FileTemplateCatalog(BaseTemplateCatalog):
