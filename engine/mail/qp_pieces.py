@@ -88,6 +88,8 @@ class StaticText:
         # with where the placeholders went.
         self._slotted: dict[tuple[object, ...], tuple[str, str] | None] = {}
         self.slot_memo: dict[tuple[str, int, int, int], tuple[Kept, list[tuple[int, int]]]] = {}
+        # Where each literal chunk's link tags are (engine.mail.link_scan.link_tags).
+        self.tags: dict[str, tuple[tuple[int, int, object], ...]] = {}
 
     def slotted_chunk(
         self, chunk: str, edits: tuple[tuple[int, int, str, int], ...]
