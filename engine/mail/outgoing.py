@@ -171,6 +171,19 @@ def _link_edits(
 # _TEXT_URL with a group: split() hands over the text between URLs and the URLs in one
 # C call, where sub() with a callback cost a Python call per URL (~2 µs each, 38 here).
 _TEXT_URL_SPLIT = re.compile(f"({_TEXT_URL.pattern})", _TEXT_URL.flags)
+# The same without IGNORECASE, which makes the expression try every position of the text
+# (~40 µs over 6 KB, ~13 without). It finds what _TEXT_URL finds when every "://" of the
+# text is inside what it found: a URL it missed (an "HTTP://", an "httpS://") has one of
+# its own, and no URL it found can hide it (it would start where the found one starts).
+_LOWER_TEXT_URL_SPLIT = re.compile(r"(https?://[^\s<>\"']+)")
+
+
+def _text_urls(text: str) -> list[str]:
+    """``_TEXT_URL_SPLIT.split(text)``: the text between URLs and the URLs, alternately."""
+    parts = _LOWER_TEXT_URL_SPLIT.split(text)
+    if "".join(parts[1::2]).count("://") == text.count("://"):
+        return parts
+    return _TEXT_URL_SPLIT.split(text)
 
 
 def _tracked_text(text: str, rewritten: dict[str, str]) -> str:
@@ -179,7 +192,7 @@ def _tracked_text(text: str, rewritten: dict[str, str]) -> str:
     longest such prefix that is tracked, the punctuation kept."""
     if not rewritten:
         return text
-    parts = _TEXT_URL_SPLIT.split(text)  # text, URL, text, ..., text
+    parts = _text_urls(text)  # text, URL, text, ..., text
     get = rewritten.get
     for index in range(1, len(parts), 2):
         url = parts[index]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from engine.mail.link_scan import chunk_tags, href_of, link_tags
 from engine.mail.links import _LINK_TAG, track_links
-from engine.mail.outgoing import _tracked_text
+from engine.mail.outgoing import _TEXT_URL_SPLIT, _text_urls, _tracked_text
 from engine.mail.tokens import TokenSigner
 
 SIGNER = TokenSigner("test-secret")
@@ -107,6 +107,14 @@ TEXT_SOUP = st.lists(
             "https://a.example/x",
             "HTTPS://a.example/x",
             "http\u017f://a.example/x",
+            "httpS://a.example/x",
+            "Http://b.example",
+            "xhttps://b.example",
+            "http://a.example/?u=https://b.example",
+            "://",
+            "HTTP",
+            "http",
+            "s://",
             "https://a.example/x?y=1&z=2",
             "http://b.example",
             f"{BASE}/t/c/9",
@@ -154,3 +162,4 @@ def test_the_text_part_is_rewritten_as_track_links_rewrites_it(
         for index, url in enumerate(tracked.links)
     }
     assert _tracked_text(text, rewritten) == tracked.text
+    assert _text_urls(text) == _TEXT_URL_SPLIT.split(text)
