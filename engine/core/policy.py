@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from engine.core.windows import next_send_time
-from engine.spec.sequence import SendWindow
+from engine.spec.send_window import SendWindow
 
 
 @dataclass(frozen=True)

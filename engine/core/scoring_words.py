@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from engine.core.wording import say_days, say_duration, say_event
 from engine.spec.scoring import ScoreRule, ScoringSpec
-from engine.spec.sequence import SendWindow
+from engine.spec.send_window import SendWindow
 
 __all__ = ["ScoringWords", "changes", "describe", "say_rule"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from engine.spec.sequence import SendWindow
+from engine.spec.send_window import SendWindow
 
 
 def window_zone(window: SendWindow, prospect_tz: str | None, default_tz: str) -> ZoneInfo:

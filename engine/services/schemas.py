@@ -38,7 +38,7 @@ from engine.services.validation import (
     text_field,
 )
 from engine.spec.catalog import EVENT_TYPES, suggest
-from engine.spec.sequence import check_timezone
+from engine.spec.send_window import check_timezone
 from engine.store.enums import HandoffStatus
 
 __all__ = [

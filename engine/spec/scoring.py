@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from engine.spec.conditions import EventCondition, SpecModel
 from engine.spec.durations import Duration
 from engine.spec.errors import SpecValueError
-from engine.spec.sequence import SendWindow
+from engine.spec.send_window import SendWindow
 
 
 class ScoreRule(EventCondition):
