@@ -268,52 +268,67 @@ def _bound_events(text: str, filename: str) -> SpecProblem | None:
     """Walk the event stream once: refuse nesting past ``MAX_NESTING`` and files whose
     values, aliases expanded, pass ``MAX_VALUES`` (sizes and depths are known per anchor as
     soon as its node closes, so an alias costs one lookup, not an expansion)."""
-    sizes: dict[str, tuple[int, int]] = {}  # anchor -> (values, depth) of its node
-    # Open collections: [values so far, deepest level below, anchor].
-    stack: list[list[Any]] = [[0, 0, None]]
+    bounds = _Bounds()
     loader = _Loader(text)
     try:
         while loader.check_event():
             event = loader.get_event()
-            line = event.start_mark.line + 1
-            if isinstance(event, yaml.CollectionStartEvent):
-                if len(stack) > MAX_NESTING:
-                    return SpecProblem(
-                        filename,
-                        line,
-                        f"lists and mappings nest more than {MAX_NESTING} levels deep here: "
-                        "flatten them (a condition rarely needs more than three levels)",
-                    )
-                stack.append([0, 0, event.anchor])
-                continue
-            if isinstance(event, yaml.CollectionEndEvent):
-                values, depth, anchor = stack.pop()
-                node = (values + 1, depth + 1)
-            elif isinstance(event, yaml.ScalarEvent):
-                anchor, node = event.anchor, (1, 0)
-            elif isinstance(event, yaml.AliasEvent):
-                anchor, node = None, sizes.get(event.anchor, (1, 0))
-                if len(stack) - 1 + node[1] > MAX_NESTING:
-                    return SpecProblem(
-                        filename,
-                        line,
-                        f"the alias *{event.anchor} nests its value more than {MAX_NESTING} "
-                        "levels deep: write the value out",
-                    )
-            else:
-                continue
-            if anchor is not None:
-                sizes[anchor] = node
-            parent = stack[-1]
-            parent[0] += node[0]
-            parent[1] = max(parent[1], node[1])
-            if stack[0][0] + sum(level[0] for level in stack[1:]) > MAX_VALUES:
-                return SpecProblem(
-                    filename,
-                    line,
-                    f"the file (its aliases expanded) holds more than {MAX_VALUES:,} values: "
-                    "use fewer aliases (*name), or split it",
-                )
+            problem = bounds.take(event)
+            if problem is not None:
+                return SpecProblem(filename, event.start_mark.line + 1, problem)
     finally:
         loader.dispose()
     return None
+
+
+_TOO_DEEP = (
+    f"lists and mappings nest more than {MAX_NESTING} levels deep here: "
+    "flatten them (a condition rarely needs more than three levels)"
+)
+_TOO_MANY = (
+    f"the file (its aliases expanded) holds more than {MAX_VALUES:,} values: "
+    "use fewer aliases (*name), or split it"
+)
+
+
+class _Bounds:
+    """The running counts of :func:`_bound_events`: per open collection its values so far,
+    the deepest level below it and its anchor; per closed anchor its (values, depth)."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[str, tuple[int, int]] = {}
+        self.stack: list[list[Any]] = [[0, 0, None]]
+
+    def take(self, event: yaml.Event) -> str | None:
+        """Count ``event``; what is wrong with the file once it is counted, or None."""
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(self.stack) > MAX_NESTING:
+                return _TOO_DEEP
+            self.stack.append([0, 0, event.anchor])
+            return None
+        if isinstance(event, yaml.CollectionEndEvent):
+            values, depth, anchor = self.stack.pop()
+            node = (values + 1, depth + 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, node = event.anchor, (1, 0)
+        elif isinstance(event, yaml.AliasEvent):
+            anchor, node = None, self.sizes.get(event.anchor, (1, 0))
+            if len(self.stack) - 1 + node[1] > MAX_NESTING:
+                return (
+                    f"the alias *{event.anchor} nests its value more than {MAX_NESTING} "
+                    "levels deep: write the value out"
+                )
+        else:
+            return None
+        return self._count(anchor, node)
+
+    def _count(self, anchor: str | None, node: tuple[int, int]) -> str | None:
+        """Add a closed node to its parent (and remember it under its anchor)."""
+        if anchor is not None:
+            self.sizes[anchor] = node
+        parent = self.stack[-1]
+        parent[0] += node[0]
+        parent[1] = max(parent[1], node[1])
+        if self.stack[0][0] + sum(level[0] for level in self.stack[1:]) > MAX_VALUES:
+            return _TOO_MANY
+        return None
