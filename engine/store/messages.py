@@ -68,7 +68,9 @@ class Message(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     enrollment_id: Mapped[int] = mapped_column(BigId, ForeignKey("enrollments.id"))
     prospect_id: Mapped[int] = mapped_column(BigId, ForeignKey("prospects.id"))
-    sequence_version_id: Mapped[int] = mapped_column(BigId, ForeignKey("sequence_versions.id"))
+    # The version's row is checked once per statement by a trigger, not by a foreign key
+    # (a query per row): version rows are append-only (migration ``outbox_version_checks``).
+    sequence_version_id: Mapped[int] = mapped_column(BigId)
     step_id: Mapped[str] = mapped_column(String(64))
     iteration: Mapped[int] = mapped_column(Integer, default=0)
     template_key: Mapped[str] = mapped_column(String(200))
@@ -98,9 +100,8 @@ class Message(Base):
     template_checksum: Mapped[str | None] = mapped_column(String(64))
     # The template version this email is rendered from: the current one when the row was
     # made (NULL for rows older than stored templates: then the current one at send time).
-    template_version_id: Mapped[int | None] = mapped_column(
-        BigId, ForeignKey("email_template_versions.id")
-    )
+    # Checked like ``sequence_version_id``.
+    template_version_id: Mapped[int | None] = mapped_column(BigId)
     # The links the sent message contained: click tracking redirects only to these.
     links: Mapped[list[str] | None]
     hold_reason: Mapped[str | None] = mapped_column(Text)
@@ -116,7 +117,10 @@ class Message(Base):
 
     enrollment: Mapped[Enrollment] = relationship(lazy="raise_on_sql")
     prospect: Mapped[Prospect] = relationship(lazy="raise_on_sql")
-    version: Mapped[SequenceVersion] = relationship(lazy="raise_on_sql")
+    version: Mapped[SequenceVersion] = relationship(
+        primaryjoin="foreign(Message.sequence_version_id) == SequenceVersion.id",
+        lazy="raise_on_sql",
+    )
 
     def __repr__(self) -> str:
         return (
