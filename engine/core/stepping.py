@@ -118,6 +118,8 @@ def advance(
     events: Sequence[EventFact],
     now: datetime,
     unsent: Collection[str] = (),
+    *,
+    trace: bool = True,
 ) -> Advance:
     """Run the enrollment forward to its next wait or its end.
 
@@ -129,8 +131,15 @@ def advance(
     steps still in the outbox, and a wait after one of them does not run out; it is
     looked at again a whole wait later, and ``restart_wait`` moves it to the sending time
     once the email goes out.
+
+    With ``trace=False`` the run decides exactly the same but tells no story: the
+    ``Advance``'s trace is empty and a wait's ``WakeAt.reason`` is blank (an exit's reason
+    is kept: it is written with the enrollment). The tick, which writes the decisions and
+    never shows them, spends a third of a step's time on those sentences otherwise
+    (a ``strftime`` per wait, a condition described per wait that ends); simulations and
+    timelines keep the default.
     """
-    run = _Run(spec, state, prospect, events, now, frozenset(unsent))
+    run = _Run(spec, state, prospect, events, now, frozenset(unsent), trace)
     return run.go()
 
 
@@ -181,9 +190,11 @@ class _Run:
         events: Sequence[EventFact],
         now: datetime,
         unsent: frozenset[str] = frozenset(),
+        tracing: bool = True,
     ) -> None:
         self.spec, self.prospect, self.events, self.now = spec, prospect, events, now
         self.unsent = unsent
+        self.tracing = tracing
         self.ids = _step_ids(spec)
         self.cursor = state.cursor
         self.visits = dict(state.visits)
@@ -216,7 +227,9 @@ class _Run:
         )
 
     def note(self, step_id: str | None, kind: str, detail: str) -> None:
-        self.trace.append(TraceEntry(self.now, step_id, kind, detail))
+        """A line of the story (callers whose detail costs to build check ``tracing``)."""
+        if self.tracing:
+            self.trace.append(TraceEntry(self.now, step_id, kind, detail))
 
     def exit(self, kind: ExitKind, reason: str, step_id: str | None = None) -> Advance:
         self.note(step_id, "exit" if kind is ExitKind.EXITED else "end", reason)
@@ -268,14 +281,16 @@ class _Run:
                     tuple(self.variants.items()),
                 )
             )
-            self.note(step_id, "email", f"send {step.email} (#{self.visits[step_id]})")
+            if self.tracing:
+                self.note(step_id, "email", f"send {step.email} (#{self.visits[step_id]})")
             self.cursor += 1
         elif isinstance(step, BranchStep):
             self.branch(step, step_id)
         elif isinstance(step, SplitStep):
             self.split(step, step_id)
         elif isinstance(step, GotoStep):
-            self.note(step_id, "goto", f"go to {step.goto}")
+            if self.tracing:
+                self.note(step_id, "goto", f"go to {step.goto}")
             self.jump(step.goto)
         elif isinstance(step, EndStep):
             self.cursor = len(self.spec.steps)
@@ -288,11 +303,13 @@ class _Run:
         for arm in step.arms:
             why = explain(arm.if_, facts)
             if why is not None:
-                self.note(step_id, "branch", f"{why} -> {arm.goto}")
+                if self.tracing:
+                    self.note(step_id, "branch", f"{why} -> {arm.goto}")
                 self.jump(arm.goto)
                 return
         if step.otherwise is not None:
-            self.note(step_id, "branch", f"no condition held -> {step.otherwise}")
+            if self.tracing:
+                self.note(step_id, "branch", f"no condition held -> {step.otherwise}")
             self.jump(step.otherwise)
         else:
             self.note(step_id, "branch", "no condition held -> next step")
@@ -309,24 +326,26 @@ class _Run:
         recorded = self.variants.get(step_id)
         chosen = step.variant(recorded) if recorded is not None else None
         if chosen is not None:
-            self.note(
-                step_id,
-                "split",
-                f"variant {chosen.variant!r} (already recorded for this enrollment) "
-                f"-> {chosen.goto}",
-            )
+            if self.tracing:
+                self.note(
+                    step_id,
+                    "split",
+                    f"variant {chosen.variant!r} (already recorded for this enrollment) "
+                    f"-> {chosen.goto}",
+                )
             self.jump(chosen.goto)
             return
         unit = unit_of(self.prospect)
         result = draw(self.spec.key, step_id, unit or "", step.weights())
         chosen = step.split[result.index]
-        who = f"prospect {unit}" if unit is not None else "a prospect without an id"
-        again = f"; {recorded!r} is no longer a variant" if recorded is not None else ""
-        self.note(
-            step_id,
-            "split",
-            f"variant {chosen.variant!r} for {who}: {result.explain()}{again} -> {chosen.goto}",
-        )
+        if self.tracing:
+            who = f"prospect {unit}" if unit is not None else "a prospect without an id"
+            again = f"; {recorded!r} is no longer a variant" if recorded is not None else ""
+            self.note(
+                step_id,
+                "split",
+                f"variant {chosen.variant!r} for {who}: {result.explain()}{again} -> {chosen.goto}",
+            )
         self.variants[step_id] = chosen.variant
         self.assignments.append(AssignVariant(step_id, chosen.variant))
         self.jump(chosen.goto)
@@ -349,11 +368,14 @@ class _Run:
             facts = Facts(self.prospect, during, self.now, started, self.step_log)
             why = explain(step.wait.until, facts)
             if why is not None:
-                return self.resume(step_id, f"{why} happened")
+                return self.resume(step_id, f"{why} happened" if self.tracing else "")
             if self.now >= due and held:
                 return self.hold(step_id, length)
             if self.now >= due:
-                return self.resume(step_id, f"no {describe(step.wait.until)} within the wait")
+                missed = f"no {describe(step.wait.until)} within the wait" if self.tracing else ""
+                return self.resume(step_id, missed)
+            if not self.tracing:
+                return self.park(step_id, due, "")
             return self.park(
                 step_id, due, f"until {describe(step.wait.until)} or {due:%Y-%m-%d %H:%M}"
             )
@@ -362,19 +384,21 @@ class _Run:
             return self.hold(step_id, length)
         if self.now >= due:
             return self.resume(step_id, "wait over")
-        return self.park(step_id, due, f"wait until {due:%Y-%m-%d %H:%M}")
+        return self.park(step_id, due, f"wait until {due:%Y-%m-%d %H:%M}" if self.tracing else "")
 
     def park(self, step_id: str, due: datetime, reason: str) -> Advance:
-        if not self.trace or self.trace[-1].kind != "wait" or self.trace[-1].step_id != step_id:
+        """Stop at the wait until ``due`` (``reason`` is blank when not tracing)."""
+        if self.tracing and (
+            not self.trace or self.trace[-1].kind != "wait" or self.trace[-1].step_id != step_id
+        ):
             self.note(step_id, "wait", reason)
         return self.finish(WakeAt(due, reason))
 
     def hold(self, step_id: str, length: Any) -> Advance:
         """The email this wait follows is still in the outbox: the wait has not begun.
         Look again a whole wait from now (sending restarts it sooner, ``restart_wait``)."""
-        return self.park(
-            step_id, self.now + length, f"'{self.wait_after}' not sent yet: the wait starts then"
-        )
+        reason = f"'{self.wait_after}' not sent yet: the wait starts then" if self.tracing else ""
+        return self.park(step_id, self.now + length, reason)
 
     def resume(self, step_id: str, reason: str) -> None:
         self.note(step_id, "waited", reason)

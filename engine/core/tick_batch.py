@@ -120,12 +120,13 @@ def _conditions(spec: SequenceSpec) -> list[Condition]:
     return [c for root in roots for c in iter_conditions(root)]
 
 
-def plan_batch(due: Sequence[DueEnrollment], now: datetime) -> BatchPlan:
+def plan_batch(due: Sequence[DueEnrollment], now: datetime, *, trace: bool = True) -> BatchPlan:
     """Run :func:`engine.core.stepping.advance` for every enrollment of the batch.
 
     A step that raises (a state that does not parse, a sequence that loops) becomes an
     ``error`` plan for that enrollment alone: one broken enrollment must not stall the rest
-    of the batch.
+    of the batch. ``trace=False`` is ``advance``'s: the same decisions without their story
+    (the tick writes decisions and shows none).
     """
     plan = BatchPlan()
     for item in due:
@@ -136,7 +137,9 @@ def plan_batch(due: Sequence[DueEnrollment], now: datetime) -> BatchPlan:
             state = EnrollmentState.from_json(
                 item.state, cursor=item.cursor, enrolled_at=item.enrolled_at
             )
-            result = advance(item.spec, state, item.prospect, item.events, now, item.unsent)
+            result = advance(
+                item.spec, state, item.prospect, item.events, now, item.unsent, trace=trace
+            )
         except Exception as exc:
             plan.steps.append(StepPlan(item, error=str(exc)[:500]))
             continue

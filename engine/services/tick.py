@@ -141,7 +141,8 @@ def _batch(
             now,
             None if cap is None else cap.window,
         )
-        plan = plan_batch(_due(session, claimed, outbox.unsent, now), now)
+        # Untraced: the batch writes each decision and its exit reason, never the story.
+        plan = plan_batch(_due(session, claimed, outbox.unsent, now), now, trace=False)
         if cap is not None:
             apply_cap(plan, _cap_counts(outbox.usage, plan.mailing_prospects()), cap, now)
         lock_versions = {row.id: row.lock_version for row in claimed}
