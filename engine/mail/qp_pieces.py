@@ -262,7 +262,9 @@ def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
     pending: list[str] = []
     column = 0
     tokens: list[bytes] = []  # the slotted chunks' tokens, in order
-    patches: list[tuple[int, int]] = []  # where they go in the joined output
+    # Where they go: each slotted chunk's place in the joined output, and its runs of
+    # placeholders (offset, length) within it.
+    patches: list[tuple[int, list[tuple[int, int]]]] = []
     for piece in pieces:
         kind = type(piece)
         if kind is tuple:
@@ -280,27 +282,35 @@ def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
         first = chunk[start]
         if pending:
             text = "".join(pending)
-            if first != "\n" and text.isascii() and text.isprintable():
-                part, column = _simple(text.encode("ascii"), column)
-                marks = None
+            plain = first != "\n" and text.isascii() and text.isprintable()
+            if plain and "=" not in text and column + len(text) <= 75:
+                # The usual: a value and the characters around it, as they are, on the
+                # line (_simple's first case: no line end, so no "From " to look for).
+                out.append(text.encode("ascii"))
+                column += len(text)
+                size += len(text)
             else:
-                part, column, marks = _span(
-                    text.encode("utf-8"), column, _NEWLINE if first == "\n" else _OTHER
-                )
-            out.append(part)
-            if marks:
-                ends += [size + mark for mark in marks]
-            if b"\nFrom " in part:
-                from_inside = True
-            line = part.rfind(b"\n", -5)
-            if line >= 0:
-                starts.append(size + line)
-            size += len(part)
+                if plain:
+                    part, column = _simple(text.encode("ascii"), column)
+                    marks = None
+                else:
+                    part, column, marks = _span(
+                        text.encode("utf-8"), column, _NEWLINE if first == "\n" else _OTHER
+                    )
+                out.append(part)
+                if marks:
+                    ends += [size + mark for mark in marks]
+                if b"\nFrom " in part:
+                    from_inside = True
+                line = part.rfind(b"\n", -5)
+                if line >= 0:
+                    starts.append(size + line)
+                size += len(part)
         key = (chunk, start, end, 0 if first == "\n" else column)
         if kind is Slotted:
             slotted = slot_memo.get(key) or static.slots(*key, placeholder)
             kept = slotted[0]
-            patches += [(size + offset, length) for offset, length in slotted[1]]
+            patches.append((size, slotted[1]))
             tokens.append(slot_tokens)
         else:
             kept = memo.get(key) or static.encoded(*key)
@@ -325,9 +335,11 @@ def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
         body = bytearray(joined)
         written = b"".join(tokens)
         done = 0
-        for offset, length in patches:
-            body[offset : offset + length] = written[done : done + length]
-            done += length
+        for at, runs in patches:
+            for offset, length in runs:
+                offset += at
+                body[offset : offset + length] = written[done : done + length]
+                done += length
         joined = bytes(body)
     if ends and rewrap_crlf_qp(joined, ends) is not joined:  # lines moved: the long way
         return finish_crlf_qp(joined, ends)
