@@ -87,6 +87,7 @@ class Verdict:
 
     eligible: bool
     reason: str
+    waiting: bool = False  # refused only by the re-enrollment wait: they may come back
 
 
 def judge(
@@ -117,8 +118,12 @@ def judge(
             return Verdict(False, f"they would leave at once: {leaving}")
     waiting = _reenrollment_refusal(option, history, now)
     if waiting is not None:
-        return Verdict(False, waiting)
+        return Verdict(False, waiting, waiting=not waiting.startswith(_NOT_WAITING))
     return Verdict(True, why)
+
+
+# The refusals of ``_reenrollment_refusal`` that are not a wait with an end.
+_NOT_WAITING = ("they are in it already", "they were in it before and it never")
 
 
 def _reenrollment_refusal(
@@ -138,8 +143,8 @@ def _reenrollment_refusal(
     if now - last < policy:
         again = last + policy
         return (
-            f"they left it on {last:%Y-%m-%d}; it re-enrolls after "
-            f"{format_duration(policy)}, so not before {again:%Y-%m-%d}"
+            f"they left it on {last:%Y-%m-%d} and it re-enrolls after "
+            f"{format_duration(policy)}: not before {again:%Y-%m-%d}."
             + _what_happens_then(latest.reenroll_at, again)
         )
     return None
@@ -156,15 +161,15 @@ def _what_happens_then(stamp: datetime | None, again: datetime) -> str:
     """
     if stamp is None:
         return (
-            ", and nothing reconsiders them by itself then: only an update or an event "
-            "about them (or enrolling them by hand) can bring them back"
+            " Nothing reconsiders them by itself then: only an update or an event about "
+            "them (or enrolling them by hand) can bring them back."
         )
     when = max(stamp, again)
     return (
-        f": from {when:%Y-%m-%d %H:%M} UTC the engine reconsiders them by itself, at its "
-        "next tick, and they re-enter if its rule still matches, sales does not have them "
-        "and no nurture that ranks as high is running (else once it ends); an opt-out, an "
-        "erasure or archiving the sequence keeps them out for good"
+        f" From {when:%Y-%m-%d %H:%M} UTC the engine reconsiders them by itself, at its "
+        "next tick. They re-enter if the rule still matches, sales does not have them and "
+        "no nurture that ranks as high is running (else once it ends). An opt-out, an "
+        "erasure or archiving the sequence keeps them out for good."
     )
 
 
@@ -261,7 +266,9 @@ class Standing:
     """Where a prospect stands with one sequence, for the prospect page."""
 
     option: SequenceOption
-    state: str  # "in" | "next" (would enter now) | "outranked" | "no" | "suppressed"
+    # "in" | "next" (would enter now) | "outranked" | "waiting" (the re-enrollment wait)
+    # | "no" | "suppressed"
+    state: str
     reason: str
 
 
@@ -301,7 +308,7 @@ def review_sequences(
             continue
         verdict = judge(option, prospect, events, history, now, open_handoff=open_handoff)
         if not verdict.eligible:
-            out.append(Standing(option, "no", verdict.reason))
+            out.append(Standing(option, "waiting" if verdict.waiting else "no", verdict.reason))
         elif chosen is not None and chosen.option.sequence_id == option.sequence_id:
             out.append(Standing(option, "next", f"eligible ({verdict.reason}): enters next"))
         elif active is not None:

@@ -214,7 +214,8 @@ def enroll_by_hand(
         if running is not None and running.sequence_id == option.sequence_id:
             raise ConflictError(f"they are in '{sequence_key}' already")
         verdict = judge(option, prospect_facts(prospect), events, history, now)
-        objections = [] if verdict.eligible else [verdict.reason]
+        # A reason may be sentences of its own (the re-entry wait's): joined into one.
+        objections = [] if verdict.eligible else [verdict.reason.rstrip(".")]
         if running is not None:
             priority = spec_by_id(session, running.sequence_version_id).enroll.priority
             if option.priority <= priority:

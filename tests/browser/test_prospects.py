@@ -136,11 +136,12 @@ def test_a_marketer_takes_a_prospect_out_and_reads_when_they_come_back(
         back = now + timedelta(days=30)
         row = page.get_by_role("row").filter(has_text="lost-on-price")
         assert row.get_by_text(
-            f"so not before {back:%Y-%m-%d}: from {back:%Y-%m-%d %H:%M} UTC the engine "
+            f"not before {back:%Y-%m-%d}. From {back:%Y-%m-%d %H:%M} UTC the engine "
             "reconsiders them by itself, at its next tick",
             exact=False,
         ).is_visible()
         assert row.get_by_text("keeps them out for good", exact=False).is_visible()
+        assert row.get_by_text("waits to re-enter").is_visible()
         ui.shot("prospects-10-waiting-to-re-enter")
         assert ui.unexpected_errors() == []
 

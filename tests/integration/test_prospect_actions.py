@@ -156,8 +156,9 @@ def test_re_enrollment_waits_are_rules_too(uow_factory, now, zofia):  # type: ig
     later = now + timedelta(days=2)
     with pytest.raises(
         ConflictError,
-        match="it re-enrolls after 30d, so not before 2026-04-01: from 2026-04-01 "
-        r"\d\d:\d\d UTC the engine reconsiders them by itself",
+        match="it re-enrolls after 30d: not before 2026-04-01. From 2026-04-01 "
+        r"\d\d:\d\d UTC the engine reconsiders them by itself, at its next tick. They re-enter "
+        r".* keeps them out for good. To enroll anyway",
     ):
         enroll_by_hand(uow_factory(), zofia, "lost-on-price", later, actor=MARKETER)
     enroll_by_hand(uow_factory(), zofia, "lost-on-price", later, actor=MARKETER, override="asked")

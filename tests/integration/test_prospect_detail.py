@@ -171,12 +171,12 @@ def test_a_wait_to_re_enter_says_when_the_engine_takes_them_back_and_it_does(uow
 
     detail = prospect_detail(uow_factory(), zofia, now + timedelta(days=2))
     standing = {s.key: s for s in detail.standings}["lost-on-price"]
-    assert standing.state == "no"
+    assert standing.state == "waiting"
     assert (
-        f"so not before {back:%Y-%m-%d}: from {back:%Y-%m-%d %H:%M} UTC the engine "
+        f"not before {back:%Y-%m-%d}. From {back:%Y-%m-%d %H:%M} UTC the engine "
         "reconsiders them by itself" in standing.reason
     )
-    assert "an opt-out, an erasure or archiving the sequence keeps them out" in standing.reason
+    assert "An opt-out, an erasure or archiving the sequence keeps them out" in standing.reason
 
     report = reenter_due(uow_factory, back)
     assert report.enrolled == 1

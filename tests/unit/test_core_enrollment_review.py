@@ -87,19 +87,20 @@ def test_judge_agrees_with_eligibility_and_says_why_not() -> None:
     left = [PastEnrollment(1, at(-10), at(20))]  # the re-entry sweep's stamp
     verdict = judge(o, LOST, [], left, T0)
     assert not verdict.eligible
+    assert verdict.waiting
     assert verdict.reason == (
-        "they left it on 2024-02-23; it re-enrolls after 30d, so not before 2024-03-24: "
-        f"from {at(20):%Y-%m-%d %H:%M} UTC the engine reconsiders them by itself, at its next "
-        "tick, and they re-enter if its rule still matches, sales does not have them and no "
-        "nurture that ranks as high is running (else once it ends); an opt-out, an erasure "
-        "or archiving the sequence keeps them out for good"
+        "they left it on 2024-02-23 and it re-enrolls after 30d: not before 2024-03-24. "
+        f"From {at(20):%Y-%m-%d %H:%M} UTC the engine reconsiders them by itself, at its next "
+        "tick. They re-enter if the rule still matches, sales does not have them and no "
+        "nurture that ranks as high is running (else once it ends). An opt-out, an erasure "
+        "or archiving the sequence keeps them out for good."
     )
     assert eligibility(o, LOST, [], left, T0) is None
 
     never = option(2, "once", reenroll_after="never")
-    assert judge(never, LOST, [], [PastEnrollment(2, at(-400))], T0).reason == (
-        "they were in it before and it never re-enrolls anyone"
-    )
+    once = judge(never, LOST, [], [PastEnrollment(2, at(-400))], T0)
+    assert once.reason == "they were in it before and it never re-enrolls anyone"
+    assert not once.waiting  # no wait with an end: the page must not say "waits"
     leaving = option(3, "x", exit_when="{field: lost_reason, eq: price}")
     assert judge(leaving, LOST, [], [], T0).reason == (
         "they would leave at once: lost_reason eq 'price'"
@@ -113,16 +114,16 @@ def test_the_wait_names_when_the_sweep_looks_again_or_that_nothing_will() -> Non
     o = option(1, "price", "{field: lost_reason, in: [price]}", reenroll_after="30d")
     rule_date = at(20)
     early = judge(o, LOST, [], [PastEnrollment(1, at(-10), at(5))], T0).reason
-    assert f"from {rule_date:%Y-%m-%d %H:%M} UTC the engine reconsiders them" in early
+    assert f"From {rule_date:%Y-%m-%d %H:%M} UTC the engine reconsiders them" in early
     late = at(25)
     stamped_later = judge(o, LOST, [], [PastEnrollment(1, at(-10), late)], T0).reason
-    assert f"from {late:%Y-%m-%d %H:%M} UTC the engine reconsiders them" in stamped_later
+    assert f"From {late:%Y-%m-%d %H:%M} UTC the engine reconsiders them" in stamped_later
 
     unstamped = judge(o, LOST, [], [PastEnrollment(1, at(-10))], T0).reason
     assert unstamped == (
-        "they left it on 2024-02-23; it re-enrolls after 30d, so not before 2024-03-24, "
-        "and nothing reconsiders them by itself then: only an update or an event about "
-        "them (or enrolling them by hand) can bring them back"
+        "they left it on 2024-02-23 and it re-enrolls after 30d: not before 2024-03-24. "
+        "Nothing reconsiders them by itself then: only an update or an event about "
+        "them (or enrolling them by hand) can bring them back."
     )
     # Only the latest enrollment's stamp counts: an older one was settled by its sweep.
     both = [PastEnrollment(1, at(-40), None), PastEnrollment(1, at(-10), rule_date)]

@@ -38,7 +38,15 @@ __all__ = [
 
 
 # The page lists the sequence they are in first, then the one they would enter, then the rest.
-_ORDER = {"in": 0, "next": 1, "outranked": 2, "no": 3, "suppressed": 4, "paused": 5}
+_ORDER = {
+    "in": 0,
+    "next": 1,
+    "outranked": 2,
+    "waiting": 3,
+    "no": 4,
+    "suppressed": 5,
+    "paused": 6,
+}
 
 
 def step_label(spec: SequenceSpec, index: int) -> str | None:
