@@ -355,8 +355,12 @@ def authenticate_token(uow: UnitOfWork, plaintext: str, now: datetime) -> TokenI
                 .values(last_used_at=now)
                 .execution_options(synchronize_session=False)
             )
-            uow.commit()
             last_used = now
+        # A COMMIT even when only read (free: nothing to write), never the ROLLBACK that
+        # leaving the block sends: psycopg forgets a connection's prepared statements at
+        # every rollback, so the request's own statements never reached the five uses
+        # that get them prepared, and PostgreSQL parsed and planned each one every time.
+        uow.commit()
         return TokenInfo(token.id, token.name, token.created_at, last_used, None)
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import event, select
 from werkzeug.security import check_password_hash
 
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
@@ -106,6 +106,21 @@ def test_last_used_is_written_at_most_once_a_minute(uow_factory, now):
     later = now + timedelta(seconds=61)
     info = authenticate_token(uow_factory(), plaintext, later)
     assert last_used() == later and info is not None and info.last_used_at == later
+
+
+def test_a_token_check_ends_in_a_commit_never_a_rollback(uow_factory, db_engine, now):
+    """psycopg forgets every prepared statement of a connection at a ROLLBACK: a check
+    ending in one (leaving its block after a read) kept an API request's own statements
+    from ever being prepared. A read-only COMMIT costs the same round trip."""
+    _, plaintext = create_token(uow_factory(), "hubspot", now)
+    ended: list[str] = []
+    event.listen(db_engine, "commit", lambda _conn: ended.append("commit"))
+    event.listen(db_engine, "rollback", lambda _conn: ended.append("rollback"))
+
+    authenticate_token(uow_factory(), plaintext, now)  # first use: writes last_used_at
+    authenticate_token(uow_factory(), plaintext, now + timedelta(seconds=1))  # reads only
+
+    assert ended == ["commit", "commit"]
 
 
 def test_a_revoked_token_is_refused_and_revoking_twice_keeps_the_first_time(uow_factory, now):
