@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from engine.clock import ManualClock
 from engine.services.accounts import revoke_token
-from engine.store import ApiToken
+from engine.store import ApiToken, Prospect
 from tests.support.api import API, TOKEN_NAME, ApiHarness, api_harness, error_of
 
 
@@ -98,6 +98,28 @@ def test_use_is_recorded_on_the_token(api: ApiHarness, clock: ManualClock) -> No
             select(ApiToken.last_used_at).where(ApiToken.name == TOKEN_NAME)
         )
     assert last_used == start + timedelta(minutes=5)
+
+
+def test_an_event_request_checks_one_connection_out_and_gives_it_back(api: ApiHarness) -> None:
+    """The token check and the event share the request's one connection (one checkout,
+    so one pre-ping on PostgreSQL), each in its own transaction; the pool has it back
+    when the request ends, answered or refused."""
+    with api.uow() as uow:
+        uow.session.add(Prospect(email="ada@example.com", status="closed_lost", attributes={}))
+        uow.commit()
+    pool = api.runtime.engine.pool
+    checkouts: list[object] = []
+    event.listen(pool, "checkout", lambda *_args: checkouts.append(1))
+    ended: list[str] = []
+    event.listen(api.runtime.engine, "commit", lambda _conn: ended.append("commit"))
+
+    answered = api.post("/events", json={"type": "page.visited", "email": "ada@example.com"})
+    refused = api.post("/events", json={"type": "page.visited", "email": "nobody@example.com"})
+
+    assert (answered.status_code, refused.status_code) == (201, 404)
+    assert len(checkouts) == 2  # one per request
+    assert ended.count("commit") == 3  # two token checks, one event
+    assert pool.checkedout() == 0
 
 
 def test_the_openapi_document_needs_no_token(api: ApiHarness) -> None:

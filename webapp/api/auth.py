@@ -20,6 +20,7 @@ from flask import g, request
 
 from engine.services.accounts import TokenInfo, authenticate_token
 from webapp.api.errors import ApiError
+from webapp.api.unit import request_uow
 from webapp.extensions import get_runtime
 
 __all__ = [
@@ -68,7 +69,7 @@ def require_token() -> None:
             headers={"WWW-Authenticate": challenge},
         )
     runtime = get_runtime()
-    token = authenticate_token(runtime.uow(), credentials, runtime.clock.now())
+    token = authenticate_token(request_uow(), credentials, runtime.clock.now())
     if token is None:
         raise ApiError(
             401,

@@ -21,6 +21,7 @@ from engine.services.schemas import EventInput
 from webapp.api.auth import current_token
 from webapp.api.errors import ApiError, error_body, problem_list
 from webapp.api.payloads import json_body, validate
+from webapp.api.unit import request_uow
 from webapp.extensions import get_runtime
 
 __all__ = ["IDEMPOTENCY_HEADER", "MAX_BATCH", "bp"]
@@ -54,8 +55,8 @@ def _single(body: Any) -> ResponseReturnValue:
             )
         body = {**body, "idempotency_key": header_key}
     data = validate(EventInput, body)
-    runtime = get_runtime()
-    result = record_event(runtime.uow(), data, runtime.clock.now(), api_token_id=current_token().id)
+    now = get_runtime().clock.now()
+    result = record_event(request_uow(), data, now, api_token_id=current_token().id)
     return jsonify(_result_json(result)), 200 if result.duplicate else 201
 
 
