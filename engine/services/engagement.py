@@ -50,7 +50,10 @@ def stamp_engagement(session: Session, event: Event) -> None:
     an earlier time, moves the stamp back to it)."""
     if not engages(event.type, bool(event.machine)):
         return
-    session.execute(_STAMP, {"stamp_prospect": event.prospect_id, "stamp_at": event.occurred_at})
+    # On the connection: a Core UPDATE of no loaded object costs twice the CPU via the ORM.
+    session.connection().execute(
+        _STAMP, {"stamp_prospect": event.prospect_id, "stamp_at": event.occurred_at}
+    )
 
 
 _AT = bindparam("stamp_at", type_=UTCDateTime())
