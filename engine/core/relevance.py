@@ -13,18 +13,50 @@ re-evaluation that is due anyway, never by an unrelated event.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from engine.core.enrollment import SequenceOption
+from engine.core.stepping import EnrollmentState
 from engine.core.tick_batch import events_seen_by
-from engine.spec.conditions import EventCondition, iter_conditions
-from engine.spec.sequence import SequenceSpec
+from engine.spec.conditions import Condition, EventCondition, iter_conditions
+from engine.spec.sequence import SequenceSpec, WaitStep, WaitUntil
 
 
 def types_enrollment_sees(spec: SequenceSpec) -> frozenset[str]:
     """The event types ``spec``'s enrollment rule (``enroll.when``) tests."""
-    return frozenset(
-        c.event for c in iter_conditions(spec.enroll.when) if isinstance(c, EventCondition)
-    )
+    return _types_tested(spec.enroll.when)
+
+
+def _types_tested(condition: Condition | None) -> frozenset[str]:
+    if condition is None:
+        return frozenset()
+    return frozenset(c.event for c in iter_conditions(condition) if isinstance(c, EventCondition))
+
+
+def types_consulted(spec: SequenceSpec, state: EnrollmentState, now: datetime) -> frozenset[str]:
+    """The event types ``engine.core.stepping.advance(spec, state, ..., now)`` can look at.
+
+    ``advance`` checks ``exit_when`` first, then runs the steps from the cursor. An
+    enrollment parked on a plain wait (a duration, not ``until``) that began and does not
+    run out at ``now`` stays parked whatever the events say: only the exits look at them.
+    Conditions match one event type exactly, so ``advance`` given just the events of these
+    types decides exactly what it decides given all of them; ingest then reads a
+    prospect's visits only when a step can see them, not for every visit of one who sits
+    out a four-day wait. Any other position: every type the steps test.
+    """
+    exits = _types_tested(spec.exit_when)
+    if now < state.enrolled_at or _parked_on_duration(spec, state, now):
+        return exits
+    return events_seen_by(spec)
+
+
+def _parked_on_duration(spec: SequenceSpec, state: EnrollmentState, now: datetime) -> bool:
+    if not 0 <= state.cursor < len(spec.steps) or state.wait_started_at is None:
+        return False
+    step = spec.steps[state.cursor]
+    if not isinstance(step, WaitStep) or isinstance(step.wait, WaitUntil):
+        return False
+    return now < state.wait_started_at + step.wait
 
 
 def types_seen(spec: SequenceSpec) -> frozenset[str]:

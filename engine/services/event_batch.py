@@ -18,17 +18,17 @@ from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import or_
 from sqlalchemy.orm import Session
 
 from engine.core.facts import EventFact
-from engine.core.tick_batch import earliest_event_seen, events_seen_by
-from engine.services.event_context import EventContext, load_contexts
+from engine.core.relevance import types_consulted
+from engine.core.tick_batch import earliest_event_seen
+from engine.services.event_context import EventContext, load_context, load_contexts
 from engine.services.event_nurture import Active, locked_actives
 from engine.services.event_writes import DeferredWrites
 from engine.services.loading import events_by_prospect
+from engine.services.nurture import state_of
 from engine.services.schemas import EngineEventInput, EventInput
-from engine.store import Prospect
 from engine.store.base import normalize_email
 
 AnyEventInput = EventInput | EngineEventInput
@@ -36,8 +36,9 @@ AnyEventInput = EventInput | EngineEventInput
 
 @dataclass
 class Preloaded:
-    """The locked active enrollment of a prospect and the events it can see, kept in step
-    with the batch (``engine.services.event_nurture`` reads it instead of the database)."""
+    """The locked active enrollment of a prospect and the events its next step can see
+    (``engine.core.relevance.types_consulted``), kept in step with the batch
+    (``engine.services.event_nurture`` reads it instead of the database)."""
 
     active: Active | None
     since: datetime | None = None
@@ -70,8 +71,7 @@ class Batch:
         self.by_id: dict[int, EventContext] = {}
         self.by_email: dict[str, EventContext] = {}
         if ids or emails:
-            where = or_(Prospect.id.in_(ids), Prospect.email.in_(emails))
-            for context in load_contexts(session, where, lock=lock):
+            for context in load_contexts(session, ids, emails, lock=lock):
                 self._keep(context)
         self.preloaded: dict[int, Preloaded] = {}
         self._preload(payloads, now)
@@ -86,9 +86,9 @@ class Batch:
     def forget(self, prospect_id: int) -> None:
         """The prospect's enrollments changed: re-read them, and its context, from now on."""
         self.preloaded.pop(prospect_id, None)
-        found = load_contexts(self.session, Prospect.id == prospect_id, lock=self.lock)
-        for context in found:
-            self._keep(context)
+        found = load_context(self.session, prospect_id, lock=self.lock)
+        if found is not None:
+            self._keep(found)
 
     def note(self, prospect_id: int, fact: EventFact) -> None:
         """An event was recorded: later events of the batch see it."""
@@ -111,17 +111,16 @@ class Batch:
         actives = locked_actives(self.session, sorted(wanted))
         for pid in wanted:
             self.preloaded[pid] = Preloaded(None)
-        if not actives:
-            return
-        starts = {}
+        # Prospects by the types their step can see (usually one or two groups): each
+        # group's events in one statement, none for a group whose step sees none.
+        groups: dict[frozenset[str], dict[int, datetime]] = {}
         for pid, active in actives.items():
             since = earliest_event_seen(active.spec, active.enrollment.enrolled_at, now)
-            self.preloaded[pid] = Preloaded(active, since, events_seen_by(active.spec))
-            starts[pid] = since
-        types = frozenset().union(*(p.types for p in self.preloaded.values()))
-        found = events_by_prospect(self.session, actives, types=types, since=min(starts.values()))
-        for pid, facts in found.items():
-            preloaded = self.preloaded[pid]
-            preloaded.events = [
-                f for f in facts if f.type in preloaded.types and f.occurred_at >= starts[pid]
-            ]
+            types = types_consulted(active.spec, state_of(active.enrollment), now)
+            self.preloaded[pid] = Preloaded(active, since, types)
+            groups.setdefault(types, {})[pid] = since
+        for types, starts in groups.items():
+            since = min(starts.values())
+            found = events_by_prospect(self.session, starts, types=types, since=since)
+            for pid, facts in found.items():
+                self.preloaded[pid].events = [f for f in facts if f.occurred_at >= starts[pid]]

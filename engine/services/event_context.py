@@ -9,15 +9,29 @@ new version is seen by the very next event on every host).
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, bindparam, cast, func, select
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    Select,
+    String,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from engine.core.enrollment import SequenceOption
 from engine.core.relevance import types_in_play
-from engine.services.loading import spec_by_checksum
+from engine.services.loading import is_postgres, spec_by_checksum
 from engine.services.scoring import scoring_by_checksum
 from engine.spec.scoring import ScoringSpec
 from engine.spec.sequence import SequenceSpec
@@ -35,6 +49,9 @@ _PART = ":"
 _IN_PLAY: dict[tuple[tuple[str, ...], tuple[str, ...]], frozenset[str]] = {}
 _IN_PLAY_LIMIT = 1024
 _BY: dict[tuple[str, bool], Select[Any]] = {}  # load_context's statements, by key and lock
+_MANY: dict[tuple[bool, bool], Select[Any]] = {}  # load_contexts', by dialect and lock
+_Rules = tuple[ScoringSpec | None, list[SequenceOption], frozenset[str]]
+_RULES: dict[tuple[str | None, str | None, str | None], _Rules] = {}  # _context's, by keys
 
 
 @dataclass(frozen=True)
@@ -109,16 +126,66 @@ def load_context(session: Session, who: int | str, *, lock: bool) -> EventContex
 
 
 def load_contexts(
-    session: Session, where: ColumnElement[bool], *, lock: bool
+    session: Session, ids: Collection[int], emails: Collection[str], *, lock: bool
 ) -> list[EventContext]:
-    """Every prospect matching ``where`` with its rules, locked in id order (PostgreSQL):
-    a batch takes all its locks at once, in the one order every batch uses."""
-    rows = session.execute(context_query(where, lock=lock).order_by(Prospect.id))
+    """Every prospect with one of these ids or (normalised) addresses, with its rules,
+    locked in id order (PostgreSQL): a batch takes all its locks at once, in the one order
+    every batch uses. The statement is built once per dialect and lock, the ids and
+    addresses its array parameters (one text for any batch, so it is prepared once)."""
+    postgres = is_postgres(session)
+    stmt = _MANY.get((postgres, lock))
+    if stmt is None:
+        stmt = _MANY[postgres, lock] = _many_statement(postgres, lock)
+    params: dict[str, Any] = {"ids": sorted(ids), "emails": sorted(emails)}
+    if postgres:  # as array literals: psycopg adapts a list element by element
+        params["ids"] = _array_text(str(int(i)) for i in params["ids"])
+        params["emails"] = _array_text(_quoted(e) for e in params["emails"])
+    rows = session.execute(stmt, params)
     return [_context(session, row) for row in rows]
+
+
+def _array_text(elements: Iterable[str]) -> str:
+    """A PostgreSQL array literal of ready elements (numbers, or quoted strings)."""
+    return "{" + ",".join(elements) + "}"
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a quoted element of an array literal (any character allowed)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _many_statement(postgres: bool, lock: bool) -> Select[Any]:
+    """``load_contexts``' statement: the ids and addresses as two array parameters on
+    PostgreSQL (sent as text, cast by the server), expanding ``IN`` lists on SQLite."""
+    if postgres:
+        ids = cast(bindparam("ids", type_=Text), ARRAY(BigInteger))
+        emails = cast(bindparam("emails", type_=Text), ARRAY(String))
+        where = or_(Prospect.id == any_(ids), Prospect.email == any_(emails))
+    else:
+        where = or_(
+            Prospect.id.in_(bindparam("ids", expanding=True)),
+            Prospect.email.in_(bindparam("emails", expanding=True)),
+        )
+    return context_query(where, lock=lock).order_by(Prospect.id)
 
 
 def _context(session: Session, row: Any) -> EventContext:
     prospect, scoring_key, option_keys, active_keys = row
+    key = (scoring_key, option_keys, active_keys)
+    rules = _RULES.get(key)
+    if rules is None:  # the same strings name the same versions: derived once, not per row
+        rules = _rules(session, scoring_key, option_keys, active_keys)
+        if len(_RULES) >= _IN_PLAY_LIMIT:
+            _RULES.clear()
+        _RULES[key] = rules
+    return EventContext(prospect, *rules)
+
+
+def _rules(
+    session: Session, scoring_key: str | None, option_keys: str | None, active_keys: str | None
+) -> tuple[ScoringSpec | None, list[SequenceOption], frozenset[str]]:
+    """The scoring rules, the sequences in play and the event types they test, from the
+    ``id:checksum`` strings of the context's statement (specs from the caches)."""
     scoring = None
     if scoring_key:
         scoring_id, checksum = scoring_key.split(_PART)
@@ -131,9 +198,7 @@ def _context(session: Session, row: Any) -> EventContext:
         spec = spec_by_checksum(session, int(version_id), checksum)
         options.append(SequenceOption(int(seq_id), int(version_id), spec))
     options.sort(key=lambda o: o.spec.key)
-    return EventContext(
-        prospect, scoring, options, _in_play(session, options, option_parts, active_parts)
-    )
+    return scoring, options, _in_play(session, options, option_parts, active_parts)
 
 
 def _in_play(

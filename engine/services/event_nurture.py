@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 from engine.core.decisions import WakeAt
 from engine.core.enrollment import with_sales
 from engine.core.facts import EventFact
-from engine.core.relevance import outranked
+from engine.core.relevance import outranked, types_consulted
 from engine.core.stepping import Advance, advance
-from engine.core.tick_batch import earliest_event_seen, events_seen_by
+from engine.core.tick_batch import earliest_event_seen
 from engine.services.event_context import EventContext
 from engine.services.loading import (
     events_by_prospect,
@@ -86,16 +86,17 @@ def react_to_event(
         context.options, enrollment.sequence_id, spec.enroll.priority, event_type
     ):
         return _reconsider(session, context, now)
+    state = state_of(enrollment)
     if preloaded is not None:
         events = preloaded.events
-    else:
+    else:  # only the types the step can see: none of a visit's during a plain wait
         since = earliest_event_seen(spec, enrollment.enrolled_at, now)
-        events = events_by_prospect(
-            session, [prospect.id], types=events_seen_by(spec), since=since
-        ).get(prospect.id, [])
+        types = types_consulted(spec, state, now)
+        found = events_by_prospect(session, [prospect.id], types=types, since=since)
+        events = found.get(prospect.id, [])
     # The id draws the prospect's variant at a split, as in ``nurture.plan_step``.
     facts = prospect_facts(prospect) | {"id": prospect.id}
-    result = advance(spec, state_of(enrollment), facts, events, now, unsent)
+    result = advance(spec, state, facts, events, now, unsent)
     if _unchanged(enrollment, result):
         return StepReport()  # still waiting, exactly as before: nothing to write
     report = apply_step(session, enrollment, result, now)
