@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from engine.core.funnel import ENGAGEMENT_EVENTS, engages
 from engine.store import Enrollment, Event
@@ -90,40 +90,51 @@ class EngagementStamps:
             self.moments.append(event.occurred_at)
 
     def write(self, session: Session) -> None:
-        """Stamp what was noted (one statement whatever the batch's size), and forget it."""
+        """Stamp what was noted (one statement whatever the batch's size, built once per
+        process), and forget it."""
         if not self.prospect_ids:
             return
-        noted = (
-            func.unnest(
-                bindparam("prospect_ids", self.prospect_ids, type_=ARRAY(BigInteger)),
-                bindparam("moments", self.moments, type_=ARRAY(UTCDateTime())),
-            )
-            .table_valued(column("prospect_id", BigInteger), column("at", UTCDateTime()))
-            .render_derived("noted")
-        )
-        candidate = aliased(Enrollment)
-        first = (
-            select(candidate.id, func.min(noted.c.at).label("at"))
-            .join(
-                noted,
-                and_(
-                    noted.c.prospect_id == candidate.prospect_id,
-                    noted.c.at >= candidate.enrolled_at,
-                ),
-            )
-            .group_by(candidate.id)
-            .subquery()
-        )
-        session.execute(
-            update(Enrollment)
-            .where(
-                Enrollment.id == first.c.id,
-                or_(Enrollment.engaged_at.is_(None), Enrollment.engaged_at > first.c.at),
-            )
-            .values(engaged_at=first.c.at, updated_at=Enrollment.updated_at)
-            .execution_options(synchronize_session=False)
-        )
+        noted = {"prospect_ids": self.prospect_ids, "moments": self.moments}
+        session.connection().execute(_STAMP_NOTED, noted)
         self.prospect_ids, self.moments = [], []
+
+
+def _stamp_noted() -> Any:
+    """``EngagementStamps.write``'s UPDATE: every enrollment of the noted prospects gets
+    the earliest noted moment at or after its ``enrolled_at``, unless stamped earlier."""
+    noted = (
+        func.unnest(
+            bindparam("prospect_ids", type_=ARRAY(BigInteger)),
+            bindparam("moments", type_=ARRAY(UTCDateTime())),
+        )
+        .table_valued(column("prospect_id", BigInteger), column("at", UTCDateTime()))
+        .render_derived("noted")
+    )
+    enrollments = Enrollment.__table__
+    candidate = enrollments.alias("candidate")
+    first = (
+        select(candidate.c.id, func.min(noted.c.at).label("at"))
+        .join(
+            noted,
+            and_(
+                noted.c.prospect_id == candidate.c.prospect_id,
+                noted.c.at >= candidate.c.enrolled_at,
+            ),
+        )
+        .group_by(candidate.c.id)
+        .subquery()
+    )
+    return (
+        update(enrollments)
+        .where(
+            enrollments.c.id == first.c.id,
+            or_(enrollments.c.engaged_at.is_(None), enrollments.c.engaged_at > first.c.at),
+        )
+        .values(engaged_at=first.c.at, updated_at=enrollments.c.updated_at)
+    )
+
+
+_STAMP_NOTED = _stamp_noted()
 
 
 def first_engagement(prospect_id: Any, since: Any) -> Any:

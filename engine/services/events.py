@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, configure_mappers
 
 from engine.core.facts import EventFact
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError, NurtureError
@@ -27,7 +27,7 @@ from engine.services.engagement import stamp_engagement
 from engine.services.event_batch import Batch
 from engine.services.event_context import EventContext, load_context
 from engine.services.event_nurture import react_to_event
-from engine.services.event_writes import DeferredWrites, ShortWriteError
+from engine.services.event_writes import DeferredWrites, ShortWriteError, write_score_caches
 from engine.services.handoffs import create_handoff
 from engine.services.message_stamps import stamp_message
 from engine.services.nurture import StepReport
@@ -128,6 +128,8 @@ def _record_all(
                 batch.writes.write()
             except ShortWriteError as exc:
                 raise _WroteThenFailedError from exc
+            write_score_caches(session, (c.prospect for c in batch.by_id.values()))
+            session.flush()  # what else the batch changed, before the stamps' UPDATEs
             batch.writes.engagements.write(session)
             batch.writes.messages.write(session)
     return results
@@ -286,14 +288,25 @@ def _store(
         "source": data.source,
     }
     if writes is not None:  # written with the batch's others
-        return context, Event(id=writes.add_event(row), **row)
+        return context, _stored(writes.add_event(row), row)
     event_id = _insert_event(uow, row)
     if event_id is None:  # the key was used first (maybe by a concurrent request)
         repeated = _repeat(session, api_token_id, key or "", print_)
         if repeated is None:  # pragma: no cover - a conflict leaves the first row behind
             raise ConflictError(f"event {data.type!r} conflicts with a stored event")
         return repeated
-    return context, Event(id=event_id, **row)  # the stored row, not added: nothing to flush
+    return context, _stored(event_id, row)
+
+
+def _stored(event_id: int, row: dict[str, Any]) -> Event:
+    """The stored row as an ``Event`` that is never added (nothing to flush): its values
+    set as if loaded, without the constructor's change tracking, which cost 47 us an
+    event, a tenth of a batch's CPU, for an object only read."""
+    if not Event.__mapper__.configured:  # the constructor would have configured it
+        configure_mappers()
+    event: Event = Event.__mapper__.class_manager.new_instance()
+    event.__dict__.update(row, id=event_id)
+    return event
 
 
 def _fact(event: Event) -> EventFact:
