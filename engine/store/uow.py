@@ -14,7 +14,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Connection, Select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.store.exceptions import UnitOfWorkError
@@ -29,14 +29,22 @@ class UnitOfWork:
     a nested ``with`` on the same object would silently share a transaction, so it raises.
     """
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], *, bind: Connection | None = None
+    ) -> None:
+        """``bind``: a connection the sessions use instead of the factory's engine (one
+        web request's, shared by its units of work; each still its own transaction)."""
         self._session_factory = session_factory
+        self._bind = bind
         self._session: Session | None = None
 
     def __enter__(self) -> Self:
         if self._session is not None:
             raise UnitOfWorkError("unit of work already open; use a new UnitOfWork to nest")
-        self._session = self._session_factory()
+        if self._bind is None:
+            self._session = self._session_factory()
+        else:  # the factory's class and options, on that connection
+            self._session = self._session_factory(bind=self._bind)
         return self
 
     def __exit__(
@@ -67,7 +75,7 @@ class UnitOfWork:
     @property
     def dialect_name(self) -> str:
         """``"sqlite"`` or ``"postgresql"``, known without opening a session."""
-        bind = self._session_factory.kw.get("bind")
+        bind = self._bind if self._bind is not None else self._session_factory.kw.get("bind")
         if bind is None:
             raise UnitOfWorkError("the session factory is not bound to an engine")
         return str(bind.dialect.name)

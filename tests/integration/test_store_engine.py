@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from engine.store import make_engine, normalize_url
+from engine.store import Prospect, UnitOfWork, make_engine, normalize_url
 
 
 @pytest.mark.parametrize(
@@ -44,3 +45,24 @@ def test_make_engine_builds_without_connecting():
 def test_a_test_can_ask_for_sqlite_only(database_url: str):
     # The recipe conftest.py documents for tests that do not care about the backend.
     assert database_url.startswith("sqlite:///")
+
+
+def test_units_of_work_bound_to_one_connection_keep_their_own_transactions(
+    db_engine: Engine, session_factory: sessionmaker[Session]
+):
+    """A web request's units of work share its connection (``bind``), not a transaction:
+    what one commits stays, what the next leaves uncommitted is rolled back."""
+    with db_engine.connect() as connection:
+        kept = UnitOfWork(session_factory, bind=connection)
+        dropped = UnitOfWork(session_factory, bind=connection)
+        with kept:
+            kept.session.add(Prospect(email="kept@example.com", status="new", attributes={}))
+            kept.commit()
+        with dropped:
+            dropped.session.add(Prospect(email="dropped@example.com", status="new", attributes={}))
+            dropped.session.flush()
+            assert dropped.session.connection() is connection
+        assert kept.dialect_name == db_engine.dialect.name
+        assert not connection.in_transaction()
+    with UnitOfWork(session_factory) as uow:
+        assert uow.session.scalars(select(Prospect.email)).all() == ["kept@example.com"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from flask import g
 from sqlalchemy import Engine
-from sqlalchemy.orm import sessionmaker
 
 from engine.store import UnitOfWork
 from webapp.extensions import get_runtime
@@ -35,7 +34,7 @@ def request_uow() -> UnitOfWork:
     if connection is None:
         connection = bind.connect()
         setattr(g, _CONNECTION, connection)
-    return UnitOfWork(sessionmaker(**{**factory.kw, "bind": connection}))
+    return UnitOfWork(factory, bind=connection)
 
 
 def release_connection(_error: BaseException | None = None) -> None:
