@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.store.base import Base, BigId, StringEnum, utcnow
@@ -66,10 +66,11 @@ class Message(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    enrollment_id: Mapped[int] = mapped_column(BigId, ForeignKey("enrollments.id"))
-    prospect_id: Mapped[int] = mapped_column(BigId, ForeignKey("prospects.id"))
-    # The version's row is checked once per statement by a trigger, not by a foreign key
-    # (a query per row): version rows are append-only (migration ``outbox_version_checks``).
+    # The rows these four name are checked once per statement by a trigger, not by
+    # foreign keys (a query per row), and are never deleted: migrations
+    # ``outbox_version_checks`` and ``outbox_parent_checks``.
+    enrollment_id: Mapped[int] = mapped_column(BigId)
+    prospect_id: Mapped[int] = mapped_column(BigId)
     sequence_version_id: Mapped[int] = mapped_column(BigId)
     step_id: Mapped[str] = mapped_column(String(64))
     iteration: Mapped[int] = mapped_column(Integer, default=0)
@@ -115,8 +116,12 @@ class Message(Base):
     machine_opens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     machine_clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    enrollment: Mapped[Enrollment] = relationship(lazy="raise_on_sql")
-    prospect: Mapped[Prospect] = relationship(lazy="raise_on_sql")
+    enrollment: Mapped[Enrollment] = relationship(
+        primaryjoin="foreign(Message.enrollment_id) == Enrollment.id", lazy="raise_on_sql"
+    )
+    prospect: Mapped[Prospect] = relationship(
+        primaryjoin="foreign(Message.prospect_id) == Prospect.id", lazy="raise_on_sql"
+    )
     version: Mapped[SequenceVersion] = relationship(
         primaryjoin="foreign(Message.sequence_version_id) == SequenceVersion.id",
         lazy="raise_on_sql",

@@ -1,8 +1,9 @@
-"""A message always names versions that exist, without a foreign key checked per row.
+"""A message always names rows that exist, without a foreign key checked per row.
 
-``messages.sequence_version_id`` and ``template_version_id`` are checked by triggers, once
-per statement on PostgreSQL, and the version tables are append-only (migration
-``outbox_version_checks``): together they keep what the foreign keys kept, on both
+``messages.enrollment_id``, ``prospect_id``, ``sequence_version_id`` and
+``template_version_id`` are checked by triggers, once per statement on PostgreSQL, and the
+tables they name are append-only (migrations ``outbox_version_checks`` and
+``outbox_parent_checks``): together they keep what the foreign keys kept, on both
 databases, whichever way a row is written (the ORM, the tick's set-based INSERT, SQL).
 """
 
@@ -32,6 +33,8 @@ UowFactory = Callable[[], UnitOfWork]
 MISSING = 999_999
 # Each checked column of ``messages`` and the table it names.
 REFERENCES = {
+    "enrollment_id": "enrollments",
+    "prospect_id": "prospects",
     "sequence_version_id": "sequence_versions",
     "template_version_id": "email_template_versions",
 }
