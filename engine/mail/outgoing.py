@@ -19,10 +19,8 @@ from __future__ import annotations
 import functools
 import re
 import types
-from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import accumulate
 
 from jinja2 import Template
 
@@ -213,63 +211,71 @@ def _tracked_text(text: str, rewritten: dict[str, str]) -> str:
 def _pieces(chunks: tuple[str, ...], edits: list[Edit], static: StaticText) -> list[Piece]:
     """The tracked HTML as pieces: ranges of the template's literal chunks, text, and the
     literal chunks whose links are all their own as :class:`Slotted` ones (the usual
-    link: the whole ``<a>`` tag written in the template)."""
-    starts = list(accumulate(map(len, chunks), initial=0))
+    link: the whole ``<a>`` tag written in the template).
+
+    One pass over the chunks and the edits together (both in order), each chunk cut at the
+    edits that start in it: an edit may end in a later chunk (a tag around a printed
+    value), whose text up to there is then skipped."""
     constants = static.constants
     pieces: list[Piece] = []
-
-    def original(lo: int, hi: int) -> None:
-        index = bisect_right(starts, lo) - 1
-        while lo < hi:
-            chunk = chunks[index]
-            begin = starts[index]
-            stop = starts[index + 1]
-            if stop > hi:
-                stop = hi
-            if stop > lo:
-                if chunk in constants:
-                    pieces.append((chunk, lo - begin, stop - begin))
-                elif lo == begin and stop == starts[index + 1]:
-                    pieces.append(chunk)
-                else:  # part of a printed value, cut by a tracked link
-                    pieces.append(str(chunk)[lo - begin : stop - begin])
-            lo = stop
-            index += 1
-
-    done = 0
+    append = pieces.append
+    done = 0  # the HTML up to here is in pieces
+    at = 0  # the next edit
     count = len(edits)
-    at = 0
-    while at < count:
-        start, end, text, token = edits[at]
-        if token is not None:
-            index = bisect_right(starts, start) - 1
-            begin, stop = starts[index], starts[index + 1]
-            chunk = chunks[index]
-            following = at
-            while following < count and edits[following][0] < stop:
-                if edits[following][1] > stop or edits[following][3] is None:
-                    break
-                following += 1
-            else:
-                if done <= begin and chunk in constants:
-                    mine = edits[at:following]
-                    slotted = static.slotted_chunk(
-                        chunk, tuple([(s - begin, e - begin, t, len(k)) for s, e, t, k in mine])
-                    )
+    stop = 0
+    for chunk in chunks:
+        begin = stop
+        stop = begin + len(chunk)
+        if done >= stop:
+            continue
+        constant = chunk in constants
+        if at < count and edits[at][0] < stop:
+            if constant and done == begin and edits[at][3] is not None:
+                following = at
+                while following < count and edits[following][0] < stop:
+                    if edits[following][1] > stop or edits[following][3] is None:
+                        break
+                    following += 1
+                else:
+                    slotted = _slotted(chunk, begin, edits[at:following], static)
                     if slotted is not None:
-                        original(done, begin)
-                        body, placeholder = slotted
-                        written = "".join([edit[3] for edit in mine]).encode("ascii")
-                        pieces.append(Slotted((body, 0, len(body), written, placeholder)))
+                        append(slotted)
                         done = stop
                         at = following
                         continue
-        original(done, start)
-        pieces.append(text if token is None else f'{text}{token}"')
-        done = end
-        at += 1
-    original(done, starts[-1])
+            while at < count and edits[at][0] < stop:
+                start, end, text, token = edits[at]
+                if start > done:  # the chunk's text before the edit
+                    if constant:
+                        append((chunk, done - begin, start - begin))
+                    else:  # part of a printed value, cut by a tracked link
+                        append(str(chunk)[done - begin : start - begin])
+                append(text if token is None else f'{text}{token}"')
+                done = end
+                at += 1
+            if done >= stop:
+                continue
+        if constant:
+            append((chunk, done - begin, stop - begin))
+        elif done == begin:
+            append(chunk)
+        else:
+            append(str(chunk)[done - begin :])
+        done = stop
     return pieces
+
+
+def _slotted(chunk: str, begin: int, mine: list[Edit], static: StaticText) -> Slotted | None:
+    """The literal chunk at ``begin`` with its tracked links ``mine`` (all within it) as a
+    :class:`Slotted` piece, or None when it cannot be one."""
+    slotted = static.slotted_chunk(
+        chunk, tuple([(s - begin, e - begin, t, len(k)) for s, e, t, k in mine])
+    )
+    if slotted is None:
+        return None
+    body, placeholder = slotted
+    written = "".join([edit[3] for edit in mine]).encode("ascii")
+    return Slotted((body, 0, len(body), written, placeholder))
 
 
 def _static(template: Template) -> StaticText:

@@ -23,6 +23,7 @@ import re
 import threading
 from collections import OrderedDict
 
+from engine.mail.link_scan import Tag
 from engine.mail.mime import (
     encode_from_lines,
     finish_crlf_qp,
@@ -89,7 +90,7 @@ class StaticText:
         self._slotted: dict[tuple[object, ...], tuple[str, str] | None] = {}
         self.slot_memo: dict[tuple[str, int, int, int], tuple[Kept, list[tuple[int, int]]]] = {}
         # Where each literal chunk's link tags are (engine.mail.link_scan.link_tags).
-        self.tags: dict[str, tuple[tuple[int, int, object], ...]] = {}
+        self.tags: dict[str, tuple[Tag, ...]] = {}
 
     def slotted_chunk(
         self, chunk: str, edits: tuple[tuple[int, int, str, int], ...]
@@ -330,9 +331,8 @@ def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
         out.append(part)
         ends += [size + mark for mark in marks]
         from_inside = from_inside or b"\nFrom " in part
-    joined = b"".join(out)
     if patches:  # the tokens in the placeholders' places (they never move a line break)
-        body = bytearray(joined)
+        body = bytearray().join(out)  # one copy of the body, not two
         written = b"".join(tokens)
         done = 0
         for at, runs in patches:
@@ -341,6 +341,8 @@ def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
                 body[offset : offset + length] = written[done : done + length]
                 done += length
         joined = bytes(body)
+    else:
+        joined = b"".join(out)
     if ends and rewrap_crlf_qp(joined, ends) is not joined:  # lines moved: the long way
         return finish_crlf_qp(joined, ends)
     if (

@@ -3,14 +3,26 @@ track_links runs over the whole text, whatever the template's chunks and values 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markupsafe import Markup
 
-from engine.mail.link_scan import chunk_tags, href_of, link_tags
+from engine.mail.link_scan import Tag, chunk_tags, href_of, link_tags
 from engine.mail.links import _LINK_TAG, track_links
-from engine.mail.outgoing import _TEXT_URL_SPLIT, _text_urls, _tracked_text
+from engine.mail.outgoing import (
+    _TEXT_URL_SPLIT,
+    Envelope,
+    _text_urls,
+    _tracked_text,
+    reference_message,
+    tracked_message,
+)
+from engine.mail.parts import HTML_ENV
+from engine.mail.render import RenderedEmail
+from engine.mail.sandbox import render_bounded_chunks
 from engine.mail.tokens import TokenSigner
 
 SIGNER = TokenSigner("test-secret")
@@ -84,7 +96,7 @@ def test_link_tags_are_finditers_matches(html: str, cuts: list[int], literal: li
     chunks = tuple(html[lo:hi] for lo, hi in pairwise(bounds))
     constants = frozenset(c for c, keep in zip(chunks, literal, strict=False) if keep)
     expected = [(m.start(), m.end(), href_of(m[0])) for m in _LINK_TAG.finditer(html)]
-    memo: dict[str, tuple[tuple[int, int, object], ...]] = {}
+    memo: dict[str, tuple[Tag, ...]] = {}
     for _ in range(2):  # the places found, then kept
         assert list(link_tags(html, chunks, constants, memo)) == expected
 
@@ -163,3 +175,58 @@ def test_the_text_part_is_rewritten_as_track_links_rewrites_it(
     }
     assert _tracked_text(text, rewritten) == tracked.text
     assert _text_urls(text) == _TEXT_URL_SPLIT.split(text)
+
+
+# --- the whole fast path on a template whose links run into printed values -------------
+
+TRICKY_HTML = (
+    '<html><body><p>{{ a }}</p><a class="{{ a }}" href="https://x.example/{{ b }}">{{ c }}</a>'
+    '<a href="{{ u }}" title="{{ a }}">x</a>{{ raw }}<p>'
+    '<a href="https://static.example/one">one</a> and <a href="mailto:m@x.example">m</a>'
+    ' and <a title="&lt;a href=x&gt;" href="https://static.example/two?a=1&amp;b=2">two</a>'
+    '</p><a href="https://static.example/one">again</a>{{ b }}<a\nhref="{{ u }}">u</a>'
+    "<p>the end, long enough to be kept as it is encoded</p></body></html>"
+)
+ENVELOPE = Envelope(
+    from_addr="dana@flowline.example.com",
+    from_name="Dana Whitfield",
+    to_addr="zoe@acme.example",
+    reply_to=None,
+    message_id="<n1.0123456789abcdef@flowline.example.com>",
+    date=datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+    list_unsubscribe_url="https://nurture.example.net/u/1",
+    list_unsubscribe_mailto="mailto:u@flowline.example.com",
+)
+PLAIN = st.text(alphabet='ab <>"=&é\n', max_size=12)
+URL_VALUE = st.sampled_from(
+    ["https://v.example/p", "HTTP://v.example/?q=1&r=2", "mailto:v@x.example", "", f"{BASE}/u/3"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    a=PLAIN,
+    b=PLAIN,
+    c=PLAIN,
+    u=URL_VALUE,
+    raw=TAG_SOUP,
+    message_id=st.integers(1, 10**12),
+)
+def test_links_around_printed_values_are_tracked_as_track_links_tracks_them(
+    a: str, b: str, c: str, u: str, raw: str, message_id: int
+) -> None:
+    """Tags split by printed values (an href in a later chunk than its tag's start, a
+    value holding tags of its own, unclosed ones included): the same bytes as the
+    definition's."""
+    template = HTML_ENV.from_string(TRICKY_HTML)
+    values = {"a": a, "b": b, "c": c, "u": u, "raw": Markup(raw)}
+    chunks = render_bounded_chunks(template, values)
+    html = "".join(chunks)
+    text = f"Read https://static.example/one. and {u} (https://x.example/{b})"
+    rendered = RenderedEmail(
+        "Hi", html, text, "x", html_chunks=tuple(chunks), html_template=template
+    )
+    for _ in range(2):  # the chunks' places found, then kept
+        fast = tracked_message(rendered, ENVELOPE, BASE, message_id, SIGNER, "=_fixed")
+        slow = reference_message(rendered, ENVELOPE, BASE, message_id, SIGNER, "=_fixed")
+        assert fast == slow
