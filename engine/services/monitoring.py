@@ -29,6 +29,7 @@ from engine.store import (
     MessageIncident,
     MessageStatus,
     UnitOfWork,
+    end_read,
 )
 
 __all__ = ["OUTBOX_IN_FLIGHT", "OUTBOX_OUTCOMES", "OperationsSnapshot", "operations_snapshot"]
@@ -111,6 +112,7 @@ def operations_snapshot(uow: UnitOfWork, now: datetime) -> OperationsSnapshot:
         past_due = session.scalar(
             select(func.count()).where(Handoff.status == HandoffStatus.OPEN, Handoff.due_at < now)
         )
+        end_read(uow)  # every scrape of /metrics
     return OperationsSnapshot(
         now=now,
         enrollments_due=int(due[0]),

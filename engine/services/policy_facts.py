@@ -38,6 +38,7 @@ from engine.store import (
     Suppression,
     UnitOfWork,
     User,
+    end_read,
 )
 from engine.store.suppressions import email_hash
 
@@ -138,6 +139,7 @@ def load_policy_inputs(
             )
         ):
             inputs.recent[prospect_id].append(at)
+        end_read(uow)  # every send batch
         return inputs
 
 

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from engine.core.enrollment import SequenceOption, reentry_at
 from engine.services.imports.batch import reconsider_prospects
 from engine.services.loading import active_options, ids_in
-from engine.store import Enrollment, EnrollmentStatus, Prospect, UnitOfWork
+from engine.store import Enrollment, EnrollmentStatus, Prospect, UnitOfWork, end_read
 from engine.store import Sequence as SequenceRow
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,8 @@ def _batch(
         if only is not None:
             stmt = stmt.where(Enrollment.prospect_id == only)
         stamps = session.execute(uow.skip_locked(stmt, of=Enrollment)).all()
-        if not stamps:
+        if not stamps:  # every tick's last batch: see engine.store.uow.end_read
+            end_read(uow)
             return 0
         locked = set(
             session.scalars(

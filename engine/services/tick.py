@@ -60,6 +60,7 @@ from engine.store import (
     SequenceStatus,
     SequenceVersion,
     UnitOfWork,
+    end_read,
 )
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,8 @@ def _batch(
     with uow:
         session = uow.session
         claimed = _claim(uow, now, batch_size)
-        if not claimed:
+        if not claimed:  # every tick's last batch: see engine.store.uow.end_read
+            end_read(uow)
             return 0
         outbox = load_outbox_facts(
             session,

@@ -48,7 +48,7 @@ from engine.services.events import record_within
 from engine.services.message_stamps import restamp_messages
 from engine.services.schemas import EngineEventInput
 from engine.services.scoring import current_scoring, refresh_scores
-from engine.store import Event, Message, ScoreEntry, UnitOfWork
+from engine.store import Event, Message, ScoreEntry, UnitOfWork, end_read
 
 __all__ = [
     "MAX_TOKEN_LENGTH",
@@ -375,7 +375,8 @@ def flag_bursts(uow: UnitOfWork, message_id: int, now: datetime, thresholds: Thr
             )
             if result.rowcount:  # type: ignore[attr-defined]
                 changed[event_id] = reason
-        if not changed:
+        if not changed:  # every judged click's usual outcome
+            end_read(uow)
             return 0
         restamp_messages(session, [message_id])  # a person's click may have been the scanner's
         _take_back_points(session, changed, now)

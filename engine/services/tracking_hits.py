@@ -55,7 +55,7 @@ from engine.services.tracking import (
     link_of,
     parse_token,
 )
-from engine.store import Message, Prospect, TrackingHit, UnitOfWork
+from engine.store import Message, Prospect, TrackingHit, UnitOfWork, end_read
 
 __all__ = [
     "BATCH",
@@ -270,6 +270,7 @@ def sweep_hits(uow: UnitOfWork, queue: FlaggedQueue, now: datetime) -> bool:
         oldest = uow.session.scalar(
             select(TrackingHit.received_at).order_by(TrackingHit.id).limit(1)
         )
+        end_read(uow)  # every tick
     if oldest is None or oldest > now - timedelta(seconds=DRAIN_FLAG_TTL):
         return False
     queue.set_flag(DRAIN_FLAG, DRAIN_FLAG_TTL, replace=True)
@@ -281,7 +282,9 @@ def hits_waiting(uow: UnitOfWork) -> bool:
     """True when a hit no other drain is judging right now is waiting."""
     with uow:
         stmt = uow.skip_locked(select(TrackingHit.id).order_by(TrackingHit.id).limit(1))
-        return uow.session.scalar(stmt) is not None
+        waiting = uow.session.scalar(stmt) is not None
+        end_read(uow)  # every judging job
+        return waiting
 
 
 def drain_hits(
@@ -312,7 +315,8 @@ def _judge_batch(uow: UnitOfWork, thresholds: Thresholds, size: int) -> int:
         hits = session.execute(
             uow.skip_locked(select(*TrackingHit.__table__.c).order_by(TrackingHit.id).limit(size))
         ).all()
-        if not hits:
+        if not hits:  # a judging job's last batch
+            end_read(uow)
             return 0
         _lock_prospects(uow, {hit.message_id for hit in hits})
         for hit in hits:
