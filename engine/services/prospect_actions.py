@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.core.enrollment import EnrollDecision, SequenceOption, judge, with_sales
+from engine.core.enrollment import EnrollDecision, SequenceOption, Verdict, judge, with_sales
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
 from engine.services.audit import record_audit
 from engine.services.events import record_within
@@ -104,29 +104,9 @@ def suppress_prospect(
         )
         exited = bool(done.exited or done.cancelled)
         if already is None or exited:
-            record_audit(
-                session,
-                actor=actor,
-                action="prospect.unsubscribed"
-                if reason == "unsubscribed"
-                else "prospect.suppressed",
-                subject=f"prospect:{prospect.id}",
-                summary=f"Suppressed prospect {prospect.id} ({reason}); their nurture ended",
-                now=now,
-                details={"note": note} if note else None,
-            )
+            _audit_suppression(session, prospect.id, now, actor=actor, reason=reason, note=note)
         if kind is SuppressionReason.UNSUBSCRIBED:
-            record_within(
-                uow,
-                EngineEventInput(
-                    type="email.unsubscribed",
-                    prospect_id=prospect.id,
-                    occurred_at=now,
-                    data={"by": actor},
-                    source="ui",
-                ),
-                now,
-            )
+            _relay_unsubscribe(uow, prospect.id, now, actor)
         uow.commit()
     if already is not None and not exited:
         return ActionResult(prospect_id, f"Already suppressed ({already}); nothing changed.", False)
@@ -134,6 +114,35 @@ def suppress_prospect(
     ended = " Their nurture ended and queued emails were cancelled." if exited else ""
     return ActionResult(
         prospect_id, f"Suppressed ({reason}): they will not be emailed again.{ended}"
+    )
+
+
+def _audit_suppression(
+    session: Session, prospect_id: int, now: datetime, *, actor: str, reason: str, note: str | None
+) -> None:
+    record_audit(
+        session,
+        actor=actor,
+        action="prospect.unsubscribed" if reason == "unsubscribed" else "prospect.suppressed",
+        subject=f"prospect:{prospect_id}",
+        summary=f"Suppressed prospect {prospect_id} ({reason}); their nurture ended",
+        now=now,
+        details={"note": note} if note else None,
+    )
+
+
+def _relay_unsubscribe(uow: UnitOfWork, prospect_id: int, now: datetime, actor: str) -> None:
+    """The person's own opt-out, relayed by a user: an event, so scoring and reports see it."""
+    record_within(
+        uow,
+        EngineEventInput(
+            type="email.unsubscribed",
+            prospect_id=prospect_id,
+            occurred_at=now,
+            data={"by": actor},
+            source="ui",
+        ),
+        now,
     )
 
 
@@ -194,65 +203,90 @@ def enroll_by_hand(
     with uow:
         session = uow.session
         prospect = _locked(uow, prospect_id)
-        suppressed = suppression_reason(session, prospect.email)
-        if suppressed is not None:
-            raise ConflictError(
-                f"the address is suppressed ({suppressed}): it is never enrolled, "
-                "whatever the reason"
-            )
-        held = with_sales(
-            prospect_facts(prospect), open_handoff=has_open_handoff(session, prospect.id)
-        )
-        if held is not None:
-            raise ConflictError(
-                f"{held}; sales decides first (accept the handoff, or send it back to nurture)"
-            )
+        _never_by_hand(session, prospect)
         option = _option(session, sequence_key)
         events = events_by_prospect(session, [prospect.id]).get(prospect.id, [])
-        history = enrollment_history(session, prospect.id)
         running = active_enrollment(session, prospect.id, lock=True)
         if running is not None and running.sequence_id == option.sequence_id:
             raise ConflictError(f"they are in '{sequence_key}' already")
-        verdict = judge(option, prospect_facts(prospect), events, history, now)
-        # A reason may be sentences of its own (the re-entry wait's): joined into one.
-        objections = [] if verdict.eligible else [verdict.reason.rstrip(".")]
-        if running is not None:
-            priority = spec_by_id(session, running.sequence_version_id).enroll.priority
-            if option.priority <= priority:
-                objections.append(
-                    f"their current nurture has priority {priority}, and only a higher one "
-                    f"replaces it ('{sequence_key}' has {option.priority})"
-                )
+        verdict = judge(
+            option, prospect_facts(prospect), events, enrollment_history(session, prospect.id), now
+        )
+        objections = _objections(session, option, verdict, running)
         if objections and override is None:
             raise ConflictError(
                 f"the enrollment rules say no: {'; '.join(objections)}. To enroll anyway, "
                 "give the reason for overriding them (it is kept with the enrollment)"
             )
-        if objections:
-            why = f"enrolled by hand by {actor}, overriding the rules ({'; '.join(objections)})"
-            why += f": {override}"
-        else:
-            why = f"enrolled by hand by {actor}; the rules agree ({verdict.reason})"
+        why = (
+            f"enrolled by hand by {actor}, overriding the rules ({'; '.join(objections)})"
+            f": {override}"
+            if objections
+            else f"enrolled by hand by {actor}; the rules agree ({verdict.reason})"
+        )
         if running is not None:
             end_enrollment(
                 running, EnrollmentStatus.SUPERSEDED, f"replaced by hand with {sequence_key}", now
             )
             session.flush()
         report = enroll(session, prospect, EnrollDecision(option, why), events, now)
-        overridden = ", overriding the enrollment rules" if objections else ""
-        record_audit(
-            session,
-            actor=actor,
-            action="prospect.enrolled_by_hand",
-            subject=f"prospect:{prospect_id}",
-            summary=f"Enrolled prospect {prospect_id} in {sequence_key} by hand{overridden}",
-            now=now,
-            details={"rules_said": objections, "override": override} if objections else None,
-        )
+        _audit_enrolled(session, prospect_id, sequence_key, now, actor, objections, override)
         uow.commit()
     log.info("prospect %s enrolled in %s: %s", prospect_id, sequence_key, why)
     queued = " The first email is queued." if report.emails_queued else ""
     return ActionResult(prospect_id, f"Enrolled in '{option.spec.name}'.{queued}")
+
+
+def _audit_enrolled(
+    session: Session,
+    prospect_id: int,
+    sequence_key: str,
+    now: datetime,
+    actor: str,
+    objections: list[str],
+    override: str | None,
+) -> None:
+    overridden = ", overriding the enrollment rules" if objections else ""
+    record_audit(
+        session,
+        actor=actor,
+        action="prospect.enrolled_by_hand",
+        subject=f"prospect:{prospect_id}",
+        summary=f"Enrolled prospect {prospect_id} in {sequence_key} by hand{overridden}",
+        now=now,
+        details={"rules_said": objections, "override": override} if objections else None,
+    )
+
+
+def _never_by_hand(session: Session, prospect: Prospect) -> None:
+    """Refuse what no override lifts: a suppressed address, a prospect sales has."""
+    suppressed = suppression_reason(session, prospect.email)
+    if suppressed is not None:
+        raise ConflictError(
+            f"the address is suppressed ({suppressed}): it is never enrolled, whatever the reason"
+        )
+    held = with_sales(prospect_facts(prospect), open_handoff=has_open_handoff(session, prospect.id))
+    if held is not None:
+        raise ConflictError(
+            f"{held}; sales decides first (accept the handoff, or send it back to nurture)"
+        )
+
+
+def _objections(
+    session: Session, option: SequenceOption, verdict: Verdict, running: Enrollment | None
+) -> list[str]:
+    """What the rules say against enrolling by hand, each an override may lift: the
+    sequence's own verdict, and a running nurture that ranks as high."""
+    # A reason may be sentences of its own (the re-entry wait's): joined into one.
+    objections = [] if verdict.eligible else [verdict.reason.rstrip(".")]
+    if running is not None:
+        priority = spec_by_id(session, running.sequence_version_id).enroll.priority
+        if option.priority <= priority:
+            objections.append(
+                f"their current nurture has priority {priority}, and only a higher one "
+                f"replaces it ('{option.spec.key}' has {option.priority})"
+            )
+    return objections
 
 
 def _locked(uow: UnitOfWork, prospect_id: int) -> Prospect:
