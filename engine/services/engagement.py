@@ -51,6 +51,10 @@ def stamp_engagement(session: Session, event: Event) -> None:
     if not engages(event.type, bool(event.machine)):
         return
     # On the connection: a Core UPDATE of no loaded object costs twice the CPU via the ORM.
+    # What the ORM would flush first is flushed first all the same (an enrollment added
+    # in this unit of work must get its stamp), unless the caller turned autoflush off.
+    if session.autoflush:
+        session.flush()
     session.connection().execute(
         _STAMP, {"stamp_prospect": event.prospect_id, "stamp_at": event.occurred_at}
     )

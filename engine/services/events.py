@@ -319,14 +319,17 @@ def _insert_event(uow: UnitOfWork, row: dict[str, Any]) -> int | None:
     statement is built once per dialect, the row its parameters.
 
     Run on the session's connection, not through the ORM (half the CPU: no bulk-insert
-    machinery for one row of plain values); nothing is pending to flush first, the
-    context's SELECT just did."""
+    machinery for one row of plain values); what the ORM would have flushed first is
+    flushed first all the same (a no-op after the context's SELECT, which just did)."""
     postgres = uow.is_postgres
     stmt = _INSERTS.get(postgres)
     if stmt is None:
         insert = pg_insert if postgres else sqlite_insert
         stmt = _INSERTS[postgres] = insert(Event).on_conflict_do_nothing().returning(Event.id)
-    return uow.session.connection().execute(stmt, row).scalar()
+    session = uow.session
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(stmt, row).scalar()
 
 
 _INSERTS: dict[bool, Any] = {}  # _insert_event's statement, by "is PostgreSQL"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.exceptions import NotFoundError
-from engine.services.engagement import restamp_engagement
+from engine.services.engagement import restamp_engagement, stamp_engagement
 from engine.services.events import record_event, record_events
 from engine.services.schemas import EngineEventInput
 from engine.store import (
@@ -95,6 +95,36 @@ def test_each_enrollment_is_stamped_with_the_first_persons_engagement_after_it_s
     assert _stamps(uow_factory, ids) == [T0 - 3 * H, T0 - H]  # the first keeps its first
     record("email.opened", T0 - 4 * H)  # reported late: the first one's stamp moves back
     assert _stamps(uow_factory, ids) == [T0 - 4 * H, T0 - H]
+
+
+def test_an_enrollment_added_in_the_same_unit_of_work_is_stamped_too(
+    uow_factory: Callable[[], UnitOfWork],
+) -> None:
+    """The stamp's UPDATE runs on the session's connection (for speed), after flushing what
+    the ORM would have flushed: an enrollment added but not yet flushed gets its stamp."""
+    pid, _ = _enrolled(uow_factory)
+    version = store(uow_factory, PRICE, T0)
+    with uow_factory() as uow:
+        enrollment = Enrollment(
+            prospect_id=pid,
+            sequence_id=version.sequence_id,
+            sequence_version_id=version.id,
+            status=EnrollmentStatus.COMPLETED,
+            cursor=0,
+            state={},
+            enrolled_at=T0 - 2 * H,
+            updated_at=T0 - 2 * H,
+            lock_version=0,
+        )
+        uow.session.add(enrollment)  # pending: not flushed
+        clicked = Event(
+            prospect_id=pid, type="email.clicked", occurred_at=T0 - H, received_at=T0, data={}
+        )
+        uow.session.add(clicked)
+        stamp_engagement(uow.session, clicked)
+        uow.commit()
+        added = enrollment.id
+    assert _stamps(uow_factory, [added]) == [T0 - H]
 
 
 def test_a_batch_stamps_what_the_events_say_whatever_their_order(
