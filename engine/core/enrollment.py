@@ -116,37 +116,33 @@ def judge(
         leaving = explain(spec.exit_when, Facts(prospect, events, now, now))
         if leaving:
             return Verdict(False, f"they would leave at once: {leaving}")
-    waiting = _reenrollment_refusal(option, history, now)
-    if waiting is not None:
-        return Verdict(False, waiting, waiting=not waiting.startswith(_NOT_WAITING))
-    return Verdict(True, why)
-
-
-# The refusals of ``_reenrollment_refusal`` that are not a wait with an end.
-_NOT_WAITING = ("they are in it already", "they were in it before and it never")
+    refusal = _reenrollment_refusal(option, history, now)
+    return refusal if refusal is not None else Verdict(True, why)
 
 
 def _reenrollment_refusal(
     option: SequenceOption, history: Sequence[PastEnrollment], now: datetime
-) -> str | None:
-    """Why the re-enrollment policy keeps the prospect out of ``option``, or None."""
+) -> Verdict | None:
+    """How the re-enrollment policy keeps the prospect out of ``option`` (a wait with an
+    end is ``waiting``: they may come back), or None."""
     past = [p for p in history if p.sequence_id == option.sequence_id]
     if not past:
         return None
     if any(p.ended_at is None for p in past):
-        return "they are in it already"
+        return Verdict(False, "they are in it already")
     policy = option.spec.enroll.reenroll_after
     if policy == "never":
-        return "they were in it before and it never re-enrolls anyone"
+        return Verdict(False, "they were in it before and it never re-enrolls anyone")
     ended = [(p.ended_at, p) for p in past if p.ended_at is not None]
     last, latest = max(ended, key=lambda pair: pair[0])
     if now - last < policy:
         again = last + policy
-        return (
+        reason = (
             f"they left it on {last:%Y-%m-%d} and it re-enrolls after "
             f"{format_duration(policy)}: not before {again:%Y-%m-%d}."
             + _what_happens_then(latest.reenroll_at, again)
         )
+        return Verdict(False, reason, waiting=True)
     return None
 
 

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from engine.core.funnel import ENGAGEMENT_EVENTS, engages
-from engine.store import Enrollment, Event
+from engine.store import Enrollment, Event, execute_core
 from engine.store.base import UTCDateTime
 
 __all__ = [
@@ -50,13 +50,8 @@ def stamp_engagement(session: Session, event: Event) -> None:
     an earlier time, moves the stamp back to it)."""
     if not engages(event.type, bool(event.machine)):
         return
-    # On the connection: a Core UPDATE of no loaded object costs twice the CPU via the ORM.
-    # What the ORM would flush first is flushed first all the same (an enrollment added
-    # in this unit of work must get its stamp), unless the caller turned autoflush off.
-    if session.autoflush:
-        session.flush()
-    session.connection().execute(
-        _STAMP, {"stamp_prospect": event.prospect_id, "stamp_at": event.occurred_at}
+    execute_core(
+        session, _STAMP, {"stamp_prospect": event.prospect_id, "stamp_at": event.occurred_at}
     )
 
 

@@ -34,7 +34,7 @@ from engine.services.nurture import StepReport
 from engine.services.optouts import OPT_OUT_EVENTS, opt_out
 from engine.services.schemas import EngineEventInput, EventInput, parse_input
 from engine.services.scoring import ledger, score_event
-from engine.store import Event, Message, Prospect, UnitOfWork
+from engine.store import Event, Message, Prospect, UnitOfWork, execute_core
 from engine.store.base import normalize_email
 
 AnyEventInput = EventInput | EngineEventInput
@@ -318,18 +318,14 @@ def _insert_event(uow: UnitOfWork, row: dict[str, Any]) -> int | None:
     no savepoint to roll back to (``ON CONFLICT DO NOTHING``, on both databases). The
     statement is built once per dialect, the row its parameters.
 
-    Run on the session's connection, not through the ORM (half the CPU: no bulk-insert
-    machinery for one row of plain values); what the ORM would have flushed first is
-    flushed first all the same (a no-op after the context's SELECT, which just did)."""
+    Run on the session's connection, not through the ORM (``execute_core``: no bulk-insert
+    machinery for one row of plain values)."""
     postgres = uow.is_postgres
     stmt = _INSERTS.get(postgres)
     if stmt is None:
         insert = pg_insert if postgres else sqlite_insert
         stmt = _INSERTS[postgres] = insert(Event).on_conflict_do_nothing().returning(Event.id)
-    session = uow.session
-    if session.autoflush:
-        session.flush()
-    return session.connection().execute(stmt, row).scalar()
+    return execute_core(uow.session, stmt, row).scalar()
 
 
 _INSERTS: dict[bool, Any] = {}  # _insert_event's statement, by "is PostgreSQL"

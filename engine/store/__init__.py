@@ -57,7 +57,7 @@ from engine.store.sequences import Sequence, SequenceVersion
 from engine.store.suppressions import Suppression
 from engine.store.templates import EmailTemplate, EmailTemplateVersion
 from engine.store.tracking_hits import TrackingHit
-from engine.store.uow import UnitOfWork, end_read
+from engine.store.uow import UnitOfWork, end_read, execute_core
 from engine.store.users import ApiToken, User
 
 __all__ = [
@@ -106,6 +106,7 @@ __all__ = [
     "current_revision",
     "downgrade",
     "end_read",
+    "execute_core",
     "head_revision",
     "make_engine",
     "make_session_factory",
