@@ -16,6 +16,10 @@ swallow a person's). Clicks and honeypot hits get no key: two clicks are two eve
 key per time bucket would drop the second of two real clicks, or let a scanner's click hide
 a person's in the same minute. The rare double count (a double-click, a browser re-sending a
 GET over a dropped keep-alive connection) is bounded by the scoring rules' daily caps.
+
+This module judges; what a token names (``engine.services.tracking_links``) and the burst
+flagging after a click is committed (``engine.services.click_bursts``) live beside it, and
+their names are re-exported here for the endpoints and the fast path that use them.
 """
 
 from __future__ import annotations
@@ -25,30 +29,34 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.config import Settings
 from engine.core.bots import (
     DEFAULTS,
-    Click,
     RequestInfo,
     Thresholds,
     Verdict,
     classify_click,
     classify_honeypot,
     classify_open,
-    machine_bursts,
 )
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError
 from engine.mail.links import HONEYPOT_LINK_INDEX
-from engine.mail.tokens import BadTokenError, TokenSigner
-from engine.services.engagement import restamp_engagement
+from engine.mail.tokens import TokenSigner
+from engine.services.click_bursts import CLICKED, SOURCE, flag_bursts, tracked_clicks
 from engine.services.events import record_within
-from engine.services.message_stamps import restamp_messages
 from engine.services.schemas import EngineEventInput
-from engine.services.scoring import current_scoring, refresh_scores
-from engine.store import Event, Message, ScoreEntry, UnitOfWork, end_read
+from engine.services.tracking_links import (
+    MAX_TOKEN_LENGTH,
+    NOT_FOUND,
+    link_at,
+    link_of,
+    parse_token,
+    unsubscribe_token_message,
+)
+from engine.store import Message, UnitOfWork
 
 __all__ = [
     "MAX_TOKEN_LENGTH",
@@ -68,17 +76,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-SOURCE = "tracking"
-CLICKED = "email.clicked"
-MAX_TOKEN_LENGTH = 120
-"""Our tokens are under 60 characters; anything much longer is refused before parsing."""
-
-# How many of a message's latest clicks the burst check looks at: plenty for any real
-# pattern, and a hammered link cannot make a click cost more than this.
-_CLICK_HISTORY = 200
-_NOT_FOUND = "no such link"
-_TAKEN_BACK = "machine:"
 
 
 @dataclass(frozen=True)
@@ -144,7 +141,7 @@ def resolve_click(
     """
     parsed = parse_token(signer.parse_click, token)
     if parsed is None:
-        raise NotFoundError(_NOT_FOUND)
+        raise NotFoundError(NOT_FOUND)
     message_id, index = parsed
     with uow:
         url = link_of(uow.session, message_id, index)
@@ -179,32 +176,6 @@ def record_honeypot(
     if recorded:
         flag_bursts(uow, parsed[0], now, thresholds)
     return recorded
-
-
-def link_of(session: Session | Connection, message_id: int, index: int) -> str:
-    """``message.links[index]`` of a sent message, or the one ``NotFoundError``.
-
-    Anything but a real link of the message the signed token names (unknown or unsent
-    message, index out of range, a stored link that is not http(s)) is refused alike, so
-    the redirect can never be pointed elsewhere. Reads through a session (the judging) or
-    a bare connection (the click's answer, which opens no unit of work).
-    """
-    row = session.execute(
-        select(Message.sent_at, Message.links).where(Message.id == message_id)
-    ).first()
-    return link_at(row.links if row is not None and row.sent_at is not None else None, index)
-
-
-def link_at(links: list[str] | None, index: int) -> str:
-    """``links[index]`` of a sent message's stored links (None: no sent message), or the
-    one ``NotFoundError`` for anything but a plain http(s) link there."""
-    links = links or []
-    if not 0 <= index < len(links):
-        raise NotFoundError(_NOT_FOUND)
-    url = links[index]
-    if not isinstance(url, str) or not url[:8].lower().startswith(("http://", "https://")):
-        raise NotFoundError(_NOT_FOUND)
-    return url
 
 
 def judge_open(uow: UnitOfWork, message_id: int, request: RequestInfo, now: datetime) -> bool:
@@ -246,7 +217,7 @@ def judge_click(
     sent = _sent(uow.session, message_id)
     if sent is None:
         return False
-    prior = _clicks(uow, message_id)
+    prior = tracked_clicks(uow, message_id)
     verdict = classify_click(request, sent.sent_at, now, index, prior, thresholds)
     data = {"url": url, "step": sent.step_id, "template": sent.template_key}
     return _record(uow, sent, CLICKED, {**data, "link_index": index}, verdict, now)
@@ -261,26 +232,6 @@ def judge_honeypot(uow: UnitOfWork, message_id: int, now: datetime) -> bool:
         return False
     data = {"step": sent.step_id, "template": sent.template_key, "link_index": None}
     return _record(uow, sent, CLICKED, {**data, "honeypot": True}, classify_honeypot(), now)
-
-
-def unsubscribe_token_message(token: str, *, signer: TokenSigner) -> int | None:
-    """The message id of an unsubscribe token, or None for anything we did not sign."""
-    parsed: int | None = parse_token(signer.parse_unsubscribe, token)
-    return parsed
-
-
-def parse_token(parse: Any, token: str) -> Any:
-    """``parse(token)``, or None for anything that is not one of our tokens.
-
-    Tokens are short ASCII; longer or non-ASCII input is refused before the signature is
-    checked (``hmac.compare_digest`` raises TypeError on non-ASCII strings).
-    """
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
-        return None
-    try:
-        return parse(token)
-    except BadTokenError:
-        return None
 
 
 def _sent(session: Session, message_id: int) -> _Sent | None:
@@ -300,26 +251,6 @@ def _sent(session: Session, message_id: int) -> _Sent | None:
     return _Sent(
         row.id, row.prospect_id, row.step_id, row.template_key, row.sent_at, row.links or []
     )
-
-
-def _clicks(uow: UnitOfWork, message_id: int) -> list[Click]:
-    """The message's latest tracked clicks and honeypot hits, as the classifier reads them.
-
-    Only our own (``source="tracking"``) events: a click posted through the API carries no
-    link index or request to judge.
-    """
-    rows = uow.session.execute(
-        select(Event.id, Event.occurred_at, Event.data, Event.machine)
-        .where(Event.message_id == message_id, Event.type == CLICKED, Event.source == SOURCE)
-        .order_by(Event.occurred_at.desc(), Event.id.desc())
-        .limit(_CLICK_HISTORY)
-    ).all()
-    clicks = []
-    for event_id, occurred_at, data, machine in rows:
-        details = data or {}
-        index = None if details.get("honeypot") else details.get("link_index", -1)
-        clicks.append(Click(occurred_at, index, event_id, bool(machine)))
-    return clicks
 
 
 def _record(
@@ -354,68 +285,3 @@ def _record(
     except (NotFoundError, InvalidInputError, ConflictError):
         return False
     return not result.duplicate
-
-
-def flag_bursts(uow: UnitOfWork, message_id: int, now: datetime, thresholds: Thresholds) -> int:
-    """Mark as machine the clicks of the message that, with what is known now, belong to a
-    scanner's burst, and take back the points they earned; returns how many were flagged.
-
-    Runs after the new click is committed, in its own transaction, so of two concurrent
-    clicks at least the later one sees the other (see ``machine_bursts``).
-    """
-    with uow:
-        session = uow.session
-        flagged = machine_bursts(_clicks(uow, message_id), thresholds)
-        changed: dict[int, str] = {}
-        for event_id, reason in flagged.items():
-            result = session.execute(
-                update(Event)
-                .where(Event.id == event_id, Event.machine.is_(False))
-                .values(machine=True, machine_reason=reason[:200])
-            )
-            if result.rowcount:  # type: ignore[attr-defined]
-                changed[event_id] = reason
-        if not changed:  # every judged click's usual outcome
-            end_read(uow)
-            return 0
-        restamp_messages(session, [message_id])  # a person's click may have been the scanner's
-        _take_back_points(session, changed, now)
-        restamp_engagement(session, changed)
-        uow.commit()
-    log.info("message %s: %d click(s) flagged as a scanner's burst", message_id, len(changed))
-    return len(changed)
-
-
-def _take_back_points(session: Session, flagged: dict[int, str], now: datetime) -> None:
-    """Cancel what the flagged events earned while they looked human.
-
-    The ledger is append-only, so each of their entries gets an opposite entry, same moment
-    (so decay cancels exactly), rule ``machine:<rule>``, the reason in the note. A handoff
-    the points already caused stays: sales sees the events, machine flags included.
-    """
-    entries = session.execute(
-        select(
-            ScoreEntry.prospect_id,
-            ScoreEntry.event_id,
-            ScoreEntry.rule,
-            ScoreEntry.points,
-            ScoreEntry.occurred_at,
-        ).where(ScoreEntry.event_id.in_(list(flagged)), ScoreEntry.points != 0)
-    ).all()
-    for prospect_id, event_id, rule, points, occurred_at in entries:
-        if rule.startswith(_TAKEN_BACK):
-            continue
-        session.add(
-            ScoreEntry(
-                prospect_id=prospect_id,
-                event_id=event_id,
-                rule=f"{_TAKEN_BACK}{rule}"[:200],
-                points=-points,
-                occurred_at=occurred_at,
-                created_at=now,
-                note=f"event found to be a machine's afterwards: {flagged[event_id]}",
-            )
-        )
-    spec = current_scoring(session)
-    if spec is not None and entries:
-        refresh_scores(session, {row.prospect_id for row in entries}, spec, now)

@@ -19,11 +19,11 @@ from sqlalchemy import Engine, event
 from engine.adapters.jobqueue import InProcessJobQueue
 from engine.config import Settings
 from engine.core.bots import DEFAULTS
+from engine.services.click_bursts import flag_bursts
 from engine.services.monitoring import operations_snapshot
 from engine.services.policy_facts import load_policy_inputs
 from engine.services.reentry import reenter_due
 from engine.services.tick import tick
-from engine.services.tracking import flag_bursts
 from engine.services.tracking_hits import drain_hits, hits_waiting, sweep_hits
 from engine.store import UnitOfWork
 

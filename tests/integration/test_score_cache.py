@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from engine.core.scoring import Entry, decayed, score_at
+from engine.services.click_bursts import _take_back_points
 from engine.services.handoffs import list_handoffs, reject_handoff
 from engine.services.scoring import current_scoring, save_scoring
-from engine.services.tracking import _take_back_points
 from engine.store import Prospect, ScoreEntry
 from tests.support.prospect_world import SCORING, add, happen, seed_world
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from engine.core.scoring import Entry, decayed, score_at
+from engine.services.click_bursts import _take_back_points
 from engine.services.scoring import current_scoring
-from engine.services.tracking import _take_back_points
 from engine.store import Prospect, ScoreEntry
 from tests.support.prospect_world import add, happen, seed_world
 
