@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 from engine.core.facts import EventFact
 from engine.core.relevance import types_consulted
 from engine.core.tick_batch import earliest_event_seen
+from engine.services.enrollment_steps import state_of
 from engine.services.event_context import EventContext, load_context, load_contexts
 from engine.services.event_nurture import Active, locked_actives
 from engine.services.event_writes import DeferredWrites
 from engine.services.loading import events_by_prospect
-from engine.services.nurture import state_of
 from engine.services.schemas import EngineEventInput, EventInput
 from engine.store.base import normalize_email
 

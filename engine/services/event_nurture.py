@@ -27,6 +27,7 @@ from engine.core.facts import EventFact
 from engine.core.relevance import outranked, types_consulted
 from engine.core.stepping import Advance, advance
 from engine.core.tick_batch import earliest_event_seen
+from engine.services.enrollment_steps import UNSENT, StepReport, apply_step, state_of
 from engine.services.event_context import EventContext
 from engine.services.loading import (
     events_by_prospect,
@@ -35,7 +36,7 @@ from engine.services.loading import (
     prospect_facts,
     spec_by_checksum,
 )
-from engine.services.nurture import UNSENT, StepReport, apply_step, reconsider, state_of
+from engine.services.nurture import reconsider
 from engine.spec.sequence import SequenceSpec
 from engine.store import Enrollment, EnrollmentStatus, Message, SequenceVersion
 
@@ -94,7 +95,7 @@ def react_to_event(
         types = types_consulted(spec, state, now)
         found = events_by_prospect(session, [prospect.id], types=types, since=since)
         events = found.get(prospect.id, [])
-    # The id draws the prospect's variant at a split, as in ``nurture.plan_step``.
+    # The id draws the prospect's variant at a split, as in ``enrollment_steps.plan_step``.
     facts = prospect_facts(prospect) | {"id": prospect.id}
     result = advance(spec, state, facts, events, now, unsent)
     if _unchanged(enrollment, result):

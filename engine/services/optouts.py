@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.services.nurture import end_enrollment
+from engine.services.enrollment_steps import end_enrollment
 from engine.store import (
     Enrollment,
     EnrollmentStatus,

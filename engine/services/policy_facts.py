@@ -16,13 +16,13 @@ from engine.config import Settings
 from engine.core.policy import FrequencyCap, SendFacts, SendNow, decide_send
 from engine.core.stepping import EnrollmentState
 from engine.core.windows import window_zone
+from engine.services.enrollment_steps import UNSENT
 from engine.services.loading import (
     PROSPECT_FACT_COLUMNS,
     ids_in,
     prospect_facts,
     spec_by_checksum,
 )
-from engine.services.nurture import UNSENT
 from engine.services.template_versions import current_version_ids
 from engine.spec.sequence import SequenceSpec
 from engine.store import (
@@ -291,7 +291,7 @@ class CapUsage:
 class OutboxFacts:
     """What the tick reads from the outbox for a batch, in one query."""
 
-    # enrollment id -> its email steps still in the outbox (``nurture.unsent_steps``)
+    # enrollment id -> its email steps still in the outbox (``enrollment_steps.unsent_steps``)
     unsent: dict[int, set[str]] = field(default_factory=dict)
     # prospect id -> what counts against its frequency cap; a prospect missing has no send
     # in the window and nothing pending

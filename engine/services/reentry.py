@@ -4,7 +4,7 @@ A sequence that says "they may enter again 90 days after they left" used to keep
 promise only when something else touched the prospect (a CRM update, an event a sequence
 looks at). Every path that ends an enrollment now stamps it with the moment its sequence
 may take the prospect back (``Enrollment.reenroll_at``: the tick's set-based exits,
-``engine.services.nurture.end_enrollment`` for the others); this sweep, run by every
+``engine.services.enrollment_steps.end_enrollment`` for the others); this sweep, run by every
 ``tick_job``, finds the stamps that are due through their partial index and runs the
 ordinary enrollment rules for their prospects, a batch at a time
 (:func:`engine.services.imports.batch.reconsider_prospects`, which the CSV import uses):

@@ -41,13 +41,13 @@ from engine.core.tick_batch import (
     fields_read_by,
     plan_batch,
 )
+from engine.services.enrollment_steps import StepReport, outbox_rows
 from engine.services.loading import (
     PROSPECT_FACT_FIELDS,
     events_by_prospect,
     ids_in,
     spec_by_checksum,
 )
-from engine.services.nurture import StepReport, outbox_rows
 from engine.services.policy_facts import CapUsage, load_outbox_facts
 from engine.services.template_versions import current_version_ids
 from engine.services.tick_writes import EnrollmentWrite, cancel_queued_mail, write_batch

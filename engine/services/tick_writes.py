@@ -76,7 +76,7 @@ _PG_UPDATE = text(
     "WHERE e.id = v.id AND e.lock_version = v.lock_version RETURNING e.id"
 )
 
-# The outbox row's columns (``engine.services.nurture.outbox_rows``) and their types.
+# The outbox row's columns (``engine.services.enrollment_steps.outbox_rows``) and their types.
 _MESSAGE_COLUMNS = (
     ("enrollment_id", "bigint"),
     ("prospect_id", "bigint"),
@@ -182,7 +182,7 @@ def _update_sqlite(session: Session, writes: Sequence[EnrollmentWrite]) -> set[i
 
 
 def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert outbox rows (``engine.services.nurture.outbox_rows``) in one statement
+    """Insert outbox rows (``engine.services.enrollment_steps.outbox_rows``) in one statement
     (SQLite: SQLAlchemy's multi-row insertmanyvalues), returning their ids for the send
     jobs."""
     if not rows:
@@ -224,7 +224,7 @@ def write_batch(
 def cancel_queued_mail(session: Session, enrollment_ids: Sequence[int]) -> None:
     """The queued mail of enrollments that just exited is cancelled, each row saying why
     (its enrollment's exit reason, written by :func:`update_enrollments` just before), as
-    ``engine.services.nurture.end_enrollment`` does for one enrollment."""
+    ``engine.services.enrollment_steps.end_enrollment`` does for one enrollment."""
     if not enrollment_ids:
         return
     reason = (

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from engine.services.nurture import restart_wait_after_send
+from engine.services.enrollment_steps import restart_wait_after_send
 from engine.store import Event, Message, MessageStatus, UnitOfWork
 
 

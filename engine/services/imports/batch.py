@@ -31,6 +31,12 @@ from engine.core.enrollment import (
 )
 from engine.core.facts import EventFact
 from engine.core.stepping import Advance, advance, start_state
+from engine.services.enrollment_steps import (
+    apply_step,
+    end_enrollment,
+    outbox_rows,
+    step_enrollment,
+)
 from engine.services.imports.bulk import insert_rows
 from engine.services.loading import (
     UNDECIDED_HANDOFFS,
@@ -39,7 +45,6 @@ from engine.services.loading import (
     prospect_facts,
     spec_by_id,
 )
-from engine.services.nurture import apply_step, end_enrollment, outbox_rows, step_enrollment
 from engine.services.privacy.erased import erased_dates, refusal
 from engine.services.prospects import apply_input
 from engine.services.schemas import ProspectInput
