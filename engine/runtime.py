@@ -127,6 +127,8 @@ class Runtime:
         fraction of a second of hits (opens and clicks: PostgreSQL's own example of data
         worth that trade), never an event, a score or an unsubscribe, which commit through
         ``engine``. SQLite: ``engine`` itself, in autocommit."""
+        if self._hit_engine is not None:  # every hit asks: no lock once it is built
+            return self._hit_engine
         with self._mailer_lock:
             if self._hit_engine is None:
                 if self.engine.dialect.name == "postgresql":

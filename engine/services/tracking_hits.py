@@ -37,7 +37,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, bindparam, cast, delete, func, insert, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 
@@ -56,6 +67,7 @@ from engine.services.tracking import (
     parse_token,
 )
 from engine.store import Message, Prospect, TrackingHit, UnitOfWork, end_read
+from engine.store.base import UTCDateTime
 
 __all__ = [
     "BATCH",
@@ -96,6 +108,8 @@ JOB_BATCHES = 20
 and a worker gets to its other queued jobs in between."""
 
 _INSERT = TrackingHit.__table__.insert()
+_RECEIVED_AT = UTCDateTime()
+_COLUMNS = ["kind", "message_id", "link_index", "received_at", "user_agent", "ip", "method"]
 T = TypeVar("T")
 
 
@@ -122,8 +136,11 @@ def accept_hit(
         message_id = parsed[0] if ok else None
     if message_id is None:
         return False
-    row = _row(kind, message_id, None, request, now)
-    _write(engine, lambda conn: conn.execute(_INSERT, row))
+    row = _row(kind, message_id, None, request, now, engine)
+    if engine.dialect.name == "postgresql":
+        _write_raw(engine, lambda driver: driver.execute(_sql(engine).insert, row, prepare=True))
+    else:
+        _write(engine, lambda conn: conn.execute(_INSERT, row))
     return True
 
 
@@ -137,19 +154,22 @@ def accept_click(
     if parsed is None:
         raise NotFoundError(_NOT_FOUND)
     message_id, index = parsed
-    row = _row(CLICK, message_id, index, request, now)
+    row = _row(CLICK, message_id, index, request, now, engine)
+    if engine.dialect.name == "postgresql":
+        # One round trip: the links read and the hit written by one statement, which
+        # writes it only for a sent message with a link at that index.
+        def resolve_and_record_pg(driver: Any) -> Any:
+            found = driver.execute(_sql(engine).click, row, prepare=True).fetchone()
+            return None if found is None else found[0]
+
+        try:
+            links = _write_raw(engine, resolve_and_record_pg)
+        except engine.dialect.loaded_dbapi.Error:  # the redirect matters more than the hit
+            log.exception("message %s: could not record a click", message_id)
+            return _write(engine, lambda conn: link_of(conn, message_id, index))
+        return link_at(links, index)
 
     def resolve_and_record(conn: Connection) -> str:
-        if conn.dialect.name == "postgresql":
-            # One round trip: the links read and the hit written by one statement, which
-            # writes it only for a sent message with a link at that index.
-            try:
-                return link_at(conn.execute(_CLICK, row).scalar(), index)
-            except DBAPIError as error:
-                if error.connection_invalidated:
-                    raise  # _write tries again on a fresh connection
-                log.exception("message %s: could not record a click", message_id)
-            return link_of(conn, message_id, index)
         url = link_of(conn, message_id, index)
         try:
             conn.execute(_INSERT, row)
@@ -164,15 +184,16 @@ def _click_statement() -> Any:
     """PostgreSQL: ``WITH m AS (the sent message's links), hit AS (INSERT ... SELECT ...
     FROM m WHERE the index is in range) SELECT links FROM m``."""
     table = TrackingHit.__table__
-    columns = ["kind", "message_id", "link_index", "received_at", "user_agent", "ip", "method"]
+    columns = _COLUMNS
     sent = (
         select(Message.links)
         .where(Message.id == bindparam("message_id"), Message.sent_at.is_not(None))
         .cte("m")
     )
     length = func.jsonb_array_length(cast(sent.c.links, JSONB))
+    index = bindparam("link_index", type_=table.c.link_index.type)
     values = select(*[bindparam(name, type_=table.c[name].type) for name in columns]).where(
-        bindparam("link_index") >= 0, bindparam("link_index") < length
+        index >= literal_column("0"), index < length
     )
     hit = insert(table).from_select(columns, values.select_from(sent)).cte("hit")
     return select(sent.c.links).add_cte(hit)
@@ -196,9 +217,68 @@ def _write(engine: Engine, work: Callable[[Connection], T]) -> T:
         return work(conn)
 
 
+def _write_raw(engine: Engine, work: Callable[[Any], T]) -> T:
+    """``_write`` for PostgreSQL without SQLAlchemy's statement machinery (half a hit's CPU
+    in the endpoint went to it): ``work`` gets the pooled connection's psycopg connection
+    itself and runs a prepared statement (``_sql``) on it. The same promises: autocommit
+    (the pool's connections are made so by ``Runtime.hit_engine``; a connection that is not
+    commits here, so a hit is never rolled back by the pool on return) and once more on a
+    fresh connection if the pooled one was dead."""
+    for attempt in (1, 2):
+        pooled = engine.raw_connection()
+        driver = pooled.driver_connection
+        try:
+            result = work(driver)
+            if not driver.autocommit:
+                driver.commit()
+            return result
+        except engine.dialect.loaded_dbapi.Error as error:
+            if attempt == 2 or not engine.dialect.is_disconnect(error, driver, None):
+                raise
+            pooled.invalidate(error)  # dropped from the pool, never handed out again
+            log.info("tracking: a pooled connection was gone (%s); retrying once", error)
+        finally:
+            pooled.close()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The hit's two statements as PostgreSQL SQL for psycopg (``%(name)s`` placeholders,
+    typed casts), compiled once from the same SQLAlchemy constructs the SQLite path runs."""
+
+    insert: str
+    click: str
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _sql(engine: Engine) -> _Statements:
+    found = _STATEMENTS.get(engine.dialect.driver)
+    if found is None:
+        table = TrackingHit.__table__
+        values = {name: bindparam(name, type_=table.c[name].type) for name in _COLUMNS}
+        found = _Statements(
+            insert=str(insert(table).values(values).inline().compile(dialect=engine.dialect)),
+            click=str(_CLICK.compile(dialect=engine.dialect)),
+        )
+        _STATEMENTS[engine.dialect.driver] = found
+    return found
+
+
 def _row(
-    kind: str, message_id: int, index: int | None, request: RequestInfo, now: datetime
+    kind: str,
+    message_id: int,
+    index: int | None,
+    request: RequestInfo,
+    now: datetime,
+    engine: Engine,
 ) -> dict[str, Any]:
+    """The hit's parameters. The PostgreSQL path hands them to the driver itself, so the
+    moment is bound there as the column's type binds it (aware, in UTC, naive refused)."""
+    if engine.dialect.name == "postgresql":
+        now = _RECEIVED_AT.process_bind_param(now, engine.dialect)
     return {
         "kind": kind,
         "message_id": message_id,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import StatementError
 
 from engine.core.bots import RequestInfo
 from engine.exceptions import NotFoundError
@@ -153,6 +155,45 @@ def test_a_hit_survives_a_dead_pooled_connection(env, caplog):
     url = accept_click(engine, env.click_path(2)[5:], PERSON, at, signer=env.signer)
     assert url == LINKS[2]
     assert [h.kind for h in waiting(env)] == [OPEN, OPEN, CLICK]
+
+
+def test_a_click_survives_a_dead_pooled_connection(env, caplog):
+    """The click's one statement, on the driver's connection itself, retried the same way:
+    once, on a fresh connection, the dead one dropped from the pool."""
+    engine = env.runtime.hit_engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server to drop a connection")
+    at = env.advance(minutes=5)
+    assert accept_click(engine, env.click_path(0)[5:], PERSON, at, signer=env.signer) == LINKS[0]
+    with env.uow() as uow:
+        uow.session.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    with caplog.at_level(logging.INFO, logger="engine.services.tracking_hits"):
+        url = accept_click(engine, env.click_path(1)[5:], PERSON, at, signer=env.signer)
+    assert url == LINKS[1]
+    assert "retrying once" in caplog.text
+    assert "could not record a click" not in caplog.text  # the retry wrote it
+    assert [(h.kind, h.link_index) for h in waiting(env)] == [(CLICK, 0), (CLICK, 1)]
+
+
+def test_a_hit_is_committed_when_answered_and_its_moment_kept_exactly(env):
+    """The PostgreSQL path writes through psycopg itself: the row is committed before the
+    answer (seen from another connection at once), the moment bound as the column binds
+    it (a naive datetime refused, another zone stored as the same instant in UTC)."""
+    engine = env.runtime.hit_engine
+    at = env.advance(minutes=5)
+    elsewhere = at.astimezone(timezone(timedelta(hours=-7)))
+    assert accept_hit(engine, OPEN, env.pixel_path()[5:], PERSON, elsewhere, signer=env.signer)
+    assert [(h.kind, h.received_at, h.ip) for h in waiting(env)] == [(OPEN, at, PERSON.ip)]
+    with pytest.raises((ValueError, StatementError), match="naive"):
+        accept_hit(
+            engine, OPEN, env.pixel_path()[5:], PERSON, at.replace(tzinfo=None), signer=env.signer
+        )
+    assert len(waiting(env)) == 1
 
 
 def test_hits_commit_without_waiting_for_the_disk_and_events_do(env):
