@@ -76,3 +76,36 @@ def test_the_thread_ends_when_idle_and_comes_back_with_the_next_hit(
     notifier.hit_recorded()
     assert notifier.wait_idle(30)
     assert queue.calls == 2
+
+
+class StampingQueue(CountingQueue):
+    """Records when each call started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[float] = []
+
+    def set_flag(self, name: str, ttl: int, *, replace: bool = False) -> bool:
+        self.started.append(time.monotonic())
+        return super().set_flag(name, ttl, replace=replace)
+
+
+def test_a_steady_stream_of_hits_makes_a_call_per_rest_and_one_after_the_last() -> None:
+    """Hits one after the other do not each get a call: the thread rests between calls,
+    and the hits of a rest share the call after it, which starts after the last of them."""
+    queue = StampingQueue()
+    try:
+        notifier = DrainNotifier(queue, interval_seconds=0.2)
+        hits: list[float] = []
+        for _ in range(40):
+            hits.append(time.monotonic())
+            notifier.hit_recorded()
+            time.sleep(0.01)
+        assert notifier.wait_idle(30)
+        # 40 hits over about 0.4 s; one call per 0.2 s rest at most (fewer if the machine
+        # is slow to wake the thread), never one per hit.
+        assert 1 <= queue.calls <= 5
+        assert queue.started[-1] >= hits[-1]  # the last hit is covered by a later call
+        queue.clear_flag(DRAIN_FLAG)
+    finally:
+        queue.close()
