@@ -6,19 +6,29 @@ and the access rules of ``webapp.access``.
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin
 from flask_wtf.csrf import CSRFProtect
+from itsdangerous import URLSafeTimedSerializer
 
 from engine.config import Settings
 from engine.services.signin import SessionUser, session_user
 from webapp.access import enforce
 from webapp.extensions import get_runtime
 
-__all__ = ["CONTENT_SECURITY_POLICY", "WebUser", "csp_nonce", "init_security", "limiter"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "LIMITED_BLUEPRINTS",
+    "WebUser",
+    "csp_nonce",
+    "init_security",
+    "limiter",
+]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; "
@@ -31,7 +41,35 @@ editor: CodeMirror injects its own ``<style>`` element, which carries the per-re
 nonce (``csp_nonce()`` in templates). Nothing is loaded from elsewhere; never framed. A
 response that sets its own policy (a tracking page, an email preview) keeps it."""
 
+_POLICY_WITHOUT_NONCE = CONTENT_SECURITY_POLICY.replace(" 'nonce-{nonce}'", "")
+"""The policy of a response no template asked a nonce for (the pixel, a redirect, JSON):
+one constant string, and no random bytes drawn for a nonce nothing would carry."""
+
+LIMITED_BLUEPRINTS = frozenset({"auth"})
+"""The blueprints whose requests run Flask-Limiter's hooks: the only limit is sign-in's.
+Its before/after/teardown hooks cost tens of microseconds on every request otherwise (the
+tracking endpoints answer in about a millisecond), for limits no other endpoint has. A
+limit used as a decorator or a ``with`` block checks itself wherever it is; a blueprint
+given a blueprint-wide limit, or one wanting the X-RateLimit headers, is added here."""
+
 _LIMITER_KEY = "nurture.limiter"
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, the same cookies, with the signing serializer built
+    once per secret key instead of twice per request (Flask makes a new one to open the
+    session and another to save it, each serialising a probe value: about 5 % of the open
+    pixel's CPU). The serializer holds no per-request state."""
+
+    def __init__(self) -> None:
+        self._cached: tuple[Any, URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        cached = self._cached
+        if cached is None or cached[0] != keys:
+            cached = self._cached = (keys, super().get_signing_serializer(app))
+        return cached[1]
 
 
 class WebUser(UserMixin):  # type: ignore[misc]
@@ -85,6 +123,7 @@ def init_security(app: Flask, settings: Settings) -> None:
         # session (which the browser ends), not an hour.
         WTF_CSRF_TIME_LIMIT=None,
     )
+    app.session_interface = _SessionInterface()
     login = LoginManager(app)
     login.login_view = "auth.login"
     login.login_message = "Sign in to see that page."
@@ -95,6 +134,8 @@ def init_security(app: Flask, settings: Settings) -> None:
     csrf = CSRFProtect(app)
     app.before_request(enforce(csrf))
 
+    hooks = _app_wide_hooks(app)
+    before = {name: list(funcs) for name, funcs in hooks.items()}
     app.extensions[_LIMITER_KEY] = Limiter(
         get_remote_address,
         app=app,
@@ -103,8 +144,33 @@ def init_security(app: Flask, settings: Settings) -> None:
         default_limits=[],
         headers_enabled=True,
     )
+    _scope_hooks_to(app, hooks, before, LIMITED_BLUEPRINTS)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.after_request(_headers)
+
+
+def _app_wide_hooks(app: Flask) -> dict[str, list[Any]]:
+    return {
+        "before_request_funcs": app.before_request_funcs.setdefault(None, []),
+        "after_request_funcs": app.after_request_funcs.setdefault(None, []),
+        "teardown_request_funcs": app.teardown_request_funcs.setdefault(None, []),
+    }
+
+
+def _scope_hooks_to(
+    app: Flask,
+    hooks: dict[str, list[Any]],
+    before: dict[str, list[Any]],
+    blueprints: frozenset[str],
+) -> None:
+    """Move the app-wide request hooks added since ``before`` (Flask-Limiter's) to
+    ``blueprints`` only: Flask runs a blueprint's hooks for its own requests alone."""
+    for name, funcs in hooks.items():
+        added = [func for func in funcs if func not in before[name]]
+        funcs[:] = [func for func in funcs if func in before[name]]
+        scoped: dict[str | None, list[Any]] = getattr(app, name)
+        for blueprint in sorted(blueprints):
+            scoped.setdefault(blueprint, []).extend(added)
 
 
 def csp_nonce() -> str:
@@ -118,7 +184,11 @@ def csp_nonce() -> str:
 def _headers(response: Response) -> Response:
     """Security headers on every response; pages keep a policy they set themselves."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY.format(nonce=csp_nonce()))
+    if "Content-Security-Policy" not in headers:
+        nonce = g.get("csp_nonce")  # made by a template that used csp_nonce(), if any
+        headers["Content-Security-Policy"] = (
+            _POLICY_WITHOUT_NONCE if nonce is None else CONTENT_SECURITY_POLICY.format(nonce=nonce)
+        )
     headers["X-Content-Type-Options"] = "nosniff"
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("X-Frame-Options", "DENY")
