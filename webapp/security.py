@@ -182,17 +182,27 @@ def csp_nonce() -> str:
 
 
 def _headers(response: Response) -> Response:
-    """Security headers on every response; pages keep a policy they set themselves."""
+    """Security headers on every response; pages keep a policy they set themselves.
+
+    One pass over the response's headers (each lookup of Werkzeug's ``Headers`` scans
+    them all, and this runs for every pixel and redirect)."""
     headers = response.headers
-    if "Content-Security-Policy" not in headers:
+    present = {name.lower() for name, _ in headers.items()}
+    if "content-security-policy" not in present:
         nonce = g.get("csp_nonce")  # made by a template that used csp_nonce(), if any
-        headers["Content-Security-Policy"] = (
-            _POLICY_WITHOUT_NONCE if nonce is None else CONTENT_SECURITY_POLICY.format(nonce=nonce)
+        headers.add(
+            "Content-Security-Policy",
+            _POLICY_WITHOUT_NONCE if nonce is None else CONTENT_SECURITY_POLICY.format(nonce=nonce),
         )
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    if request.endpoint != "static" and "Cache-Control" not in headers:
+    if "x-content-type-options" in present:
+        headers["X-Content-Type-Options"] = "nosniff"
+    else:
+        headers.add("X-Content-Type-Options", "nosniff")
+    if "referrer-policy" not in present:
+        headers.add("Referrer-Policy", "same-origin")
+    if "x-frame-options" not in present:
+        headers.add("X-Frame-Options", "DENY")
+    if "cache-control" not in present and request.endpoint != "static":
         # Pages hold prospects' data: not kept by the browser after sign-out, nor by proxies.
-        headers["Cache-Control"] = "no-store"
+        headers.add("Cache-Control", "no-store")
     return response

@@ -26,6 +26,7 @@ from werkzeug.urls import iri_to_uri
 
 from engine.exceptions import NotFoundError
 from engine.mail.tokens import TokenSigner
+from engine.runtime import Runtime
 from engine.services.tracking import RequestInfo, unsubscribe_token_message
 from engine.services.tracking_hits import HONEYPOT, OPEN, accept_click, accept_hit, request_drain
 from engine.services.unsubscribe import unsubscribe
@@ -51,6 +52,12 @@ _PAGE_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+_PIXEL_HEADERS = (
+    ("Content-Type", "image/gif"),
+    ("Cache-Control", NO_STORE),
+    ("Pragma", "no-cache"),
+    ("Expires", "0"),
+)
 _ONE_CLICK = ("List-Unsubscribe", "One-Click")
 _MAX_BODY = 16 * 1024  # a one-click POST is 26 bytes; a browser's form post not much more
 _SIGNER_KEY = "nurture.tracking.signer"
@@ -58,10 +65,11 @@ _SIGNER_KEY = "nurture.tracking.signer"
 
 def _signer() -> TokenSigner:
     """The app's token signer, built once per app (its keys derive from the secret)."""
-    signer = current_app.extensions.get(_SIGNER_KEY)
+    extensions = current_app.extensions
+    signer = extensions.get(_SIGNER_KEY)
     if signer is None:
         signer = TokenSigner(get_runtime().settings.secret_key)
-        current_app.extensions[_SIGNER_KEY] = signer
+        extensions[_SIGNER_KEY] = signer
     return signer
 
 
@@ -72,7 +80,7 @@ def _request_info() -> RequestInfo:
     return RequestInfo(user_agent=agent[:1000], ip=request.remote_addr, method=request.method)
 
 
-def _judge_later() -> None:
+def _judge_later(runtime: Runtime) -> None:
     """Make sure a job will turn the recorded hits into events: one per burst, queued by
     the hit that finds none pending (``engine.services.tracking_hits.request_drain``).
 
@@ -81,7 +89,6 @@ def _judge_later() -> None:
     is already committed: if the queue is unreachable, the next tick's sweep judges it, so
     a failure is logged and the answer goes out as usual.
     """
-    runtime = get_runtime()
     if runtime.queue.kind == "in-process":
         try:
             request_drain(runtime.queue)
@@ -110,14 +117,10 @@ def open_pixel(token: str) -> Response:
         if accept_hit(
             runtime.hit_engine, OPEN, token, _request_info(), runtime.clock.now(), signer=_signer()
         ):
-            _judge_later()
+            _judge_later(runtime)
     except Exception:  # the pixel never fails, and never says why
         log.exception("open pixel: could not record an open")
-    return Response(
-        PIXEL_GIF,
-        mimetype="image/gif",
-        headers={"Cache-Control": NO_STORE, "Pragma": "no-cache", "Expires": "0"},
-    )
+    return Response(PIXEL_GIF, headers=_PIXEL_HEADERS)
 
 
 @bp.get("/t/c/", defaults={"token": ""}, merge_slashes=False)
@@ -131,7 +134,7 @@ def click(token: str) -> Response:
         )
     except NotFoundError:
         return _not_found()
-    _judge_later()
+    _judge_later(runtime)
     response = Response(status=302, headers={"Cache-Control": NO_STORE})
     response.headers["Location"] = _location(url)
     return response
@@ -158,7 +161,7 @@ def honeypot(token: str) -> Response:
             runtime.clock.now(),
             signer=_signer(),
         ):
-            _judge_later()
+            _judge_later(runtime)
     except Exception:
         log.exception("honeypot: could not record a hit")
     return _page("blank.html", 200)

@@ -72,3 +72,20 @@ def test_the_session_serializer_is_built_once_per_secret(web: Web):
     response = client.post("/login", {"email": EMAILS["marketer"], "password": PASSWORD})
     assert response.status_code == 302
     assert client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_pixel_and_a_redirect_carry_each_header_once(web: Web):
+    client = web.client()
+    pixel = client.get("/t/o/forged.gif")
+    names = [name.lower() for name, _ in pixel.headers.items()]
+    assert len(names) == len(set(names)), names
+    assert pixel.mimetype == "image/gif"
+    assert pixel.headers["Cache-Control"] == "no-store, private"  # the pixel's own, kept
+    assert pixel.headers["X-Content-Type-Options"] == "nosniff"
+    assert pixel.headers["X-Frame-Options"] == "DENY"
+    assert pixel.headers["Referrer-Policy"] == "same-origin"
+    page = client.get("/u/forged")  # a signed-link page: its own policy and referrer rule
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none';")
+    assert len(page.headers.getlist("Content-Security-Policy")) == 1
