@@ -26,8 +26,9 @@ from jinja2 import Template
 
 from engine.mail.link_scan import link_tags
 from engine.mail.links import _TEXT_URL, _TRAILING, honeypot_url, open_pixel_url, track_links
-from engine.mail.mime import _qp, assemble_message, build_message, message_head
+from engine.mail.mime import assemble_message, build_message, message_head
 from engine.mail.qp_pieces import Piece, Slotted, StaticText, encode_pieces, static_text
+from engine.mail.quoted_printable import qp_body
 from engine.mail.render import RenderedEmail
 from engine.mail.tokens import TokenSigner
 
@@ -115,7 +116,7 @@ def tracked_message(
     if html_body is None:  # a CR or NUL in the text
         return reference_message(rendered, envelope, base_url, message_id, signer, boundary)
     text = _tracked_text(rendered.text, rewritten)
-    return OutgoingMessage(assemble_message(head, _qp(text), html_body, boundary), links)
+    return OutgoingMessage(assemble_message(head, qp_body(text), html_body, boundary), links)
 
 
 def _trackers(base: str, message_id: int, signer: TokenSigner) -> str:

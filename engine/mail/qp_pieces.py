@@ -8,13 +8,14 @@ email on one line. So the literal text between two printed values is encoded onc
 *column it starts at* (at most 76 of them) and kept; per recipient only the values, with
 the character before each, go through b2a_qp.
 
-The output is byte for byte :func:`engine.mail.mime.qp_raw` of the whole text: b2a_qp is a
-left-to-right machine whose only state is the column, whose choice for a character looks
-one character ahead (is the next one a line end, or the end of the text?) and, at a line
-end, one byte back (a space before it is written ``=20``). :func:`_span` reproduces all
-three for a piece alone: the column with filler in front of it, the look-ahead with a
-stand-in character after it. Text holding a CR or a NUL, which b2a_qp looks at more
-closely, is left to the whole-text encoder (:func:`encode_pieces` returns None).
+The output is byte for byte :func:`engine.mail.quoted_printable.qp_raw` of the whole text:
+b2a_qp is a left-to-right machine whose only state is the column, whose choice for a
+character looks one character ahead (is the next one a line end, or the end of the text?)
+and, at a line end, one byte back (a space before it is written ``=20``). :func:`_span`
+reproduces all three for a piece alone: the column with filler in front of it, the
+look-ahead with a stand-in character after it. Text holding a CR or a NUL, which b2a_qp
+looks at more closely, is left to the whole-text encoder (:func:`encode_pieces` returns
+None).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import threading
 from collections import OrderedDict
 
 from engine.mail.link_scan import Tag
-from engine.mail.mime import (
+from engine.mail.quoted_printable import (
     encode_from_lines,
     finish_crlf_qp,
     qp_marker_ends,
@@ -244,8 +245,8 @@ def _simple(data: bytes, column: int) -> tuple[bytes, int]:
 
 
 def encode_pieces(pieces: list[Piece], static: StaticText) -> bytes | None:
-    """:func:`engine.mail.mime._qp` of the text the pieces make, or None when that text
-    holds a CR or a NUL (then the caller encodes the whole text).
+    """:func:`engine.mail.quoted_printable.qp_body` of the text the pieces make, or None
+    when that text holds a CR or a NUL (then the caller encodes the whole text).
 
     Runs once per recipient over ~150 pieces, so the usual cases are written out here
     rather than called: a kept piece looked up in the memo, a per-recipient piece of

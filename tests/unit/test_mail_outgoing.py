@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from engine.mail.catalog import FileTemplateCatalog
 from engine.mail.footer import footer_problem
 from engine.mail.links import _href_values, link_problems, unsafe_href
-from engine.mail.mime import _qp, qp_raw
 from engine.mail.outgoing import Envelope, OutgoingMessage, reference_message, tracked_message
 from engine.mail.qp_pieces import _OTHER, Piece, StaticText, _span, encode_pieces
+from engine.mail.quoted_printable import qp_body, qp_raw
 from engine.mail.render import RenderedEmail, Renderer
 from engine.mail.tokens import TokenSigner
 from engine.services.compose import Sender, render_context
@@ -194,7 +194,7 @@ def test_encode_pieces_is_b2a_qp_of_the_whole_text(
         if "\r" in whole or "\0" in whole:
             assert encoded is None
         else:
-            assert encoded == _qp(whole)
+            assert encoded == qp_body(whole)
 
 
 def test_literal_text_with_a_carriage_return_is_left_to_the_whole_text_encoder() -> None:
@@ -328,4 +328,4 @@ def test_from_at_a_line_start_is_found_across_pieces(
         if hi > lo:
             pieces.append((text, lo, hi) if kept[index] else text[lo:hi])
     for _ in range(2):
-        assert encode_pieces(pieces, static) == _qp(text)
+        assert encode_pieces(pieces, static) == qp_body(text)
