@@ -29,7 +29,7 @@ from engine.services.delivery import Mailer
 from engine.services.handoffs import HandoffView
 from engine.services.outcomes import backoff
 from engine.services.ports import WebhookPoster
-from engine.store import Handoff, HandoffStatus, UnitOfWork
+from engine.store import Handoff, HandoffStatus, UnitOfWork, end_read
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +172,9 @@ def _owed(
     with uow_factory() as uow:
         row = uow.session.get(Handoff, handoff_id)
         if row is None or row.status == HandoffStatus.WITHDRAWN:
+            end_read(uow)  # only read: see engine.store.uow.end_read
             return None
-        return _Owed(
+        owed = _Owed(
             view=HandoffView.of(row),
             email=row.alert_email_sent_at is None,
             escalation=bool(settings.escalation_email)
@@ -185,6 +186,8 @@ def _owed(
                 if _hook_owed(row, hook, settings, now)
             },
         )
+        end_read(uow)
+        return owed
 
 
 def _send_emails(

@@ -21,7 +21,7 @@ from engine.mail.alerts import render_digest
 from engine.services.alerts import send_staff_email
 from engine.services.delivery import Mailer
 from engine.services.views.inbox import SalesViewer, inbox
-from engine.store import UnitOfWork, User, UserRole
+from engine.store import UnitOfWork, User, UserRole, end_read
 
 __all__ = ["deliver_digest", "plan_digests"]
 
@@ -70,9 +70,11 @@ def deliver_digest(uow_factory: Callable[[], UnitOfWork], mailer: Mailer, user_i
             or user.role != UserRole.SALES
             or (user.digest_sent_on is not None and user.digest_sent_on >= now.date())
         ):
+            end_read(uow)  # see engine.store.uow.end_read
             return False
         viewer = SalesViewer(user.id, user.email, team=user.sales_manager)
         to, name = user.email, user.name
+        end_read(uow)
     page = inbox(uow_factory(), viewer, now, "open")
     sent = False
     if page.rows:

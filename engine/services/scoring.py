@@ -38,6 +38,7 @@ from engine.store import (
     ScoreEntry,
     ScoringVersion,
     UnitOfWork,
+    end_read,
 )
 
 _CACHE: dict[tuple[int, str], ScoringSpec] = {}
@@ -82,6 +83,7 @@ def save_scoring(
             select(ScoringVersion).order_by(ScoringVersion.id.desc()).limit(1)
         ).first()
         if latest is not None and latest.checksum == checksum:
+            end_read(uow)  # unchanged (every sync): see engine.store.uow.end_read
             return False
         version = ScoringVersion(
             source=source, spec=spec.to_json(), checksum=checksum, created_at=now, created_by=actor

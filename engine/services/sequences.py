@@ -20,7 +20,7 @@ from engine.spec.errors import SpecError, SpecProblem
 from engine.spec.loader import SCORING_FILENAMES, load_specs, parse_sequence
 from engine.spec.sequence import SequenceSpec
 from engine.spec.validate import TemplateCatalog
-from engine.store import Sequence, SequenceVersion, UnitOfWork, VersionOrigin
+from engine.store import Sequence, SequenceVersion, UnitOfWork, VersionOrigin, end_read
 
 
 @dataclass
@@ -52,6 +52,8 @@ def save_version(
         version, created = store_version(uow.session, spec, source, now, author, origin)
         if created:
             uow.commit()
+        else:  # unchanged, nothing written: see engine.store.uow.end_read
+            end_read(uow)
         return version, created
 
 
@@ -175,6 +177,7 @@ def _editor_conflict(uow: UnitOfWork, path: Path, key: str, source: str) -> Spec
             .join(Sequence, Sequence.current_version_id == SequenceVersion.id)
             .where(Sequence.key == key)
         ).scalar_one_or_none()
+        end_read(uow)  # only read (every sync, every file): see engine.store.uow.end_read
         if row is None or row.origin != VersionOrigin.EDITOR or row.checksum == checksum_of(source):
             return None
         who = f" by {row.created_by}" if row.created_by else ""

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from engine.exceptions import InvalidInputError
 from engine.mail.catalog import TEMPLATE_SUFFIX, SourcesCatalog, TemplateError, valid_key
 from engine.mail.render import StoredTemplate, content_checksum
-from engine.store import EmailTemplate, EmailTemplateVersion, UnitOfWork
+from engine.store import EmailTemplate, EmailTemplateVersion, UnitOfWork, end_read
 
 MAX_TEMPLATE_CHARS = 200_000
 """Largest template or partial accepted: a long email's MJML is ~10 KB."""
@@ -159,7 +159,9 @@ def stored_catalog(uow: UnitOfWork) -> SourcesCatalog:
     """The current stored templates as a catalog: what sequences are validated against
     when they are saved from the editor or the API, so they check what will be sent."""
     with uow:
-        return SourcesCatalog(sources_of(current_templates(uow.session)), LABEL_PREFIX)
+        catalog = SourcesCatalog(sources_of(current_templates(uow.session)), LABEL_PREFIX)
+        end_read(uow)  # every sync and every save: see engine.store.uow.end_read
+        return catalog
 
 
 def current_version_ids(session: Session) -> dict[str, int]:

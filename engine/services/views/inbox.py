@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
-from engine.store import Handoff, HandoffRead, HandoffStatus, Prospect, UnitOfWork
+from engine.store import Handoff, HandoffRead, HandoffStatus, Prospect, UnitOfWork, end_read
 
 __all__ = [
     "DECIDABLE",
@@ -165,6 +165,7 @@ def inbox(uow: UnitOfWork, viewer: SalesViewer, now: datetime, show: str = "open
             .join(Prospect, Prospect.id == Handoff.prospect_id)
             .where(in_scope(viewer), undecided)
         ).one()
+        end_read(uow)  # the inbox page and every digest: see engine.store.uow.end_read
     return InboxPage(show, rows, *(int(c or 0) for c in counts), team=viewer.team)
 
 
