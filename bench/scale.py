@@ -5,6 +5,7 @@
     python bench/scale.py --keep                # leave the database for a look afterwards
     python bench/scale.py --seed-only           # seed, size, keep it (for --from)
     python bench/scale.py --from nurture_scale_1a2b   # measure a copy of a seeded database
+    python bench/scale.py --from nurture_scale_1a2b --processes 2   # the tick in 2 processes
 
 A million prospects take 8-12 minutes to seed here; ``--seed-only`` then ``--from`` measure
 the code of the moment on a copy (``CREATE DATABASE ... TEMPLATE``, migrated to the current
@@ -19,7 +20,9 @@ ledger, handoffs, suppressions, and three prospects with 10, 1,000 and 10,000 pr
 2. the bare claim-and-update of the due enrollments: ``FOR UPDATE SKIP LOCKED`` batches of
    the tick's size that only move ``next_run_at`` (the floor any tick pays); the rows are
    then put back as they were;
-3. the tick (``engine.services.tick.tick``) over the same due enrollments;
+3. the tick (``engine.services.tick.tick``) over the same due enrollments, in this process
+   or, with ``--processes N``, in N processes at once (as N schedulers would run it; the
+   processes come from ``bench/tick.py``);
 4. ingest latency (``record_event``, one event per transaction) for the prospects with long
    histories;
 5. the web app's prospect search (``engine.services.views.prospect_search``, the first page
@@ -48,6 +51,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tick import tick_processes  # noqa: E402  (bench/tick.py: the same NOW)
+
 from engine.services.events import record_event  # noqa: E402
 from engine.services.monitoring import operations_snapshot  # noqa: E402
 from engine.services.tick import tick  # noqa: E402
@@ -73,6 +78,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
     parser.add_argument("--seed-only", action="store_true", help="seed and keep; no measuring")
     parser.add_argument("--from", dest="source", help="measure a copy of this seeded database")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="run the tick in N processes at once"
+    )
     args = parser.parse_args()
 
     server = PostgresServer()
@@ -108,17 +116,25 @@ def run(url: str, args: argparse.Namespace) -> None:
 
     try:
         baseline = bare_claim(url)
-        started = time.perf_counter()
-        ticked = tick(uow, NOW, batch_size=BATCH)
-        ours = time.perf_counter() - started
+        if args.processes > 1:
+            advanced, ours = tick_processes(url, BATCH, args.processes)
+            label = f"tick in {args.processes} processes (advanced {advanced:,})"
+        else:
+            started = time.perf_counter()
+            ticked = tick(uow, NOW, batch_size=BATCH)
+            ours = time.perf_counter() - started
+            advanced = ticked.advanced
+            label = (
+                f"tick (advanced {advanced:,}, {ticked.emails_queued:,} emails queued, "
+                f"{ticked.errors} errors)"
+            )
         print(
             f"\n## tick over {report.due:,} due enrollments (batches of {BATCH})\n"
             f"| path | seconds | enrollments/s |\n|---|---:|---:|\n"
             f"| bare claim-and-update (FOR UPDATE SKIP LOCKED) | {baseline[1]:.1f} "
             f"| {baseline[0] / baseline[1]:,.0f} |\n"
-            f"| tick (advanced {ticked.advanced:,}, {ticked.emails_queued:,} emails queued, "
-            f"{ticked.errors} errors) | {ours:.1f} | {ticked.advanced / ours:,.0f} |\n"
-            f"tick / bare: {(ticked.advanced / ours) / (baseline[0] / baseline[1]):.1%}"
+            f"| {label} | {ours:.1f} | {advanced / ours:,.0f} |\n"
+            f"tick / bare: {(advanced / ours) / (baseline[0] / baseline[1]):.1%}"
         )
         ingest(uow, report.history_prospects, args.ingest_events)
         queries(uow, report, args.queries, report.prospects)
