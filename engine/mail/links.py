@@ -241,6 +241,16 @@ def track_links(
         return _TAG_ATTRIBUTE.sub(once, tag[0])
 
     tracked_html = _LINK_TAG.sub(rewrite_tag, html)
+    tracked_text = _rewrite_text(text, rewritten)
+    tracked_html = _with_trackers(tracked_html, base, message_id, signer)
+    return TrackedBody(tracked_html, tracked_text, links)
+
+
+def _rewrite_text(text: str, rewritten: dict[str, str]) -> str:
+    """``text`` with the URLs the HTML's links were rewritten from (``rewritten``: URL ->
+    tracked URL) rewritten alike where the text part shows them."""
+    if not rewritten:
+        return text
 
     def rewrite_text_url(match: re.Match[str]) -> str:
         url = match.group(0)
@@ -251,19 +261,25 @@ def track_links(
         target = rewritten.get(url[:cut])
         return url if target is None else target + url[cut:]
 
-    tracked_text = _TEXT_URL.sub(rewrite_text_url, text) if rewritten else text
+    return _TEXT_URL.sub(rewrite_text_url, text)
 
-    honeypot = (
+
+def tracker_tags(base: str, message_id: int, signer: TokenSigner) -> str:
+    """The hidden, empty honeypot link and the open pixel that :func:`track_links` puts
+    before ``</body>`` (the compose fast path, ``engine.mail.outgoing``, puts the same)."""
+    return (
         f'<a href="{honeypot_url(base, message_id, signer)}" style="display:none;mso-hide:all" '
         'aria-hidden="true" tabindex="-1"></a>'
-    )
-    pixel = (
         f'<img src="{open_pixel_url(base, message_id, signer)}" width="1" height="1" '
         'alt="" style="display:none">'
     )
-    at = tracked_html.rfind("</body")  # MJML writes it lower-case; else search properly
+
+
+def _with_trackers(html: str, base: str, message_id: int, signer: TokenSigner) -> str:
+    """``html`` with :func:`tracker_tags` before its ``</body>`` (at the end when it has
+    none)."""
+    at = html.rfind("</body")  # MJML writes it lower-case; else search properly
     if at < 0:
-        ends = list(_BODY_END.finditer(tracked_html))
-        at = ends[-1].start() if ends else len(tracked_html)
-    tracked_html = f"{tracked_html[:at]}{honeypot}{pixel}{tracked_html[at:]}"
-    return TrackedBody(tracked_html, tracked_text, links)
+        ends = list(_BODY_END.finditer(html))
+        at = ends[-1].start() if ends else len(html)
+    return f"{html[:at]}{tracker_tags(base, message_id, signer)}{html[at:]}"

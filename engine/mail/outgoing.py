@@ -25,7 +25,7 @@ from datetime import datetime
 from jinja2 import Template
 
 from engine.mail.link_scan import link_tags
-from engine.mail.links import _TEXT_URL, _TRAILING, honeypot_url, open_pixel_url, track_links
+from engine.mail.links import _TEXT_URL, _TRAILING, track_links, tracker_tags
 from engine.mail.mime import assemble_message, build_message, message_head
 from engine.mail.qp_pieces import Piece, Slotted, StaticText, encode_pieces, static_text
 from engine.mail.quoted_printable import qp_body
@@ -111,23 +111,12 @@ def tracked_message(
     edits = _link_edits(rendered, static, base, message_id, signer, links, rewritten)
     if edits and edits[-1][1] > at:  # a link overlapping or after </body>: the rare way
         return reference_message(rendered, envelope, base_url, message_id, signer, boundary)
-    edits.append((at, at, _trackers(base, message_id, signer), None))
+    edits.append((at, at, tracker_tags(base, message_id, signer), None))
     html_body = encode_pieces(_pieces(rendered.html_chunks, edits, static), static)
     if html_body is None:  # a CR or NUL in the text
         return reference_message(rendered, envelope, base_url, message_id, signer, boundary)
     text = _tracked_text(rendered.text, rewritten)
     return OutgoingMessage(assemble_message(head, qp_body(text), html_body, boundary), links)
-
-
-def _trackers(base: str, message_id: int, signer: TokenSigner) -> str:
-    """The hidden honeypot link and the open pixel, as track_links puts them before
-    ``</body>``."""
-    return (
-        f'<a href="{honeypot_url(base, message_id, signer)}" style="display:none;mso-hide:all" '
-        'aria-hidden="true" tabindex="-1"></a>'
-        f'<img src="{open_pixel_url(base, message_id, signer)}" width="1" height="1" '
-        'alt="" style="display:none">'
-    )
 
 
 Edit = tuple[int, int, str, str | None]

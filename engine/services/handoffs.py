@@ -87,16 +87,40 @@ def build_context(
     now: datetime,
 ) -> dict[str, Any]:
     """The frozen story: who, why now, what they engaged with, what to say, by when."""
+    events, touches = _touches(session, prospect.id)
+    earned = [t for t in touches if t.points]
+    sequence = _sequence_summary(session, enrollment)
+    attributed = event.message_id or next((t.message_id for t in earned if t.message_id), None)
+    return {
+        "reason": decision.reason,
+        **_who(prospect),
+        "nurture": sequence,
+        "days_in_nurture": (now - enrollment.enrolled_at).days if enrollment else None,
+        "score": round(decision.score, 2),
+        "threshold": spec.threshold,
+        "score_path": score_path(entries, spec.half_life),
+        "engagement": [_touch_json(t) for t in sorted(earned, key=lambda t: t.at)],
+        "last_touches": [_touch_json(t) for t in touches[:10]],
+        "opening_line": opening_line(earned, prospect.first_name, prospect.lost_reason),
+        "reply": _latest_reply(events),
+        "attributed_message_id": attributed,
+        "created_at": now.isoformat(),
+    }
+
+
+def _touches(session: Session, prospect_id: int) -> tuple[Seq[Event], list[Touch]]:
+    """The prospect's latest 200 events, newest first, and each as a touch with the points
+    it earned (0 for none): what the story's engagement and last touches are made of."""
     events = session.scalars(
         select(Event)
-        .where(Event.prospect_id == prospect.id)
+        .where(Event.prospect_id == prospect_id)
         .order_by(Event.occurred_at.desc(), Event.id.desc())
         .limit(200)
     ).all()
     points = dict(
         session.execute(
             select(ScoreEntry.event_id, ScoreEntry.points).where(
-                ScoreEntry.prospect_id == prospect.id, ScoreEntry.event_id.is_not(None)
+                ScoreEntry.prospect_id == prospect_id, ScoreEntry.event_id.is_not(None)
             )
         ).all()
     )
@@ -111,11 +135,13 @@ def build_context(
         )
         for e in events
     ]
-    earned = [t for t in touches if t.points]
-    sequence = _sequence_summary(session, enrollment)
-    attributed = event.message_id or next((t.message_id for t in earned if t.message_id), None)
+    return events, touches
+
+
+def _who(prospect: Prospect) -> dict[str, Any]:
+    """The story's ``prospect``, ``owner`` and ``lost`` parts: who sales is calling, whose
+    lead it is and the deal that was lost, as they stood when the handoff was made."""
     return {
-        "reason": decision.reason,
         "prospect": {
             "id": prospect.id,
             "email": prospect.email,
@@ -131,17 +157,6 @@ def build_context(
             "deal_size": float(prospect.deal_size) if prospect.deal_size is not None else None,
             "previous_status": prospect.status,
         },
-        "nurture": sequence,
-        "days_in_nurture": (now - enrollment.enrolled_at).days if enrollment else None,
-        "score": round(decision.score, 2),
-        "threshold": spec.threshold,
-        "score_path": score_path(entries, spec.half_life),
-        "engagement": [_touch_json(t) for t in sorted(earned, key=lambda t: t.at)],
-        "last_touches": [_touch_json(t) for t in touches[:10]],
-        "opening_line": opening_line(earned, prospect.first_name, prospect.lost_reason),
-        "reply": _latest_reply(events),
-        "attributed_message_id": attributed,
-        "created_at": now.isoformat(),
     }
 
 
