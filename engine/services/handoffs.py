@@ -139,8 +139,7 @@ def _touches(session: Session, prospect_id: int) -> tuple[Seq[Event], list[Touch
 
 
 def _who(prospect: Prospect) -> dict[str, Any]:
-    """The story's ``prospect``, ``owner`` and ``lost`` parts: who sales is calling, whose
-    lead it is and the deal that was lost, as they stood when the handoff was made."""
+    """The story's ``prospect``, ``owner`` and ``lost``: who sales calls, whose lead it is."""
     return {
         "prospect": {
             "id": prospect.id,
