@@ -1,53 +1,45 @@
 """Record events (engagement and CRM changes) and let the active nurture react at once.
 
-Idempotency follows Stripe's convention: a key is unique per API token (the engine's own
-events share one scope of their own), a retry with the same key and the same event gets the
-first event back as a duplicate, and the same key with a *different* event is a
-``ConflictError`` naming the key, never a silent drop of the second event.
+Idempotency follows Stripe's convention (``engine.services.event_rows``: a key is unique
+per API token, a retry gets the first event back as a duplicate, the same key with a
+different event is a ``ConflictError``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, configure_mappers
+from sqlalchemy.orm import Session
 
-from engine.core.facts import EventFact
 from engine.exceptions import ConflictError, InvalidInputError, NotFoundError, NurtureError
 from engine.services.engagement import stamp_engagement
 from engine.services.event_batch import Batch
 from engine.services.event_context import EventContext, load_context
 from engine.services.event_nurture import react_to_event
+from engine.services.event_rows import (
+    AnyEventInput,
+    RecordResult,
+    fact_of,
+    fingerprint,
+    insert_event,
+    repeat_of,
+    repeated,
+    stored_event,
+)
 from engine.services.event_writes import DeferredWrites, ShortWriteError, write_score_caches
 from engine.services.handoffs import create_handoff
 from engine.services.message_stamps import stamp_message
-from engine.services.nurture import StepReport
 from engine.services.optouts import OPT_OUT_EVENTS, opt_out
 from engine.services.schemas import EngineEventInput, EventInput, parse_input
 from engine.services.scoring import ledger, score_event
-from engine.store import Event, Message, Prospect, UnitOfWork, execute_core
+from engine.store import Event, Message, Prospect, UnitOfWork
 from engine.store.base import normalize_email
 
-AnyEventInput = EventInput | EngineEventInput
-
-
-@dataclass(frozen=True)
-class RecordResult:
-    event_id: int
-    duplicate: bool
-    report: StepReport
-    points: float = 0.0
-    score: float | None = None
-    handoff_id: int | None = None
+__all__ = ["RecordResult", "fingerprint", "record_event", "record_events", "record_within"]
 
 
 def record_event(
@@ -174,13 +166,6 @@ def _message_owners(session: Session, payloads: list[AnyEventInput]) -> dict[int
     return dict(rows.all())  # type: ignore[arg-type]
 
 
-def fingerprint(data: AnyEventInput) -> str:
-    """A hash of everything an event says but its key: what a retry must repeat."""
-    said = data.model_dump(mode="json", exclude={"idempotency_key"})
-    canonical = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
-
-
 def _lock_prospects(uow: UnitOfWork, payloads: list[AnyEventInput]) -> None:
     """Take the batch's prospect row locks up front, in id order (PostgreSQL).
 
@@ -223,7 +208,7 @@ def _record(
     context, event = recorded
     session, prospect = uow.session, context.prospect
     if batch is not None:
-        batch.note(prospect.id, _fact(event))
+        batch.note(prospect.id, fact_of(event))
     if batch is not None and batch.writes is not None:
         batch.writes.engagements.add(event)  # stamped with the batch's others, at its end
         batch.writes.messages.add(event)
@@ -257,14 +242,14 @@ def _store(
     print_ = fingerprint(data) if key else None
     writes = batch.writes if batch is not None else None
     if key and writes is not None and key in writes.known:
-        return _repeated(key, *writes.known[key], print_)
+        return repeated(key, *writes.known[key], print_)
     try:
         context = _context(uow, data, batch)
     except NotFoundError:
         if key:  # a retry whose prospect went meanwhile is still the first event's
-            repeated = _repeat(session, api_token_id, key, print_)
-            if repeated is not None:
-                return repeated
+            first = repeat_of(session, api_token_id, key, print_)
+            if first is not None:
+                return first
         raise
     prospect = context.prospect
     if data.message_id is not None and owners.get(data.message_id) != prospect.id:
@@ -288,47 +273,14 @@ def _store(
         "source": data.source,
     }
     if writes is not None:  # written with the batch's others
-        return context, _stored(writes.add_event(row), row)
-    event_id = _insert_event(uow, row)
+        return context, stored_event(writes.add_event(row), row)
+    event_id = insert_event(uow, row)
     if event_id is None:  # the key was used first (maybe by a concurrent request)
-        repeated = _repeat(session, api_token_id, key or "", print_)
-        if repeated is None:  # pragma: no cover - a conflict leaves the first row behind
+        first = repeat_of(session, api_token_id, key or "", print_)
+        if first is None:  # pragma: no cover - a conflict leaves the first row behind
             raise ConflictError(f"event {data.type!r} conflicts with a stored event")
-        return repeated
-    return context, _stored(event_id, row)
-
-
-def _stored(event_id: int, row: dict[str, Any]) -> Event:
-    """The stored row as an ``Event`` that is never added (nothing to flush): its values
-    set as if loaded, without the constructor's change tracking, which cost 47 us an
-    event, a tenth of a batch's CPU, for an object only read."""
-    if not Event.__mapper__.configured:  # the constructor would have configured it
-        configure_mappers()
-    event: Event = Event.__mapper__.class_manager.new_instance()
-    event.__dict__.update(row, id=event_id)
-    return event
-
-
-def _fact(event: Event) -> EventFact:
-    return EventFact(event.type, event.occurred_at, event.data or {}, event.machine, event.id)
-
-
-def _insert_event(uow: UnitOfWork, row: dict[str, Any]) -> int | None:
-    """Insert the event, or nothing when its idempotency key is taken: one statement, and
-    no savepoint to roll back to (``ON CONFLICT DO NOTHING``, on both databases). The
-    statement is built once per dialect, the row its parameters.
-
-    Run on the session's connection, not through the ORM (``execute_core``: no bulk-insert
-    machinery for one row of plain values)."""
-    postgres = uow.is_postgres
-    stmt = _INSERTS.get(postgres)
-    if stmt is None:
-        insert = pg_insert if postgres else sqlite_insert
-        stmt = _INSERTS[postgres] = insert(Event).on_conflict_do_nothing().returning(Event.id)
-    return execute_core(uow.session, stmt, row).scalar()
-
-
-_INSERTS: dict[bool, Any] = {}  # _insert_event's statement, by "is PostgreSQL"
+        return first
+    return context, stored_event(event_id, row)
 
 
 def _opt_out(session: Session, prospect: Prospect, data: AnyEventInput, now: datetime) -> None:
@@ -366,33 +318,6 @@ def _score(
         entries = ledger(session, prospect.id)  # the handoff's story: its score path
         handoff = create_handoff(session, prospect, event, outcome.requalify, spec, entries, now)
     return outcome.points, outcome.score, handoff.id if handoff else None
-
-
-def _repeat(
-    session: Session, api_token_id: int | None, key: str, print_: str | None
-) -> RecordResult | None:
-    """The first event recorded under ``key`` in this scope, as a duplicate; None if the
-    key is new; ConflictError if it was used for a different event."""
-    scope = (
-        Event.api_token_id.is_(None) if api_token_id is None else Event.api_token_id == api_token_id
-    )
-    row = session.execute(
-        select(Event.id, Event.idempotency_fingerprint).where(scope, Event.idempotency_key == key)
-    ).first()
-    if row is None:
-        return None
-    return _repeated(key, row.id, row.idempotency_fingerprint, print_)
-
-
-def _repeated(key: str, event_id: int, first: str | None, print_: str | None) -> RecordResult:
-    """Event ``event_id`` came first under ``key``: a duplicate, or a ConflictError when
-    it said something else."""
-    if first is not None and first != print_:
-        raise ConflictError(
-            f"idempotency key {key!r} was already used for a different event (event "
-            f"{event_id}); a retry must repeat the event exactly, a new event needs a new key"
-        )
-    return RecordResult(event_id, True, StepReport())
 
 
 def _context(uow: UnitOfWork, data: AnyEventInput, batch: Batch | None = None) -> EventContext:
