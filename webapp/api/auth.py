@@ -69,7 +69,8 @@ def require_token() -> None:
             headers={"WWW-Authenticate": challenge},
         )
     runtime = get_runtime()
-    token = authenticate_token(request_uow(), credentials, runtime.clock.now())
+    # One SELECT (and a conditional UPDATE a minute): no transaction around it.
+    token = authenticate_token(request_uow(autocommit=True), credentials, runtime.clock.now())
     if token is None:
         raise ApiError(
             401,
