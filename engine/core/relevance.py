@@ -33,6 +33,12 @@ def _types_tested(condition: Condition | None) -> frozenset[str]:
     return frozenset(c.event for c in iter_conditions(condition) if isinstance(c, EventCondition))
 
 
+def types_exits_see(spec: SequenceSpec) -> frozenset[str]:
+    """The event types ``spec``'s exits (``exit_when``) test: what every step consults,
+    wherever the enrollment stands (:func:`types_consulted` is never less)."""
+    return _types_tested(spec.exit_when)
+
+
 def types_consulted(spec: SequenceSpec, state: EnrollmentState, now: datetime) -> frozenset[str]:
     """The event types ``engine.core.stepping.advance(spec, state, ..., now)`` can look at.
 
@@ -44,7 +50,7 @@ def types_consulted(spec: SequenceSpec, state: EnrollmentState, now: datetime) -
     prospect's visits only when a step can see them, not for every visit of one who sits
     out a four-day wait. Any other position: every type the steps test.
     """
-    exits = _types_tested(spec.exit_when)
+    exits = types_exits_see(spec)
     if now < state.enrolled_at or _parked_on_duration(spec, state, now):
         return exits
     return events_seen_by(spec)

@@ -50,7 +50,8 @@ _IN_PLAY: dict[tuple[tuple[str, ...], tuple[str, ...]], frozenset[str]] = {}
 _IN_PLAY_LIMIT = 1024
 _BY: dict[tuple[str, bool], Select[Any]] = {}  # load_context's statements, by key and lock
 _MANY: dict[tuple[bool, bool], Select[Any]] = {}  # load_contexts', by dialect and lock
-_Rules = tuple[ScoringSpec | None, list[SequenceOption], frozenset[str]]
+_Actives = tuple[tuple[int, SequenceSpec], ...]
+_Rules = tuple[ScoringSpec | None, list[SequenceOption], frozenset[str], _Actives]
 _RULES: dict[tuple[str | None, str | None, str | None], _Rules] = {}  # _context's, by keys
 
 
@@ -62,6 +63,7 @@ class EventContext:
     scoring: ScoringSpec | None
     options: list[SequenceOption]
     in_play: frozenset[str]  # event types any sequence in play tests (core.relevance)
+    actives: _Actives = ()  # the versions (id, spec) of the prospect's active enrollments
 
 
 def context_query(where: ColumnElement[bool], *, lock: bool) -> Select[Any]:
@@ -183,7 +185,7 @@ def _context(session: Session, row: Any) -> EventContext:
 
 def _rules(
     session: Session, scoring_key: str | None, option_keys: str | None, active_keys: str | None
-) -> tuple[ScoringSpec | None, list[SequenceOption], frozenset[str]]:
+) -> _Rules:
     """The scoring rules, the sequences in play and the event types they test, from the
     ``id:checksum`` strings of the context's statement (specs from the caches)."""
     scoring = None
@@ -198,24 +200,23 @@ def _rules(
         spec = spec_by_checksum(session, int(version_id), checksum)
         options.append(SequenceOption(int(seq_id), int(version_id), spec))
     options.sort(key=lambda o: o.spec.key)
-    return scoring, options, _in_play(session, options, option_parts, active_parts)
+    actives = tuple(_active(session, part) for part in active_parts)
+    in_play = _in_play(options, (option_parts, active_parts), actives)
+    return scoring, options, in_play, actives
+
+
+def _active(session: Session, part: str) -> tuple[int, SequenceSpec]:
+    version_id, checksum = part.split(_PART)
+    return int(version_id), spec_by_checksum(session, int(version_id), checksum)
 
 
 def _in_play(
-    session: Session,
-    options: list[SequenceOption],
-    option_parts: tuple[str, ...],
-    active_parts: tuple[str, ...],
+    options: list[SequenceOption], key: tuple[tuple[str, ...], tuple[str, ...]], actives: _Actives
 ) -> frozenset[str]:
     """:func:`engine.core.relevance.types_in_play`, once per combination of versions."""
-    key = (option_parts, active_parts)
     found = _IN_PLAY.get(key)
     if found is None:
-        actives: list[SequenceSpec] = []
-        for part in active_parts:
-            version_id, checksum = part.split(_PART)
-            actives.append(spec_by_checksum(session, int(version_id), checksum))
-        found = types_in_play(options, None).union(*(types_in_play([], s) for s in actives))
+        found = types_in_play(options, None).union(*(types_in_play([], s) for _, s in actives))
         if len(_IN_PLAY) >= _IN_PLAY_LIMIT:
             _IN_PLAY.clear()
         _IN_PLAY[key] = found

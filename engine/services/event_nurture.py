@@ -9,22 +9,28 @@ only that enrollment is stepped, with only the events its conditions can see (it
 since the earliest moment they look at: the tick's own narrowing). Everything else (no
 enrollment, an outranking sequence, an enrollment that just ended) goes through
 ``reconsider`` itself, with the events of every type in play.
+
+One event alone, on PostgreSQL, reads its prospect's enrollment (locked, as plain values,
+not an ORM entity) and the events its exits test in one statement: wherever the
+enrollment stands its step consults at least those (``core.relevance.types_exits_see``),
+and parked on a plain wait only those, so an event of a wait's usual kind costs one read.
+The entity is loaded only when the step changes something.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ARRAY, Row, Select, String, any_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from engine.core.decisions import WakeAt
 from engine.core.enrollment import with_sales
 from engine.core.facts import EventFact
-from engine.core.relevance import outranked, types_consulted
+from engine.core.relevance import outranked, types_consulted, types_exits_see
 from engine.core.stepping import Advance, advance
 from engine.core.tick_batch import earliest_event_seen
 from engine.services.enrollment_steps import UNSENT, StepReport, apply_step, state_of
@@ -38,16 +44,25 @@ from engine.services.loading import (
 )
 from engine.services.nurture import reconsider
 from engine.spec.sequence import SequenceSpec
-from engine.store import Enrollment, EnrollmentStatus, Message, SequenceVersion
+from engine.store import (
+    Enrollment,
+    EnrollmentStatus,
+    Event,
+    Message,
+    SequenceVersion,
+    execute_core,
+)
+from engine.store.base import UTCDateTime
 
 _STEP_SEP = "\x1f"  # between step ids in one aggregated string: never in an identifier
 
 
 @dataclass(frozen=True)
 class Active:
-    """A prospect's active enrollment, locked, with its spec and unsent email steps."""
+    """A prospect's active enrollment, locked, with its spec and unsent email steps (the
+    entity, or the row of its columns: ``_react_alone``'s, loaded as an entity to write)."""
 
-    enrollment: Enrollment
+    enrollment: Enrollment | Row[Any]
     spec: SequenceSpec
     unsent: set[str]
 
@@ -73,8 +88,11 @@ def react_to_event(
     if event_type not in context.in_play:
         return StepReport()
     prospect = context.prospect
+    events: list[EventFact] | None = None
     if preloaded is not None:
-        found = preloaded.active
+        found, events = preloaded.active, preloaded.events
+    elif is_postgres(session):
+        found, events = locked_active(session, context, now)
     else:
         found = locked_actives(session, [prospect.id]).get(prospect.id)
     if found is None:
@@ -87,19 +105,19 @@ def react_to_event(
         context.options, enrollment.sequence_id, spec.enroll.priority, event_type
     ):
         return _reconsider(session, context, now)
-    state = state_of(enrollment)
-    if preloaded is not None:
-        events = preloaded.events
-    else:  # only the types the step can see: none of a visit's during a plain wait
+    state = state_of(enrollment)  # type: ignore[arg-type]  # an entity or its row
+    if events is None:  # only the types the step can see: none of a visit's during a wait
         since = earliest_event_seen(spec, enrollment.enrolled_at, now)
         types = types_consulted(spec, state, now)
-        found = events_by_prospect(session, [prospect.id], types=types, since=since)
-        events = found.get(prospect.id, [])
+        events = events_by_prospect(session, [prospect.id], types=types, since=since)
+        events = events.get(prospect.id, [])
     # The id draws the prospect's variant at a split, as in ``enrollment_steps.plan_step``.
     facts = prospect_facts(prospect) | {"id": prospect.id}
     result = advance(spec, state, facts, events, now, unsent)
     if _unchanged(enrollment, result):
         return StepReport()  # still waiting, exactly as before: nothing to write
+    if not isinstance(enrollment, Enrollment):  # locked already: loaded to be written
+        enrollment = session.get_one(Enrollment, enrollment.id)
     report = apply_step(session, enrollment, result, now)
     session.flush()
     report.collect_ids()
@@ -108,7 +126,7 @@ def react_to_event(
     return report
 
 
-def _unchanged(enrollment: Enrollment, result: Advance) -> bool:
+def _unchanged(enrollment: Enrollment | Row[Any], result: Advance) -> bool:
     """Whether the step leaves the enrollment exactly as it was (the event did not satisfy
     its wait, exit or branch): then not even ``updated_at`` moves, and nothing is written."""
     return (
@@ -157,14 +175,18 @@ def locked_actives(session: Session, prospect_ids: Seq[int]) -> dict[int, Active
 _ACTIVES: dict[bool, Select[Any]] = {}  # locked_actives' statement, by "is PostgreSQL"
 
 
-def _actives_statement(postgres: bool) -> Select[Any]:
-    unsent = (
+def _unsent() -> Any:
+    """An enrollment's email steps still in the outbox, as one string."""
+    return (
         select(func.aggregate_strings(Message.step_id, _STEP_SEP))
         .where(Message.enrollment_id == Enrollment.id, Message.status.in_(UNSENT))
         .scalar_subquery()
     )
+
+
+def _actives_statement(postgres: bool) -> Select[Any]:
     return (
-        select(Enrollment, SequenceVersion.checksum, unsent)
+        select(Enrollment, SequenceVersion.checksum, _unsent())
         .join(SequenceVersion, SequenceVersion.id == Enrollment.sequence_version_id)
         .where(
             ids_param(postgres, Enrollment.prospect_id, "ids"),
@@ -173,3 +195,88 @@ def _actives_statement(postgres: bool) -> Select[Any]:
         .order_by(Enrollment.id)
         .with_for_update(of=Enrollment)
     )
+
+
+def locked_active(
+    session: Session, context: EventContext, now: datetime
+) -> tuple[Active | None, list[EventFact] | None]:
+    """One prospect's active enrollment, locked, as a row (PostgreSQL), and the events its
+    step sees when the same statement could read them: those of the types its exits test
+    (the version the context names), when the step consults no other type (parked on a
+    plain wait); otherwise None, and the caller reads them."""
+    prospect_id = context.prospect.id
+    named = context.actives[0] if len(context.actives) == 1 else None
+    exits = types_exits_see(named[1]) if named is not None else frozenset()
+    window = earliest_event_seen(named[1], _NEVER, now) if named is not None else _NEVER
+    params = {
+        "id": prospect_id,
+        "types": sorted(exits),
+        "window": None if window == _NEVER else window,
+    }
+    rows = execute_core(session, _ALONE, params).all()  # the unit's changes flushed first
+    if not rows:
+        return None, None
+    row = rows[-1]  # as locked_actives: the latest active one
+    spec = spec_by_checksum(session, row.sequence_version_id, row.checksum)
+    found = Active(row, spec, set(row.unsent.split(_STEP_SEP)) if row.unsent else set())
+    if named is None or row.sequence_version_id != named[0]:
+        return found, None
+    state = state_of(row)  # type: ignore[arg-type]
+    if not types_consulted(spec, state, now) <= exits:
+        return found, None
+    return found, _facts(row.seen)
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _facts(seen: list[list[Any]] | None) -> list[EventFact]:
+    """``_ALONE``'s events (JSON: id, type, moment, data, machine), oldest first, as the
+    events' own read orders them."""
+    facts = [
+        EventFact(type_, datetime.fromisoformat(at).astimezone(UTC), data or {}, machine, id_)
+        for id_, type_, at, data, machine in seen or ()
+    ]
+    facts.sort(key=lambda f: (f.occurred_at, f.id or 0))
+    return facts
+
+
+def _alone_statement() -> Select[Any]:
+    """``locked_active``'s statement: the enrollment's columns, its version's checksum, its
+    unsent steps and (JSON) its prospect's human events of the given types since the
+    earlier of its start and ``window``, as ``events_by_prospect`` reads them."""
+    seen = (
+        select(
+            func.json_agg(
+                func.json_build_array(
+                    Event.id, Event.type, Event.occurred_at, Event.data, Event.machine
+                )
+            )
+        )
+        .where(
+            Event.prospect_id == Enrollment.prospect_id,
+            Event.type == any_(bindparam("types", type_=ARRAY(String))),
+            Event.machine.is_(False),
+            Event.occurred_at
+            >= func.least(Enrollment.enrolled_at, bindparam("window", type_=UTCDateTime())),
+        )
+        .scalar_subquery()
+    )
+    return (
+        select(
+            *Enrollment.__table__.c,
+            SequenceVersion.checksum,
+            _unsent().label("unsent"),
+            seen.label("seen"),
+        )
+        .join(SequenceVersion, SequenceVersion.id == Enrollment.sequence_version_id)
+        .where(
+            Enrollment.prospect_id == bindparam("id"),
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+        )
+        .order_by(Enrollment.id)
+        .with_for_update(of=Enrollment)
+    )
+
+
+_ALONE = _alone_statement()
