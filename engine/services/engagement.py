@@ -40,6 +40,7 @@ __all__ = [
     "first_engagement",
     "restamp_engagement",
     "stamp_engagement",
+    "stamp_update",
 ]
 
 
@@ -55,17 +56,24 @@ def stamp_engagement(session: Session, event: Event) -> None:
     )
 
 
-_AT = bindparam("stamp_at", type_=UTCDateTime())
-_STAMP = (  # built once: every engagement recorded alone runs it
-    update(Enrollment)
-    .where(
-        Enrollment.prospect_id == bindparam("stamp_prospect"),
-        Enrollment.enrolled_at <= _AT,
-        or_(Enrollment.engaged_at.is_(None), Enrollment.engaged_at > _AT),
+def stamp_update(prospect_id: Any, at: Any) -> Any:
+    """``stamp_engagement``'s UPDATE for an engagement of ``prospect_id`` at ``at`` (bound
+    parameters): also what an event's insert runs with it, in one statement, on
+    PostgreSQL (``engine.services.event_rows``)."""
+    return (
+        update(Enrollment)
+        .where(
+            Enrollment.prospect_id == prospect_id,
+            Enrollment.enrolled_at <= at,
+            or_(Enrollment.engaged_at.is_(None), Enrollment.engaged_at > at),
+        )
+        .values(engaged_at=at, updated_at=Enrollment.updated_at)  # bookkeeping, not a change
+        .execution_options(synchronize_session=False)
     )
-    .values(engaged_at=_AT, updated_at=Enrollment.updated_at)  # bookkeeping, not a change
-    .execution_options(synchronize_session=False)
-)
+
+
+# built once: every engagement recorded alone on SQLite runs it
+_STAMP = stamp_update(bindparam("stamp_prospect"), bindparam("stamp_at", type_=UTCDateTime()))
 
 
 class EngagementStamps:

@@ -53,7 +53,7 @@ from sqlalchemy.sql.util import find_tables
 
 from engine.services.engagement import EngagementStamps
 from engine.services.message_stamps import MessageStamps
-from engine.store import Event, Prospect, ScoreEntry
+from engine.store import Event, Prospect, ScoreEntry, execute_core
 from engine.store.base import UTCDateTime, utcnow
 
 _QUEUED_TABLES = frozenset({Event.__tablename__, ScoreEntry.__tablename__})
@@ -183,6 +183,43 @@ def write_score_caches(session: Session, prospects: Iterable[Prospect]) -> None:
             for name in columns:
                 set_committed_value(prospect, name, getattr(prospect, name))
             set_committed_value(prospect, "updated_at", now)
+
+
+def write_entries_and_cache(
+    session: Session, prospect: Prospect, entries: list[dict[str, Any]], caches: dict[str, Any]
+) -> None:
+    """One event's ledger entries and its prospect's new score caches (``caches``, by
+    column) in ONE statement (PostgreSQL): ``WITH entries AS (INSERT ...) UPDATE
+    prospects SET ...``; the prospect's attributes then hold the values as saved, so no
+    flush writes them again (an event alone used to cost the entries' INSERT and, at the
+    next read's autoflush, the prospect's UPDATE through the ORM)."""
+    columns = frozenset(caches)
+    stmt = _TOGETHER.get(columns)
+    if stmt is None:
+        stmt = _TOGETHER[columns] = _entries_and_cache(sorted(columns))
+    now = utcnow()
+    params = {f"new_{c}": v for c, v in caches.items()}
+    params |= {"rows": _document(entries), "prospect": prospect.id, "new_updated_at": now}
+    with session.no_autoflush:  # nothing of this statement's is pending
+        execute_core(session, stmt, params)
+    for name, value in caches.items():
+        set_committed_value(prospect, name, value)
+    if "updated_at" not in inspect(prospect).committed_state:  # not set by hand meanwhile
+        set_committed_value(prospect, "updated_at", now)
+
+
+_TOGETHER: dict[frozenset[str], Any] = {}  # write_entries_and_cache's, by cache columns
+
+
+def _entries_and_cache(columns: list[str]) -> Any:
+    table = Prospect.__table__
+    values = {c: bindparam(f"new_{c}", type_=_SCORE_CACHE[c]) for c in columns}
+    return (
+        update(table)
+        .where(table.c.id == bindparam("prospect", type_=BigInteger()))
+        .values(**values, updated_at=bindparam("new_updated_at", type_=UTCDateTime()))
+        .add_cte(_WRITE_ENTRIES.cte("entries"))
+    )
 
 
 def _changed(prospect: Prospect) -> frozenset[str]:

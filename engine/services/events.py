@@ -28,6 +28,7 @@ from engine.services.event_rows import (
     insert_event,
     repeat_of,
     repeated,
+    stamped_on_insert,
     stored_event,
 )
 from engine.services.event_writes import DeferredWrites, ShortWriteError, write_score_caches
@@ -61,7 +62,7 @@ def record_event(
     data = payload if isinstance(payload, AnyEventInput) else parse_input(EventInput, payload)
     with uow:
         owners = _message_owners(uow.session, [data])
-        result = _record(uow, data, now, api_token_id, owners)
+        result = _record(uow, data, now, api_token_id, owners, alone=uow.is_postgres)
         uow.commit()
         return result
 
@@ -194,9 +195,13 @@ def _record(
     api_token_id: int | None,
     owners: Mapping[int, int],
     batch: Batch | None = None,
+    *,
+    alone: bool = False,
 ) -> RecordResult:
     """Record one event; in a batch, refusals come wrapped in ``_Refused`` (nothing of the
-    item was written) and any other error means it failed after writing."""
+    item was written) and any other error means it failed after writing. ``alone``: the
+    event is its unit's only one, on PostgreSQL and in no savepoint (``record_event``),
+    so its ledger entries and the cached score go in one statement (``score_event``)."""
     try:
         recorded = _store(uow, data, now, api_token_id, owners, batch)
     except NurtureError as exc:
@@ -213,12 +218,13 @@ def _record(
         batch.writes.engagements.add(event)  # stamped with the batch's others, at its end
         batch.writes.messages.add(event)
     else:
-        stamp_engagement(session, event)
+        if not stamped_on_insert(uow):
+            stamp_engagement(session, event)
         stamp_message(session, event)
     if data.type in OPT_OUT_EVENTS:
         _opt_out(session, prospect, data, now)
     defer = writes.add_entries if (writes := batch.writes if batch else None) else None
-    points, score, handoff_id = _score(session, context, event, now, defer)
+    points, score, handoff_id = _score(session, context, event, now, defer, together=alone)
     preloaded = batch.preloaded.get(prospect.id) if batch is not None else None
     report = react_to_event(session, context, data.type, now, preloaded)
     changed = report.advanced or report.enrolled or report.exited or report.emails_queued
@@ -306,13 +312,15 @@ def _score(
     event: Event,
     now: datetime,
     defer: Callable[[list[dict[str, Any]]], None] | None = None,
+    *,
+    together: bool = False,
 ) -> tuple[float, float | None, int | None]:
     """Ledger entries for the event (queued by ``defer`` when given), and the handoff when
     it re-qualifies the prospect."""
     spec, prospect = context.scoring, context.prospect
     if spec is None:  # no scoring rules loaded: events still drive the sequences
         return 0.0, None, None
-    outcome = score_event(session, prospect, event, spec, now, defer)
+    outcome = score_event(session, prospect, event, spec, now, defer, together=together)
     handoff = None
     if outcome.requalify is not None:
         entries = ledger(session, prospect.id)  # the handoff's story: its score path

@@ -28,6 +28,7 @@ from engine.core.scoring import (
     score_at,
 )
 from engine.services.audit import record_audit
+from engine.services.event_writes import write_entries_and_cache
 from engine.spec.loader import parse_scoring
 from engine.spec.scoring import ScoringSpec
 from engine.store import (
@@ -128,6 +129,8 @@ def score_event(
     spec: ScoringSpec,
     now: datetime,
     defer: Callable[[list[dict[str, Any]]], None] | None = None,
+    *,
+    together: bool = False,
 ) -> ScoreOutcome:
     """Write the event's ledger entries, carry the prospect's cached score and daily totals
     forward, and say whether the prospect re-qualifies.
@@ -139,51 +142,81 @@ def score_event(
     entries) or around entries dated ahead of the clock. The caller holds the prospect's
     row lock (PostgreSQL), so no other writer moves these caches meanwhile. ``defer``
     takes the entries' rows instead of inserting them (a batch writes them together,
-    before anything reads the ledger: ``engine.services.event_writes``).
+    before anything reads the ledger: ``engine.services.event_writes``). ``together``
+    (PostgreSQL, outside any savepoint): the entries and the caches in ONE statement
+    (``write_entries_and_cache``) when the score carries forward without the ledger.
     """
     fact = EventFact(event.type, event.occurred_at, event.data or {}, event.machine, event.id)
     day = fact.occurred_at.date()
     earned = _earned_on(session, prospect, day) if needs_daily_totals(fact, spec) else None
     given = awards(fact, spec, earned or {})
-    if given:
-        rows: list[dict[str, Any]] = [
-            {
-                "prospect_id": prospect.id,
-                "event_id": event.id,
-                "rule": award.rule,
-                "points": award.points,
-                "occurred_at": fact.occurred_at,
-                "created_at": now,
-            }
-            for award in given
-        ]
+    added = [Entry(fact.occurred_at, a.points, a.rule) for a in given]
+    rolled = _rolled(prospect, spec, added, now)
+    rows = _entry_rows(prospect.id, event.id, fact.occurred_at, given, now)
+    together = together and defer is None and rolled is not None and bool(rows)
+    caches: dict[str, Any] = {}
+    if rows:
         if defer is not None:
             defer(rows)
-        else:
+        elif not together:
             session.execute(insert(ScoreEntry), rows)
-        _note_day(prospect, day, earned, given)
-    added = [Entry(fact.occurred_at, a.points, a.rule) for a in given]
-    score = _carry(session, prospect, spec, added, now)
+        totals = _day_totals(prospect, day, earned, given)
+        if totals is not None:
+            caches["score_day_totals"] = totals
+    score = _carry(session, prospect, spec, added, now, rolled, caches)
+    if together:  # the entries and the caches in one statement, nothing left to flush
+        write_entries_and_cache(session, prospect, rows, caches)
+    else:
+        for name, value in caches.items():
+            setattr(prospect, name, value)
     if not given and fact.machine:
         return ScoreOutcome(0.0, score, None)
     decision = None
     if could_requalify(score, fact, spec, prospect.status):
-        last, open_now = session.execute(
-            select(
-                func.max(Handoff.created_at),
-                func.count().filter(Handoff.status == HandoffStatus.OPEN),
-            ).where(Handoff.prospect_id == prospect.id)
-        ).one()
-        decision = requalification(
-            score=score,
-            event=fact,
-            spec=spec,
-            status=prospect.status,
-            last_handoff_at=last,
-            has_open_handoff=bool(open_now),
-            now=now,
-        )
+        decision = _requalification(session, prospect, fact, spec, score, now)
     return ScoreOutcome(sum(a.points for a in given), score, decision)
+
+
+def _entry_rows(
+    prospect_id: int, event_id: int, at: datetime, given: list[Award], now: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "prospect_id": prospect_id,
+            "event_id": event_id,
+            "rule": award.rule,
+            "points": award.points,
+            "occurred_at": at,
+            "created_at": now,
+        }
+        for award in given
+    ]
+
+
+def _requalification(
+    session: Session,
+    prospect: Prospect,
+    fact: EventFact,
+    spec: ScoringSpec,
+    score: float,
+    now: datetime,
+) -> Requalify | None:
+    """``core.scoring.requalification`` with the prospect's handoffs read."""
+    last, open_now = session.execute(
+        select(
+            func.max(Handoff.created_at),
+            func.count().filter(Handoff.status == HandoffStatus.OPEN),
+        ).where(Handoff.prospect_id == prospect.id)
+    ).one()
+    return requalification(
+        score=score,
+        event=fact,
+        spec=spec,
+        status=prospect.status,
+        last_handoff_at=last,
+        has_open_handoff=bool(open_now),
+        now=now,
+    )
 
 
 def _earned_on(session: Session, prospect: Prospect, day: date) -> dict[str, float]:
@@ -208,10 +241,11 @@ def _earned_on(session: Session, prospect: Prospect, day: date) -> dict[str, flo
     return earned
 
 
-def _note_day(
+def _day_totals(
     prospect: Prospect, day: date, earned: dict[str, float] | None, added: list[Award]
-) -> None:
-    """Keep ``score_day_totals`` exact after ``added`` entries dated ``day`` were written.
+) -> dict[str, Any] | None:
+    """What keeps ``score_day_totals`` exact after ``added`` entries dated ``day`` were
+    written, or None when it stays as it is.
 
     The cache holds one day, the latest scored; ``earned`` is ``day``'s totals before these
     entries, or None when they were not read (no capped rule matched). A cache of another
@@ -225,34 +259,45 @@ def _note_day(
     elif earned is not None and not (cached and cached.get("day", "") > key):
         totals = dict(earned)
     else:
-        return
+        return None
     for award in added:
         if award.points > 0:
             totals[award.rule] = totals.get(award.rule, 0.0) + award.points
-    if cached != {"day": key, "earned": totals}:
-        prospect.score_day_totals = {"day": key, "earned": totals}
+    if cached == {"day": key, "earned": totals}:
+        return None
+    return {"day": key, "earned": totals}
+
+
+def _rolled(
+    prospect: Prospect, spec: ScoringSpec, added: list[Entry], now: datetime
+) -> float | None:
+    """The cached score carried to ``now`` with ``added``, or None when only the ledger
+    can say (an entry dated ahead of the clock is pending, or no cache to carry)."""
+    if prospect.score_pending_until is not None:
+        return None
+    return rolled_forward(prospect.score_value, prospect.score_as_of, added, spec.half_life, now)
 
 
 def _carry(
-    session: Session, prospect: Prospect, spec: ScoringSpec, added: list[Entry], now: datetime
+    session: Session,
+    prospect: Prospect,
+    spec: ScoringSpec,
+    added: list[Entry],
+    now: datetime,
+    rolled: float | None,
+    caches: dict[str, Any],
 ) -> float:
-    """The score now, with ``added`` (already in the ledger) counted; the cache updated.
+    """The score now, with ``added`` (already in the ledger when ``rolled`` is None)
+    counted; the cache's new values put in ``caches`` (``rolled``: ``_rolled``'s answer).
 
-    Nothing is written when nothing was added and no entry is pending: the cached value
-    at its own moment stays true, since decay applies to the sum as one number."""
-    pending = prospect.score_pending_until
-    rolled = None
-    if pending is None:
-        rolled = rolled_forward(
-            prospect.score_value, prospect.score_as_of, added, spec.half_life, now
-        )
+    Nothing changes when nothing was added and no entry is pending: the cached value at
+    its own moment stays true, since decay applies to the sum as one number."""
     if rolled is None:
         score, pending = exact_score(session, prospect.id, spec, now)
-        prospect.score_value, prospect.score_as_of = score, now
-        prospect.score_pending_until = pending
+        caches.update(score_value=score, score_as_of=now, score_pending_until=pending)
         return score
     if added:
-        prospect.score_value, prospect.score_as_of = rolled, now
+        caches.update(score_value=rolled, score_as_of=now)
     return rolled
 
 
