@@ -27,7 +27,7 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from engine.core.enrollment import SequenceOption
 from engine.core.relevance import types_in_play
@@ -42,6 +42,7 @@ from engine.store import (
     ScoringVersion,
     Sequence,
     SequenceVersion,
+    execute_core,
 )
 
 _SEP = ","
@@ -66,11 +67,12 @@ class EventContext:
     actives: _Actives = ()  # the versions (id, spec) of the prospect's active enrollments
 
 
-def context_query(where: ColumnElement[bool], *, lock: bool) -> Select[Any]:
+def context_query(where: ColumnElement[bool], *, lock: bool, columns: bool = False) -> Select[Any]:
     """The prospect matching ``where``, with the latest scoring version, the active
     sequences' current versions and the prospect's active enrollment's version, each as
     one ``id:checksum`` string (``aggregate_strings`` is ``string_agg`` on PostgreSQL and
-    ``group_concat`` on SQLite; checksums are hex, so the separators cannot occur)."""
+    ``group_concat`` on SQLite; checksums are hex, so the separators cannot occur).
+    ``columns``: the prospect as its mapped columns (``_PROSPECT``), not an entity."""
     latest_scoring = (
         select(cast(ScoringVersion.id, String) + _PART + ScoringVersion.checksum)
         .order_by(ScoringVersion.id.desc())
@@ -107,8 +109,12 @@ def context_query(where: ColumnElement[bool], *, lock: bool) -> Select[Any]:
         )
         .scalar_subquery()
     )
-    stmt = select(Prospect, latest_scoring, options, active).where(where)
-    return stmt.with_for_update(of=Prospect) if lock else stmt
+    prospect = [column for _, column in _PROSPECT] if columns else [Prospect]
+    stmt = select(*prospect, latest_scoring, options, active).where(where)
+    return stmt.with_for_update(of=Prospect.__table__) if lock else stmt
+
+
+_PROSPECT = [(attr.key, attr.columns[0]) for attr in Prospect.__mapper__.column_attrs]
 
 
 def load_context(session: Session, who: int | str, *, lock: bool) -> EventContext | None:
@@ -117,14 +123,35 @@ def load_context(session: Session, who: int | str, *, lock: bool) -> EventContex
 
     The statement is built once per process (the prospect a parameter): building this
     one, with its three subqueries, and deriving its cache key cost more CPU per event
-    than executing it."""
+    than executing it. It runs as Core (``execute_core``), the entity built from its
+    columns (``_entity``): the ORM's execution and loading of one row cost as much CPU
+    again as the rest of the statement."""
     by = "id" if isinstance(who, int) else "email"
     stmt = _BY.get((by, lock))
     if stmt is None:
         column = Prospect.id if by == "id" else Prospect.email
-        stmt = _BY[by, lock] = context_query(column == bindparam("who"), lock=lock)
-    row = session.execute(stmt, {"who": who}).first()
-    return None if row is None else _context(session, row)
+        stmt = _BY[by, lock] = context_query(column == bindparam("who"), lock=lock, columns=True)
+    row = execute_core(session, stmt, {"who": who}).first()
+    if row is None:
+        return None
+    count = len(_PROSPECT)
+    prospect = _entity(session, dict(zip((key for key, _ in _PROSPECT), row[:count], strict=True)))
+    return _context(session, (prospect, *row[count:]))
+
+
+def _entity(session: Session, values: dict[str, Any]) -> Prospect:
+    """The session's ``Prospect`` for these loaded column values, as a query would give
+    it: the one already in the session if any (its values kept, as a load keeps them),
+    else a new persistent one holding them, with nothing to flush."""
+    mapper = Prospect.__mapper__
+    found = session.identity_map.get(mapper.identity_key_from_primary_key((values["id"],)))
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    prospect: Prospect = mapper.class_manager.new_instance()
+    prospect.__dict__.update(values)
+    make_transient_to_detached(prospect)  # loaded values, no history
+    session.add(prospect)  # persistent: nothing to insert
+    return prospect
 
 
 def load_contexts(

@@ -242,7 +242,8 @@ def _facts(seen: list[list[Any]] | None) -> list[EventFact]:
 
 
 def _alone_statement() -> Select[Any]:
-    """``locked_active``'s statement: the enrollment's columns, its version's checksum, its
+    """``locked_active``'s statement: the enrollment's columns a step reads (what
+    ``state_of`` and ``_unchanged`` look at), its version's checksum, its
     unsent steps and (JSON) its prospect's human events of the given types since the
     earlier of its start and ``window``, as ``events_by_prospect`` reads them."""
     seen = (
@@ -264,7 +265,13 @@ def _alone_statement() -> Select[Any]:
     )
     return (
         select(
-            *Enrollment.__table__.c,
+            Enrollment.id,
+            Enrollment.sequence_id,
+            Enrollment.sequence_version_id,
+            Enrollment.cursor,
+            Enrollment.state,
+            Enrollment.next_run_at,
+            Enrollment.enrolled_at,
             SequenceVersion.checksum,
             _unsent().label("unsent"),
             seen.label("seen"),
