@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, exists, select
@@ -30,6 +31,7 @@ from engine.store import Event, UnitOfWork, execute_core
 __all__ = [
     "AnyEventInput",
     "RecordResult",
+    "event_row",
     "fact_of",
     "fingerprint",
     "insert_event",
@@ -57,6 +59,31 @@ def fingerprint(data: AnyEventInput) -> str:
     said = data.model_dump(mode="json", exclude={"idempotency_key"})
     canonical = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def event_row(
+    data: AnyEventInput,
+    prospect_id: int,
+    now: datetime,
+    api_token_id: int | None,
+    print_: str | None,
+) -> dict[str, Any]:
+    """The ``events`` row of ``data`` for ``prospect_id``, received ``now``."""
+    engine_said = data if isinstance(data, EngineEventInput) else None
+    return {
+        "prospect_id": prospect_id,
+        "type": data.type,
+        "occurred_at": data.occurred_at or now,
+        "received_at": now,
+        "data": data.data,
+        "message_id": data.message_id,
+        "machine": engine_said.machine if engine_said else False,
+        "machine_reason": engine_said.machine_reason if engine_said else None,
+        "idempotency_key": data.idempotency_key,
+        "idempotency_fingerprint": print_,
+        "api_token_id": api_token_id,
+        "source": data.source,
+    }
 
 
 def stored_event(event_id: int, row: dict[str, Any]) -> Event:

@@ -23,6 +23,7 @@ from engine.services.event_nurture import react_to_event
 from engine.services.event_rows import (
     AnyEventInput,
     RecordResult,
+    event_row,
     fact_of,
     fingerprint,
     insert_event,
@@ -35,8 +36,9 @@ from engine.services.event_writes import DeferredWrites, ShortWriteError, write_
 from engine.services.handoffs import create_handoff
 from engine.services.message_stamps import stamp_message
 from engine.services.optouts import OPT_OUT_EVENTS, opt_out
-from engine.services.schemas import EngineEventInput, EventInput, parse_input
-from engine.services.scoring import ledger, score_event
+from engine.services.schemas import EventInput, parse_input
+from engine.services.score_events import score_event
+from engine.services.scoring import ledger
 from engine.store import Event, Message, Prospect, UnitOfWork
 from engine.store.base import normalize_email
 
@@ -263,21 +265,7 @@ def _store(
             f"message_id {data.message_id} is not a message sent to this prospect",
             field="message_id",
         )
-    engine_said = data if isinstance(data, EngineEventInput) else None
-    row = {
-        "prospect_id": prospect.id,
-        "type": data.type,
-        "occurred_at": data.occurred_at or now,
-        "received_at": now,
-        "data": data.data,
-        "message_id": data.message_id,
-        "machine": engine_said.machine if engine_said else False,
-        "machine_reason": engine_said.machine_reason if engine_said else None,
-        "idempotency_key": key,
-        "idempotency_fingerprint": print_,
-        "api_token_id": api_token_id,
-        "source": data.source,
-    }
+    row = event_row(data, prospect.id, now, api_token_id, print_)
     if writes is not None:  # written with the batch's others
         return context, stored_event(writes.add_event(row), row)
     event_id = insert_event(uow, row)
