@@ -24,7 +24,7 @@ from engine.core.facts import EventFact
 from engine.core.funnel import engages
 from engine.exceptions import ConflictError
 from engine.services.engagement import stamp_update
-from engine.services.nurture import StepReport
+from engine.services.enrollment_steps import StepReport
 from engine.services.schemas import EngineEventInput, EventInput
 from engine.store import Event, UnitOfWork, execute_core
 
