@@ -60,7 +60,7 @@ _STEP_SEP = "\x1f"  # between step ids in one aggregated string: never in an ide
 @dataclass(frozen=True)
 class Active:
     """A prospect's active enrollment, locked, with its spec and unsent email steps (the
-    entity, or the row of its columns: ``_react_alone``'s, loaded as an entity to write)."""
+    entity, or the row of its columns: ``locked_active``'s, loaded as an entity to write)."""
 
     enrollment: Enrollment | Row[Any]
     spec: SequenceSpec
