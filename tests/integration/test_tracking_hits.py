@@ -149,7 +149,7 @@ def test_a_hit_survives_a_dead_pooled_connection(env, caplog):
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         )
-    with caplog.at_level(logging.INFO, logger="engine.services.tracking_hits"):
+    with caplog.at_level(logging.INFO, logger="engine.services.hit_recording"):
         assert accept_hit(engine, OPEN, env.pixel_path()[5:], PERSON, at, signer=env.signer)
     assert "retrying once" in caplog.text  # the dead connection was met, and replaced
     url = accept_click(engine, env.click_path(2)[5:], PERSON, at, signer=env.signer)
@@ -172,7 +172,7 @@ def test_a_click_survives_a_dead_pooled_connection(env, caplog):
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
         )
-    with caplog.at_level(logging.INFO, logger="engine.services.tracking_hits"):
+    with caplog.at_level(logging.INFO, logger="engine.services.hit_recording"):
         url = accept_click(engine, env.click_path(1)[5:], PERSON, at, signer=env.signer)
     assert url == LINKS[1]
     assert "retrying once" in caplog.text
