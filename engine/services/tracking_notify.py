@@ -28,6 +28,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 
 from engine.services.ports import FlaggedQueue
 from engine.services.tracking_hits import request_drain
@@ -49,10 +50,12 @@ class DrainNotifier:
         *,
         idle_seconds: float = IDLE_SECONDS,
         interval_seconds: float = INTERVAL_SECONDS,
+        rest: Callable[[float], None] = time.sleep,
     ) -> None:
         self._queue = queue
         self._idle_seconds = idle_seconds
         self._interval_seconds = interval_seconds
+        self._rest = rest  # a test holds the thread in its rest instead of timing it
         self._wanted = threading.Event()
         self._lock = threading.Condition()
         self._busy = False  # a request_drain call is under way
@@ -98,4 +101,4 @@ class DrainNotifier:
                 with self._lock:
                     self._busy = False
                     self._lock.notify_all()
-            time.sleep(self._interval_seconds)
+            self._rest(self._interval_seconds)

@@ -92,20 +92,33 @@ class StampingQueue(CountingQueue):
 
 def test_a_steady_stream_of_hits_makes_a_call_per_rest_and_one_after_the_last() -> None:
     """Hits one after the other do not each get a call: the thread rests between calls,
-    and the hits of a rest share the call after it, which starts after the last of them."""
+    and the hits of a rest share the call after it, which starts after the last of them.
+    The rest is held by the test (no timing): 40 hits arrive while the thread rests."""
     queue = StampingQueue()
+    resting, wake = threading.Semaphore(0), threading.Semaphore(0)
+
+    def rest(seconds: float) -> None:
+        assert seconds == 0.2
+        resting.release()
+        assert wake.acquire(timeout=30)
+
     try:
-        notifier = DrainNotifier(queue, interval_seconds=0.2)
+        notifier = DrainNotifier(queue, interval_seconds=0.2, rest=rest)
+        notifier.hit_recorded()
+        assert resting.acquire(timeout=30)  # the first call made, the thread resting
+        assert queue.calls == 1
         hits: list[float] = []
         for _ in range(40):
             hits.append(time.monotonic())
             notifier.hit_recorded()
-            time.sleep(0.01)
+        assert queue.calls == 1  # nothing called during the rest, whatever the hits
+        wake.release()
+        assert resting.acquire(timeout=30)  # one call for the 40, then the next rest
+        assert queue.calls == 2
+        assert queue.started[-1] >= hits[-1]  # the call started after the last hit
+        wake.release()
         assert notifier.wait_idle(30)
-        # 40 hits over about 0.4 s; one call per 0.2 s rest at most (fewer if the machine
-        # is slow to wake the thread), never one per hit.
-        assert 1 <= queue.calls <= 5
-        assert queue.started[-1] >= hits[-1]  # the last hit is covered by a later call
+        assert queue.calls == 2
         queue.clear_flag(DRAIN_FLAG)
     finally:
         queue.close()
